@@ -1,0 +1,179 @@
+// Package merge folds events into order and profile state.
+//
+// Every function here is idempotent and order-independent (DESIGN.md invariant
+// 2): applying an event twice, or a set of events in any order, gives the same
+// state. That is what lets many processor instances run at once without
+// per-key ordering. Statuses are kept as a set of timestamped transitions and
+// the current status is the latest one (ties broken by status name, so the
+// winner never depends on arrival order); volumes only move forward; links
+// (orderNo, transactionId, the order's profiles) fill in and never change once
+// set. Each function reports whether it changed the state, so unchanged state
+// is not written.
+package merge
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/store"
+)
+
+// HistoryLimit bounds the transitions kept per order or profile: the newest
+// ones win, which keeps the merge order-independent.
+const HistoryLimit = 20
+
+// Profile applies a profile-level event (PROFILE_STATUS, ESIM_STATUS,
+// DATA_USAGE, VALIDITY_USAGE) at time at.
+func Profile(p *store.Profile, ev event.Event, at time.Time) bool {
+	changed := Link(p, ev.OrderNo, ev.TransactionID)
+	changed = fill(&p.EsimTranNo, ev.EsimTranNo) || changed
+	switch ev.Type {
+	case event.ProfileStatus, event.EsimStatus:
+		changed = addTransition(&p.History, store.Transition{Status: ev.Status, PreviousStatus: ev.PreviousStatus, SmdpStatus: ev.SmdpStatus, At: at}) || changed
+		changed = set(&p.SmdpStatus, latestSmdp(p.History)) || changed
+	case event.DataUsage:
+		changed = forward(&p.UsedVolume, ev.UsedVolume) || changed
+		changed = forward(&p.TotalVolume, ev.TotalVolume) || changed
+		if ev.UsagePercent > p.UsagePercent {
+			p.UsagePercent, changed = ev.UsagePercent, true
+		}
+	}
+	return settle(&p.Status, &p.PreviousStatus, &p.UpdatedAt, p.History, at) || changed
+}
+
+// ProfileInOrder applies what an ORDER_STATUS event says of one of its
+// profiles: the link to the order, and the profile's status when listed.
+func ProfileInOrder(p *store.Profile, ev event.Event, o store.Order, at time.Time) bool {
+	changed := Link(p, o.OrderNo, o.TransactionID)
+	for _, ref := range ev.Profiles {
+		if ref.ICCID != p.ICCID {
+			continue
+		}
+		changed = fill(&p.EsimTranNo, ref.EsimTranNo) || changed
+		if ref.Status != "" {
+			changed = addTransition(&p.History, store.Transition{Status: ref.Status, At: at}) || changed
+			changed = settle(&p.Status, &p.PreviousStatus, &p.UpdatedAt, p.History, at) || changed
+		}
+	}
+	return changed
+}
+
+// Link fills a profile's order number and transaction id, whichever event
+// brings them first.
+func Link(p *store.Profile, orderNo, transactionID string) bool {
+	a := fill(&p.OrderNo, orderNo)
+	b := fill(&p.TransactionID, transactionID)
+	return a || b
+}
+
+// Order applies an event to its order: ORDER_STATUS moves the status and lists
+// profiles; a profile event that names its order links the iccid into it.
+func Order(o *store.Order, ev event.Event, at time.Time) bool {
+	changed := fill(&o.TransactionID, ev.TransactionID)
+	if ev.Type == event.OrderStatus {
+		changed = addTransition(&o.History, store.Transition{Status: ev.Status, At: at}) || changed
+		for _, ref := range ev.Profiles {
+			changed = addProfile(o, ref.ICCID) || changed
+		}
+		changed = settle(&o.Status, &o.PreviousStatus, &o.UpdatedAt, o.History, at) || changed
+	} else if ev.ICCID != "" {
+		changed = addProfile(o, ev.ICCID) || changed
+	}
+	if o.Profiles == nil {
+		o.Profiles = []string{}
+	}
+	return changed
+}
+
+func addProfile(o *store.Order, iccid string) bool {
+	i, found := slices.BinarySearch(o.Profiles, iccid)
+	if found || iccid == "" {
+		return false
+	}
+	o.Profiles = slices.Insert(o.Profiles, i, iccid)
+	return true
+}
+
+// newer orders transitions newest first; equal times fall back to the status
+// name so the order is total.
+func newer(a, b store.Transition) int {
+	if c := b.At.Compare(a.At); c != 0 {
+		return c
+	}
+	if c := strings.Compare(b.Status, a.Status); c != 0 {
+		return c
+	}
+	if c := strings.Compare(b.PreviousStatus, a.PreviousStatus); c != 0 {
+		return c
+	}
+	return strings.Compare(b.SmdpStatus, a.SmdpStatus)
+}
+
+func addTransition(h *[]store.Transition, t store.Transition) bool {
+	if t.Status == "" {
+		return false
+	}
+	t.At = t.At.UTC()
+	i, found := slices.BinarySearchFunc(*h, t, newer)
+	if found || i >= HistoryLimit {
+		return false
+	}
+	*h = slices.Insert(*h, i, t)
+	if len(*h) > HistoryLimit {
+		*h = (*h)[:HistoryLimit]
+	}
+	return true
+}
+
+func latestSmdp(h []store.Transition) string {
+	for _, t := range h {
+		if t.SmdpStatus != "" {
+			return t.SmdpStatus
+		}
+	}
+	return ""
+}
+
+// settle derives the current status from the history: the latest transition,
+// and before it the provider's previousStatus or else the transition before.
+func settle(status, previous *string, updated *time.Time, h []store.Transition, at time.Time) bool {
+	changed := false
+	if len(h) > 0 {
+		prev := h[0].PreviousStatus
+		if prev == "" && len(h) > 1 {
+			prev = h[1].Status
+		}
+		changed = set(status, h[0].Status)
+		changed = set(previous, prev) || changed
+	}
+	if at.After(*updated) {
+		*updated, changed = at.UTC(), true
+	}
+	return changed
+}
+
+func fill(dst *string, v string) bool {
+	if *dst != "" || v == "" {
+		return false
+	}
+	*dst = v
+	return true
+}
+
+func set(dst *string, v string) bool {
+	if *dst == v {
+		return false
+	}
+	*dst = v
+	return true
+}
+
+func forward(dst *int64, v int64) bool {
+	if v <= *dst {
+		return false
+	}
+	*dst = v
+	return true
+}

@@ -1,0 +1,122 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Type is the canonical event type. Its lower-case form is the last token of the
+// event's subject (esim.events.<type>).
+type Type string
+
+// The types esimflow knows. Anything else decodes as Unknown and is kept.
+const (
+	OrderStatus   Type = "ORDER_STATUS"
+	ProfileStatus Type = "PROFILE_STATUS"
+	DataUsage     Type = "DATA_USAGE"
+	EsimStatus    Type = "ESIM_STATUS"
+	ValidityUsage Type = "VALIDITY_USAGE"
+	CheckHealth   Type = "CHECK_HEALTH"
+	Unknown       Type = "UNKNOWN"
+)
+
+// Types lists every type with a subject of its own, Unknown last.
+var Types = []Type{OrderStatus, ProfileStatus, DataUsage, EsimStatus, ValidityUsage, CheckHealth, Unknown}
+
+// Token is the subject token of the type: "order_status", ..., "unknown".
+func (t Type) Token() string { return strings.ToLower(string(t)) }
+
+// ParseToken is the inverse of Token; unknown tokens give Unknown.
+func ParseToken(tok string) Type {
+	for _, t := range Types {
+		if t.Token() == tok {
+			return t
+		}
+	}
+	return Unknown
+}
+
+func typeOf(name string) Type {
+	t := Type(strings.ToUpper(strings.TrimSpace(name)))
+	for _, k := range Types {
+		if k == t && k != Unknown {
+			return t
+		}
+	}
+	return Unknown
+}
+
+// Format says which wire format an event came in.
+type Format string
+
+const (
+	FormatEventType  Format = "eventType"  // documented format, fields at the top level
+	FormatNotifyType Format = "notifyType" // eSIM Access envelope, fields under "content"
+	FormatOther      Format = "other"      // valid JSON naming no type
+)
+
+// ProfileRef is a profile as listed in an ORDER_STATUS event.
+type ProfileRef struct {
+	ICCID      string `json:"iccid"`
+	EsimTranNo string `json:"esimTranNo,omitempty"`
+	Status     string `json:"status,omitempty"`
+}
+
+// Event is the canonical form of one provider notification. Zero values mean the
+// provider did not send the field.
+type Event struct {
+	Type     Type   `json:"type"`
+	Format   Format `json:"format"`
+	NotifyID string `json:"notifyId,omitempty"` // provider's own event id, when sent
+
+	OrderNo       string `json:"orderNo,omitempty"`
+	TransactionID string `json:"transactionId,omitempty"`
+	ICCID         string `json:"iccid,omitempty"`
+	EsimTranNo    string `json:"esimTranNo,omitempty"`
+
+	// Status is the new status: an order's status for ORDER_STATUS, a profile's
+	// current status for PROFILE_STATUS and ESIM_STATUS.
+	Status         string       `json:"status,omitempty"`
+	PreviousStatus string       `json:"previousStatus,omitempty"`
+	SmdpStatus     string       `json:"smdpStatus,omitempty"`
+	Profiles       []ProfileRef `json:"profiles,omitempty"`
+
+	// Usage, in bytes; UsagePercent is 0–100 (computed from used/total when the
+	// provider sends no percent). HasUsage tells a 0 % report from no report.
+	UsedVolume   int64   `json:"usedVolume,omitempty"`
+	TotalVolume  int64   `json:"totalVolume,omitempty"`
+	RemainVolume int64   `json:"remainVolume,omitempty"`
+	UsagePercent float64 `json:"usagePercent,omitempty"`
+	HasUsage     bool    `json:"hasUsage,omitempty"`
+
+	// Validity (VALIDITY_USAGE).
+	DurationUnit  string    `json:"durationUnit,omitempty"`
+	TotalDuration int64     `json:"totalDuration,omitempty"`
+	RemainDays    int64     `json:"remainDays,omitempty"`
+	ExpiredTime   time.Time `json:"expiredTime,omitzero"`
+
+	// Timestamp is the provider's time of the event (timestamp or
+	// eventGenerateTime); zero when it sent none.
+	Timestamp time.Time `json:"timestamp,omitzero"`
+
+	// Extra keeps every field the decoder does not map, by its JSON name.
+	Extra map[string]json.RawMessage `json:"extra,omitempty"`
+}
+
+// Entity is the id the event is about: the iccid for profile-level events, the
+// order number for ORDER_STATUS.
+func (e Event) Entity() string {
+	if e.Type == OrderStatus {
+		return e.OrderNo
+	}
+	return e.ICCID
+}
+
+// ErrInvalidJSON marks a body that is not JSON at all: ingest answers 400.
+var ErrInvalidJSON = errors.New("invalid JSON")
+
+// ErrMalformed marks valid JSON whose fields cannot make an event (a number that
+// is not one, a missing iccid). It is permanent: redelivery cannot fix it.
+var ErrMalformed = errors.New("malformed event")

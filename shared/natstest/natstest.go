@@ -1,0 +1,79 @@
+// Package natstest gives tests a real NATS server with JetStream: an in-process
+// nats-server on a random port with its storage in t.TempDir(), or the server
+// named by ESIMFLOW_TEST_NATS_URL.
+package natstest
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// EnvURL names the variable that points tests at an external NATS.
+const EnvURL = "ESIMFLOW_TEST_NATS_URL"
+
+// Server is a NATS server for one test.
+type Server struct {
+	URL string
+	// Embedded is the in-process server, nil when the test uses an external one.
+	Embedded *server.Server
+}
+
+// Start returns the external server of ESIMFLOW_TEST_NATS_URL when set, else an
+// in-process one (see StartEmbedded).
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if url := os.Getenv(EnvURL); url != "" {
+		return &Server{URL: url}
+	}
+	return StartEmbedded(t)
+}
+
+// External returns the server of ESIMFLOW_TEST_NATS_URL, or skips the test.
+func External(t testing.TB) *Server {
+	t.Helper()
+	url := os.Getenv(EnvURL)
+	if url == "" {
+		t.Skipf("%s is not set: no external NATS to test against", EnvURL)
+	}
+	return &Server{URL: url}
+}
+
+// StartEmbedded starts an in-process server with JetStream on a random loopback
+// port, shut down when the test ends. Tests that stop or break the server use
+// it, never a shared one.
+func StartEmbedded(t testing.TB) *Server {
+	t.Helper()
+	opts := &server.Options{
+		Host:      "127.0.0.1",
+		Port:      server.RANDOM_PORT,
+		JetStream: true,
+		StoreDir:  t.TempDir(),
+		NoLog:     true,
+		NoSigs:    true,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("natstest: new server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("natstest: server not ready in 10s")
+	}
+	t.Cleanup(srv.Shutdown)
+	return &Server{URL: srv.ClientURL(), Embedded: srv}
+}
+
+// Connect opens a connection closed when the test ends.
+func (s *Server) Connect(t testing.TB) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.URL, nats.Name(t.Name()))
+	if err != nil {
+		t.Fatalf("natstest: connect %s: %v", s.URL, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}

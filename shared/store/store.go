@@ -1,0 +1,164 @@
+// Package store declares what esimflow keeps besides the event log: the
+// processor's seen-set, order and profile state, notification claims and the
+// notification log. JetStream's ESIM_EVENTS is the source of truth; everything
+// here can be rebuilt by replaying it.
+//
+// Two implementations exist, redisstore (production) and kvstore (NATS KV, the
+// embedded default), and both pass the one conformance suite in storetest.
+// Every method is safe for concurrent use by many goroutines and many
+// processes sharing the same backend.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by reads of an entity that was never written.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when an update lost its compare-and-set race too many
+// times in a row. It is transient: retrying the whole operation is safe.
+var ErrConflict = errors.New("update conflict")
+
+// ErrNotOwner is returned by Finish and Release when the caller's claim lease was
+// taken over by another owner (or never held).
+var ErrNotOwner = errors.New("claim not held by this owner")
+
+// Store is everything the services keep. Services depend on the role
+// interfaces they use, not on this one.
+type Store interface {
+	SeenSet
+	State
+	Claims
+	NotificationLog
+	// Ping reports whether the backend answers; readiness uses it.
+	Ping(ctx context.Context) error
+}
+
+// SeenSet remembers dedupe keys of processed events for a time-to-live fixed
+// when the store is built, so late provider retries are skipped cheaply.
+type SeenSet interface {
+	Seen(ctx context.Context, key string) (bool, error)
+	// MarkSeen records key; marking twice is harmless.
+	MarkSeen(ctx context.Context, key string) error
+}
+
+// State keeps orders and profiles. Updates are read-modify-write with
+// compare-and-set: fn gets the current value (the zero value with its id set
+// when there is none) and returns whether it changed it; fn may run more than
+// once and must be a pure function of its argument. An unchanged value is not
+// written. The value after the update is returned.
+type State interface {
+	UpdateOrder(ctx context.Context, orderNo string, fn func(*Order) (bool, error)) (Order, error)
+	UpdateProfile(ctx context.Context, iccid string, fn func(*Profile) (bool, error)) (Profile, error)
+	Order(ctx context.Context, orderNo string) (Order, error)
+	Profile(ctx context.Context, iccid string) (Profile, error)
+}
+
+// Claims make each customer message go out once per intent id (DESIGN.md
+// invariant 5): a sender claims the id with a lease, sends, then finishes it.
+type Claims interface {
+	// Claim tries to take id for owner until the lease runs out.
+	Claim(ctx context.Context, id, owner string, lease time.Duration) (Claim, error)
+	// Finish records the final state (ClaimSent or ClaimSuppressed); the claim
+	// must still be held by owner.
+	Finish(ctx context.Context, id, owner string, state ClaimState) error
+	// Release gives a held claim back so that another attempt may claim it at
+	// once; the attempt counter is kept.
+	Release(ctx context.Context, id, owner string) error
+	// ClaimState reports where id stands (ClaimNone when never claimed).
+	ClaimState(ctx context.Context, id string) (ClaimState, error)
+}
+
+// NotificationLog records every send attempt and outcome, per iccid.
+type NotificationLog interface {
+	AppendNotification(ctx context.Context, n Notification) error
+	// Notifications returns the iccid's entries, oldest first; an iccid with none
+	// gives an empty slice, not ErrNotFound.
+	Notifications(ctx context.Context, iccid string) ([]Notification, error)
+}
+
+// ClaimState is where an intent id stands.
+type ClaimState string
+
+const (
+	ClaimNone       ClaimState = ""
+	ClaimHeld       ClaimState = "claimed"    // leased to an owner, or released and free to claim
+	ClaimSent       ClaimState = "sent"       // final
+	ClaimSuppressed ClaimState = "suppressed" // final: superseded, deliberately not sent
+)
+
+// Final reports whether nothing more will be sent for the id.
+func (s ClaimState) Final() bool { return s == ClaimSent || s == ClaimSuppressed }
+
+// ClaimOutcome is the answer to a Claim call.
+type ClaimOutcome string
+
+const (
+	Claimed     ClaimOutcome = "claimed"      // the caller holds the lease now
+	AlreadyDone ClaimOutcome = "already_done" // final state reached; Claim.State says which
+	HeldByOther ClaimOutcome = "held"         // another owner's lease is live until Claim.LeaseUntil
+)
+
+// Claim is the result of a Claim call.
+type Claim struct {
+	Outcome ClaimOutcome
+	State   ClaimState // for AlreadyDone
+	// Attempt counts the claims granted for the id, this one included.
+	Attempt int
+	// Takeover is set when the previous holder's lease expired without Finish
+	// or Release: its send may or may not have happened (the one window of
+	// invariant 5), so this attempt is logged as a retry after an unknown outcome.
+	Takeover   bool
+	LeaseUntil time.Time // for HeldByOther and Claimed
+}
+
+// Notification is one entry of the notification log.
+type Notification struct {
+	ID        string    `json:"id"`   // intent id
+	Kind      string    `json:"kind"` // activation, low_data, validity_low
+	ICCID     string    `json:"iccid"`
+	Threshold int       `json:"threshold,omitempty"`
+	Channel   string    `json:"channel,omitempty"`
+	Status    string    `json:"status"` // sent, failed, suppressed, retried_unknown
+	Attempt   int       `json:"attempt,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	SentAt    time.Time `json:"sentAt"`
+}
+
+// Transition is one status change of an order or profile, at the event's time.
+type Transition struct {
+	Status         string    `json:"status"`
+	PreviousStatus string    `json:"previousStatus,omitempty"` // as the provider reported it
+	SmdpStatus     string    `json:"smdpStatus,omitempty"`     // eSIM Access ESIM_STATUS only
+	At             time.Time `json:"at"`
+}
+
+// Profile is the state of one eSIM profile.
+type Profile struct {
+	ICCID          string       `json:"iccid"`
+	OrderNo        string       `json:"orderNo,omitempty"`
+	TransactionID  string       `json:"transactionId,omitempty"`
+	EsimTranNo     string       `json:"esimTranNo,omitempty"`
+	Status         string       `json:"status,omitempty"`
+	PreviousStatus string       `json:"previousStatus,omitempty"`
+	SmdpStatus     string       `json:"smdpStatus,omitempty"`
+	UsedVolume     int64        `json:"usedVolume"`
+	TotalVolume    int64        `json:"totalVolume"`
+	UsagePercent   float64      `json:"usagePercent"`
+	History        []Transition `json:"history,omitempty"` // newest first, bounded
+	UpdatedAt      time.Time    `json:"updatedAt,omitzero"`
+}
+
+// Order is the state of one order.
+type Order struct {
+	OrderNo        string       `json:"orderNo"`
+	TransactionID  string       `json:"transactionId,omitempty"`
+	Status         string       `json:"status,omitempty"`
+	PreviousStatus string       `json:"previousStatus,omitempty"`
+	Profiles       []string     `json:"profiles"` // iccids, sorted
+	History        []Transition `json:"history,omitempty"`
+	UpdatedAt      time.Time    `json:"updatedAt,omitzero"`
+}

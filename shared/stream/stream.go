@@ -1,0 +1,247 @@
+// Package stream defines esimflow's JetStream layout — streams, subjects and
+// durable consumers — and creates it idempotently at start-up.
+//
+// Every name carries the deployment's namespace (ESIMFLOW_NAMESPACE), so several
+// deployments, and tests, share one NATS without meeting. Ensure compares the
+// config the server returns with the one asked for: a server that silently drops
+// a field it does not know (older versions do) stops start-up with a clear error
+// instead of weakening an invariant unnoticed.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/esimflow/esimflow/shared/event"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Base names; Names adds the namespace.
+const (
+	Events   = "ESIM_EVENTS"
+	Notify   = "ESIM_NOTIFY"
+	DLQ      = "ESIM_DLQ"
+	Rejected = "ESIM_REJECTED"
+
+	ProcessorConsumer = "processor"
+	NotifierConsumer  = "notifier"
+)
+
+// Message headers esimflow sets.
+const (
+	// HeaderReceivedAt is when ingest received the event (RFC 3339, UTC): the
+	// timestamp that guards merges when the provider sends none.
+	HeaderReceivedAt = "Esimflow-Received-At"
+	// HeaderDedupeKey is the event's dedupe key (also its Nats-Msg-Id, which
+	// consumers do not see).
+	HeaderDedupeKey = "Esimflow-Dedupe-Key"
+	// HeaderError, HeaderSubject and HeaderDeliveries describe a dead letter.
+	HeaderError      = "Esimflow-Error"
+	HeaderSubject    = "Esimflow-Original-Subject"
+	HeaderDeliveries = "Esimflow-Deliveries"
+	HeaderSequence   = "Esimflow-Original-Sequence"
+)
+
+// Names builds namespaced names.
+type Names struct{ ns string }
+
+// NewNames returns the names for namespace ns ("" for none). ns must already be
+// validated (config.Validate does).
+func NewNames(ns string) Names { return Names{ns: ns} }
+
+// Namespace returns the namespace.
+func (n Names) Namespace() string { return n.ns }
+
+// Stream namespaces a stream or consumer name: "ESIM_EVENTS" or "<ns>_ESIM_EVENTS".
+func (n Names) Stream(base string) string {
+	if n.ns == "" {
+		return base
+	}
+	return n.ns + "_" + base
+}
+
+// Consumer namespaces a durable consumer name.
+func (n Names) Consumer(base string) string { return n.Stream(base) }
+
+func (n Names) subject(s string) string {
+	if n.ns == "" {
+		return s
+	}
+	return n.ns + "." + s
+}
+
+// EventSubject is where ingest publishes events of type t: esim.events.<type>.
+func (n Names) EventSubject(t event.Type) string { return n.subject("esim.events." + t.Token()) }
+
+// NotifySubject is where the processor publishes intents of a kind.
+func (n Names) NotifySubject(kind string) string { return n.subject("esim.notify." + kind) }
+
+// DLQSubject is where dead letters of a source ("events", "notify") go.
+func (n Names) DLQSubject(source string) string { return n.subject("esim.dlq." + source) }
+
+// RejectedSubject is where ingest keeps bodies it answered 400.
+func (n Names) RejectedSubject() string { return n.subject("esim.rejected") }
+
+// Limits are the stream settings a deployment chooses.
+type Limits struct {
+	Replicas       int
+	EventsMaxAge   time.Duration
+	EventsMaxBytes int64
+	MaxDeliver     int
+}
+
+// Backoff is the schedule of redeliveries after an ack timeout (an instance that
+// died or hung holding a message). The server takes its first step as AckWait,
+// so it is also how long a handler may work on one message. Failures the
+// handler sees itself are retried sooner, with NakWithDelay. MaxDeliver must
+// stay larger than its length (the server requires it).
+var Backoff = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
+
+// StreamConfigs returns the four streams as esimflow wants them.
+func (n Names) StreamConfigs(l Limits) []jetstream.StreamConfig {
+	replicas := max(l.Replicas, 1)
+	return []jetstream.StreamConfig{{
+		Name:        n.Stream(Events),
+		Description: "every webhook event answered 200; the source of truth",
+		Subjects:    []string{n.subject("esim.events.>")},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		// A full stream refuses new events (ingest answers 503 and the provider
+		// retries) rather than dropping unprocessed ones.
+		Discard:    jetstream.DiscardNew,
+		MaxAge:     l.EventsMaxAge,
+		MaxBytes:   l.EventsMaxBytes,
+		MaxMsgs:    -1,
+		Duplicates: 2 * time.Minute,
+		Replicas:   replicas,
+	}, {
+		Name:        n.Stream(Notify),
+		Description: "notification intents, one per intent id",
+		Subjects:    []string{n.subject("esim.notify.>")},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxAge:      30 * 24 * time.Hour,
+		MaxBytes:    -1,
+		MaxMsgs:     -1,
+		Duplicates:  2 * time.Minute,
+		Replicas:    replicas,
+	}, {
+		Name:        n.Stream(DLQ),
+		Description: "events and intents that could not be processed, with the error",
+		Subjects:    []string{n.subject("esim.dlq.>")},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    -1,
+		MaxMsgs:     -1,
+		Duplicates:  2 * time.Minute,
+		Replicas:    replicas,
+	}, {
+		Name:        n.Stream(Rejected),
+		Description: "request bodies answered 400, for debugging; bounded",
+		Subjects:    []string{n.RejectedSubject()},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      7 * 24 * time.Hour,
+		MaxMsgs:     10_000,
+		MaxBytes:    64 << 20,
+		Duplicates:  2 * time.Minute,
+		Replicas:    replicas,
+	}}
+}
+
+// ConsumerConfig returns a durable pull consumer's config: explicit ack, the
+// backoff schedule, MaxDeliver set explicitly, no inactivity threshold.
+func (n Names) ConsumerConfig(name string, l Limits) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       n.Consumer(name),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       Backoff[0],
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxDeliver:    l.MaxDeliver,
+		BackOff:       Backoff,
+		MaxAckPending: 4096,
+		MaxWaiting:    512,
+	}
+}
+
+// Ensure creates or updates the streams and returns the two durable consumers
+// (processor on ESIM_EVENTS, notifier on ESIM_NOTIFY), checking that the server
+// kept every setting.
+func Ensure(ctx context.Context, js jetstream.JetStream, n Names, l Limits) (processor, notifier jetstream.Consumer, err error) {
+	if l.MaxDeliver <= len(Backoff) {
+		return nil, nil, fmt.Errorf("max deliver %d must exceed the %d backoff steps", l.MaxDeliver, len(Backoff))
+	}
+	for _, want := range n.StreamConfigs(l) {
+		s, err := js.CreateOrUpdateStream(ctx, want)
+		if err != nil {
+			return nil, nil, fmt.Errorf("stream %s: %w", want.Name, err)
+		}
+		if err := compareStream(want, s.CachedInfo().Config); err != nil {
+			return nil, nil, fmt.Errorf("stream %s: %w", want.Name, err)
+		}
+	}
+	processor, err = ensureConsumer(ctx, js, n.Stream(Events), n.ConsumerConfig(ProcessorConsumer, l))
+	if err != nil {
+		return nil, nil, err
+	}
+	notifier, err = ensureConsumer(ctx, js, n.Stream(Notify), n.ConsumerConfig(NotifierConsumer, l))
+	if err != nil {
+		return nil, nil, err
+	}
+	return processor, notifier, nil
+}
+
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, streamName string, want jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, streamName, want)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", want.Durable, streamName, err)
+	}
+	if err := compareConsumer(want, c.CachedInfo().Config); err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", want.Durable, streamName, err)
+	}
+	return c, nil
+}
+
+// ErrServerIgnoredSetting marks a stream or consumer whose server-side config
+// differs from the one asked for.
+var ErrServerIgnoredSetting = errors.New("server did not keep the setting (upgrade NATS, or check the existing stream)")
+
+func compareStream(want, got jetstream.StreamConfig) error {
+	var errs []error
+	check := func(field string, ok bool, w, g any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: asked %v, server has %v: %w", field, w, g, ErrServerIgnoredSetting))
+		}
+	}
+	check("subjects", slices.Equal(want.Subjects, got.Subjects), want.Subjects, got.Subjects)
+	check("storage", want.Storage == got.Storage, want.Storage, got.Storage)
+	check("discard", want.Discard == got.Discard, want.Discard, got.Discard)
+	check("max_age", want.MaxAge == got.MaxAge, want.MaxAge, got.MaxAge)
+	check("max_bytes", want.MaxBytes == got.MaxBytes, want.MaxBytes, got.MaxBytes)
+	check("max_msgs", want.MaxMsgs == got.MaxMsgs, want.MaxMsgs, got.MaxMsgs)
+	check("duplicate_window", want.Duplicates == got.Duplicates, want.Duplicates, got.Duplicates)
+	check("replicas", want.Replicas == got.Replicas, want.Replicas, got.Replicas)
+	return errors.Join(errs...)
+}
+
+func compareConsumer(want, got jetstream.ConsumerConfig) error {
+	var errs []error
+	check := func(field string, ok bool, w, g any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: asked %v, server has %v: %w", field, w, g, ErrServerIgnoredSetting))
+		}
+	}
+	check("ack_policy", want.AckPolicy == got.AckPolicy, want.AckPolicy, got.AckPolicy)
+	check("ack_wait", want.AckWait == got.AckWait, want.AckWait, got.AckWait)
+	check("max_deliver", want.MaxDeliver == got.MaxDeliver, want.MaxDeliver, got.MaxDeliver)
+	check("backoff", slices.Equal(want.BackOff, got.BackOff), want.BackOff, got.BackOff)
+	check("max_ack_pending", want.MaxAckPending == got.MaxAckPending, want.MaxAckPending, got.MaxAckPending)
+	check("inactive_threshold", got.InactiveThreshold == 0, time.Duration(0), got.InactiveThreshold)
+	return errors.Join(errs...)
+}
