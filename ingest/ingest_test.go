@@ -1,0 +1,195 @@
+package ingest_test
+
+import (
+	"context"
+
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/esimflow/esimflow/ingest"
+	"github.com/esimflow/esimflow/shared/admin"
+	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/natstest"
+	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/esimflow/esimflow/shared/testns"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+type fixture struct {
+	url   string
+	js    jetstream.JetStream
+	names stream.Names
+	srv   *natstest.Server
+}
+
+// start runs ingest against srv with its own namespace and returns its URL.
+func start(t *testing.T, srv *natstest.Server, env map[string]string) fixture {
+	t.Helper()
+	ns := testns.New(t)
+	env["ESIMFLOW_NAMESPACE"] = ns
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := srv.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := stream.NewNames(ns)
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, _, err := stream.Ensure(ctx, js, names, stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: cfg.MaxDeliver}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if srv.Embedded != nil {
+			return // it goes with the test
+		}
+		for _, s := range []string{stream.Events, stream.Notify, stream.DLQ, stream.Rejected} {
+			_ = js.DeleteStream(context.Background(), names.Stream(s))
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	go func() {
+		done <- ingest.Run(ctx, cfg, ingest.Deps{Publisher: js, Admin: admin.New(""), Logger: log, Listener: ln})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ingest.Run: %v", err)
+		}
+	})
+	return fixture{url: "http://" + ln.Addr().String(), js: js, names: names, srv: srv}
+}
+
+func post(t *testing.T, url, body string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func lastMsg(t *testing.T, f fixture, streamName, subject string) jetstream.RawStreamMsg {
+	t.Helper()
+	s, err := f.js.Stream(context.Background(), f.names.Stream(streamName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(context.Background(), subject)
+	if err != nil {
+		t.Fatalf("no message on %s: %v", subject, err)
+	}
+	return *m
+}
+
+func TestWebhook(t *testing.T) {
+	f := start(t, natstest.Start(t), map[string]string{"ESIMFLOW_INGEST_MAX_BODY": "2048"})
+	profile := `{"eventType":"PROFILE_STATUS","iccid":"8901","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
+
+	t.Run("event stored before 200", func(t *testing.T) {
+		resp, body := post(t, f.url+"/webhooks/esim", profile)
+		if resp.StatusCode != 200 || strings.TrimSpace(body) != `{"received":true}` {
+			t.Fatalf("got %d %s", resp.StatusCode, body)
+		}
+		m := lastMsg(t, f, stream.Events, f.names.EventSubject("PROFILE_STATUS"))
+		if string(m.Data) != profile || m.Header.Get(stream.HeaderDedupeKey) == "" || m.Header.Get(stream.HeaderReceivedAt) == "" {
+			t.Errorf("stored %s with headers %v", m.Data, m.Header)
+		}
+	})
+	t.Run("duplicate answered 200 and stored once", func(t *testing.T) {
+		info := func() uint64 {
+			s, _ := f.js.Stream(context.Background(), f.names.Stream(stream.Events))
+			i, _ := s.Info(context.Background())
+			return i.State.Msgs
+		}
+		before := info()
+		// The same event re-spelled: keys reordered, numbers as strings.
+		resp, _ := post(t, f.url+"/api/webhooks/esim", `{"timestamp":"2024-01-15T14:00:00Z","currentStatus":"ACTIVATED","iccid":"8901","eventType":"PROFILE_STATUS"}`)
+		if resp.StatusCode != 200 || info() != before {
+			t.Errorf("status %d, messages %d → %d", resp.StatusCode, before, info())
+		}
+	})
+	t.Run("unknown type stored under unknown", func(t *testing.T) {
+		body := `{"eventType":"REFUND","orderNo":"X1"}`
+		if resp, _ := post(t, f.url+"/webhooks/esim", body); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if m := lastMsg(t, f, stream.Events, f.names.EventSubject("UNKNOWN")); string(m.Data) != body {
+			t.Errorf("stored %s", m.Data)
+		}
+	})
+	t.Run("malformed but JSON stored for the processor", func(t *testing.T) {
+		body := `{"eventType":"DATA_USAGE","iccid":"8901","usedVolume":"lots"}`
+		if resp, _ := post(t, f.url+"/webhooks/esim", body); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if m := lastMsg(t, f, stream.Events, f.names.EventSubject("DATA_USAGE")); string(m.Data) != body {
+			t.Errorf("stored %s", m.Data)
+		}
+	})
+	t.Run("invalid JSON is 400 and kept in rejected", func(t *testing.T) {
+		resp, body := post(t, f.url+"/webhooks/esim", `{"eventType":`)
+		if resp.StatusCode != 400 || !strings.Contains(body, `"error"`) {
+			t.Fatalf("got %d %s", resp.StatusCode, body)
+		}
+		m := lastMsg(t, f, stream.Rejected, f.names.RejectedSubject())
+		if string(m.Data) != `{"eventType":` || m.Header.Get(stream.HeaderError) == "" {
+			t.Errorf("rejected %s %v", m.Data, m.Header)
+		}
+	})
+	t.Run("oversize body is 413", func(t *testing.T) {
+		big := `{"eventType":"UNKNOWN","pad":"` + strings.Repeat("x", 4096) + `"}`
+		if resp, body := post(t, f.url+"/webhooks/esim", big); resp.StatusCode != 413 || !strings.Contains(body, "error") {
+			t.Errorf("got %d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("GET is not allowed", func(t *testing.T) {
+		resp, err := http.Get(f.url + "/webhooks/esim")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("status %d", resp.StatusCode)
+		}
+	})
+}
+
+// TestUnavailableJetStreamIs503 shows invariant 1 from the other side: with
+// JetStream gone, ingest answers 503 with Retry-After, never 200.
+func TestUnavailableJetStreamIs503(t *testing.T) {
+	srv := natstest.StartEmbedded(t)
+	f := start(t, srv, map[string]string{"ESIMFLOW_INGEST_PUBLISH_TIMEOUT": "500ms"})
+	if resp, _ := post(t, f.url+"/webhooks/esim", `{"eventType":"PROFILE_STATUS","iccid":"1","currentStatus":"ACTIVATED"}`); resp.StatusCode != 200 {
+		t.Fatalf("healthy server: status %d", resp.StatusCode)
+	}
+	srv.Embedded.DisableJetStream()
+	for i := range 5 {
+		resp, body := post(t, f.url+"/webhooks/esim", `{"eventType":"PROFILE_STATUS","iccid":"2","currentStatus":"ACTIVATED","n":`+string(rune('0'+i))+`}`)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("JetStream disabled: got %d %s (Retry-After %q)", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+		}
+	}
+	srv.Embedded.Shutdown()
+	resp, _ := post(t, f.url+"/webhooks/esim", `{"eventType":"PROFILE_STATUS","iccid":"3","currentStatus":"ACTIVATED"}`)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("server down: got %d", resp.StatusCode)
+	}
+}

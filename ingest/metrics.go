@@ -1,0 +1,41 @@
+package ingest
+
+import (
+	"github.com/esimflow/esimflow/shared/event"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Outcomes of a webhook request, the values of the outcome label.
+const (
+	outcomeStored      = "stored"
+	outcomeDuplicate   = "duplicate"   // JetStream's duplicate window caught a retry
+	outcomeInvalid     = "invalid"     // not JSON: 400
+	outcomeBadRequest  = "bad_request" // unreadable body: 400
+	outcomeTooLarge    = "too_large"   // 413
+	outcomeUnavailable = "unavailable" // no PubAck in time: 503
+)
+
+type metrics struct {
+	webhooks       *prometheus.CounterVec
+	publishSeconds prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "esimflow_webhooks_received_total",
+			Help: "Webhook requests by event type and outcome.",
+		}, []string{"type", "outcome"}),
+		publishSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "esimflow_ingest_publish_seconds",
+			Help:    "Time from request to JetStream PubAck.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 4},
+		}),
+	}
+	reg.MustRegister(m.webhooks, m.publishSeconds)
+	return m
+}
+
+func (m *metrics) received(t event.Type, outcome string) {
+	m.webhooks.WithLabelValues(t.Token(), outcome).Inc()
+}

@@ -1,0 +1,20 @@
+// Command notifier sends customer messages from ESIM_NOTIFY, once per intent.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/esimflow/esimflow/notifier"
+	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/shared/service"
+)
+
+func main() {
+	service.Main(service.Options{Name: "notifier", Store: true}, func(ctx context.Context, env *service.Env) error {
+		return notifier.Run(ctx, env.Cfg, notifier.Deps{
+			Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
+			Channel: channel.NewConsole(os.Stdout), Admin: env.Admin, Logger: env.Log,
+		})
+	})
+}

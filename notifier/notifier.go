@@ -1,0 +1,122 @@
+package notifier
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/shared/admin"
+	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Store is what the notifier keeps: claims and the notification log.
+type Store interface {
+	store.Claims
+	store.NotificationLog
+	Ping(ctx context.Context) error
+}
+
+// Channel sends a rendered message to a customer.
+type Channel interface {
+	Name() string
+	Send(ctx context.Context, m channel.Message) error
+}
+
+// Publisher writes dead letters.
+type Publisher interface {
+	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// Deps are what Run needs from its caller.
+type Deps struct {
+	Consumer  jetstream.Consumer // the durable "notifier" consumer on ESIM_NOTIFY
+	Publisher Publisher
+	Store     Store
+	Channel   Channel
+	Admin     *admin.Server
+	Logger    *slog.Logger
+	// Owner names this instance in claims (default: host-pid-random).
+	Owner string
+	// Lease is how long a claim is held while sending (default 30s).
+	Lease   time.Duration
+	Workers int // default 4
+}
+
+// Run consumes intents until ctx ends, then lets sends in flight finish.
+func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+	if deps.Consumer == nil || deps.Publisher == nil || deps.Store == nil || deps.Channel == nil || deps.Admin == nil || deps.Logger == nil {
+		return errors.New("notifier: consumer, publisher, store, channel, admin server and logger are required")
+	}
+	log := deps.Logger.With("service", "notifier")
+	if deps.Owner == "" {
+		deps.Owner = defaultOwner()
+	}
+	if deps.Lease <= 0 {
+		deps.Lease = 30 * time.Second
+	}
+	if deps.Workers <= 0 {
+		deps.Workers = 4
+	}
+
+	// Handler: claim, check staleness, send, mark, log.
+	h := &Handler{
+		store:      deps.Store,
+		channel:    deps.Channel,
+		pub:        deps.Publisher,
+		names:      stream.NewNames(cfg.Namespace),
+		owner:      deps.Owner,
+		lease:      deps.Lease,
+		maxDeliver: cfg.MaxDeliver,
+		metrics:    newMetrics(deps.Admin.Registerer()),
+		log:        log,
+	}
+
+	// API and readiness.
+	registerRoutes(deps.Admin, deps.Store)
+	deps.Admin.AddCheck("notifier_store", deps.Store.Ping)
+	deps.Admin.WatchConsumer(deps.Consumer)
+
+	// Consume.
+	it, err := deps.Consumer.Messages(jetstream.PullMaxMessages(2 * deps.Workers))
+	if err != nil {
+		return fmt.Errorf("notifier: pull: %w", err)
+	}
+	log.Info("notifier consuming", "consumer", deps.Consumer.CachedInfo().Name, "channel", deps.Channel.Name(), "owner", deps.Owner)
+	var wg sync.WaitGroup
+	for range deps.Workers {
+		wg.Go(func() {
+			for {
+				msg, err := it.Next()
+				if err != nil {
+					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+						log.Error("pull stopped", "err", err)
+					}
+					return
+				}
+				h.Handle(context.WithoutCancel(ctx), msg)
+			}
+		})
+	}
+	<-ctx.Done()
+	it.Drain()
+	wg.Wait()
+	return nil
+}
+
+func defaultOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+}

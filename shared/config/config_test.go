@@ -1,0 +1,94 @@
+package config_test
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/esimflow/esimflow/shared/config"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.AdminAddr != ":8081" || c.DataDir != "./data" || c.IngestMaxBody != 262144 ||
+		!c.EmbeddedSyncAlways || c.PublishTimeout != 2*time.Second || len(c.LowDataThresholds) != 2 ||
+		c.LowDataThresholds[0] != 80 || c.LowDataThresholds[1] != 100 || c.MaxDeliver != 10 || c.StreamReplicas != 1 {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name, env, value, want string
+	}{
+		{"namespace with a dot", "ESIMFLOW_NAMESPACE", "a.b", "ESIMFLOW_NAMESPACE"},
+		{"body limit not a number", "ESIMFLOW_INGEST_MAX_BODY", "big", "ESIMFLOW_INGEST_MAX_BODY"},
+		{"threshold over 100", "ESIMFLOW_LOW_DATA_THRESHOLDS", "80,120", "percents"},
+		{"publish timeout past the provider's limit", "ESIMFLOW_INGEST_PUBLISH_TIMEOUT", "6s", "5s"},
+		{"redis url scheme", "ESIMFLOW_REDIS_URL", "http://x", "ESIMFLOW_REDIS_URL"},
+		{"sync interval", "ESIMFLOW_EMBEDDED_SYNC", "sometimes", "ESIMFLOW_EMBEDDED_SYNC"},
+		{"log level", "ESIMFLOW_LOG_LEVEL", "loud", "ESIMFLOW_LOG_LEVEL"},
+		{"max deliver", "ESIMFLOW_MAX_DELIVER", "1", "ESIMFLOW_MAX_DELIVER"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(env(map[string]string{tt.env: tt.value}))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestThresholdsSortedAndDeduplicated(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"ESIMFLOW_LOW_DATA_THRESHOLDS": "100, 50,80,80"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.LowDataThresholds; len(got) != 3 || got[0] != 50 || got[2] != 100 {
+		t.Errorf("thresholds = %v", got)
+	}
+}
+
+func TestSecretsRedactedInLog(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"ESIMFLOW_REDIS_URL": "redis://user:hunter2@h:6379", "ESIMFLOW_ADMIN_TOKEN": "tok3n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.LogValue().String(); strings.Contains(s, "hunter2") || strings.Contains(s, "tok3n") {
+		t.Errorf("secret in log value: %s", s)
+	}
+}
+
+// TestReadmeTableMatches keeps the README's configuration table and Settings
+// equal: same variables, same defaults.
+func TestReadmeTableMatches(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(ESIMFLOW_[A-Z_]+)` \\| (`([^`]*)`|empty) \\|")
+	documented := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = m[3]
+	}
+	for _, s := range config.Settings {
+		d, ok := documented[s.Env]
+		if !ok {
+			t.Errorf("README does not document %s", s.Env)
+		} else if d != s.Default {
+			t.Errorf("README says %s defaults to %q, the code %q", s.Env, d, s.Default)
+		}
+		delete(documented, s.Env)
+	}
+	for env := range documented {
+		t.Errorf("README documents %s, which the code does not read", env)
+	}
+}

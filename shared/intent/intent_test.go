@@ -1,0 +1,61 @@
+package intent_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/intent"
+)
+
+func TestFor(t *testing.T) {
+	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: []int64{1, 3}}
+	usage := func(pct float64) event.Event {
+		return event.Event{Type: event.DataUsage, ICCID: "89", UsagePercent: pct, HasUsage: true}
+	}
+	tests := []struct {
+		name       string
+		ev         event.Event
+		wantIDs    []string
+		superseded []string
+	}{
+		{"activated", event.Event{Type: event.ProfileStatus, ICCID: "89", Status: "ACTIVATED"}, []string{"activation:89"}, nil},
+		{"esim access in use", event.Event{Type: event.EsimStatus, ICCID: "89", Status: "IN_USE"}, []string{"activation:89"}, nil},
+		{"suspended", event.Event{Type: event.ProfileStatus, ICCID: "89", Status: "SUSPENDED"}, nil, nil},
+		{"usage under every threshold", usage(50), nil, nil},
+		{"usage at 80", usage(80), []string{"low_data:89:80"}, []string{"low_data:89:100"}},
+		{"usage between", usage(95.5), []string{"low_data:89:80"}, []string{"low_data:89:100"}},
+		{"usage at 100 warns once, at 100", usage(100), []string{"low_data:89:100"}, nil},
+		{"validity one day left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1}, []string{"validity_low:89:1"}, nil},
+		{"validity ten days left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 10}, nil, nil},
+		{"order status", event.Event{Type: event.OrderStatus, OrderNo: "O"}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := intent.For(tt.ev, time.Unix(0, 0), rules)
+			var ids []string
+			for _, in := range got {
+				ids = append(ids, in.ID)
+			}
+			if !slices.Equal(ids, tt.wantIDs) {
+				t.Errorf("ids = %v, want %v", ids, tt.wantIDs)
+			}
+			if len(got) == 1 && !slices.Equal(got[0].SupersededBy, tt.superseded) {
+				t.Errorf("supersededBy = %v, want %v", got[0].SupersededBy, tt.superseded)
+			}
+		})
+	}
+}
+
+// TestForDeterministic: the same event gives the same intents, field for field
+// (invariant 3), whatever else has happened.
+func TestForDeterministic(t *testing.T) {
+	ev := event.Event{Type: event.DataUsage, ICCID: "89", UsagePercent: 85, HasUsage: true}
+	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	rules := intent.Rules{LowDataThresholds: []int{50, 80, 100}}
+	a, b := intent.For(ev, at, rules), intent.For(ev, at, rules)
+	if len(a) != 1 || a[0].ID != b[0].ID || !slices.Equal(a[0].SupersededBy, b[0].SupersededBy) || a[0].EventAt != b[0].EventAt {
+		t.Errorf("not deterministic: %+v vs %+v", a, b)
+	}
+}
