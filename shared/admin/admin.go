@@ -26,6 +26,7 @@ type Server struct {
 	mux      *http.ServeMux
 	registry *prometheus.Registry
 	token    string
+	lag      *lagCollector
 
 	mu     sync.Mutex
 	checks map[string]Check
@@ -35,8 +36,8 @@ type Server struct {
 // requires "Authorization: Bearer <token>"; health and metrics stay open, for
 // probes and scrapers.
 func New(token string) *Server {
-	s := &Server{mux: http.NewServeMux(), registry: prometheus.NewRegistry(), token: token, checks: map[string]Check{}}
-	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{mux: http.NewServeMux(), registry: prometheus.NewRegistry(), token: token, checks: map[string]Check{}, lag: newLagCollector()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.lag)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

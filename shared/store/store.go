@@ -72,7 +72,12 @@ type Claims interface {
 	ClaimState(ctx context.Context, id string) (ClaimState, error)
 }
 
-// NotificationLog records every send attempt and outcome, per iccid.
+// NotificationLogLimit is how many entries the log keeps per iccid; older
+// ones are dropped.
+const NotificationLogLimit = 100
+
+// NotificationLog records every send attempt and outcome, per iccid, keeping
+// the last NotificationLogLimit.
 type NotificationLog interface {
 	AppendNotification(ctx context.Context, n Notification) error
 	// Notifications returns the iccid's entries, oldest first; an iccid with none

@@ -22,9 +22,9 @@ func TestCompareCatchesDroppedFields(t *testing.T) {
 	}
 	wc := n.ConsumerConfig(ProcessorConsumer, l)
 	gc := wc
-	gc.BackOff = nil
+	gc.MaxDeliver = -1
 	gc.InactiveThreshold = 5 * time.Second
 	if err := compareConsumer(wc, gc); !errors.Is(err, ErrServerIgnoredSetting) {
-		t.Errorf("dropped backoff: err = %v", err)
+		t.Errorf("dropped max deliver: err = %v", err)
 	}
 }

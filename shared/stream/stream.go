@@ -93,12 +93,16 @@ type Limits struct {
 	MaxDeliver     int
 }
 
-// Backoff is the schedule of redeliveries after an ack timeout (an instance that
-// died or hung holding a message). The server takes its first step as AckWait,
-// so it is also how long a handler may work on one message. Failures the
-// handler sees itself are retried sooner, with NakWithDelay. MaxDeliver must
-// stay larger than its length (the server requires it).
-var Backoff = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
+// AckWait is how long a consumer may hold a message before the server
+// redelivers it: the bound on one handler's work, and how soon the event of an
+// instance that died holding it is retried.
+const AckWait = 30 * time.Second
+
+// The consumers set no server-side BackOff, on purpose: with one, the server
+// measures a NAK's delay from BackOff[delivery-1] instead of AckWait, so a
+// NakWithDelay(2s) on a second delivery waits a whole step longer. Handlers
+// retry their own failures with NakWithDelay and a delay that grows with the
+// delivery count; a message whose handler died is redelivered after AckWait.
 
 // StreamConfigs returns the four streams as esimflow wants them.
 func (n Names) StreamConfigs(l Limits) []jetstream.StreamConfig {
@@ -155,16 +159,15 @@ func (n Names) StreamConfigs(l Limits) []jetstream.StreamConfig {
 	}}
 }
 
-// ConsumerConfig returns a durable pull consumer's config: explicit ack, the
-// backoff schedule, MaxDeliver set explicitly, no inactivity threshold.
+// ConsumerConfig returns a durable pull consumer's config: explicit ack,
+// MaxDeliver set explicitly, no inactivity threshold.
 func (n Names) ConsumerConfig(name string, l Limits) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       n.Consumer(name),
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       Backoff[0],
+		AckWait:       AckWait,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		MaxDeliver:    l.MaxDeliver,
-		BackOff:       Backoff,
 		MaxAckPending: 4096,
 		MaxWaiting:    512,
 	}
@@ -174,8 +177,8 @@ func (n Names) ConsumerConfig(name string, l Limits) jetstream.ConsumerConfig {
 // (processor on ESIM_EVENTS, notifier on ESIM_NOTIFY), checking that the server
 // kept every setting.
 func Ensure(ctx context.Context, js jetstream.JetStream, n Names, l Limits) (processor, notifier jetstream.Consumer, err error) {
-	if l.MaxDeliver <= len(Backoff) {
-		return nil, nil, fmt.Errorf("max deliver %d must exceed the %d backoff steps", l.MaxDeliver, len(Backoff))
+	if l.MaxDeliver < 2 {
+		return nil, nil, fmt.Errorf("max deliver %d: want at least 2, or a transient failure dead-letters at once", l.MaxDeliver)
 	}
 	for _, want := range n.StreamConfigs(l) {
 		s, err := js.CreateOrUpdateStream(ctx, want)

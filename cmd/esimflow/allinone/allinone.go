@@ -1,0 +1,107 @@
+// Package allinone runs the whole of esimflow in one process: an embedded NATS
+// server with JetStream (unless ESIMFLOW_NATS_URL names one), the NATS KV store
+// (unless ESIMFLOW_REDIS_URL names a Redis), ingest, processor and notifier with
+// the console channel, and one internal API serving every route.
+package allinone
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/esimflow/esimflow/ingest"
+	"github.com/esimflow/esimflow/notifier"
+	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/processor"
+	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/service"
+)
+
+// Deps are what Run needs from its caller.
+type Deps struct {
+	Logger *slog.Logger
+	// Messages is where the console channel prints customer messages.
+	Messages io.Writer
+	// Banner is where the "POST here" lines go (the terminal).
+	Banner io.Writer
+	// HTTP and Admin, when set, are served instead of listening on the
+	// configured addresses (tests pass ports they already hold).
+	HTTP, Admin net.Listener
+}
+
+// Run starts everything and blocks until ctx ends, then stops in order: HTTP
+// first, consumers next, then NATS is drained and the embedded server stops.
+func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+	log := deps.Logger
+	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow", Store: true, AllowEmbedded: true})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+
+	httpLn, adminLn, err := listen(cfg, deps)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(deps.Banner, "esimflow is running.\n  POST webhooks to http://%s/webhooks/esim\n  internal API at  http://%s (/v1/orders/{orderNo}, /v1/profiles/{iccid}, /v1/notifications?iccid=, /metrics)\n  data in %s — Ctrl-C stops cleanly\n",
+		display(httpLn.Addr()), display(adminLn.Addr()), storageOf(cfg))
+
+	return service.Supervise(ctx,
+		env.AdminPart(adminLn),
+		func(ctx context.Context) error {
+			return ingest.Run(ctx, cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: log, Listener: httpLn})
+		},
+		func(ctx context.Context) error {
+			return processor.Run(ctx, cfg, processor.Deps{
+				Consumer: env.Events, Publisher: env.NATS.JS, Store: env.Store, Admin: env.Admin, Logger: log,
+			})
+		},
+		func(ctx context.Context) error {
+			return notifier.Run(ctx, cfg, notifier.Deps{
+				Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
+				Channel: channel.NewConsole(deps.Messages), Admin: env.Admin, Logger: log,
+			})
+		},
+	)
+}
+
+func listen(cfg config.Config, deps Deps) (httpLn, adminLn net.Listener, err error) {
+	httpLn, adminLn = deps.HTTP, deps.Admin
+	if httpLn == nil {
+		if httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, nil, fmt.Errorf("listen ESIMFLOW_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+		}
+	}
+	if adminLn == nil {
+		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			httpLn.Close()
+			return nil, nil, fmt.Errorf("listen ESIMFLOW_ADMIN_ADDR %s: %w", cfg.AdminAddr, err)
+		}
+	}
+	return httpLn, adminLn, nil
+}
+
+// display turns a wildcard listen address into one a curl can use.
+func display(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func storageOf(cfg config.Config) string {
+	nats, st := "embedded NATS under "+cfg.DataDir, "NATS KV"
+	if cfg.NATSURL != "" {
+		nats = "NATS at " + cfg.NATSURL
+	}
+	if cfg.RedisURL != "" {
+		st = "Redis"
+	}
+	return nats + ", state in " + st
+}

@@ -1,0 +1,375 @@
+package allinone_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/esimflow/esimflow/cmd/esimflow/allinone"
+	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/natstest"
+	"github.com/esimflow/esimflow/shared/redistest"
+	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/testns"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+)
+
+// lines is a concurrency-safe writer that keeps what the console channel prints.
+type lines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+type system struct {
+	hook, api string
+	messages  *lines
+	stop      func()
+}
+
+// start runs the all-in-one with env on ports it holds, and waits until ready.
+func start(t *testing.T, env map[string]string) *system {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	s := &system{hook: "http://" + httpLn.Addr().String(), api: "http://" + adminLn.Addr().String(), messages: &lines{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- allinone.Run(ctx, cfg, allinone.Deps{Logger: log, Messages: s.messages, Banner: io.Discard, HTTP: httpLn, Admin: adminLn})
+	}()
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("allinone.Run returned %v on a clean stop", err)
+			}
+		})
+	}
+	t.Cleanup(s.stop)
+	waitFor(t, 30*time.Second, "readiness", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("allinone.Run stopped: %v", err)
+		default:
+		}
+		resp, err := http.Get(s.api + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return s
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lifecycle is the provider's events for orders of eSIMs: order with its
+// profiles (GOT_RESOURCE), activation, usage at 50, 80 and 100 %.
+func lifecycle(orders, perOrder int) (bodies []string, iccids []string) {
+	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	for o := range orders {
+		orderNo := fmt.Sprintf("ORD%04d", o)
+		var profiles []map[string]any
+		for p := range perOrder {
+			iccid := fmt.Sprintf("8901%04d%04d", o, p)
+			iccids = append(iccids, iccid)
+			profiles = append(profiles, map[string]any{"iccid": iccid, "esimTranNo": "E" + iccid, "status": "GOT_RESOURCE"})
+			at := func(m int) string { return t0.Add(time.Duration(o*60+p*5+m) * time.Minute).Format(time.RFC3339) }
+			bodies = append(bodies, mustJSON(map[string]any{"eventType": "PROFILE_STATUS", "iccid": iccid, "orderNo": orderNo,
+				"previousStatus": "GOT_RESOURCE", "currentStatus": "ACTIVATED", "timestamp": at(1)}))
+			for i, pct := range []int{50, 80, 100} {
+				total := 1 << 30
+				bodies = append(bodies, mustJSON(map[string]any{"eventType": "DATA_USAGE", "iccid": iccid,
+					"usedVolume": total / 100 * pct, "totalVolume": total, "usagePercent": pct, "timestamp": at(2 + i)}))
+			}
+		}
+		bodies = append(bodies, mustJSON(map[string]any{"eventType": "ORDER_STATUS", "orderNo": orderNo,
+			"transactionId": "tx-" + orderNo, "status": "GOT_RESOURCE", "timestamp": t0.Format(time.RFC3339), "profiles": profiles}))
+	}
+	return bodies, iccids
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// postAll sends the bodies from 8 connections at once, retrying what is not
+// answered 200 — as the provider does.
+func postAll(t *testing.T, url string, bodies []string) {
+	t.Helper()
+	work := make(chan string)
+	var wg sync.WaitGroup
+	var failed sync.Map
+	for range 8 {
+		wg.Go(func() {
+			for body := range work {
+				for attempt := 0; ; attempt++ {
+					resp, err := http.Post(url, "application/json", strings.NewReader(body))
+					if err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode == 200 {
+							break
+						}
+					}
+					if attempt == 20 {
+						failed.Store(body, fmt.Sprint(err, resp))
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		})
+	}
+	for _, b := range bodies {
+		work <- b
+	}
+	close(work)
+	wg.Wait()
+	failed.Range(func(k, v any) bool { t.Errorf("never answered 200: %s (%v)", k, v); return true })
+}
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v != nil && resp.StatusCode == 200 {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("decode %s: %v", url, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+var notifyLine = regexp.MustCompile(`NOTIFY id=(\S+) kind=(\S+) iccid=(\S+)`)
+
+// runPipeline is the end-to-end scenario: 50 eSIMs' lifecycles with 20 %
+// duplicates, shuffled and sent concurrently; then the state through the API
+// and the customer messages on the console channel.
+func runPipeline(t *testing.T, env map[string]string) {
+	sys := start(t, env)
+	bodies, iccids := lifecycle(10, 5)
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	withDups := append([]string(nil), bodies...)
+	for _, b := range bodies {
+		if r.IntN(5) == 0 {
+			withDups = append(withDups, b)
+		}
+	}
+	r.Shuffle(len(withDups), func(i, j int) { withDups[i], withDups[j] = withDups[j], withDups[i] })
+	t.Logf("sending %d events (%d distinct) for %d eSIMs", len(withDups), len(bodies), len(iccids))
+	postAll(t, sys.hook+"/webhooks/esim", withDups)
+
+	// Every profile ends activated at 100 %, linked to its order.
+	waitFor(t, 60*time.Second, "all profiles merged and notified", func() bool {
+		for _, iccid := range iccids {
+			var p store.Profile
+			if getJSON(t, sys.api+"/v1/profiles/"+iccid, &p) != 200 || p.Status != "ACTIVATED" || p.UsagePercent != 100 || p.TransactionID == "" {
+				return false
+			}
+			var n struct{ Notifications []store.Notification }
+			getJSON(t, sys.api+"/v1/notifications?iccid="+iccid, &n)
+			sent := map[string]bool{}
+			for _, e := range n.Notifications {
+				sent[e.ID] = sent[e.ID] || e.Status == "sent"
+			}
+			if !sent["activation:"+iccid] || !sent["low_data:"+iccid+":100"] {
+				return false
+			}
+		}
+		return true
+	})
+	waitForQuiet(t, sys.api)
+
+	for o := range 10 {
+		orderNo := fmt.Sprintf("ORD%04d", o)
+		var got store.Order
+		if code := getJSON(t, sys.api+"/v1/orders/"+orderNo, &got); code != 200 {
+			t.Fatalf("order %s: status %d", orderNo, code)
+		}
+		if got.Status != "GOT_RESOURCE" || got.TransactionID != "tx-"+orderNo || len(got.Profiles) != 5 {
+			t.Errorf("order %s = %+v", orderNo, got)
+		}
+	}
+	var p store.Profile
+	getJSON(t, sys.api+"/v1/profiles/"+iccids[0], &p)
+	if p.OrderNo != "ORD0000" || p.PreviousStatus != "GOT_RESOURCE" || p.EsimTranNo != "E"+iccids[0] || p.UsedVolume != (1<<30)/100*100 {
+		t.Errorf("profile %s = %+v", iccids[0], p)
+	}
+	if code := getJSON(t, sys.api+"/v1/profiles/nope", nil); code != 404 {
+		t.Errorf("unknown profile: status %d, want 404", code)
+	}
+
+	// Customer messages: one activation and one 100 % each; an 80 % warning at
+	// most once, and never after the 100 % one.
+	count := map[string]int{}
+	pos := map[string]int{}
+	for i, m := range notifyLine.FindAllStringSubmatch(sys.messages.String(), -1) {
+		count[m[1]]++
+		pos[m[1]] = i
+	}
+	for _, iccid := range iccids {
+		act, full, warn := "activation:"+iccid, "low_data:"+iccid+":100", "low_data:"+iccid+":80"
+		if count[act] != 1 || count[full] != 1 || count[warn] > 1 {
+			t.Errorf("%s: activation×%d, 100%%×%d, 80%%×%d", iccid, count[act], count[full], count[warn])
+		}
+		if count[warn] == 1 && pos[warn] > pos[full] {
+			t.Errorf("%s: the 80%% warning came after the 100%% one", iccid)
+		}
+	}
+	if t.Failed() {
+		t.Logf("messages:\n%s", sys.messages.String())
+	}
+}
+
+// waitForQuiet waits until both consumers have nothing pending or unacked.
+func waitForQuiet(t *testing.T, api string) {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^esimflow_consumer_(lag|ack_pending)\{consumer="[^"]+"\} (\S+)$`)
+	waitFor(t, 30*time.Second, "consumers drained", func() bool {
+		resp, err := http.Get(api + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		m := re.FindAllStringSubmatch(string(b), -1)
+		if len(m) < 4 {
+			return false
+		}
+		for _, x := range m {
+			if x[2] != "0" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestPipelineEmbedded(t *testing.T) {
+	runPipeline(t, map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir()})
+}
+
+// TestPipelineExternal runs the same scenario against this machine's NATS
+// (Debian's 2.9.10) and Redis.
+func TestPipelineExternal(t *testing.T) {
+	srv := natstest.External(t)
+	rdb := redistest.Client(t)
+	ns := testns.New(t)
+	t.Cleanup(func() { removeNamespace(t, srv, rdb, ns) })
+	runPipeline(t, map[string]string{
+		"ESIMFLOW_NATS_URL":  srv.URL,
+		"ESIMFLOW_REDIS_URL": redistest.URL(t),
+		"ESIMFLOW_NAMESPACE": ns,
+	})
+}
+
+// removeNamespace deletes what one test made on the shared servers: its
+// streams and KV buckets, and its Redis keys. Nothing else is touched.
+func removeNamespace(t *testing.T, srv *natstest.Server, rdb redis.UniversalClient, ns string) {
+	ctx := context.Background()
+	js, err := jetstream.New(srv.Connect(t))
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		if strings.HasPrefix(name, ns+"_") || strings.HasPrefix(name, "KV_"+ns+"_") {
+			if err := js.DeleteStream(ctx, name); err != nil {
+				t.Errorf("cleanup: delete stream %s: %v", name, err)
+			}
+		}
+	}
+	iter := rdb.Scan(ctx, 0, "esimflow:"+ns+":*", 500).Iterator()
+	for iter.Next(ctx) {
+		rdb.Del(ctx, iter.Val())
+	}
+}
+
+// TestRestartKeepsState stops the all-in-one cleanly and starts it again on the
+// same data directory: state and the sent marks survive, nothing is re-sent.
+func TestRestartKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"ESIMFLOW_DATA_DIR": dir}
+	first := start(t, env)
+	iccid := "8901999900000001"
+	postAll(t, first.hook+"/webhooks/esim", []string{
+		mustJSON(map[string]any{"eventType": "PROFILE_STATUS", "iccid": iccid, "currentStatus": "ACTIVATED", "timestamp": "2026-11-01T08:00:00Z"}),
+	})
+	waitFor(t, 30*time.Second, "activation sent", func() bool {
+		return strings.Contains(first.messages.String(), "activation:"+iccid)
+	})
+	first.stop()
+
+	second := start(t, env)
+	var p store.Profile
+	if code := getJSON(t, second.api+"/v1/profiles/"+iccid, &p); code != 200 || p.Status != "ACTIVATED" {
+		t.Fatalf("after restart: %d %+v", code, p)
+	}
+	// A late provider retry of the same event is answered 200 and changes nothing.
+	postAll(t, second.hook+"/webhooks/esim", []string{
+		mustJSON(map[string]any{"eventType": "PROFILE_STATUS", "iccid": iccid, "currentStatus": "ACTIVATED", "timestamp": "2026-11-01T08:00:00Z"}),
+	})
+	waitForQuiet(t, second.api)
+	if strings.Contains(second.messages.String(), "activation:"+iccid) {
+		t.Errorf("activation re-sent after restart:\n%s", second.messages.String())
+	}
+}

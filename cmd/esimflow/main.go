@@ -1,0 +1,61 @@
+// Command esimflow is the all-in-one binary and the operator CLI.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/esimflow/esimflow/cmd/esimflow/allinone"
+	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/service"
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "esimflow:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "esimflow",
+		Short:         "eSIM webhook event pipeline: ingest, processor, notifier",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newRunCmd())
+	return root
+}
+
+func newRunCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run the whole system in one process (embedded NATS unless ESIMFLOW_NATS_URL is set)",
+		Long: "Run starts ingest, processor and notifier in one process. With no settings it starts an\n" +
+			"embedded NATS server with JetStream (data in ./data) and keeps state in NATS KV; set\n" +
+			"ESIMFLOW_NATS_URL and ESIMFLOW_REDIS_URL to use external servers. Customer messages are\n" +
+			"printed on standard output.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cfg, err := config.Load(os.Getenv)
+			if err != nil {
+				return fmt.Errorf("configuration: %w", err)
+			}
+			log := service.Logger(cfg)
+			log.Info("starting", "config", cfg)
+			err = allinone.Run(ctx, cfg, allinone.Deps{Logger: log, Messages: os.Stdout, Banner: os.Stderr})
+			if err == nil || ctx.Err() != nil && err == context.Canceled {
+				log.Info("stopped cleanly")
+				return nil
+			}
+			return err
+		},
+	}
+}

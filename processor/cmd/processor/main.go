@@ -1,0 +1,18 @@
+// Command processor consumes ESIM_EVENTS into order/profile state; run as many
+// as load needs against the same NATS and store.
+package main
+
+import (
+	"context"
+
+	"github.com/esimflow/esimflow/processor"
+	"github.com/esimflow/esimflow/shared/service"
+)
+
+func main() {
+	service.Main(service.Options{Name: "processor", Store: true}, func(ctx context.Context, env *service.Env) error {
+		return processor.Run(ctx, env.Cfg, processor.Deps{
+			Consumer: env.Events, Publisher: env.NATS.JS, Store: env.Store, Admin: env.Admin, Logger: env.Log,
+		})
+	})
+}

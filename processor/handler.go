@@ -1,0 +1,170 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/esimflow/esimflow/processor/merge"
+	"github.com/esimflow/esimflow/shared/dedupe"
+	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// opTimeout bounds one event's work: well inside the consumer's AckWait, so a
+// hung store call turns into a retry rather than a duplicate delivery.
+const opTimeout = 10 * time.Second
+
+// Handler processes one event message.
+type Handler struct {
+	store      Store
+	pub        Publisher
+	names      stream.Names
+	rules      intent.Rules
+	maxDeliver int
+	metrics    *metrics
+	log        *slog.Logger
+}
+
+// errPermanent marks failures redelivery cannot fix.
+var errPermanent = errors.New("permanent")
+
+// Outcomes of one event, the values of the outcome label.
+const (
+	outcomeApplied   = "applied"
+	outcomeDuplicate = "duplicate"
+	outcomeParked    = "parked" // unknown type or health check: counted, kept in the stream, not merged
+	outcomeDead      = "dead_letter"
+	outcomeRetry     = "retry"
+)
+
+// Handle runs one message to its ack, nak or dead letter.
+func (h *Handler) Handle(ctx context.Context, msg jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	meta, err := msg.Metadata()
+	if err != nil {
+		h.log.Error("message without metadata", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	ev, outcome, err := h.process(ctx, msg)
+	switch {
+	case err == nil:
+		if err := msg.Ack(); err != nil {
+			// The effects are stored; a redelivery finds the key seen.
+			h.log.Warn("ack failed", "seq", meta.Sequence.Stream, "err", err)
+		}
+	case errors.Is(err, errPermanent) || meta.NumDelivered >= uint64(h.maxDeliver):
+		outcome = outcomeDead
+		if dlqErr := h.deadLetter(ctx, msg, meta, err); dlqErr != nil {
+			// Not stored as a dead letter: leave it to redelivery rather than lose it.
+			h.log.Error("dead letter failed, will retry", "seq", meta.Sequence.Stream, "err", dlqErr)
+			_ = msg.NakWithDelay(nakDelay(meta.NumDelivered))
+			outcome = outcomeRetry
+			break
+		}
+		h.log.Warn("event dead-lettered", "seq", meta.Sequence.Stream, "subject", msg.Subject(), "deliveries", meta.NumDelivered, "err", err)
+		_ = msg.Term()
+	default:
+		outcome = outcomeRetry
+		h.log.Warn("event failed, will retry", "seq", meta.Sequence.Stream, "deliveries", meta.NumDelivered, "err", err)
+		_ = msg.NakWithDelay(nakDelay(meta.NumDelivered))
+	}
+	h.metrics.processed.WithLabelValues(ev.Type.Token(), outcome).Inc()
+}
+
+// process does everything but the ack, in the order invariant 4 requires.
+func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (event.Event, string, error) {
+	ev, decodeErr := event.Decode(msg.Data())
+	key := msg.Headers().Get(stream.HeaderDedupeKey)
+	if key == "" {
+		key = dedupe.Key(ev, decodeErr, msg.Data())
+	}
+	if seen, err := h.store.Seen(ctx, key); err != nil {
+		return ev, "", fmt.Errorf("seen %s: %w", key, err)
+	} else if seen {
+		return ev, outcomeDuplicate, nil
+	}
+	if decodeErr != nil {
+		return ev, "", fmt.Errorf("%w: %w", errPermanent, decodeErr)
+	}
+	if ev.Type == event.Unknown || ev.Type == event.CheckHealth {
+		h.log.Info("event parked", "type", ev.Type, "subject", msg.Subject())
+		return ev, outcomeParked, h.markSeen(ctx, key)
+	}
+	at := h.eventTime(ev, msg)
+	if err := merge.Apply(ctx, h.store, ev, at); err != nil {
+		return ev, "", err
+	}
+	for _, in := range intent.For(ev, at, h.rules) {
+		if err := h.publishIntent(ctx, in); err != nil {
+			return ev, "", err
+		}
+	}
+	return ev, outcomeApplied, h.markSeen(ctx, key)
+}
+
+func (h *Handler) markSeen(ctx context.Context, key string) error {
+	if err := h.store.MarkSeen(ctx, key); err != nil {
+		return fmt.Errorf("mark seen %s: %w", key, err)
+	}
+	return nil
+}
+
+// eventTime is the provider's timestamp, else when ingest received the event,
+// else when JetStream stored it.
+func (h *Handler) eventTime(ev event.Event, msg jetstream.Msg) time.Time {
+	if !ev.Timestamp.IsZero() {
+		return ev.Timestamp
+	}
+	if t, err := time.Parse(time.RFC3339Nano, msg.Headers().Get(stream.HeaderReceivedAt)); err == nil {
+		return t
+	}
+	if meta, err := msg.Metadata(); err == nil {
+		return meta.Timestamp
+	}
+	return time.Time{}
+}
+
+func (h *Handler) publishIntent(ctx context.Context, in intent.Intent) error {
+	data, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("%w: encode intent %s: %w", errPermanent, in.ID, err)
+	}
+	msg := nats.NewMsg(h.names.NotifySubject(string(in.Kind)))
+	msg.Data = data
+	if _, err := h.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(in.ID)); err != nil {
+		return fmt.Errorf("publish intent %s: %w", in.ID, err)
+	}
+	h.metrics.intents.WithLabelValues(string(in.Kind)).Inc()
+	return nil
+}
+
+// deadLetter copies the message to ESIM_DLQ with the error, the original
+// subject and the delivery count.
+func (h *Handler) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) error {
+	dl := nats.NewMsg(h.names.DLQSubject("events"))
+	dl.Data = msg.Data()
+	for k, v := range msg.Headers() {
+		dl.Header[k] = v
+	}
+	dl.Header.Set(stream.HeaderError, cause.Error())
+	dl.Header.Set(stream.HeaderSubject, msg.Subject())
+	dl.Header.Set(stream.HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
+	dl.Header.Set(stream.HeaderSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
+	// The id makes a dead letter written twice (a crash before Term) one entry.
+	_, err := h.pub.PublishMsg(ctx, dl, jetstream.WithMsgID("dlq:events:"+strconv.FormatUint(meta.Sequence.Stream, 10)))
+	if err != nil {
+		return fmt.Errorf("publish dead letter: %w", err)
+	}
+	h.metrics.deadLetters.Inc()
+	return nil
+}

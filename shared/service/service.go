@@ -1,0 +1,188 @@
+// Package service wires a process: config, logger, NATS (external or embedded),
+// the JetStream layout, the store and the internal API server. Every binary —
+// the three services and the all-in-one — starts through it, so they connect
+// the same way and shut down in the same order: HTTP first, consumers next,
+// then NATS is drained, then the embedded server stops.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/esimflow/esimflow/shared/admin"
+	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/httpserve"
+	"github.com/esimflow/esimflow/shared/natsconn"
+	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/store/kvstore"
+	"github.com/esimflow/esimflow/shared/store/redisstore"
+	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+)
+
+// Env is a wired process: what service Run functions take their deps from.
+type Env struct {
+	Cfg    config.Config
+	Log    *slog.Logger
+	NATS   *natsconn.Conn
+	Store  store.Store // nil unless Options.Store
+	Admin  *admin.Server
+	Names  stream.Names
+	Events jetstream.Consumer // durable "processor" consumer on ESIM_EVENTS
+	Notify jetstream.Consumer // durable "notifier" consumer on ESIM_NOTIFY
+
+	closers []func()
+}
+
+// Options say what a process needs.
+type Options struct {
+	Name string // client and log name
+	// Store opens the store: Redis when ESIMFLOW_REDIS_URL is set, else NATS KV.
+	Store bool
+	// AllowEmbedded lets an empty ESIMFLOW_NATS_URL start the embedded server;
+	// the separate service binaries need an external NATS.
+	AllowEmbedded bool
+}
+
+// Open connects everything a process needs and creates the JetStream layout.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*Env, error) {
+	if cfg.NATSURL == "" && !opts.AllowEmbedded {
+		return nil, errors.New("ESIMFLOW_NATS_URL is required (the embedded server runs only in `esimflow run`)")
+	}
+	env := &Env{Cfg: cfg, Log: log, Admin: admin.New(cfg.AdminToken), Names: stream.NewNames(cfg.Namespace)}
+	nc, err := natsconn.Open(ctx, cfg, opts.Name, log)
+	if err != nil {
+		return nil, err
+	}
+	env.NATS = nc
+	env.closers = append(env.closers, nc.Close)
+	env.Admin.AddCheck("nats", func(context.Context) error {
+		if s := nc.NC.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("nats %s", s)
+		}
+		return nil
+	})
+
+	env.Events, env.Notify, err = stream.Ensure(ctx, nc.JS, env.Names, stream.Limits{
+		Replicas:       cfg.StreamReplicas,
+		EventsMaxAge:   cfg.EventsMaxAge,
+		EventsMaxBytes: cfg.EventsMaxBytes,
+		MaxDeliver:     cfg.MaxDeliver,
+	})
+	if err != nil {
+		env.Close()
+		return nil, fmt.Errorf("jetstream layout: %w", err)
+	}
+	if opts.Store {
+		if env.Store, err = env.openStore(ctx); err != nil {
+			env.Close()
+			return nil, err
+		}
+	}
+	return env, nil
+}
+
+func (env *Env) openStore(ctx context.Context) (store.Store, error) {
+	cfg := env.Cfg
+	if cfg.RedisURL == "" {
+		st, err := kvstore.New(ctx, env.NATS.JS, kvstore.Options{Namespace: cfg.Namespace, SeenTTL: cfg.SeenTTL, Replicas: cfg.StreamReplicas})
+		if err != nil {
+			return nil, fmt.Errorf("nats kv store: %w", err)
+		}
+		return st, nil
+	}
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("ESIMFLOW_REDIS_URL: %w", err)
+	}
+	client := redis.NewClient(ropts)
+	env.closers = append(env.closers, func() { _ = client.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis %s: %w", ropts.Addr, err)
+	}
+	st, err := redisstore.New(client, redisstore.Options{Namespace: cfg.Namespace, SeenTTL: cfg.SeenTTL})
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	return st, nil
+}
+
+// Close releases everything Open opened, in reverse order.
+func (env *Env) Close() {
+	for i := len(env.closers) - 1; i >= 0; i-- {
+		env.closers[i]()
+	}
+	env.closers = nil
+}
+
+// Part is one running piece of a process; it returns when ctx ends.
+type Part func(ctx context.Context) error
+
+// Supervise runs the parts until ctx ends or one fails, then stops them all.
+func Supervise(ctx context.Context, parts ...Part) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, p := range parts {
+		g.Go(func() error { return p(ctx) })
+	}
+	return g.Wait()
+}
+
+// AdminPart serves the internal API on ln, or on cfg.AdminAddr when ln is nil.
+func (env *Env) AdminPart(ln net.Listener) Part {
+	return func(ctx context.Context) error {
+		srv := &http.Server{
+			Addr:              env.Cfg.AdminAddr,
+			Handler:           env.Admin.Handler(),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+		}
+		return httpserve.Run(ctx, srv, ln)
+	}
+}
+
+// Logger returns the process logger: JSON on stderr at the configured level.
+func Logger(cfg config.Config) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+}
+
+// Main is a service binary's main: it loads config from the environment,
+// wires the process, runs the service with the internal API, and exits
+// non-zero with the error on failure. SIGINT and SIGTERM stop it gracefully.
+func Main(opts Options, run func(ctx context.Context, env *Env) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", opts.Name, err)
+		os.Exit(2)
+	}
+	log := Logger(cfg).With("service", opts.Name)
+	log.Info("starting", "config", cfg)
+	env, err := Open(ctx, cfg, log, opts)
+	if err != nil {
+		log.Error("start failed", "err", err)
+		os.Exit(1)
+	}
+	err = Supervise(ctx, env.AdminPart(nil), func(ctx context.Context) error { return run(ctx, env) })
+	env.Close()
+	if err != nil {
+		log.Error("stopped", "err", err)
+		os.Exit(1)
+	}
+	log.Info("stopped")
+}
