@@ -58,8 +58,13 @@ func (h *Handler) Handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 	default:
 		h.log.Warn("send failed, will retry", "seq", meta.Sequence.Stream, "deliveries", meta.NumDelivered, "err", err)
-		_ = msg.NakWithDelay(min(time.Second<<min(meta.NumDelivered-1, 6), time.Minute))
+		_ = msg.NakWithDelay(retryDelay(meta.NumDelivered))
 	}
+}
+
+// retryDelay spaces the retries of an intent: 1s, 2s, 4s … up to a minute.
+func retryDelay(delivered uint64) time.Duration {
+	return min(time.Second<<min(max(delivered, 1)-1, 6), time.Minute)
 }
 
 // process returns a delay when the intent must be looked at again later.
@@ -77,7 +82,13 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (time.Duration
 		h.metrics.outcome(in.Kind, "already_done")
 		return 0, nil
 	case store.HeldByOther:
-		return max(time.Until(claim.LeaseUntil), 100*time.Millisecond), nil
+		// Usually the holder finishes within milliseconds: look again soon,
+		// backing off, and at the latest when its lease ends.
+		delivered := uint64(1)
+		if meta, err := msg.Metadata(); err == nil {
+			delivered = meta.NumDelivered
+		}
+		return max(min(time.Until(claim.LeaseUntil), retryDelay(delivered)), 100*time.Millisecond), nil
 	}
 
 	// The claim is ours until the lease ends; every path below finishes or
