@@ -25,7 +25,9 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 run: ## run the whole system in one process (embedded NATS, data in ./data)
-	$(GO) run ./cmd/esimflow run
+	@mkdir -p bin
+	$(GO) build -o bin/esimflow ./cmd/esimflow
+	ESIMFLOW_LOG_FORMAT=$${ESIMFLOW_LOG_FORMAT:-text} bin/esimflow run
 
 test: ## run every module's tests with -race (uses local Redis/NATS when up)
 	@echo "redis: $${ESIMFLOW_TEST_REDIS_URL:-none (Redis tests skip)}  external nats: $${ESIMFLOW_TEST_NATS_URL:-none (in-process only)}"

@@ -45,6 +45,7 @@ var Settings = []Setting{
 	{Env: "ESIMFLOW_INGEST_PUBLISH_TIMEOUT", Default: "2s", Meaning: "how long ingest waits for the JetStream ack before answering 503"},
 	{Env: "ESIMFLOW_LOW_DATA_THRESHOLDS", Default: "80,100", Meaning: "usage percents that notify"},
 	{Env: "ESIMFLOW_LOG_LEVEL", Default: "info", Meaning: "`debug`, `info`, `warn` or `error`"},
+	{Env: "ESIMFLOW_LOG_FORMAT", Default: "json", Meaning: "`json` (for log collectors) or `text` (for people; `make run` uses it)"},
 }
 
 // Config is the validated configuration of every service.
@@ -68,6 +69,7 @@ type Config struct {
 	PublishTimeout     time.Duration
 	LowDataThresholds  []int
 	LogLevel           slog.Level
+	LogText            bool
 }
 
 // Load reads every setting through getenv (os.Getenv in production), applying
@@ -110,6 +112,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("ESIMFLOW_LOG_LEVEL"))); err != nil {
 		p.fail("ESIMFLOW_LOG_LEVEL", get("ESIMFLOW_LOG_LEVEL"), "want debug, info, warn or error")
+	}
+	switch f := get("ESIMFLOW_LOG_FORMAT"); f {
+	case "json":
+	case "text":
+		c.LogText = true
+	default:
+		p.fail("ESIMFLOW_LOG_FORMAT", f, "want json or text")
 	}
 	if err := errors.Join(p.errs...); err != nil {
 		return Config{}, err

@@ -35,6 +35,7 @@ func TestLoadErrors(t *testing.T) {
 		{"redis url scheme", "ESIMFLOW_REDIS_URL", "http://x", "ESIMFLOW_REDIS_URL"},
 		{"sync interval", "ESIMFLOW_EMBEDDED_SYNC", "sometimes", "ESIMFLOW_EMBEDDED_SYNC"},
 		{"log level", "ESIMFLOW_LOG_LEVEL", "loud", "ESIMFLOW_LOG_LEVEL"},
+		{"log format", "ESIMFLOW_LOG_FORMAT", "xml", "ESIMFLOW_LOG_FORMAT"},
 		{"max deliver", "ESIMFLOW_MAX_DELIVER", "1", "ESIMFLOW_MAX_DELIVER"},
 	}
 	for _, tt := range tests {

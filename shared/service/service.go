@@ -155,9 +155,14 @@ func (env *Env) AdminPart(ln net.Listener) Part {
 	}
 }
 
-// Logger returns the process logger: JSON on stderr at the configured level.
+// Logger returns the process logger on stderr, JSON or text, at the
+// configured level.
 func Logger(cfg config.Config) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogText {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
 
 // Main is a service binary's main: it loads config from the environment,
