@@ -46,14 +46,7 @@ func start(t *testing.T, srv *natstest.Server, env map[string]string) fixture {
 	if _, _, err := stream.Ensure(ctx, js, names, stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: cfg.MaxDeliver}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if srv.Embedded != nil {
-			return // it goes with the test
-		}
-		for _, s := range []string{stream.Events, stream.Notify, stream.DLQ, stream.Rejected} {
-			_ = js.DeleteStream(context.Background(), names.Stream(s))
-		}
-	})
+	srv.RemoveNamespace(t, ns)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

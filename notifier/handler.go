@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -95,11 +96,18 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (time.Duration
 	// releases it.
 	entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
 		Channel: h.channel.Name(), Attempt: claim.Attempt}
-	if stale, err := h.superseded(ctx, in); err != nil {
+	if stale, err := h.firstIn(ctx, in.SupersededBy, store.ClaimHeld, store.ClaimSent); err != nil {
 		return 0, h.release(ctx, in, err)
 	} else if stale != "" {
 		entry.Status, entry.Error = string(store.ClaimSuppressed), "superseded by "+stale
 		return 0, h.finish(ctx, in, entry, store.ClaimSuppressed)
+	}
+	if busy, err := h.firstIn(ctx, in.After, store.ClaimHeld); err != nil {
+		return 0, h.release(ctx, in, err)
+	} else if busy != "" {
+		// A lower warning is in flight: let it go first (or be suppressed
+		// because of this one), then send.
+		return orderDelay, h.release(ctx, in, nil)
 	}
 	if claim.Takeover {
 		// The previous holder's lease ran out mid-send: the customer may have
@@ -120,14 +128,17 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (time.Duration
 	return 0, h.finish(ctx, in, entry, store.ClaimSent)
 }
 
-// superseded returns the id of a sent intent that makes this one stale.
-func (h *Handler) superseded(ctx context.Context, in intent.Intent) (string, error) {
-	for _, id := range in.SupersededBy {
+// orderDelay is how soon an intent waiting for a lower one looks again.
+const orderDelay = 200 * time.Millisecond
+
+// firstIn returns the first of ids whose claim is in one of states.
+func (h *Handler) firstIn(ctx context.Context, ids []string, states ...store.ClaimState) (string, error) {
+	for _, id := range ids {
 		st, err := h.store.ClaimState(ctx, id)
 		if err != nil {
 			return "", fmt.Errorf("claim state %s: %w", id, err)
 		}
-		if st == store.ClaimSent {
+		if slices.Contains(states, st) {
 			return id, nil
 		}
 	}
@@ -151,6 +162,7 @@ func (h *Handler) finish(ctx context.Context, in intent.Intent, entry store.Noti
 	return nil
 }
 
+// release gives the claim back and returns cause (nil to retry without error).
 func (h *Handler) release(ctx context.Context, in intent.Intent, cause error) error {
 	if err := h.store.Release(ctx, in.ID, h.owner); err != nil && !errors.Is(err, store.ErrNotOwner) {
 		return errors.Join(cause, fmt.Errorf("release %s: %w", in.ID, err))

@@ -38,10 +38,17 @@ type Intent struct {
 	UsedVolume    int64   `json:"usedVolume,omitempty"`
 	TotalVolume   int64   `json:"totalVolume,omitempty"`
 	RemainDays    int64   `json:"remainDays,omitempty"`
-	// SupersededBy lists intent ids that make this one stale once sent: a
-	// low-data warning at 80 % after the 100 % one went out is suppressed.
-	SupersededBy []string  `json:"supersededBy,omitempty"`
-	EventAt      time.Time `json:"eventAt"`
+	// SupersededBy lists intent ids that make this one stale once they are
+	// claimed or sent: a warning at 80 % is suppressed when the 100 % one is
+	// under way or out.
+	SupersededBy []string `json:"supersededBy,omitempty"`
+	// After lists intent ids that, while in flight, must finish before this
+	// one is sent, so a customer never gets the 80 % warning after the 100 %
+	// one. Together with SupersededBy it orders a threshold's messages
+	// without a lock: of two concurrent warnings the lower one either went
+	// first or is suppressed.
+	After   []string  `json:"after,omitempty"`
+	EventAt time.Time `json:"eventAt"`
 }
 
 // ActivationID, LowDataID and ValidityLowID build intent ids.
@@ -97,8 +104,11 @@ func For(ev event.Event, at time.Time, r Rules) []Intent {
 		in.ID, in.Kind, in.Threshold = LowDataID(ev.ICCID, crossed), LowData, crossed
 		in.UsagePercent, in.UsedVolume, in.TotalVolume = ev.UsagePercent, ev.UsedVolume, ev.TotalVolume
 		for _, t := range r.LowDataThresholds {
-			if t > crossed {
+			switch {
+			case t > crossed:
 				in.SupersededBy = append(in.SupersededBy, LowDataID(ev.ICCID, t))
+			case t < crossed:
+				in.After = append(in.After, LowDataID(ev.ICCID, t))
 			}
 		}
 		return []Intent{in}

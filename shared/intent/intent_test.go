@@ -19,17 +19,18 @@ func TestFor(t *testing.T) {
 		ev         event.Event
 		wantIDs    []string
 		superseded []string
+		after      []string
 	}{
-		{"activated", event.Event{Type: event.ProfileStatus, ICCID: "89", Status: "ACTIVATED"}, []string{"activation:89"}, nil},
-		{"esim access in use", event.Event{Type: event.EsimStatus, ICCID: "89", Status: "IN_USE"}, []string{"activation:89"}, nil},
-		{"suspended", event.Event{Type: event.ProfileStatus, ICCID: "89", Status: "SUSPENDED"}, nil, nil},
-		{"usage under every threshold", usage(50), nil, nil},
-		{"usage at 80", usage(80), []string{"low_data:89:80"}, []string{"low_data:89:100"}},
-		{"usage between", usage(95.5), []string{"low_data:89:80"}, []string{"low_data:89:100"}},
-		{"usage at 100 warns once, at 100", usage(100), []string{"low_data:89:100"}, nil},
-		{"validity one day left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1}, []string{"validity_low:89:1"}, nil},
-		{"validity ten days left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 10}, nil, nil},
-		{"order status", event.Event{Type: event.OrderStatus, OrderNo: "O"}, nil, nil},
+		{"activated", event.Event{Type: event.ProfileStatus, ICCID: "89", Status: "ACTIVATED"}, []string{"activation:89"}, nil, nil},
+		{"esim access in use", event.Event{Type: event.EsimStatus, ICCID: "89", Status: "IN_USE"}, []string{"activation:89"}, nil, nil},
+		{"suspended", event.Event{Type: event.ProfileStatus, ICCID: "89", Status: "SUSPENDED"}, nil, nil, nil},
+		{"usage under every threshold", usage(50), nil, nil, nil},
+		{"usage at 80", usage(80), []string{"low_data:89:80"}, []string{"low_data:89:100"}, nil},
+		{"usage between", usage(95.5), []string{"low_data:89:80"}, []string{"low_data:89:100"}, nil},
+		{"usage at 100 warns once, at 100", usage(100), []string{"low_data:89:100"}, nil, []string{"low_data:89:80"}},
+		{"validity one day left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1}, []string{"validity_low:89:1"}, nil, nil},
+		{"validity ten days left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 10}, nil, nil, nil},
+		{"order status", event.Event{Type: event.OrderStatus, OrderNo: "O"}, nil, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +44,9 @@ func TestFor(t *testing.T) {
 			}
 			if len(got) == 1 && !slices.Equal(got[0].SupersededBy, tt.superseded) {
 				t.Errorf("supersededBy = %v, want %v", got[0].SupersededBy, tt.superseded)
+			}
+			if len(got) == 1 && !slices.Equal(got[0].After, tt.after) {
+				t.Errorf("after = %v, want %v", got[0].After, tt.after)
 			}
 		})
 	}

@@ -4,12 +4,15 @@
 package natstest
 
 import (
+	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // EnvURL names the variable that points tests at an external NATS.
@@ -76,4 +79,36 @@ func (s *Server) Connect(t testing.TB) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// RemoveNamespace deletes, when the test ends, every stream and KV bucket of
+// namespace ns on s: what the test made on a shared server, and nothing else.
+// An in-process server goes with its test, so there is nothing to do.
+func (s *Server) RemoveNamespace(t testing.TB, ns string) {
+	t.Helper()
+	if s.Embedded != nil {
+		return
+	}
+	nc := s.Connect(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Errorf("natstest: cleanup: %v", err)
+			return
+		}
+		names := js.StreamNames(ctx)
+		var mine []string
+		for name := range names.Name() {
+			if strings.HasPrefix(name, ns+"_") || strings.HasPrefix(name, "KV_"+ns+"_") {
+				mine = append(mine, name)
+			}
+		}
+		for _, name := range mine {
+			if err := js.DeleteStream(ctx, name); err != nil {
+				t.Errorf("natstest: cleanup: delete stream %s: %v", name, err)
+			}
+		}
+	})
 }

@@ -71,3 +71,20 @@ func containerURL(t testing.TB) string {
 	}
 	return url
 }
+
+// RemovePrefix deletes, when the test ends, the keys of namespace ns
+// ("esimflow:<ns>:*"): what the test wrote on a shared server, never more.
+func RemovePrefix(t testing.TB, c redis.UniversalClient, ns string) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		iter := c.Scan(ctx, 0, "esimflow:"+ns+":*", 500).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("redistest: cleanup %s: %v", ns, err)
+		}
+	})
+}

@@ -102,14 +102,8 @@ func setup(t *testing.T, srv *natstest.Server) (jetstream.JetStream, stream.Name
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := stream.NewNames(testns.New(t))
-	t.Cleanup(func() {
-		if srv.Embedded != nil {
-			return
-		}
-		for _, s := range []string{stream.Events, stream.Notify, stream.DLQ, stream.Rejected} {
-			_ = js.DeleteStream(context.Background(), names.Stream(s))
-		}
-	})
+	ns := testns.New(t)
+	srv.RemoveNamespace(t, ns)
+	names := stream.NewNames(ns)
 	return js, names
 }

@@ -23,8 +23,6 @@ import (
 	"github.com/esimflow/esimflow/shared/redistest"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/testns"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 )
 
 // lines is a concurrency-safe writer that keeps what the console channel prints.
@@ -311,37 +309,11 @@ func TestPipelineEmbedded(t *testing.T) {
 // (Debian's 2.9.10) and Redis.
 func TestPipelineExternal(t *testing.T) {
 	srv := natstest.External(t)
-	rdb := redistest.Client(t)
+	url := redistest.URL(t)
 	ns := testns.New(t)
-	t.Cleanup(func() { removeNamespace(t, srv, rdb, ns) })
-	runPipeline(t, map[string]string{
-		"ESIMFLOW_NATS_URL":  srv.URL,
-		"ESIMFLOW_REDIS_URL": redistest.URL(t),
-		"ESIMFLOW_NAMESPACE": ns,
-	})
-}
-
-// removeNamespace deletes what one test made on the shared servers: its
-// streams and KV buckets, and its Redis keys. Nothing else is touched.
-func removeNamespace(t *testing.T, srv *natstest.Server, rdb redis.UniversalClient, ns string) {
-	ctx := context.Background()
-	js, err := jetstream.New(srv.Connect(t))
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	names := js.StreamNames(ctx)
-	for name := range names.Name() {
-		if strings.HasPrefix(name, ns+"_") || strings.HasPrefix(name, "KV_"+ns+"_") {
-			if err := js.DeleteStream(ctx, name); err != nil {
-				t.Errorf("cleanup: delete stream %s: %v", name, err)
-			}
-		}
-	}
-	iter := rdb.Scan(ctx, 0, "esimflow:"+ns+":*", 500).Iterator()
-	for iter.Next(ctx) {
-		rdb.Del(ctx, iter.Val())
-	}
+	srv.RemoveNamespace(t, ns)
+	redistest.RemovePrefix(t, redistest.Client(t), ns)
+	runPipeline(t, map[string]string{"ESIMFLOW_NATS_URL": srv.URL, "ESIMFLOW_REDIS_URL": url, "ESIMFLOW_NAMESPACE": ns})
 }
 
 // TestRestartKeepsState stops the all-in-one cleanly and starts it again on the

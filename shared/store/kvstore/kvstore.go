@@ -1,14 +1,3 @@
-// Package kvstore is the Store on NATS KV: the embedded default, so the
-// all-in-one needs nothing but its own NATS server. Every update is a
-// compare-and-set on the key's revision, retried when another writer won.
-//
-// It uses only what Debian's nats-server 2.9.10 offers: two buckets, one for
-// state, claims and the notification log (no TTL), and one for the seen-set
-// whose bucket-level max age is the seen TTL (per-key TTLs need 2.11).
-//
-// Keys are "order.<id>", "profile.<id>", "claim.<id>", "log.<iccid>" and, in
-// the seen bucket, "<key>"; ids are escaped so that any string is a valid key:
-// letters, digits, '-' and '_' stay as they are, every other byte becomes =XX.
 package kvstore
 
 import (
@@ -17,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/esimflow/esimflow/shared/store"
@@ -26,64 +14,89 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
-// maxAttempts bounds compare-and-set retries before ErrConflict.
+// maxAttempts bounds compare-and-set rounds before store.ErrConflict: enough
+// for dozens of writers on one key, few enough to fail in well under a second
+// when something is wrong.
 const maxAttempts = 100
 
 // Options configure a Store.
 type Options struct {
+	// Namespace prefixes the bucket names; empty for none.
 	Namespace string
-	SeenTTL   time.Duration
-	Replicas  int                   // default 1
-	Storage   jetstream.StorageType // default file
+	// SeenTTL is how long a marked dedupe key stays seen (the seen bucket's max age).
+	SeenTTL time.Duration
+	// Replicas of both buckets: 0 means 1; 3 on a cluster.
+	Replicas int
+	// Storage of both buckets; the zero value is file storage.
+	Storage jetstream.StorageType
 }
 
-// Store keeps esimflow's state in NATS KV.
+// Store keeps esimflow's state in NATS KV. It is safe for concurrent use.
 type Store struct {
 	state jetstream.KeyValue
 	seen  jetstream.KeyValue
 }
 
-// New creates or updates the buckets and returns the store.
-func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, error) {
-	if js == nil {
-		return nil, errors.New("kvstore: jetstream is required")
-	}
-	if opts.SeenTTL <= 0 {
-		return nil, errors.New("kvstore: seen TTL must be positive")
-	}
+// Buckets returns the names of the state and seen buckets of a namespace.
+func Buckets(namespace string) (state, seen string) {
 	prefix := "esimflow_"
-	if opts.Namespace != "" {
-		prefix = opts.Namespace + "_esimflow_"
+	if namespace != "" {
+		prefix = namespace + "_esimflow_"
 	}
+	return prefix + "state", prefix + "seen"
+}
+
+// New creates or updates the two buckets and returns the store.
+func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, error) {
+	switch {
+	case js == nil:
+		return nil, errors.New("kvstore: jetstream is required")
+	case opts.SeenTTL <= 0:
+		return nil, errors.New("kvstore: seen TTL must be positive")
+	case opts.Replicas < 0:
+		return nil, errors.New("kvstore: replicas must not be negative")
+	}
+	stateName, seenName := Buckets(opts.Namespace)
 	replicas := max(opts.Replicas, 1)
 	state, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: prefix + "state", Description: "esimflow orders, profiles, claims, notification log",
+		Bucket: stateName, Description: "esimflow orders, profiles, notification claims and log",
 		History: 1, Storage: opts.Storage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("kv bucket %sstate: %w", prefix, err)
+		return nil, fmt.Errorf("kv bucket %s: %w", stateName, err)
 	}
 	seen, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: prefix + "seen", Description: "esimflow processed events' dedupe keys",
+		Bucket: seenName, Description: "esimflow dedupe keys of processed events",
 		History: 1, TTL: opts.SeenTTL, Storage: opts.Storage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("kv bucket %sseen: %w", prefix, err)
+		return nil, fmt.Errorf("kv bucket %s: %w", seenName, err)
+	}
+	// The seen-set's TTL is what skips late provider retries; a server that
+	// kept another max age would shorten or stretch it silently.
+	st, err := seen.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kv bucket %s: %w", seenName, err)
+	}
+	if st.TTL() != opts.SeenTTL {
+		return nil, fmt.Errorf("kv bucket %s: server kept TTL %v, asked for %v", seenName, st.TTL(), opts.SeenTTL)
 	}
 	return &Store{state: state, seen: seen}, nil
 }
 
-// Ping asks the server for the state bucket's status.
+// Ping asks the server for both buckets' status.
 func (s *Store) Ping(ctx context.Context) error {
-	if _, err := s.state.Status(ctx); err != nil {
-		return fmt.Errorf("nats kv: %w", err)
+	for _, kv := range []jetstream.KeyValue{s.state, s.seen} {
+		if _, err := kv.Status(ctx); err != nil {
+			return fmt.Errorf("kv bucket %s: %w", kv.Bucket(), err)
+		}
 	}
 	return nil
 }
 
 // Seen reports whether key was marked within the TTL.
 func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
-	_, err := s.seen.Get(ctx, escape(key))
+	_, err := s.seen.Get(ctx, token(key))
 	switch {
 	case err == nil:
 		return true, nil
@@ -94,9 +107,10 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 	}
 }
 
-// MarkSeen records key; the bucket's max age expires it.
+// MarkSeen records key; the bucket's max age expires it, counted from the
+// last mark.
 func (s *Store) MarkSeen(ctx context.Context, key string) error {
-	if _, err := s.seen.Put(ctx, escape(key), []byte{'1'}); err != nil {
+	if _, err := s.seen.Put(ctx, token(key), []byte{'1'}); err != nil {
 		return fmt.Errorf("mark seen %s: %w", key, err)
 	}
 	return nil
@@ -104,32 +118,45 @@ func (s *Store) MarkSeen(ctx context.Context, key string) error {
 
 // UpdateOrder is a compare-and-set read-modify-write of one order.
 func (s *Store) UpdateOrder(ctx context.Context, orderNo string, fn func(*store.Order) (bool, error)) (store.Order, error) {
-	return update(ctx, s.state, "order."+escape(orderNo), func() store.Order { return store.Order{OrderNo: orderNo} }, fn)
+	o, _, err := update(ctx, s.state, orderKey(orderNo), func() store.Order { return store.Order{OrderNo: orderNo} }, fn)
+	if err != nil {
+		return store.Order{}, fmt.Errorf("update order %s: %w", orderNo, err)
+	}
+	return o, nil
 }
 
 // UpdateProfile is a compare-and-set read-modify-write of one profile.
 func (s *Store) UpdateProfile(ctx context.Context, iccid string, fn func(*store.Profile) (bool, error)) (store.Profile, error) {
-	return update(ctx, s.state, "profile."+escape(iccid), func() store.Profile { return store.Profile{ICCID: iccid} }, fn)
+	p, _, err := update(ctx, s.state, profileKey(iccid), func() store.Profile { return store.Profile{ICCID: iccid} }, fn)
+	if err != nil {
+		return store.Profile{}, fmt.Errorf("update profile %s: %w", iccid, err)
+	}
+	return p, nil
 }
 
 // Order reads an order.
 func (s *Store) Order(ctx context.Context, orderNo string) (store.Order, error) {
 	var o store.Order
-	_, err := get(ctx, s.state, "order."+escape(orderNo), &o)
-	return o, err
+	if _, err := get(ctx, s.state, orderKey(orderNo), &o); err != nil {
+		return store.Order{}, fmt.Errorf("order %s: %w", orderNo, err)
+	}
+	return o, nil
 }
 
 // Profile reads a profile.
 func (s *Store) Profile(ctx context.Context, iccid string) (store.Profile, error) {
 	var p store.Profile
-	_, err := get(ctx, s.state, "profile."+escape(iccid), &p)
-	return p, err
+	if _, err := get(ctx, s.state, profileKey(iccid), &p); err != nil {
+		return store.Profile{}, fmt.Errorf("profile %s: %w", iccid, err)
+	}
+	return p, nil
 }
 
-// Claim takes id for owner (store.DecideClaim's rules) with compare-and-set.
+// Claim takes id for owner by store.DecideClaim's rules; only a granted claim
+// is written.
 func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration) (store.Claim, error) {
 	var out store.Claim
-	_, err := update(ctx, s.state, "claim."+escape(id), func() *store.ClaimRecord { return nil },
+	_, _, err := update(ctx, s.state, claimKey(id), func() *store.ClaimRecord { return nil },
 		func(rec **store.ClaimRecord) (bool, error) {
 			c, next, ok := store.DecideClaim(*rec, owner, time.Now(), lease)
 			out = c
@@ -138,16 +165,20 @@ func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration
 			}
 			return ok, nil
 		})
-	return out, err
+	if err != nil {
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, err)
+	}
+	return out, nil
 }
 
-// Finish records the final state of a claim held by owner. Finishing again
-// with the same state is a no-op, so a retried call succeeds.
+// Finish records the final state of a claim held by owner, also after its
+// lease ran out as long as nobody took it over. Finishing again with the same
+// state succeeds, so a retried call is harmless.
 func (s *Store) Finish(ctx context.Context, id, owner string, state store.ClaimState) error {
 	if !state.Final() {
 		return fmt.Errorf("finish %s: %q is not a final state", id, state)
 	}
-	return s.changeClaim(ctx, id, func(rec *store.ClaimRecord) (bool, error) {
+	return s.changeClaim(ctx, "finish", id, func(rec *store.ClaimRecord) (bool, error) {
 		switch {
 		case rec.State == state:
 			return false, nil
@@ -159,9 +190,10 @@ func (s *Store) Finish(ctx context.Context, id, owner string, state store.ClaimS
 	})
 }
 
-// Release frees a claim held by owner for the next attempt.
+// Release frees a claim held by owner for the next attempt, keeping the
+// attempt count.
 func (s *Store) Release(ctx context.Context, id, owner string) error {
-	return s.changeClaim(ctx, id, func(rec *store.ClaimRecord) (bool, error) {
+	return s.changeClaim(ctx, "release", id, func(rec *store.ClaimRecord) (bool, error) {
 		if rec.State.Final() || rec.Owner != owner {
 			return false, store.ErrNotOwner
 		}
@@ -171,8 +203,8 @@ func (s *Store) Release(ctx context.Context, id, owner string) error {
 }
 
 // changeClaim updates an existing claim record; a missing one is not ours.
-func (s *Store) changeClaim(ctx context.Context, id string, fn func(*store.ClaimRecord) (bool, error)) error {
-	_, err := update(ctx, s.state, "claim."+escape(id), func() *store.ClaimRecord { return nil },
+func (s *Store) changeClaim(ctx context.Context, op, id string, fn func(*store.ClaimRecord) (bool, error)) error {
+	_, _, err := update(ctx, s.state, claimKey(id), func() *store.ClaimRecord { return nil },
 		func(rec **store.ClaimRecord) (bool, error) {
 			if *rec == nil {
 				return false, store.ErrNotOwner
@@ -180,7 +212,7 @@ func (s *Store) changeClaim(ctx context.Context, id string, fn func(*store.Claim
 			return fn(*rec)
 		})
 	if err != nil {
-		return fmt.Errorf("claim %s: %w", id, err)
+		return fmt.Errorf("%s claim %s: %w", op, id, err)
 	}
 	return nil
 }
@@ -188,17 +220,20 @@ func (s *Store) changeClaim(ctx context.Context, id string, fn func(*store.Claim
 // ClaimState reports where id stands.
 func (s *Store) ClaimState(ctx context.Context, id string) (store.ClaimState, error) {
 	var rec store.ClaimRecord
-	_, err := get(ctx, s.state, "claim."+escape(id), &rec)
-	if errors.Is(err, store.ErrNotFound) {
+	_, err := get(ctx, s.state, claimKey(id), &rec)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return store.ClaimNone, nil
+	case err != nil:
+		return "", fmt.Errorf("claim state %s: %w", id, err)
 	}
-	return rec.State, err
+	return rec.State, nil
 }
 
 // AppendNotification adds an entry to the iccid's log, keeping the newest
 // store.NotificationLogLimit.
 func (s *Store) AppendNotification(ctx context.Context, n store.Notification) error {
-	_, err := update(ctx, s.state, "log."+escape(n.ICCID), func() []store.Notification { return nil },
+	_, _, err := update(ctx, s.state, logKey(n.ICCID), func() []store.Notification { return nil },
 		func(log *[]store.Notification) (bool, error) {
 			*log = append(*log, n)
 			if over := len(*log) - store.NotificationLogLimit; over > 0 {
@@ -206,23 +241,27 @@ func (s *Store) AppendNotification(ctx context.Context, n store.Notification) er
 			}
 			return true, nil
 		})
-	return err
+	if err != nil {
+		return fmt.Errorf("append notification %s: %w", n.ID, err)
+	}
+	return nil
 }
 
 // Notifications returns the iccid's log, oldest first.
 func (s *Store) Notifications(ctx context.Context, iccid string) ([]store.Notification, error) {
 	log := []store.Notification{}
-	if _, err := get(ctx, s.state, "log."+escape(iccid), &log); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+	if _, err := get(ctx, s.state, logKey(iccid), &log); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("notifications %s: %w", iccid, err)
 	}
 	return log, nil
 }
 
-// get decodes key into v and returns its revision.
+// get decodes key into v and returns its revision; store.ErrNotFound when the
+// key is absent.
 func get(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
 	entry, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, fmt.Errorf("%s: %w", key, store.ErrNotFound)
+		return 0, store.ErrNotFound
 	}
 	if err != nil {
 		return 0, fmt.Errorf("get %s: %w", key, err)
@@ -233,66 +272,68 @@ func get(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64,
 	return entry.Revision(), nil
 }
 
-// update runs a compare-and-set read-modify-write of key, retrying when
-// another writer changed it in between.
-func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, zero func() T, fn func(*T) (bool, error)) (T, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+// update is a compare-and-set read-modify-write of key: fn gets a fresh copy
+// each round, and a round that lost to another writer is retried. It returns
+// the value as stored (decoded back from what was written, so a later read
+// equals it) and whether it wrote.
+func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, zero func() T, fn func(*T) (bool, error)) (T, bool, error) {
+	var none T
+	for attempt := range maxAttempts {
 		v := zero()
 		rev, err := get(ctx, kv, key, &v)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return v, err
+			return none, false, err
 		}
 		changed, err := fn(&v)
-		if err != nil || !changed {
-			return v, err
+		if err != nil {
+			return none, false, err
+		}
+		if !changed {
+			return v, false, nil
 		}
 		b, err := json.Marshal(v)
 		if err != nil {
-			return v, fmt.Errorf("encode %s: %w", key, err)
+			return none, false, fmt.Errorf("encode %s: %w", key, err)
 		}
 		if rev == 0 {
 			_, err = kv.Create(ctx, key, b)
 		} else {
 			_, err = kv.Update(ctx, key, b, rev)
 		}
-		if err == nil {
-			return v, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return v, fmt.Errorf("put %s: %w", key, err)
+		switch {
+		case err == nil:
+			var stored T
+			if err := json.Unmarshal(b, &stored); err != nil {
+				return none, false, fmt.Errorf("decode %s: %w", key, err)
+			}
+			return stored, true, nil
+		case !lostRace(err):
+			return none, false, fmt.Errorf("put %s: %w", key, err)
 		}
 		if err := backoff(ctx, attempt); err != nil {
-			return v, err
+			return none, false, err
 		}
 	}
-	var v T
-	return v, fmt.Errorf("%s: %w", key, store.ErrConflict)
+	return none, false, fmt.Errorf("%s: %d rounds lost: %w", key, maxAttempts, store.ErrConflict)
 }
 
-// backoff waits a little, jittered, so that writers that collided spread out.
+// lostRace reports whether a write failed only because another writer changed
+// the key first. Create reports it as ErrKeyExists; Update as
+// ErrKeyRevisionMismatch, which on a single replica also matches ErrKeyExists
+// (both are code 10071) but on R3 is code 10164 and matches only itself.
+func lostRace(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+}
+
+// backoff waits a random time below 1ms·2^attempt, capped at 32ms, so writers
+// that collided spread out instead of colliding again.
 func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5))))
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(d):
+	case <-t.C:
 		return nil
 	}
-}
-
-// escape makes any string a valid KV key token, readably for plain ids.
-func escape(id string) string {
-	var b strings.Builder
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "=%02X", c)
-		}
-	}
-	if b.Len() == 0 {
-		return "="
-	}
-	return b.String()
 }

@@ -1,15 +1,3 @@
-// Package redisstore is the Store on Redis, for production: go-redis v9's
-// UniversalClient, so a single node, Sentinel or Cluster.
-//
-// Keys are "esimflow:<namespace>:" (or "esimflow:" without a namespace)
-// followed by a kind and the id inside a hash tag, so every operation touches
-// one slot: {o:<orderNo>}, {p:<iccid>}, {c:<intent id>}, {l:<iccid>}, and
-// seen:{<dedupe key>}. Orders and profiles are JSON strings updated with
-// WATCH/MULTI compare-and-set; claims are hashes changed by Lua scripts that
-// check before they write, so a script go-redis re-runs after a timeout does
-// no harm, and that are run through Script.Run, which survives a lost script
-// cache. The server must run with maxmemory-policy noeviction: seen and claim
-// keys must not be evicted.
 package redisstore
 
 import (
@@ -27,23 +15,27 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
-// maxAttempts bounds compare-and-set retries before ErrConflict.
+// maxAttempts bounds WATCH rounds before store.ErrConflict: enough for dozens
+// of writers on one key, few enough to fail in well under a second when
+// something is wrong.
 const maxAttempts = 100
 
 // Options configure a Store.
 type Options struct {
+	// Namespace goes into every key after "esimflow:"; empty for none.
 	Namespace string
-	SeenTTL   time.Duration
+	// SeenTTL is how long a marked dedupe key stays seen.
+	SeenTTL time.Duration
 }
 
-// Store keeps esimflow's state in Redis.
+// Store keeps esimflow's state in Redis. It is safe for concurrent use.
 type Store struct {
 	rdb     redis.UniversalClient
 	prefix  string
 	seenTTL time.Duration
 }
 
-// New returns a store on client.
+// New returns a store on client; it does not contact the server (see Ping).
 func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: client is required")
@@ -51,35 +43,39 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.SeenTTL <= 0 {
 		return nil, errors.New("redisstore: seen TTL must be positive")
 	}
-	prefix := "esimflow:"
-	if opts.Namespace != "" {
-		prefix += opts.Namespace + ":"
+	return &Store{rdb: client, prefix: Prefix(opts.Namespace), seenTTL: opts.SeenTTL}, nil
+}
+
+// Prefix returns what every key of a namespace starts with.
+func Prefix(namespace string) string {
+	if namespace == "" {
+		return "esimflow:"
 	}
-	return &Store{rdb: client, prefix: prefix, seenTTL: opts.SeenTTL}, nil
+	return "esimflow:" + namespace + ":"
 }
 
 func (s *Store) key(kind, id string) string { return s.prefix + "{" + kind + ":" + id + "}" }
 
-// Ping checks the server answers.
+// Ping checks that the server answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
+		return fmt.Errorf("redis ping: %w", err)
 	}
 	return nil
 }
 
 // Seen reports whether key was marked within the TTL.
 func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
-	n, err := s.rdb.Exists(ctx, s.prefix+"seen:{"+key+"}").Result()
+	n, err := s.rdb.Exists(ctx, s.key("s", key)).Result()
 	if err != nil {
 		return false, fmt.Errorf("seen %s: %w", key, err)
 	}
 	return n == 1, nil
 }
 
-// MarkSeen records key with the store's TTL.
+// MarkSeen records key with the store's TTL, counted from the last mark.
 func (s *Store) MarkSeen(ctx context.Context, key string) error {
-	if err := s.rdb.Set(ctx, s.prefix+"seen:{"+key+"}", "1", s.seenTTL).Err(); err != nil {
+	if err := s.rdb.Set(ctx, s.key("s", key), "1", s.seenTTL).Err(); err != nil {
 		return fmt.Errorf("mark seen %s: %w", key, err)
 	}
 	return nil
@@ -87,30 +83,45 @@ func (s *Store) MarkSeen(ctx context.Context, key string) error {
 
 // UpdateOrder is a compare-and-set read-modify-write of one order.
 func (s *Store) UpdateOrder(ctx context.Context, orderNo string, fn func(*store.Order) (bool, error)) (store.Order, error) {
-	return update(ctx, s.rdb, s.key("o", orderNo), func() store.Order { return store.Order{OrderNo: orderNo} }, fn)
+	o, err := update(ctx, s.rdb, s.key("o", orderNo), func() store.Order { return store.Order{OrderNo: orderNo} }, fn)
+	if err != nil {
+		return store.Order{}, fmt.Errorf("update order %s: %w", orderNo, err)
+	}
+	return o, nil
 }
 
 // UpdateProfile is a compare-and-set read-modify-write of one profile.
 func (s *Store) UpdateProfile(ctx context.Context, iccid string, fn func(*store.Profile) (bool, error)) (store.Profile, error) {
-	return update(ctx, s.rdb, s.key("p", iccid), func() store.Profile { return store.Profile{ICCID: iccid} }, fn)
+	p, err := update(ctx, s.rdb, s.key("p", iccid), func() store.Profile { return store.Profile{ICCID: iccid} }, fn)
+	if err != nil {
+		return store.Profile{}, fmt.Errorf("update profile %s: %w", iccid, err)
+	}
+	return p, nil
 }
 
 // Order reads an order.
 func (s *Store) Order(ctx context.Context, orderNo string) (store.Order, error) {
 	var o store.Order
-	return o, get(ctx, s.rdb, s.key("o", orderNo), &o)
+	if err := get(ctx, s.rdb, s.key("o", orderNo), &o); err != nil {
+		return store.Order{}, fmt.Errorf("order %s: %w", orderNo, err)
+	}
+	return o, nil
 }
 
 // Profile reads a profile.
 func (s *Store) Profile(ctx context.Context, iccid string) (store.Profile, error) {
 	var p store.Profile
-	return p, get(ctx, s.rdb, s.key("p", iccid), &p)
+	if err := get(ctx, s.rdb, s.key("p", iccid), &p); err != nil {
+		return store.Profile{}, fmt.Errorf("profile %s: %w", iccid, err)
+	}
+	return p, nil
 }
 
+// get decodes key into v; store.ErrNotFound when the key is absent.
 func get(ctx context.Context, rdb redis.Cmdable, key string, v any) error {
 	b, err := rdb.Get(ctx, key).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return fmt.Errorf("%s: %w", key, store.ErrNotFound)
+		return store.ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("get %s: %w", key, err)
@@ -121,100 +132,141 @@ func get(ctx context.Context, rdb redis.Cmdable, key string, v any) error {
 	return nil
 }
 
-// update is WATCH, GET, fn, MULTI SET EXEC, retried when the key changed.
+// errLost marks a round whose EXEC found the key changed.
+var errLost = errors.New("lost the race")
+
+// update is WATCH, GET, fn, MULTI SET EXEC, repeated while another writer
+// changes the key in between. fn gets a fresh copy each round. It returns the
+// value as stored (decoded back from what was written, so a later read equals
+// it).
 func update[T any](ctx context.Context, rdb redis.UniversalClient, key string, zero func() T, fn func(*T) (bool, error)) (T, error) {
-	var out T
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		err := rdb.Watch(ctx, func(tx *redis.Tx) error {
-			v := zero()
-			if err := get(ctx, tx, key, &v); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			changed, err := fn(&v)
-			out = v
-			if err != nil || !changed {
-				return err
-			}
-			b, err := json.Marshal(v)
-			if err != nil {
-				return fmt.Errorf("encode %s: %w", key, err)
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, key, b, 0)
-				return nil
-			})
+	var out, none T
+	round := func(tx *redis.Tx) error {
+		v := zero()
+		if err := get(ctx, tx, key, &v); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
-		}, key)
-		if !errors.Is(err, redis.TxFailedErr) {
-			return out, err
 		}
-		d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
-		select {
-		case <-ctx.Done():
-			return out, ctx.Err()
-		case <-time.After(d):
+		changed, err := fn(&v)
+		if err != nil {
+			return err
+		}
+		if !changed {
+			out = v
+			return nil
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", key, err)
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, b, 0)
+			return nil
+		})
+		if errors.Is(err, redis.TxFailedErr) {
+			return errLost
+		}
+		if err != nil {
+			return fmt.Errorf("set %s: %w", key, err)
+		}
+		out = none
+		return json.Unmarshal(b, &out)
+	}
+	for attempt := range maxAttempts {
+		err := rdb.Watch(ctx, round, key)
+		if !errors.Is(err, errLost) {
+			if err != nil {
+				return none, err
+			}
+			return out, nil
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return none, err
 		}
 	}
-	var zeroT T
-	return zeroT, fmt.Errorf("%s: %w", key, store.ErrConflict)
+	return none, fmt.Errorf("%s: %d rounds lost: %w", key, maxAttempts, store.ErrConflict)
 }
 
-// claimScript applies store.DecideClaim's rules atomically.
-// KEYS[1] claim hash; ARGV owner, now (ms), lease (ms).
-// Returns {outcome, attempts, takeover, leaseUntil, state}.
+// backoff waits a random time below 1ms·2^attempt, capped at 32ms, so writers
+// that collided spread out instead of colliding again.
+func backoff(ctx context.Context, attempt int) error {
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5))))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// claimScript is store.DecideClaim in Lua. It reads before it writes and
+// writes only a granted claim, so running it twice for one call (go-redis
+// retries after a timeout) at worst answers HeldByOther to the second run,
+// and the lease then expires into a takeover: never a second send.
+//
+// KEYS[1] claim hash. ARGV owner, now (Unix ms), lease until (Unix ms).
+// Returns {outcome, state, attempts, takeover (0/1), lease until (Unix ms)}.
 var claimScript = redis.NewScript(`
-local now, lease = tonumber(ARGV[2]), tonumber(ARGV[3])
-local st = redis.call('HGET', KEYS[1], 'state')
-if not st then
-  redis.call('HSET', KEYS[1], 'state', 'claimed', 'owner', ARGV[1], 'lease', now + lease, 'attempts', 1)
-  return {'claimed', 1, 0, now + lease, 'claimed'}
+local f = redis.call('HMGET', KEYS[1], 'state', 'owner', 'lease_until_ms', 'attempts')
+local state, owner = f[1], f[2] or ''
+local until_ms, attempts = tonumber(f[3] or '0'), tonumber(f[4] or '0')
+if state == 'sent' or state == 'suppressed' then
+  return {'already_done', state, attempts, 0, 0}
 end
-local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
-if st == 'sent' or st == 'suppressed' then
-  return {'already_done', attempts, 0, 0, st}
-end
-local owner = redis.call('HGET', KEYS[1], 'owner') or ''
-local until_ = tonumber(redis.call('HGET', KEYS[1], 'lease') or '0')
-if owner ~= '' and until_ > now then
-  return {'held', attempts, 0, until_, st}
+if state and owner ~= '' and until_ms > tonumber(ARGV[2]) then
+  return {'held', state, attempts, 0, until_ms}
 end
 local takeover = 0
-if owner ~= '' then takeover = 1 end
+if state and owner ~= '' then takeover = 1 end
 attempts = attempts + 1
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'lease', now + lease, 'attempts', attempts)
-return {'claimed', attempts, takeover, now + lease, 'claimed'}
+redis.call('HSET', KEYS[1], 'state', 'claimed', 'owner', ARGV[1], 'lease_until_ms', ARGV[3], 'attempts', attempts)
+return {'claimed', 'claimed', attempts, takeover, tonumber(ARGV[3])}
 `)
 
-// finishScript: KEYS[1] claim hash; ARGV owner, final state. 1 done, 0 not owner.
+// finishScript: KEYS[1] claim hash; ARGV owner, final state.
+// Returns 1 when finished (or already finished with that state), 0 when the
+// claim is not owner's.
 var finishScript = redis.NewScript(`
-local st = redis.call('HGET', KEYS[1], 'state')
-if st == ARGV[2] then return 1 end
-if st ~= 'claimed' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'state', 'owner')
+if f[1] == ARGV[2] then return 1 end
+if f[1] ~= 'claimed' or f[2] ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'owner', '')
 return 1
 `)
 
-// releaseScript: KEYS[1] claim hash; ARGV owner. 1 released, 0 not owner.
+// releaseScript: KEYS[1] claim hash; ARGV owner.
+// Returns 1 when released, 0 when the claim is not owner's.
 var releaseScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'state') ~= 'claimed' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'owner', '', 'lease', 0)
+local f = redis.call('HMGET', KEYS[1], 'state', 'owner')
+if f[1] ~= 'claimed' or f[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'owner', '', 'lease_until_ms', '0')
 return 1
 `)
 
 // Claim takes id for owner, by store.DecideClaim's rules.
 func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration) (store.Claim, error) {
-	res, err := claimScript.Run(ctx, s.rdb, []string{s.key("c", id)}, owner, time.Now().UnixMilli(), lease.Milliseconds()).Slice()
+	now := time.Now()
+	res, err := claimScript.Run(ctx, s.rdb, []string{s.key("c", id)},
+		owner, now.UnixMilli(), now.Add(lease).UnixMilli()).Slice()
 	if err != nil {
 		return store.Claim{}, fmt.Errorf("claim %s: %w", id, err)
 	}
+	c, err := parseClaim(res)
+	if err != nil {
+		return store.Claim{}, fmt.Errorf("claim %s: %w", id, err)
+	}
+	return c, nil
+}
+
+func parseClaim(res []any) (store.Claim, error) {
 	if len(res) != 5 {
-		return store.Claim{}, fmt.Errorf("claim %s: unexpected script reply %v", id, res)
+		return store.Claim{}, fmt.Errorf("unexpected script reply %v", res)
 	}
 	outcome, _ := res[0].(string)
-	attempts, _ := res[1].(int64)
-	takeover, _ := res[2].(int64)
-	until, _ := res[3].(int64)
-	state, _ := res[4].(string)
+	state, _ := res[1].(string)
+	attempts, _ := res[2].(int64)
+	takeover, _ := res[3].(int64)
+	until, _ := res[4].(int64)
 	c := store.Claim{Outcome: store.ClaimOutcome(outcome), Attempt: int(attempts), Takeover: takeover == 1}
 	switch c.Outcome {
 	case store.AlreadyDone:
@@ -222,32 +274,34 @@ func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration
 	case store.Claimed, store.HeldByOther:
 		c.LeaseUntil = time.UnixMilli(until)
 	default:
-		return store.Claim{}, fmt.Errorf("claim %s: unexpected outcome %q", id, outcome)
+		return store.Claim{}, fmt.Errorf("unexpected outcome %q", outcome)
 	}
 	return c, nil
 }
 
-// Finish records the final state of a claim held by owner; finishing again
-// with the same state is a no-op.
+// Finish records the final state of a claim held by owner, also after its
+// lease ran out as long as nobody took it over. Finishing again with the same
+// state succeeds, so a retried call is harmless.
 func (s *Store) Finish(ctx context.Context, id, owner string, state store.ClaimState) error {
 	if !state.Final() {
 		return fmt.Errorf("finish %s: %q is not a final state", id, state)
 	}
-	return s.ownerScript(ctx, finishScript, id, owner, string(state))
+	return s.ownerScript(ctx, "finish", finishScript, id, owner, string(state))
 }
 
-// Release frees a claim held by owner for the next attempt.
+// Release frees a claim held by owner for the next attempt, keeping the
+// attempt count.
 func (s *Store) Release(ctx context.Context, id, owner string) error {
-	return s.ownerScript(ctx, releaseScript, id, owner)
+	return s.ownerScript(ctx, "release", releaseScript, id, owner)
 }
 
-func (s *Store) ownerScript(ctx context.Context, script *redis.Script, id string, args ...any) error {
+func (s *Store) ownerScript(ctx context.Context, op string, script *redis.Script, id string, args ...any) error {
 	n, err := script.Run(ctx, s.rdb, []string{s.key("c", id)}, args...).Int()
 	if err != nil {
-		return fmt.Errorf("claim %s: %w", id, err)
+		return fmt.Errorf("%s claim %s: %w", op, id, err)
 	}
 	if n != 1 {
-		return fmt.Errorf("claim %s: %w", id, store.ErrNotOwner)
+		return fmt.Errorf("%s claim %s: %w", op, id, store.ErrNotOwner)
 	}
 	return nil
 }

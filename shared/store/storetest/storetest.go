@@ -1,13 +1,11 @@
-// Package storetest is the conformance suite every store.Store implementation
-// must pass: redisstore and kvstore run it against real servers. Differences
-// between backends are not allowed; a case that cannot hold for one of them
-// belongs in that backend's own tests.
 package storetest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,33 +14,44 @@ import (
 	"github.com/esimflow/esimflow/shared/store"
 )
 
-// Options are what the suite asks of a fresh store.
+// Options are what a case asks of its fresh store.
 type Options struct {
 	SeenTTL time.Duration
 }
 
-// Factory returns a fresh, isolated store (its own namespace) for one test.
+// Factory returns a fresh store for one test, in a namespace of its own (see
+// testns), and removes what it created with t.Cleanup.
 type Factory func(t *testing.T, opts Options) store.Store
 
-// Run runs the whole suite.
+// Run runs the whole suite against the stores newStore makes.
 func Run(t *testing.T, newStore Factory) {
 	cases := []struct {
 		name string
 		fn   func(*testing.T, Factory)
 	}{
-		{"NotFound", testNotFound},
-		{"UpdateCreatesAndReads", testUpdateCreates},
-		{"UnchangedIsNotWritten", testUnchangedNotWritten},
-		{"UpdateErrorWritesNothing", testUpdateError},
-		{"ConcurrentUpdatesAllSurvive", testConcurrentUpdates},
+		{"Ping", testPing},
+		{"State/NotFound", testNotFound},
+		{"State/UpdateCreates", testUpdateCreates},
+		{"State/UpdateSeesStoredValue", testUpdateSeesStored},
+		{"State/UnchangedIsNotWritten", testUnchangedNotWritten},
+		{"State/FnErrorWritesNothing", testFnError},
+		{"State/ConcurrentProfileUpdates", testConcurrentProfileUpdates},
+		{"State/ConcurrentOrderUpdates", testConcurrentOrderUpdates},
 		{"OddIDs", testOddIDs},
-		{"SeenSet", testSeen},
-		{"SeenExpires", testSeenExpires},
-		{"ClaimLifecycle", testClaimLifecycle},
-		{"ClaimReleaseAndTakeover", testClaimTakeover},
-		{"ConcurrentClaimsOneWinner", testConcurrentClaims},
-		{"NotificationLog", testNotificationLog},
-		{"NotificationLogBounded", testNotificationLogBounded},
+		{"Seen/MarkAndCheck", testSeen},
+		{"Seen/Expires", testSeenExpires},
+		{"Claims/First", testClaimFirst},
+		{"Claims/HeldByOther", testClaimHeld},
+		{"Claims/Finish", testClaimFinish},
+		{"Claims/FinishByNonOwner", testClaimFinishNonOwner},
+		{"Claims/FinishNeedsFinalState", testClaimFinishNonFinal},
+		{"Claims/Release", testClaimRelease},
+		{"Claims/LeaseExpiryIsTakeover", testClaimTakeover},
+		{"Claims/FinishAfterUntakenExpiry", testClaimFinishAfterExpiry},
+		{"Claims/ConcurrentOneWinner", testConcurrentClaims},
+		{"Log/AppendAndRead", testLog},
+		{"Log/Bounded", testLogBounded},
+		{"Log/ConcurrentAppends", testLogConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -54,145 +63,265 @@ func Run(t *testing.T, newStore Factory) {
 
 var defaults = Options{SeenTTL: time.Hour}
 
+// concurrency is how many writers race on one key.
+const concurrency = 16
+
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
 }
 
+func testPing(t *testing.T, f Factory) {
+	if err := f(t, defaults).Ping(ctx(t)); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
 func testNotFound(t *testing.T, f Factory) {
 	s := f(t, defaults)
-	if _, err := s.Order(ctx(t), "none"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Order: err = %v, want ErrNotFound", err)
+	if o, err := s.Order(ctx(t), "none"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Order = %+v, %v; want ErrNotFound", o, err)
 	}
-	if _, err := s.Profile(ctx(t), "none"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Profile: err = %v, want ErrNotFound", err)
-	}
-	if st, err := s.ClaimState(ctx(t), "none"); err != nil || st != store.ClaimNone {
-		t.Errorf("ClaimState = %q, %v", st, err)
-	}
-	if err := s.Ping(ctx(t)); err != nil {
-		t.Errorf("Ping: %v", err)
+	if p, err := s.Profile(ctx(t), "none"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Profile = %+v, %v; want ErrNotFound", p, err)
 	}
 }
 
 func testUpdateCreates(t *testing.T, f Factory) {
 	s := f(t, defaults)
-	at := time.Date(2024, 1, 15, 14, 0, 0, 0, time.UTC)
+	at := time.Date(2024, 1, 15, 14, 0, 0, 123456789, time.UTC)
+	// An offset other than UTC: the instant must survive, whatever the zone.
+	later := time.Date(2024, 1, 15, 16, 30, 0, 0, time.FixedZone("CEST", 2*3600))
+
 	p, err := s.UpdateProfile(ctx(t), "8901", func(p *store.Profile) (bool, error) {
-		if p.ICCID != "8901" {
-			t.Errorf("fn got a profile without its id: %+v", p)
+		if want := (store.Profile{ICCID: "8901"}); !reflect.DeepEqual(*p, want) {
+			t.Errorf("fn got %+v, want the zero profile with its iccid", *p)
 		}
-		p.Status, p.UsagePercent, p.UpdatedAt = "ACTIVATED", 80.5, at
-		p.History = []store.Transition{{Status: "ACTIVATED", At: at}}
+		p.OrderNo, p.Status, p.PreviousStatus = "ORD1", "ACTIVATED", "GOT_RESOURCE"
+		p.UsedVolume, p.TotalVolume, p.UsagePercent = 800, 1000, 80.5
+		p.History = []store.Transition{{Status: "ACTIVATED", PreviousStatus: "GOT_RESOURCE", At: at}}
+		p.UpdatedAt = later
 		return true, nil
 	})
-	if err != nil || p.Status != "ACTIVATED" {
-		t.Fatalf("UpdateProfile = %+v, %v", p, err)
+	if err != nil {
+		t.Fatalf("UpdateProfile: %v", err)
 	}
-	got, err := s.Profile(ctx(t), "8901")
-	if err != nil || got.Status != "ACTIVATED" || got.UsagePercent != 80.5 || !got.UpdatedAt.Equal(at) || len(got.History) != 1 {
-		t.Errorf("Profile = %+v, %v", got, err)
+	if p.ICCID != "8901" || p.OrderNo != "ORD1" || p.Status != "ACTIVATED" || p.UsagePercent != 80.5 ||
+		p.UsedVolume != 800 || !p.UpdatedAt.Equal(later) || len(p.History) != 1 || !p.History[0].At.Equal(at) {
+		t.Errorf("UpdateProfile returned %+v", p)
 	}
+	if got, err := s.Profile(ctx(t), "8901"); err != nil || !reflect.DeepEqual(got, p) {
+		t.Errorf("Profile = %+v, %v;\nwant what the update returned, %+v", got, err, p)
+	}
+
 	o, err := s.UpdateOrder(ctx(t), "ORD1", func(o *store.Order) (bool, error) {
-		o.Profiles = append(o.Profiles, "8901")
+		if want := (store.Order{OrderNo: "ORD1"}); !reflect.DeepEqual(*o, want) {
+			t.Errorf("fn got %+v, want the zero order with its number", *o)
+		}
+		o.TransactionID, o.Status, o.Profiles, o.UpdatedAt = "tx1", "GOT_RESOURCE", []string{"8901", "8902"}, at
 		return true, nil
 	})
-	if err != nil || o.OrderNo != "ORD1" || len(o.Profiles) != 1 {
-		t.Fatalf("UpdateOrder = %+v, %v", o, err)
+	if err != nil {
+		t.Fatalf("UpdateOrder: %v", err)
 	}
-	if got, err := s.Order(ctx(t), "ORD1"); err != nil || len(got.Profiles) != 1 || got.Profiles[0] != "8901" {
-		t.Errorf("Order = %+v, %v", got, err)
+	if o.OrderNo != "ORD1" || o.TransactionID != "tx1" || !slices.Equal(o.Profiles, []string{"8901", "8902"}) || !o.UpdatedAt.Equal(at) {
+		t.Errorf("UpdateOrder returned %+v", o)
+	}
+	if got, err := s.Order(ctx(t), "ORD1"); err != nil || !reflect.DeepEqual(got, o) {
+		t.Errorf("Order = %+v, %v;\nwant what the update returned, %+v", got, err, o)
+	}
+}
+
+func testUpdateSeesStored(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	first, err := s.UpdateProfile(ctx(t), "p", func(p *store.Profile) (bool, error) {
+		p.Status, p.UsedVolume = "IN_USE", 10
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.UpdateProfile(ctx(t), "p", func(p *store.Profile) (bool, error) {
+		if !reflect.DeepEqual(*p, first) {
+			t.Errorf("fn got %+v, want the stored %+v", *p, first)
+		}
+		p.UsedVolume += 5
+		return true, nil
+	})
+	if err != nil || second.UsedVolume != 15 || second.Status != "IN_USE" {
+		t.Errorf("second update = %+v, %v", second, err)
 	}
 }
 
 func testUnchangedNotWritten(t *testing.T, f Factory) {
 	s := f(t, defaults)
-	if _, err := s.UpdateProfile(ctx(t), "p", func(*store.Profile) (bool, error) { return false, nil }); err != nil {
-		t.Fatal(err)
+	p, err := s.UpdateProfile(ctx(t), "p", func(*store.Profile) (bool, error) { return false, nil })
+	if err != nil || !reflect.DeepEqual(p, store.Profile{ICCID: "p"}) {
+		t.Errorf("unchanged new profile = %+v, %v; want the zero profile with its iccid", p, err)
 	}
 	if _, err := s.Profile(ctx(t), "p"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an unchanged profile was written: %v", err)
 	}
-	if _, err := s.UpdateOrder(ctx(t), "o", func(*store.Order) (bool, error) { return false, nil }); err != nil {
-		t.Fatal(err)
+	o, err := s.UpdateOrder(ctx(t), "o", func(*store.Order) (bool, error) { return false, nil })
+	if err != nil || o.OrderNo != "o" {
+		t.Errorf("unchanged new order = %+v, %v", o, err)
 	}
 	if _, err := s.Order(ctx(t), "o"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an unchanged order was written: %v", err)
 	}
+
+	// fn may scribble on its argument; unless it reports a change, the
+	// stored value stays.
+	if _, err := s.UpdateProfile(ctx(t), "q", func(p *store.Profile) (bool, error) { p.Status = "A"; return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateProfile(ctx(t), "q", func(p *store.Profile) (bool, error) { p.Status = "B"; return false, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Profile(ctx(t), "q"); err != nil || got.Status != "A" {
+		t.Errorf("Profile = %+v, %v; want status A kept", got, err)
+	}
 }
 
-func testUpdateError(t *testing.T, f Factory) {
+func testFnError(t *testing.T, f Factory) {
 	s := f(t, defaults)
 	boom := errors.New("boom")
-	_, err := s.UpdateProfile(ctx(t), "p", func(p *store.Profile) (bool, error) {
-		p.Status = "X"
-		return true, boom
-	})
-	if !errors.Is(err, boom) {
-		t.Errorf("err = %v, want boom", err)
-	}
-	if _, err := s.Profile(ctx(t), "p"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("a failed update was written: %v", err)
+	for _, existing := range []bool{false, true} {
+		id := fmt.Sprint("existing=", existing)
+		if existing {
+			if _, err := s.UpdateProfile(ctx(t), id, func(p *store.Profile) (bool, error) { p.Status = "A"; return true, nil }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.UpdateOrder(ctx(t), id, func(o *store.Order) (bool, error) { o.Status = "A"; return true, nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, perr := s.UpdateProfile(ctx(t), id, func(p *store.Profile) (bool, error) { p.Status = "X"; return true, boom })
+		_, oerr := s.UpdateOrder(ctx(t), id, func(o *store.Order) (bool, error) { o.Status = "X"; return true, boom })
+		for what, err := range map[string]error{"UpdateProfile": perr, "UpdateOrder": oerr} {
+			if !errors.Is(err, boom) || err == boom {
+				t.Errorf("%s, %s: err = %v; want boom, wrapped", id, what, err)
+			}
+		}
+		p, perr := s.Profile(ctx(t), id)
+		o, oerr := s.Order(ctx(t), id)
+		if existing && (perr != nil || p.Status != "A" || oerr != nil || o.Status != "A") {
+			t.Errorf("%s: a failed update changed the value: %+v %v, %+v %v", id, p, perr, o, oerr)
+		}
+		if !existing && (!errors.Is(perr, store.ErrNotFound) || !errors.Is(oerr, store.ErrNotFound)) {
+			t.Errorf("%s: a failed update was written: %v, %v", id, perr, oerr)
+		}
 	}
 }
 
-func testConcurrentUpdates(t *testing.T, f Factory) {
-	s := f(t, defaults)
-	const n = 16
+// race runs fn(i) for i in [0, concurrency) at once.
+func race(fn func(i int)) {
 	var wg sync.WaitGroup
-	for i := range n {
+	start := make(chan struct{})
+	for i := range concurrency {
 		wg.Go(func() {
-			entry := store.Transition{Status: fmt.Sprintf("S%02d", i)}
-			if _, err := s.UpdateProfile(ctx(t), "hot", func(p *store.Profile) (bool, error) {
-				p.History = append(p.History, entry)
-				return true, nil
-			}); err != nil {
-				t.Errorf("profile writer %d: %v", i, err)
-			}
-			if _, err := s.UpdateOrder(ctx(t), "hot", func(o *store.Order) (bool, error) {
-				o.Profiles = append(o.Profiles, entry.Status)
-				return true, nil
-			}); err != nil {
-				t.Errorf("order writer %d: %v", i, err)
-			}
+			<-start
+			fn(i)
 		})
 	}
+	close(start)
 	wg.Wait()
-	p, err := s.Profile(ctx(t), "hot")
-	if err != nil || len(p.History) != n {
-		t.Errorf("profile kept %d of %d concurrent updates (%v)", len(p.History), n, err)
+}
+
+func numbered(prefix string) []string {
+	var out []string
+	for i := range concurrency {
+		out = append(out, fmt.Sprintf("%s%02d", prefix, i))
 	}
+	return out
+}
+
+func testConcurrentProfileUpdates(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	race(func(i int) {
+		entry := store.Transition{Status: fmt.Sprintf("S%02d", i)}
+		if _, err := s.UpdateProfile(ctx(t), "hot", func(p *store.Profile) (bool, error) {
+			p.History = append(p.History, entry)
+			return true, nil
+		}); err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	})
+	p, err := s.Profile(ctx(t), "hot")
+	var got []string
+	for _, h := range p.History {
+		got = append(got, h.Status)
+	}
+	slices.Sort(got)
+	if err != nil || !slices.Equal(got, numbered("S")) {
+		t.Errorf("profile kept %v (%v); want all %d concurrent updates", got, err, concurrency)
+	}
+}
+
+func testConcurrentOrderUpdates(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	race(func(i int) {
+		iccid := fmt.Sprintf("89%02d", i)
+		if _, err := s.UpdateOrder(ctx(t), "hot", func(o *store.Order) (bool, error) {
+			o.Profiles = append(o.Profiles, iccid)
+			slices.Sort(o.Profiles)
+			return true, nil
+		}); err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	})
 	o, err := s.Order(ctx(t), "hot")
-	if err != nil || len(o.Profiles) != n {
-		t.Errorf("order kept %d of %d concurrent updates (%v)", len(o.Profiles), n, err)
+	if err != nil || !slices.Equal(o.Profiles, numbered("89")) {
+		t.Errorf("order kept %v (%v); want all %d concurrent updates", o.Profiles, err, concurrency)
 	}
 }
 
 func testOddIDs(t *testing.T, f Factory) {
 	s := f(t, defaults)
-	ids := []string{"a:b", "a/b", "a b", "a.b", "a*b", "a>b", "a=3Ab", "a{b}", "ünï", strings.Repeat("x", 300), "activation:8901"}
+	ids := []string{
+		"", "a", "A", "a:b", "a/b", "a b", "a.b", "a..b", ".a", "a.", "a*b", "a>b", "*", ">",
+		"a=3Ab", "a=2Eb", "=", "a_b", "a-b", "a{b}", "{a}", "a}", "ünïcødé", "日本", "tab\there", "nl\n",
+		strings.Repeat("x", 300), strings.Repeat("é", 300), strings.Repeat("/", 300),
+		"activation:8901", "low_data:8901:80",
+	}
 	for i, id := range ids {
-		if _, err := s.UpdateProfile(ctx(t), id, func(p *store.Profile) (bool, error) {
-			p.EsimTranNo = fmt.Sprint(i)
-			return true, nil
-		}); err != nil {
-			t.Fatalf("update %q: %v", id, err)
+		mark := fmt.Sprint(i)
+		if _, err := s.UpdateProfile(ctx(t), id, func(p *store.Profile) (bool, error) { p.EsimTranNo = mark; return true, nil }); err != nil {
+			t.Fatalf("update profile %q: %v", id, err)
 		}
-		if c, err := s.Claim(ctx(t), id, "o", time.Minute); err != nil || c.Outcome != store.Claimed {
-			t.Fatalf("claim %q: %+v %v", id, c, err)
+		if _, err := s.UpdateOrder(ctx(t), id, func(o *store.Order) (bool, error) { o.TransactionID = mark; return true, nil }); err != nil {
+			t.Fatalf("update order %q: %v", id, err)
 		}
-		if err := s.MarkSeen(ctx(t), id); err != nil {
-			t.Fatalf("mark seen %q: %v", id, err)
+		// A claim that collided with an earlier id would be held already.
+		if c, err := s.Claim(ctx(t), id, "o", time.Minute); err != nil || c.Outcome != store.Claimed || c.Attempt != 1 {
+			t.Fatalf("claim %q = %+v, %v; want a first claim", id, c, err)
+		}
+		if err := s.AppendNotification(ctx(t), store.Notification{ID: mark, ICCID: id, Status: "sent"}); err != nil {
+			t.Fatalf("append notification %q: %v", id, err)
+		}
+		if i%2 == 0 {
+			if err := s.MarkSeen(ctx(t), id); err != nil {
+				t.Fatalf("mark seen %q: %v", id, err)
+			}
 		}
 	}
 	for i, id := range ids {
-		p, err := s.Profile(ctx(t), id)
-		if err != nil || p.ICCID != id || p.EsimTranNo != fmt.Sprint(i) {
-			t.Errorf("id %q read back as %+v (%v): ids collide or do not round-trip", id, p, err)
+		mark := fmt.Sprint(i)
+		if p, err := s.Profile(ctx(t), id); err != nil || p.ICCID != id || p.EsimTranNo != mark {
+			t.Errorf("profile %q read back as %+v (%v)", id, p, err)
 		}
-		if seen, err := s.Seen(ctx(t), id); err != nil || !seen {
-			t.Errorf("seen %q = %v, %v", id, seen, err)
+		if o, err := s.Order(ctx(t), id); err != nil || o.OrderNo != id || o.TransactionID != mark {
+			t.Errorf("order %q read back as %+v (%v)", id, o, err)
+		}
+		if st, err := s.ClaimState(ctx(t), id); err != nil || st != store.ClaimHeld {
+			t.Errorf("claim state %q = %q, %v", id, st, err)
+		}
+		if log, err := s.Notifications(ctx(t), id); err != nil || len(log) != 1 || log[0].ID != mark || log[0].ICCID != id {
+			t.Errorf("notifications %q = %+v, %v", id, log, err)
+		}
+		if seen, err := s.Seen(ctx(t), id); err != nil || seen != (i%2 == 0) {
+			t.Errorf("seen %q = %v, %v; want %v", id, seen, err, i%2 == 0)
 		}
 	}
 }
@@ -204,14 +333,14 @@ func testSeen(t *testing.T, f Factory) {
 	}
 	for range 2 {
 		if err := s.MarkSeen(ctx(t), "k"); err != nil {
-			t.Fatal(err)
+			t.Fatalf("MarkSeen: %v", err)
 		}
 	}
 	if seen, err := s.Seen(ctx(t), "k"); err != nil || !seen {
 		t.Errorf("marked key: %v, %v", seen, err)
 	}
-	if seen, _ := s.Seen(ctx(t), "k2"); seen {
-		t.Error("another key is seen")
+	if seen, err := s.Seen(ctx(t), "k2"); err != nil || seen {
+		t.Errorf("another key: %v, %v", seen, err)
 	}
 }
 
@@ -220,163 +349,303 @@ func testSeenExpires(t *testing.T, f Factory) {
 	if err := s.MarkSeen(ctx(t), "k"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the seen mark to expire", func() bool {
+	if seen, err := s.Seen(ctx(t), "k"); err != nil || !seen {
+		t.Fatalf("just marked: %v, %v", seen, err)
+	}
+	waitFor(t, 10*time.Second, "the seen mark to expire", func() bool {
 		seen, err := s.Seen(ctx(t), "k")
-		return err == nil && !seen
+		if err != nil {
+			t.Fatalf("Seen: %v", err)
+		}
+		return !seen
 	})
 }
 
-func testClaimLifecycle(t *testing.T, f Factory) {
+func testClaimFirst(t *testing.T, f Factory) {
 	s := f(t, defaults)
+	if st, err := s.ClaimState(ctx(t), "activation:1"); err != nil || st != store.ClaimNone {
+		t.Errorf("never claimed: state %q, %v; want none", st, err)
+	}
+	before := time.Now()
 	c, err := s.Claim(ctx(t), "activation:1", "a", time.Minute)
-	if err != nil || c.Outcome != store.Claimed || c.Attempt != 1 || c.Takeover || !c.LeaseUntil.After(time.Now()) {
-		t.Fatalf("first claim = %+v, %v", c, err)
+	if err != nil || c.Outcome != store.Claimed || c.Attempt != 1 || c.Takeover || c.LeaseUntil.Before(before.Add(59*time.Second)) {
+		t.Fatalf("first claim = %+v, %v; want claimed, attempt 1, a minute's lease", c, err)
 	}
-	if st, _ := s.ClaimState(ctx(t), "activation:1"); st != store.ClaimHeld {
-		t.Errorf("state = %q, want claimed", st)
-	}
-	if c, err := s.Claim(ctx(t), "activation:1", "b", time.Minute); err != nil || c.Outcome != store.HeldByOther || !c.LeaseUntil.After(time.Now()) {
-		t.Errorf("second owner = %+v, %v", c, err)
-	}
-	if err := s.Finish(ctx(t), "activation:1", "b", store.ClaimSent); !errors.Is(err, store.ErrNotOwner) {
-		t.Errorf("finish by non-owner: %v, want ErrNotOwner", err)
-	}
-	if err := s.Finish(ctx(t), "activation:1", "a", store.ClaimSent); err != nil {
-		t.Fatalf("finish: %v", err)
-	}
-	if err := s.Finish(ctx(t), "activation:1", "a", store.ClaimSent); err != nil {
-		t.Errorf("retried finish: %v", err)
-	}
-	if c, err := s.Claim(ctx(t), "activation:1", "b", time.Minute); err != nil || c.Outcome != store.AlreadyDone || c.State != store.ClaimSent {
-		t.Errorf("claim after sent = %+v, %v", c, err)
-	}
-	if st, _ := s.ClaimState(ctx(t), "activation:1"); st != store.ClaimSent {
-		t.Errorf("state = %q, want sent", st)
-	}
-	if err := s.Release(ctx(t), "activation:1", "a"); !errors.Is(err, store.ErrNotOwner) {
-		t.Errorf("release after finish: %v, want ErrNotOwner", err)
-	}
-
-	// Suppressed is final the same way.
-	if _, err := s.Claim(ctx(t), "low_data:1:80", "a", time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Finish(ctx(t), "low_data:1:80", "a", store.ClaimSuppressed); err != nil {
-		t.Fatal(err)
-	}
-	if c, _ := s.Claim(ctx(t), "low_data:1:80", "b", time.Minute); c.Outcome != store.AlreadyDone || c.State != store.ClaimSuppressed {
-		t.Errorf("claim after suppressed = %+v", c)
-	}
-	if err := s.Finish(ctx(t), "nobody", "a", store.ClaimSent); !errors.Is(err, store.ErrNotOwner) {
-		t.Errorf("finish of an unclaimed id: %v, want ErrNotOwner", err)
+	if st, err := s.ClaimState(ctx(t), "activation:1"); err != nil || st != store.ClaimHeld {
+		t.Errorf("state = %q, %v; want claimed", st, err)
 	}
 }
 
-func testClaimTakeover(t *testing.T, f Factory) {
+func testClaimHeld(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	first, err := s.Claim(ctx(t), "i", "a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range []string{"b", "a"} {
+		c, err := s.Claim(ctx(t), "i", owner, time.Minute)
+		if err != nil || c.Outcome != store.HeldByOther || c.Attempt != 1 || c.Takeover ||
+			c.LeaseUntil.Sub(first.LeaseUntil).Abs() > time.Millisecond {
+			t.Errorf("claim by %s = %+v, %v; want held until %v", owner, c, err, first.LeaseUntil)
+		}
+	}
+}
+
+func testClaimFinish(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	for _, final := range []store.ClaimState{store.ClaimSent, store.ClaimSuppressed} {
+		id := "intent-" + string(final)
+		if _, err := s.Claim(ctx(t), id, "a", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Finish(ctx(t), id, "a", final); err != nil {
+			t.Fatalf("finish %s: %v", final, err)
+		}
+		if st, err := s.ClaimState(ctx(t), id); err != nil || st != final {
+			t.Errorf("state = %q, %v; want %q", st, err, final)
+		}
+		for _, owner := range []string{"b", "a"} {
+			if c, err := s.Claim(ctx(t), id, owner, time.Minute); err != nil || c.Outcome != store.AlreadyDone || c.State != final {
+				t.Errorf("claim by %s after %s = %+v, %v; want already done", owner, final, c, err)
+			}
+		}
+		if err := s.Finish(ctx(t), id, "a", final); err != nil {
+			t.Errorf("repeated finish %s: %v; want it to succeed", final, err)
+		}
+		other := store.ClaimSent
+		if final == store.ClaimSent {
+			other = store.ClaimSuppressed
+		}
+		if err := s.Finish(ctx(t), id, "a", other); !errors.Is(err, store.ErrNotOwner) {
+			t.Errorf("finish %s after %s: %v; want ErrNotOwner", other, final, err)
+		}
+		if err := s.Release(ctx(t), id, "a"); !errors.Is(err, store.ErrNotOwner) {
+			t.Errorf("release after %s: %v; want ErrNotOwner", final, err)
+		}
+		if st, _ := s.ClaimState(ctx(t), id); st != final {
+			t.Errorf("state = %q after refused calls; want %q", st, final)
+		}
+	}
+}
+
+func testClaimFinishNonOwner(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if _, err := s.Claim(ctx(t), "i", "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(ctx(t), "i", "b", store.ClaimSent); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("finish by non-owner: %v; want ErrNotOwner", err)
+	}
+	if err := s.Release(ctx(t), "i", "b"); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("release by non-owner: %v; want ErrNotOwner", err)
+	}
+	if st, _ := s.ClaimState(ctx(t), "i"); st != store.ClaimHeld {
+		t.Errorf("state = %q; want still claimed", st)
+	}
+	if err := s.Finish(ctx(t), "never", "a", store.ClaimSent); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("finish of an unclaimed id: %v; want ErrNotOwner", err)
+	}
+	if err := s.Release(ctx(t), "never", "a"); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("release of an unclaimed id: %v; want ErrNotOwner", err)
+	}
+	if st, _ := s.ClaimState(ctx(t), "never"); st != store.ClaimNone {
+		t.Errorf("refused calls created a claim: %q", st)
+	}
+}
+
+func testClaimFinishNonFinal(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if _, err := s.Claim(ctx(t), "i", "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []store.ClaimState{store.ClaimNone, store.ClaimHeld, "bogus"} {
+		if err := s.Finish(ctx(t), "i", "a", st); err == nil {
+			t.Errorf("Finish(%q) succeeded; want an error", st)
+		}
+	}
+	if st, _ := s.ClaimState(ctx(t), "i"); st != store.ClaimHeld {
+		t.Errorf("state = %q; want still claimed", st)
+	}
+}
+
+func testClaimRelease(t *testing.T, f Factory) {
 	s := f(t, defaults)
 	if _, err := s.Claim(ctx(t), "i", "a", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Release(ctx(t), "i", "a"); err != nil {
-		t.Fatal(err)
+		t.Fatalf("release: %v", err)
 	}
-	c, err := s.Claim(ctx(t), "i", "b", 300*time.Millisecond)
+	if st, err := s.ClaimState(ctx(t), "i"); err != nil || st != store.ClaimHeld {
+		t.Errorf("released state = %q, %v; want claimed (free to claim)", st, err)
+	}
+	if err := s.Finish(ctx(t), "i", "a", store.ClaimSent); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("finish after release: %v; want ErrNotOwner", err)
+	}
+	c, err := s.Claim(ctx(t), "i", "b", time.Minute)
 	if err != nil || c.Outcome != store.Claimed || c.Attempt != 2 || c.Takeover {
-		t.Fatalf("claim after release = %+v, %v", c, err)
+		t.Fatalf("claim after release = %+v, %v; want claimed at once, attempt 2, no takeover", c, err)
 	}
-	// b's lease runs out without Finish or Release: b may have sent.
-	var got store.Claim
-	waitFor(t, 10*time.Second, "the lease to expire", func() bool {
-		got, err = s.Claim(ctx(t), "i", "c", time.Minute)
-		return err == nil && got.Outcome == store.Claimed
-	})
-	if got.Attempt != 3 || !got.Takeover {
-		t.Errorf("claim after expiry = %+v, want attempt 3 with takeover", got)
+	if err := s.Release(ctx(t), "i", "a"); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("release by the previous owner: %v; want ErrNotOwner", err)
 	}
-	if err := s.Finish(ctx(t), "i", "b", store.ClaimSent); !errors.Is(err, store.ErrNotOwner) {
-		t.Errorf("finish by the expired owner: %v, want ErrNotOwner", err)
-	}
-	if err := s.Finish(ctx(t), "i", "c", store.ClaimSent); err != nil {
+	if err := s.Finish(ctx(t), "i", "b", store.ClaimSent); err != nil {
 		t.Errorf("finish by the new owner: %v", err)
+	}
+}
+
+func testClaimTakeover(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	first, err := s.Claim(ctx(t), "i", "a", 200*time.Millisecond)
+	if err != nil || first.Outcome != store.Claimed {
+		t.Fatalf("claim = %+v, %v", first, err)
+	}
+	// a's lease runs out without Finish or Release: a may have sent.
+	var c store.Claim
+	waitFor(t, 10*time.Second, "the lease to run out", func() bool {
+		if c, err = s.Claim(ctx(t), "i", "b", time.Minute); err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		if c.Outcome == store.HeldByOther && time.Now().After(first.LeaseUntil.Add(time.Second)) {
+			t.Fatalf("still held a second after the lease ended: %+v", c)
+		}
+		return c.Outcome == store.Claimed
+	})
+	if c.Attempt != 2 || !c.Takeover {
+		t.Errorf("claim after expiry = %+v; want attempt 2 with takeover", c)
+	}
+	if err := s.Finish(ctx(t), "i", "a", store.ClaimSent); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("finish by the expired owner: %v; want ErrNotOwner", err)
+	}
+	if err := s.Release(ctx(t), "i", "a"); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("release by the expired owner: %v; want ErrNotOwner", err)
+	}
+	if err := s.Finish(ctx(t), "i", "b", store.ClaimSent); err != nil {
+		t.Errorf("finish by the new owner: %v", err)
+	}
+}
+
+func testClaimFinishAfterExpiry(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	c, err := s.Claim(ctx(t), "i", "a", 100*time.Millisecond)
+	if err != nil || c.Outcome != store.Claimed {
+		t.Fatalf("claim = %+v, %v", c, err)
+	}
+	waitFor(t, 5*time.Second, "the lease to run out", func() bool { return time.Now().After(c.LeaseUntil) })
+	// Nobody took it over, so a's send is the only one: recording it spares
+	// the customer a second message.
+	if err := s.Finish(ctx(t), "i", "a", store.ClaimSent); err != nil {
+		t.Errorf("finish after an untaken expiry: %v", err)
+	}
+	if got, err := s.Claim(ctx(t), "i", "b", time.Minute); err != nil || got.Outcome != store.AlreadyDone {
+		t.Errorf("claim after finish = %+v, %v; want already done", got, err)
 	}
 }
 
 func testConcurrentClaims(t *testing.T, f Factory) {
 	s := f(t, defaults)
-	const n = 16
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := range n {
-		wg.Go(func() {
-			c, err := s.Claim(ctx(t), "race", fmt.Sprint("owner", i), time.Minute)
-			if err != nil {
-				t.Errorf("claim %d: %v", i, err)
-				return
-			}
-			if c.Outcome == store.Claimed {
-				mu.Lock()
-				won++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if won != 1 {
-		t.Errorf("%d concurrent claims won, want exactly 1", won)
+	var (
+		mu       sync.Mutex
+		outcomes = map[store.ClaimOutcome]int{}
+	)
+	race(func(i int) {
+		c, err := s.Claim(ctx(t), "race", fmt.Sprint("owner", i), time.Minute)
+		if err != nil {
+			t.Errorf("claim %d: %v", i, err)
+			return
+		}
+		if c.Attempt != 1 {
+			t.Errorf("claim %d = %+v; want attempt 1", i, c)
+		}
+		mu.Lock()
+		outcomes[c.Outcome]++
+		mu.Unlock()
+	})
+	if outcomes[store.Claimed] != 1 || outcomes[store.HeldByOther] != concurrency-1 {
+		t.Errorf("outcomes of %d concurrent claims: %v; want exactly one claimed", concurrency, outcomes)
 	}
 }
 
-func testNotificationLog(t *testing.T, f Factory) {
+func testLog(t *testing.T, f Factory) {
 	s := f(t, defaults)
-	at := time.Date(2024, 1, 15, 14, 0, 0, 123000000, time.UTC)
+	at := time.Date(2024, 1, 15, 14, 0, 0, 123456789, time.UTC)
 	entries := []store.Notification{
-		{ID: "activation:1", Kind: "activation", ICCID: "1", Channel: "console", Status: "sent", Attempt: 1, SentAt: at},
-		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, Channel: "console", Status: "failed", Error: "timeout", Attempt: 1, SentAt: at.Add(time.Second)},
-		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, Channel: "console", Status: "sent", Attempt: 2, SentAt: at.Add(2 * time.Second)},
-		{ID: "activation:2", Kind: "activation", ICCID: "2", Status: "sent", SentAt: at},
+		{ID: "activation:1", Kind: "activation", ICCID: "1", Channel: "email", Status: "sent", Attempt: 1, SentAt: at},
+		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, Channel: "sms", Status: "failed", Attempt: 1, Error: "timeout", SentAt: at.Add(time.Second)},
+		{ID: "activation:2", Kind: "activation", ICCID: "2", Channel: "console", Status: "sent", Attempt: 1, SentAt: at},
+		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, Channel: "sms", Status: "retried_unknown", Attempt: 2,
+			SentAt: at.Add(2 * time.Second).In(time.FixedZone("", -5*3600))},
 	}
 	for _, e := range entries {
 		if err := s.AppendNotification(ctx(t), e); err != nil {
-			t.Fatal(err)
+			t.Fatalf("append: %v", err)
 		}
 	}
-	got, err := s.Notifications(ctx(t), "1")
-	if err != nil || len(got) != 3 {
-		t.Fatalf("Notifications = %+v, %v", got, err)
-	}
-	for i, want := range entries[:3] {
-		g := got[i]
-		if g.ID != want.ID || g.Status != want.Status || g.Threshold != want.Threshold || g.Error != want.Error ||
-			g.Attempt != want.Attempt || g.Channel != want.Channel || !g.SentAt.Equal(want.SentAt) {
-			t.Errorf("entry %d = %+v, want %+v", i, g, want)
+	for iccid, want := range map[string][]store.Notification{
+		"1":       {entries[0], entries[1], entries[3]},
+		"2":       {entries[2]},
+		"nobody":  {},
+		"1-other": {},
+	} {
+		got, err := s.Notifications(ctx(t), iccid)
+		if err != nil || got == nil || len(got) != len(want) {
+			t.Errorf("Notifications(%s) = %#v, %v; want %d entries", iccid, got, err, len(want))
+			continue
 		}
-	}
-	if none, err := s.Notifications(ctx(t), "nobody"); err != nil || none == nil || len(none) != 0 {
-		t.Errorf("unknown iccid = %#v, %v; want an empty slice", none, err)
+		for i := range want {
+			if !sameNotification(got[i], want[i]) {
+				t.Errorf("Notifications(%s)[%d] = %+v; want %+v", iccid, i, got[i], want[i])
+			}
+		}
 	}
 }
 
-func testNotificationLogBounded(t *testing.T, f Factory) {
+func sameNotification(a, b store.Notification) bool {
+	if !a.SentAt.Equal(b.SentAt) {
+		return false
+	}
+	a.SentAt, b.SentAt = time.Time{}, time.Time{}
+	return a == b
+}
+
+func testLogBounded(t *testing.T, f Factory) {
 	s := f(t, defaults)
-	for i := range store.NotificationLogLimit + 5 {
+	const extra = 5
+	for i := range store.NotificationLogLimit + extra {
 		if err := s.AppendNotification(ctx(t), store.Notification{ID: fmt.Sprint(i), ICCID: "1", Status: "sent"}); err != nil {
-			t.Fatal(err)
+			t.Fatalf("append %d: %v", i, err)
 		}
 	}
 	got, err := s.Notifications(ctx(t), "1")
-	if err != nil || len(got) != store.NotificationLogLimit || got[0].ID != "5" {
-		t.Errorf("kept %d entries starting at %q (%v)", len(got), firstID(got), err)
+	if err != nil || len(got) != store.NotificationLogLimit {
+		t.Fatalf("kept %d entries (%v); want %d", len(got), err, store.NotificationLogLimit)
+	}
+	for i, n := range got {
+		if n.ID != fmt.Sprint(i+extra) {
+			t.Fatalf("entry %d is %q; want the newest %d in order, from %d", i, n.ID, store.NotificationLogLimit, extra)
+		}
 	}
 }
 
-func firstID(n []store.Notification) string {
-	if len(n) == 0 {
-		return ""
+func testLogConcurrent(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	race(func(i int) {
+		if err := s.AppendNotification(ctx(t), store.Notification{ID: fmt.Sprintf("n%02d", i), ICCID: "1", Status: "sent"}); err != nil {
+			t.Errorf("append %d: %v", i, err)
+		}
+	})
+	got, err := s.Notifications(ctx(t), "1")
+	var ids []string
+	for _, n := range got {
+		ids = append(ids, n.ID)
 	}
-	return n[0].ID
+	slices.Sort(ids)
+	if err != nil || !slices.Equal(ids, numbered("n")) {
+		t.Errorf("log kept %v (%v); want all %d concurrent appends", ids, err, concurrency)
+	}
 }
 
+// waitFor polls cond until it holds, failing the test after limit.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
@@ -384,6 +653,6 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }

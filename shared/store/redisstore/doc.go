@@ -1,0 +1,32 @@
+// Package redisstore is the store.Store on Redis, for production. It takes a
+// go-redis v9 UniversalClient, so a single node, Sentinel or Cluster.
+//
+// Every key is the prefix "esimflow:" (with a namespace, "esimflow:<ns>:")
+// followed by a kind and the id inside one hash tag:
+//
+//	esimflow:<ns>:{o:<orderNo>}     order, JSON string
+//	esimflow:<ns>:{p:<iccid>}       profile, JSON string
+//	esimflow:<ns>:{c:<intent id>}   claim, hash {state, owner, lease_until_ms, attempts}
+//	esimflow:<ns>:{l:<iccid>}       notification log, list of JSON entries
+//	esimflow:<ns>:{s:<dedupe key>}  seen mark, "1" with the seen TTL
+//
+// Ids go in as they are (Redis keys are binary-safe). Every operation touches
+// one key, hence one slot; the tags are there so that a later operation over
+// several keys of one entity could keep to a slot too. An id containing '}'
+// only shortens its hash tag.
+//
+// Orders and profiles are updated with WATCH, GET, MULTI SET, EXEC, retried
+// with jittered back-off when another writer changed the key, and
+// store.ErrConflict after 100 lost rounds. Claims are changed by Lua scripts
+// that apply store.DecideClaim's rules, check before they write (a script that
+// go-redis re-runs after a timeout does no harm) and run through Script.Run,
+// which falls back to EVAL when the server lost its script cache (restart,
+// failover). Leases are compared with the client's clock, passed to the
+// scripts, as in kvstore: hosts sharing a store must keep their clocks in sync.
+// The notification log is RPUSH and LTRIM to store.NotificationLogLimit in one
+// MULTI.
+//
+// Claims and state have no TTL; seen marks do. The server must run with
+// maxmemory-policy noeviction: an evicted claim would let a message go out
+// twice, an evicted seen mark would let a late retry be processed again.
+package redisstore
