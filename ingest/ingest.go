@@ -30,12 +30,17 @@ type Deps struct {
 	Listener net.Listener
 }
 
-// Run serves the webhook endpoint until ctx ends, then shuts down gracefully:
-// it stops accepting, and requests in flight finish their publish and get
-// their true answer. The caller drains NATS after Run returns.
-func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+// Service is a webhook receiver ready to serve.
+type Service struct {
+	srv *http.Server
+	ln  net.Listener
+	log *slog.Logger
+}
+
+// New builds the receiver and registers its metrics.
+func New(cfg config.Config, deps Deps) (*Service, error) {
 	if deps.Publisher == nil || deps.Admin == nil || deps.Logger == nil {
-		return errors.New("ingest: publisher, admin server and logger are required")
+		return nil, errors.New("ingest: publisher, admin server and logger are required")
 	}
 	log := deps.Logger.With("service", "ingest")
 
@@ -59,9 +64,25 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Warn("ingest accepts webhooks from every sender: no sender verification is configured")
-	log.Info("ingest listening", "addr", addrOf(deps.Listener, cfg.HTTPAddr), "path", "/webhooks/esim")
-	return httpserve.Run(ctx, srv, deps.Listener)
+	return &Service{srv: srv, ln: deps.Listener, log: log}, nil
+}
+
+// Run serves the webhook endpoint until ctx ends, then shuts down gracefully:
+// it stops accepting, and requests in flight finish their publish and get
+// their true answer. The caller drains NATS after Run returns.
+func (s *Service) Run(ctx context.Context) error {
+	s.log.Warn("ingest accepts webhooks from every sender: no sender verification is configured")
+	s.log.Info("ingest listening", "addr", addrOf(s.ln, s.srv.Addr), "path", "/webhooks/esim")
+	return httpserve.Run(ctx, s.srv, s.ln)
+}
+
+// Run builds a receiver and serves until ctx ends.
+func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+	s, err := New(cfg, deps)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
 }
 
 func addrOf(ln net.Listener, addr string) string {

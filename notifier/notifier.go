@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/esimflow/esimflow/notifier/channel"
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/consume"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
@@ -53,10 +53,19 @@ type Deps struct {
 	Workers int // default 4
 }
 
-// Run consumes intents until ctx ends, then lets sends in flight finish.
-func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+// Service is a notifier ready to consume.
+type Service struct {
+	handler *Handler
+	cons    jetstream.Consumer
+	workers int
+	log     *slog.Logger
+}
+
+// New builds the notifier and registers its API routes, metrics and
+// readiness check, so they are in place before the API serves.
+func New(cfg config.Config, deps Deps) (*Service, error) {
 	if deps.Consumer == nil || deps.Publisher == nil || deps.Store == nil || deps.Channel == nil || deps.Admin == nil || deps.Logger == nil {
-		return errors.New("notifier: consumer, publisher, store, channel, admin server and logger are required")
+		return nil, errors.New("notifier: consumer, publisher, store, channel, admin server and logger are required")
 	}
 	log := deps.Logger.With("service", "notifier")
 	if deps.Owner == "" {
@@ -69,7 +78,7 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 		deps.Workers = 4
 	}
 
-	// Handler: claim, check staleness, send, mark, log.
+	// Handler: claim, check staleness and order, send, mark, log.
 	h := &Handler{
 		store:      deps.Store,
 		channel:    deps.Channel,
@@ -86,32 +95,22 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	registerRoutes(deps.Admin, deps.Store)
 	deps.Admin.AddCheck("notifier_store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
+	log.Info("notifier ready", "channel", deps.Channel.Name(), "owner", deps.Owner)
+	return &Service{handler: h, cons: deps.Consumer, workers: deps.Workers, log: log}, nil
+}
 
-	// Consume.
-	it, err := deps.Consumer.Messages(jetstream.PullMaxMessages(2 * deps.Workers))
+// Run consumes intents until ctx ends, then lets sends in flight finish.
+func (s *Service) Run(ctx context.Context) error {
+	return consume.Run(ctx, s.cons, s.workers, s.handler.Handle, s.log)
+}
+
+// Run builds a notifier and runs it until ctx ends.
+func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+	s, err := New(cfg, deps)
 	if err != nil {
-		return fmt.Errorf("notifier: pull: %w", err)
+		return err
 	}
-	log.Info("notifier consuming", "consumer", deps.Consumer.CachedInfo().Name, "channel", deps.Channel.Name(), "owner", deps.Owner)
-	var wg sync.WaitGroup
-	for range deps.Workers {
-		wg.Go(func() {
-			for {
-				msg, err := it.Next()
-				if err != nil {
-					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						log.Error("pull stopped", "err", err)
-					}
-					return
-				}
-				h.Handle(context.WithoutCancel(ctx), msg)
-			}
-		})
-	}
-	<-ctx.Done()
-	it.Drain()
-	wg.Wait()
-	return nil
+	return s.Run(ctx)
 }
 
 func defaultOwner() string {

@@ -3,14 +3,13 @@ package processor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/consume"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
@@ -43,11 +42,19 @@ type Deps struct {
 	Workers int
 }
 
-// Run consumes events until ctx ends, then stops pulling, lets the handlers in
-// flight finish and returns.
-func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+// Service is a processor ready to consume.
+type Service struct {
+	handler *Handler
+	cons    jetstream.Consumer
+	workers int
+	log     *slog.Logger
+}
+
+// New builds the processor and registers its API routes, metrics and
+// readiness check, so they are in place before the API serves.
+func New(cfg config.Config, deps Deps) (*Service, error) {
 	if deps.Consumer == nil || deps.Publisher == nil || deps.Store == nil || deps.Admin == nil || deps.Logger == nil {
-		return errors.New("processor: consumer, publisher, store, admin server and logger are required")
+		return nil, errors.New("processor: consumer, publisher, store, admin server and logger are required")
 	}
 	log := deps.Logger.With("service", "processor")
 	workers := deps.Workers
@@ -70,34 +77,22 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	registerRoutes(deps.Admin, deps.Store)
 	deps.Admin.AddCheck("store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
+	return &Service{handler: h, cons: deps.Consumer, workers: workers, log: log}, nil
+}
 
-	// Consume: one pull iterator shared by the workers.
-	it, err := deps.Consumer.Messages(jetstream.PullMaxMessages(2 * workers))
+// Run consumes events until ctx ends, then stops pulling, lets the handlers in
+// flight finish and returns.
+func (s *Service) Run(ctx context.Context) error {
+	return consume.Run(ctx, s.cons, s.workers, s.handler.Handle, s.log)
+}
+
+// Run builds a processor and runs it until ctx ends.
+func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+	s, err := New(cfg, deps)
 	if err != nil {
-		return fmt.Errorf("processor: pull %s: %w", deps.Consumer.CachedInfo().Name, err)
+		return err
 	}
-	log.Info("processor consuming", "consumer", deps.Consumer.CachedInfo().Name, "workers", workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				msg, err := it.Next()
-				if err != nil {
-					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						log.Error("pull stopped", "err", err)
-					}
-					return
-				}
-				// Handlers finish on their own context: an event being merged
-				// at shutdown is completed and acked, not abandoned.
-				h.Handle(context.WithoutCancel(ctx), msg)
-			}
-		})
-	}
-	<-ctx.Done()
-	it.Drain()
-	wg.Wait()
-	return nil
+	return s.Run(ctx)
 }
 
 // nakDelay spaces the retries of an event that failed for a transient reason.

@@ -166,9 +166,10 @@ func Logger(cfg config.Config) *slog.Logger {
 }
 
 // Main is a service binary's main: it loads config from the environment,
-// wires the process, runs the service with the internal API, and exits
-// non-zero with the error on failure. SIGINT and SIGTERM stop it gracefully.
-func Main(opts Options, run func(ctx context.Context, env *Env) error) {
+// wires the process, builds the service (which registers its routes and
+// checks), then runs it with the internal API, and exits non-zero with the
+// error on failure. SIGINT and SIGTERM stop it gracefully.
+func Main(opts Options, build func(env *Env) (Part, error)) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := config.Load(os.Getenv)
@@ -183,7 +184,10 @@ func Main(opts Options, run func(ctx context.Context, env *Env) error) {
 		log.Error("start failed", "err", err)
 		os.Exit(1)
 	}
-	err = Supervise(ctx, env.AdminPart(nil), func(ctx context.Context) error { return run(ctx, env) })
+	run, err := build(env)
+	if err == nil {
+		err = Supervise(ctx, env.AdminPart(nil), run)
+	}
 	env.Close()
 	if err != nil {
 		log.Error("stopped", "err", err)

@@ -48,23 +48,26 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	fmt.Fprintf(deps.Banner, "esimflow is running.\n  POST webhooks to http://%s/webhooks/esim\n  internal API at  http://%s (/v1/orders/{orderNo}, /v1/profiles/{iccid}, /v1/notifications?iccid=, /metrics)\n  data in %s — Ctrl-C stops cleanly\n",
 		display(httpLn.Addr()), display(adminLn.Addr()), storageOf(cfg))
 
-	return service.Supervise(ctx,
-		env.AdminPart(adminLn),
-		func(ctx context.Context) error {
-			return ingest.Run(ctx, cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: log, Listener: httpLn})
-		},
-		func(ctx context.Context) error {
-			return processor.Run(ctx, cfg, processor.Deps{
-				Consumer: env.Events, Publisher: env.NATS.JS, Store: env.Store, Admin: env.Admin, Logger: log,
-			})
-		},
-		func(ctx context.Context) error {
-			return notifier.Run(ctx, cfg, notifier.Deps{
-				Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
-				Channel: channel.NewConsole(deps.Messages), Admin: env.Admin, Logger: log,
-			})
-		},
-	)
+	// Build every service first: their routes and readiness checks are in
+	// place before the API answers /readyz.
+	in, err := ingest.New(cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: log, Listener: httpLn})
+	if err != nil {
+		return err
+	}
+	proc, err := processor.New(cfg, processor.Deps{
+		Consumer: env.Events, Publisher: env.NATS.JS, Store: env.Store, Admin: env.Admin, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	notify, err := notifier.New(cfg, notifier.Deps{
+		Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
+		Channel: channel.NewConsole(deps.Messages), Admin: env.Admin, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	return service.Supervise(ctx, env.AdminPart(adminLn), in.Run, proc.Run, notify.Run)
 }
 
 func listen(cfg config.Config, deps Deps) (httpLn, adminLn net.Listener, err error) {

@@ -2,14 +2,16 @@
 package main
 
 import (
-	"context"
-
 	"github.com/esimflow/esimflow/ingest"
 	"github.com/esimflow/esimflow/shared/service"
 )
 
 func main() {
-	service.Main(service.Options{Name: "ingest"}, func(ctx context.Context, env *service.Env) error {
-		return ingest.Run(ctx, env.Cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: env.Log})
+	service.Main(service.Options{Name: "ingest"}, func(env *service.Env) (service.Part, error) {
+		s, err := ingest.New(env.Cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: env.Log})
+		if err != nil {
+			return nil, err
+		}
+		return s.Run, nil
 	})
 }

@@ -2,7 +2,6 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/esimflow/esimflow/notifier"
@@ -11,10 +10,14 @@ import (
 )
 
 func main() {
-	service.Main(service.Options{Name: "notifier", Store: true}, func(ctx context.Context, env *service.Env) error {
-		return notifier.Run(ctx, env.Cfg, notifier.Deps{
+	service.Main(service.Options{Name: "notifier", Store: true}, func(env *service.Env) (service.Part, error) {
+		s, err := notifier.New(env.Cfg, notifier.Deps{
 			Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
 			Channel: channel.NewConsole(os.Stdout), Admin: env.Admin, Logger: env.Log,
 		})
+		if err != nil {
+			return nil, err
+		}
+		return s.Run, nil
 	})
 }

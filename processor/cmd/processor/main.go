@@ -3,16 +3,18 @@
 package main
 
 import (
-	"context"
-
 	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/shared/service"
 )
 
 func main() {
-	service.Main(service.Options{Name: "processor", Store: true}, func(ctx context.Context, env *service.Env) error {
-		return processor.Run(ctx, env.Cfg, processor.Deps{
+	service.Main(service.Options{Name: "processor", Store: true}, func(env *service.Env) (service.Part, error) {
+		s, err := processor.New(env.Cfg, processor.Deps{
 			Consumer: env.Events, Publisher: env.NATS.JS, Store: env.Store, Admin: env.Admin, Logger: env.Log,
 		})
+		if err != nil {
+			return nil, err
+		}
+		return s.Run, nil
 	})
 }

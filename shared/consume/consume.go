@@ -1,0 +1,51 @@
+// Package consume runs a durable JetStream pull consumer with a pool of
+// workers: the loop processor and notifier share. Each message is handed to
+// one handler call, which acks, naks or terminates it itself.
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Handler handles one message to its ack, nak or term.
+type Handler func(ctx context.Context, msg jetstream.Msg)
+
+// Run pulls from cons with workers concurrent handlers until ctx ends, then
+// stops pulling and waits for the handlers in flight. Handlers get a context
+// that outlives ctx: a message being handled at shutdown is finished and
+// acked, not abandoned halfway.
+func Run(ctx context.Context, cons jetstream.Consumer, workers int, handle Handler, log *slog.Logger) error {
+	// Next is safe for concurrent callers; the iterator keeps about two
+	// messages per worker buffered.
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * workers))
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", cons.CachedInfo().Name, err)
+	}
+	log.Info("consuming", "consumer", cons.CachedInfo().Name, "workers", workers)
+	hctx := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				msg, err := it.Next()
+				if err != nil {
+					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+						log.Error("pull stopped", "consumer", cons.CachedInfo().Name, "err", err)
+					}
+					return
+				}
+				handle(hctx, msg)
+			}
+		})
+	}
+	<-ctx.Done()
+	it.Drain()
+	wg.Wait()
+	return nil
+}
