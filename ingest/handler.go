@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
+	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/httpjson"
@@ -17,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// retryAfter is what a 503 asks the provider to wait, in seconds.
+// retryAfter is what a 503 or 429 asks the provider to wait, in seconds.
 const retryAfter = "5"
 
 // Handler answers webhook requests.
@@ -26,39 +28,78 @@ type Handler struct {
 	names   stream.Names
 	maxBody int64
 	timeout time.Duration
-	metrics *metrics
-	log     *slog.Logger
+	// sender checks run before the body is read (allowlist, path token);
+	// body checks need it (signatures).
+	sender, signed verify.All
+	clientIP       *verify.ClientIP
+	limiter        *ipLimiter
+	metrics        *metrics
+	log            *slog.Logger
 }
 
 var received = []byte(`{"received":true}` + "\n")
 
-// Webhook stores one provider event and answers 200 only once JetStream has it.
+// Webhook stores one provider event and answers 200 only once JetStream has
+// it. Every refusal is counted by reason and logged once, without secrets.
 func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			h.metrics.received(event.Unknown, outcomeTooLarge)
-			httpjson.Error(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
-			return
-		}
-		h.metrics.received(event.Unknown, outcomeBadRequest)
-		httpjson.Error(w, http.StatusBadRequest, "could not read body")
+	ip := h.clientIP.Of(r)
+	if !h.limiter.allow(ip) {
+		w.Header().Set("Retry-After", "1")
+		h.refuse(w, r, ip, http.StatusTooManyRequests, "rate_limited", "too many requests")
+		return
+	}
+	vr := verify.Request{HTTP: r, Token: r.PathValue("token")}
+	if err := h.sender.Verify(vr); err != nil {
+		h.refuseCheck(w, r, ip, err)
 		return
 	}
 
-	ev, decodeErr := event.Decode(body)
-	if errors.Is(decodeErr, event.ErrInvalidJSON) {
-		h.metrics.received(event.Unknown, outcomeInvalid)
-		h.reject(r.Context(), body, decodeErr, now)
-		httpjson.Error(w, http.StatusBadRequest, "body is not valid JSON")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	h.metrics.bodyBytes.Observe(float64(len(body)))
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			h.refuse(w, r, ip, http.StatusRequestEntityTooLarge, outcomeTooLarge, "body larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
+			return
+		}
+		h.refuse(w, r, ip, http.StatusBadRequest, outcomeBadRequest, "could not read body")
 		return
 	}
+	vr.Body = body
+	if err := h.signed.Verify(vr); err != nil {
+		h.refuseCheck(w, r, ip, err)
+		return
+	}
+
+	data, err := normalize(r, body)
+	if errors.Is(err, errUnsupportedType) {
+		h.refuse(w, r, ip, http.StatusUnsupportedMediaType, "unsupported_type", err.Error())
+		return
+	}
+	if err != nil {
+		h.reject(r.Context(), body, err, now)
+		h.refuse(w, r, ip, http.StatusBadRequest, outcomeInvalid, err.Error())
+		return
+	}
+	ev, decodeErr := event.Decode(data)
+	if errors.Is(decodeErr, event.ErrInvalidJSON) {
+		h.reject(r.Context(), body, decodeErr, now)
+		h.refuse(w, r, ip, http.StatusBadRequest, outcomeInvalid, "body is not valid JSON")
+		return
+	}
+	if ev.Type == event.CheckHealth {
+		// The provider checks the endpoint right after the webhook is set:
+		// answer, count, keep nothing.
+		h.metrics.received(ev.Type, outcomeHealth)
+		h.ok(w)
+		return
+	}
+
 	// Anything else that is JSON is stored, malformed or not: the processor
 	// judges it, and nothing the provider sent is lost.
-	key := dedupe.Key(ev, decodeErr, body)
+	key := dedupe.Key(ev, decodeErr, data)
 	msg := nats.NewMsg(h.names.EventSubject(ev.Type))
-	msg.Data = body
+	msg.Data = data
 	msg.Header.Set(stream.HeaderReceivedAt, now.Format(time.RFC3339Nano))
 	msg.Header.Set(stream.HeaderDedupeKey, key)
 
@@ -78,9 +119,40 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 		outcome = outcomeDuplicate
 	}
 	h.metrics.received(ev.Type, outcome)
+	h.ok(w)
+}
+
+// Probe answers the HEAD some providers send before enabling a webhook URL.
+func (h *Handler) Probe(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (h *Handler) ok(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(received)
+}
+
+func (h *Handler) refuseCheck(w http.ResponseWriter, r *http.Request, ip netip.Addr, err error) {
+	f, ok := verify.AsFailure(err)
+	if !ok {
+		f = &verify.Failure{Status: http.StatusUnauthorized, Reason: "unverified"}
+	}
+	msg := "unauthorized"
+	if f.Status == http.StatusForbidden {
+		msg = "forbidden"
+	}
+	h.refuse(w, r, ip, f.Status, string(f.Reason), msg)
+}
+
+// refuse answers an error, counts it by reason and logs one line. The path is
+// logged by its route pattern, so a wrong token never reaches the logs.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, ip netip.Addr, status int, reason, msg string) {
+	h.metrics.received(event.Unknown, reason)
+	h.log.Warn("webhook refused", "status", status, "reason", reason, "ip", ip.String(),
+		"route", r.Pattern, "content_type", r.Header.Get("Content-Type"), "bytes", r.ContentLength)
+	httpjson.Error(w, status, msg)
 }
 
 // reject keeps an invalid body in the bounded ESIM_REJECTED stream for

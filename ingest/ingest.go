@@ -3,11 +3,13 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/httpserve"
@@ -32,10 +34,14 @@ type Deps struct {
 
 // Service is a webhook receiver ready to serve.
 type Service struct {
-	srv *http.Server
-	ln  net.Listener
-	log *slog.Logger
+	srv       *http.Server
+	ln        net.Listener
+	log       *slog.Logger
+	protected bool
 }
+
+// readTimeout bounds reading one request, headers and body.
+const readTimeout = 2 * time.Second
 
 // New builds the receiver and registers its metrics.
 func New(cfg config.Config, deps Deps) (*Service, error) {
@@ -44,34 +50,65 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 	}
 	log := deps.Logger.With("service", "ingest")
 
-	// Handler: bound, classify, publish, answer.
-	h := &Handler{
-		pub:     deps.Publisher,
-		names:   stream.NewNames(cfg.Namespace),
-		maxBody: cfg.IngestMaxBody,
-		timeout: cfg.PublishTimeout,
-		metrics: newMetrics(deps.Admin.Registerer()),
-		log:     log,
+	// Sender verification: every configured check must pass.
+	clientIP := verify.NewClientIP(cfg.TrustedProxies)
+	var sender, signed verify.All
+	if len(cfg.AllowCIDRs) > 0 {
+		sender = append(sender, verify.NewAllowlist(cfg.AllowCIDRs, clientIP))
+	}
+	if len(cfg.IngestTokens) > 0 {
+		sender = append(sender, verify.NewTokens(cfg.IngestTokens))
+	}
+	if len(cfg.IngestHMACSecrets) > 0 {
+		sw, err := verify.NewStandardWebhooks(cfg.IngestHMACSecrets, cfg.IngestHMACTolerance, time.Now)
+		if err != nil {
+			return nil, fmt.Errorf("ESIMFLOW_INGEST_HMAC_SECRETS: %w", err)
+		}
+		signed = append(signed, sw)
+	}
+	if len(cfg.SignatureSecrets) > 0 {
+		signed = append(signed, verify.NewHeaderHMAC(cfg.SignatureHeader, cfg.SignatureEncoding, cfg.SignatureSecrets))
 	}
 
-	// Server: timeouts keep every answer well inside the provider's 5 s.
+	// Handler: limit, verify, bound, classify, publish, answer.
+	h := &Handler{
+		pub:      deps.Publisher,
+		names:    stream.NewNames(cfg.Namespace),
+		maxBody:  cfg.IngestMaxBody,
+		timeout:  cfg.PublishTimeout,
+		sender:   sender,
+		signed:   signed,
+		clientIP: clientIP,
+		limiter:  newIPLimiter(cfg.RateLimit, cfg.RateBurst),
+		metrics:  newMetrics(deps.Admin.Registerer()),
+		log:      log,
+	}
+
+	// Server: reading a request takes at most readTimeout and publishing it
+	// at most the publish timeout, so every answer leaves well inside the
+	// provider's 5 s; slow clients (slow-loris) are cut off by the same bound.
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           routes(h),
-		ReadHeaderTimeout: 2 * time.Second,
-		ReadTimeout:       4 * time.Second,
-		WriteTimeout:      cfg.PublishTimeout + 4*time.Second,
+		ReadHeaderTimeout: readTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      readTimeout + cfg.PublishTimeout + time.Second,
 		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return &Service{srv: srv, ln: deps.Listener, log: log}, nil
+	protected := len(sender)+len(signed) > 0
+	return &Service{srv: srv, ln: deps.Listener, log: log, protected: protected}, nil
 }
 
 // Run serves the webhook endpoint until ctx ends, then shuts down gracefully:
 // it stops accepting, and requests in flight finish their publish and get
 // their true answer. The caller drains NATS after Run returns.
 func (s *Service) Run(ctx context.Context) error {
-	s.log.Warn("ingest accepts webhooks from every sender: no sender verification is configured")
+	if !s.protected {
+		s.log.Warn("INGEST ACCEPTS WEBHOOKS FROM EVERY SENDER: no sender verification is configured " +
+			"(set ESIMFLOW_INGEST_TOKENS, ESIMFLOW_INGEST_HMAC_SECRETS, ESIMFLOW_INGEST_SIGNATURE_* or ESIMFLOW_INGEST_ALLOW_CIDRS)")
+	}
 	s.log.Info("ingest listening", "addr", addrOf(s.ln, s.srv.Addr), "path", "/webhooks/esim")
 	return httpserve.Run(ctx, s.srv, s.ln)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -41,6 +42,16 @@ var Settings = []Setting{
 	{Env: "ESIMFLOW_SEEN_TTL", Default: "168h", Meaning: "how long the processor remembers a processed event's dedupe key"},
 	{Env: "ESIMFLOW_MAX_DELIVER", Default: "10", Meaning: "deliveries of an event before it goes to `ESIM_DLQ`"},
 	{Env: "ESIMFLOW_ADMIN_TOKEN", Meaning: "when set, the internal API needs `Authorization: Bearer <token>`", Secret: true},
+	{Env: "ESIMFLOW_INGEST_TOKENS", Meaning: "comma-separated path tokens: `POST /webhooks/esim/{token}` (several, for rotation)", Secret: true},
+	{Env: "ESIMFLOW_INGEST_HMAC_SECRETS", Meaning: "comma-separated Standard Webhooks secrets (`whsec_…`): `webhook-id`, `webhook-timestamp`, `webhook-signature` required", Secret: true},
+	{Env: "ESIMFLOW_INGEST_HMAC_TOLERANCE", Default: "5m", Meaning: "how far a Standard Webhooks timestamp may be from now (replay window)"},
+	{Env: "ESIMFLOW_INGEST_SIGNATURE_HEADER", Meaning: "generic HMAC-SHA256 mode: the header carrying the body's signature (e.g. `X-Signature`)"},
+	{Env: "ESIMFLOW_INGEST_SIGNATURE_SECRETS", Meaning: "comma-separated secrets for the generic HMAC mode", Secret: true},
+	{Env: "ESIMFLOW_INGEST_SIGNATURE_ENCODING", Default: "hex", Meaning: "generic HMAC mode: `hex` or `base64` (an optional `sha256=` prefix is accepted)"},
+	{Env: "ESIMFLOW_INGEST_ALLOW_CIDRS", Meaning: "comma-separated sender allowlist (CIDRs or addresses)"},
+	{Env: "ESIMFLOW_INGEST_TRUSTED_PROXIES", Meaning: "comma-separated CIDRs of proxies whose `X-Forwarded-For` is believed"},
+	{Env: "ESIMFLOW_INGEST_RATE_LIMIT", Default: "0", Meaning: "requests per second allowed per sender IP (429 beyond); 0 = no limit"},
+	{Env: "ESIMFLOW_INGEST_RATE_BURST", Default: "50", Meaning: "burst allowed per sender IP above the rate"},
 	{Env: "ESIMFLOW_INGEST_MAX_BODY", Default: "262144", Meaning: "bytes; larger bodies get 413"},
 	{Env: "ESIMFLOW_INGEST_PUBLISH_TIMEOUT", Default: "2s", Meaning: "how long ingest waits for the JetStream ack before answering 503"},
 	{Env: "ESIMFLOW_LOW_DATA_THRESHOLDS", Default: "80,100", Meaning: "usage percents that notify"},
@@ -50,26 +61,36 @@ var Settings = []Setting{
 
 // Config is the validated configuration of every service.
 type Config struct {
-	NATSURL            string
-	RedisURL           string
-	HTTPAddr           string
-	AdminAddr          string
-	DataDir            string
-	EmbeddedNATSAddr   string
-	EmbeddedSyncAlways bool
-	EmbeddedSyncEvery  time.Duration
-	Namespace          string
-	StreamReplicas     int
-	EventsMaxAge       time.Duration
-	EventsMaxBytes     int64
-	SeenTTL            time.Duration
-	MaxDeliver         int
-	AdminToken         string
-	IngestMaxBody      int64
-	PublishTimeout     time.Duration
-	LowDataThresholds  []int
-	LogLevel           slog.Level
-	LogText            bool
+	NATSURL             string
+	RedisURL            string
+	HTTPAddr            string
+	AdminAddr           string
+	DataDir             string
+	EmbeddedNATSAddr    string
+	EmbeddedSyncAlways  bool
+	EmbeddedSyncEvery   time.Duration
+	Namespace           string
+	StreamReplicas      int
+	EventsMaxAge        time.Duration
+	EventsMaxBytes      int64
+	SeenTTL             time.Duration
+	MaxDeliver          int
+	AdminToken          string
+	IngestMaxBody       int64
+	IngestTokens        []string
+	IngestHMACSecrets   []string
+	IngestHMACTolerance time.Duration
+	SignatureHeader     string
+	SignatureSecrets    []string
+	SignatureEncoding   string
+	AllowCIDRs          []netip.Prefix
+	TrustedProxies      []netip.Prefix
+	RateLimit           float64
+	RateBurst           int
+	PublishTimeout      time.Duration
+	LowDataThresholds   []int
+	LogLevel            slog.Level
+	LogText             bool
 }
 
 // Load reads every setting through getenv (os.Getenv in production), applying
@@ -88,22 +109,32 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	p := parser{}
 	c := Config{
-		NATSURL:           get("ESIMFLOW_NATS_URL"),
-		RedisURL:          get("ESIMFLOW_REDIS_URL"),
-		HTTPAddr:          get("ESIMFLOW_HTTP_ADDR"),
-		AdminAddr:         get("ESIMFLOW_ADMIN_ADDR"),
-		DataDir:           get("ESIMFLOW_DATA_DIR"),
-		EmbeddedNATSAddr:  get("ESIMFLOW_EMBEDDED_NATS_ADDR"),
-		Namespace:         get("ESIMFLOW_NAMESPACE"),
-		StreamReplicas:    p.int("ESIMFLOW_STREAM_REPLICAS", get),
-		EventsMaxAge:      p.duration("ESIMFLOW_EVENTS_MAX_AGE", get),
-		EventsMaxBytes:    int64(p.int("ESIMFLOW_EVENTS_MAX_BYTES", get)),
-		SeenTTL:           p.duration("ESIMFLOW_SEEN_TTL", get),
-		MaxDeliver:        p.int("ESIMFLOW_MAX_DELIVER", get),
-		AdminToken:        get("ESIMFLOW_ADMIN_TOKEN"),
-		IngestMaxBody:     int64(p.int("ESIMFLOW_INGEST_MAX_BODY", get)),
-		PublishTimeout:    p.duration("ESIMFLOW_INGEST_PUBLISH_TIMEOUT", get),
-		LowDataThresholds: p.ints("ESIMFLOW_LOW_DATA_THRESHOLDS", get),
+		NATSURL:             get("ESIMFLOW_NATS_URL"),
+		RedisURL:            get("ESIMFLOW_REDIS_URL"),
+		HTTPAddr:            get("ESIMFLOW_HTTP_ADDR"),
+		AdminAddr:           get("ESIMFLOW_ADMIN_ADDR"),
+		DataDir:             get("ESIMFLOW_DATA_DIR"),
+		EmbeddedNATSAddr:    get("ESIMFLOW_EMBEDDED_NATS_ADDR"),
+		Namespace:           get("ESIMFLOW_NAMESPACE"),
+		StreamReplicas:      p.int("ESIMFLOW_STREAM_REPLICAS", get),
+		EventsMaxAge:        p.duration("ESIMFLOW_EVENTS_MAX_AGE", get),
+		EventsMaxBytes:      int64(p.int("ESIMFLOW_EVENTS_MAX_BYTES", get)),
+		SeenTTL:             p.duration("ESIMFLOW_SEEN_TTL", get),
+		MaxDeliver:          p.int("ESIMFLOW_MAX_DELIVER", get),
+		AdminToken:          get("ESIMFLOW_ADMIN_TOKEN"),
+		IngestMaxBody:       int64(p.int("ESIMFLOW_INGEST_MAX_BODY", get)),
+		IngestTokens:        list(get("ESIMFLOW_INGEST_TOKENS")),
+		IngestHMACSecrets:   list(get("ESIMFLOW_INGEST_HMAC_SECRETS")),
+		IngestHMACTolerance: p.duration("ESIMFLOW_INGEST_HMAC_TOLERANCE", get),
+		SignatureHeader:     get("ESIMFLOW_INGEST_SIGNATURE_HEADER"),
+		SignatureSecrets:    list(get("ESIMFLOW_INGEST_SIGNATURE_SECRETS")),
+		SignatureEncoding:   get("ESIMFLOW_INGEST_SIGNATURE_ENCODING"),
+		AllowCIDRs:          p.prefixes("ESIMFLOW_INGEST_ALLOW_CIDRS", get),
+		TrustedProxies:      p.prefixes("ESIMFLOW_INGEST_TRUSTED_PROXIES", get),
+		RateLimit:           p.float("ESIMFLOW_INGEST_RATE_LIMIT", get),
+		RateBurst:           p.int("ESIMFLOW_INGEST_RATE_BURST", get),
+		PublishTimeout:      p.duration("ESIMFLOW_INGEST_PUBLISH_TIMEOUT", get),
+		LowDataThresholds:   p.ints("ESIMFLOW_LOW_DATA_THRESHOLDS", get),
 	}
 	if sync := get("ESIMFLOW_EMBEDDED_SYNC"); sync == "always" {
 		c.EmbeddedSyncAlways = true
@@ -164,8 +195,26 @@ func (c Config) Validate() error {
 	if c.IngestMaxBody < 1024 {
 		bad("ESIMFLOW_INGEST_MAX_BODY", "want at least 1024 bytes")
 	}
-	if c.PublishTimeout <= 0 || c.PublishTimeout > 4*time.Second {
-		bad("ESIMFLOW_INGEST_PUBLISH_TIMEOUT", "want more than 0 and at most 4s (the provider waits 5s)")
+	for _, sec := range c.IngestHMACSecrets {
+		if !strings.HasPrefix(sec, "whsec_") {
+			bad("ESIMFLOW_INGEST_HMAC_SECRETS", "secrets start with whsec_ (Standard Webhooks)")
+			break
+		}
+	}
+	if c.IngestHMACTolerance <= 0 {
+		bad("ESIMFLOW_INGEST_HMAC_TOLERANCE", "must be positive")
+	}
+	if (c.SignatureHeader == "") != (len(c.SignatureSecrets) == 0) {
+		bad("ESIMFLOW_INGEST_SIGNATURE_HEADER", "the generic HMAC mode needs both a header and ESIMFLOW_INGEST_SIGNATURE_SECRETS")
+	}
+	if c.SignatureEncoding != "hex" && c.SignatureEncoding != "base64" {
+		bad("ESIMFLOW_INGEST_SIGNATURE_ENCODING", "want hex or base64")
+	}
+	if c.RateLimit < 0 || c.RateBurst < 1 {
+		bad("ESIMFLOW_INGEST_RATE_LIMIT", "want a rate of 0 or more and a burst of 1 or more")
+	}
+	if c.PublishTimeout <= 0 || c.PublishTimeout > 2500*time.Millisecond {
+		bad("ESIMFLOW_INGEST_PUBLISH_TIMEOUT", "want more than 0 and at most 2.5s: with 2s to read the request, the answer must leave inside the provider's 5s")
 	}
 	if !c.EmbeddedSyncAlways && c.EmbeddedSyncEvery <= 0 {
 		bad("ESIMFLOW_EMBEDDED_SYNC", "want always or a positive interval")
@@ -195,6 +244,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("admin", c.AdminAddr),
 		slog.String("namespace", c.Namespace),
 		slog.Bool("admin_token", c.AdminToken != ""),
+		slog.Int("ingest_tokens", len(c.IngestTokens)),
+		slog.Int("ingest_hmac_secrets", len(c.IngestHMACSecrets)),
+		slog.Int("ingest_signature_secrets", len(c.SignatureSecrets)),
+		slog.Any("ingest_allow_cidrs", c.AllowCIDRs),
 		slog.Any("low_data_thresholds", c.LowDataThresholds),
 	)
 }
@@ -231,6 +284,41 @@ func (p *parser) duration(env string, get func(string) string) time.Duration {
 		p.fail(env, v, "want a duration such as 30s, 5m or 720h")
 	}
 	return d
+}
+
+func (p *parser) float(env string, get func(string) string) float64 {
+	v := get(env)
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f != f {
+		p.fail(env, v, "want a number")
+	}
+	return f
+}
+
+// prefixes reads CIDRs; a bare address is its own /32 or /128.
+func (p *parser) prefixes(env string, get func(string) string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, f := range list(get(env)) {
+		if pre, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, pre.Masked())
+		} else if addr, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+		} else {
+			p.fail(env, f, "want a CIDR such as 203.0.113.0/24 or an address")
+		}
+	}
+	return out
+}
+
+// list splits a comma-separated value, dropping empty items.
+func list(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (p *parser) ints(env string, get func(string) string) []int {

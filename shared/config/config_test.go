@@ -31,7 +31,7 @@ func TestLoadErrors(t *testing.T) {
 		{"namespace with a dot", "ESIMFLOW_NAMESPACE", "a.b", "ESIMFLOW_NAMESPACE"},
 		{"body limit not a number", "ESIMFLOW_INGEST_MAX_BODY", "big", "ESIMFLOW_INGEST_MAX_BODY"},
 		{"threshold over 100", "ESIMFLOW_LOW_DATA_THRESHOLDS", "80,120", "percents"},
-		{"publish timeout past the provider's limit", "ESIMFLOW_INGEST_PUBLISH_TIMEOUT", "6s", "5s"},
+		{"publish timeout past the provider's limit", "ESIMFLOW_INGEST_PUBLISH_TIMEOUT", "3s", "5s"},
 		{"redis url scheme", "ESIMFLOW_REDIS_URL", "http://x", "ESIMFLOW_REDIS_URL"},
 		{"sync interval", "ESIMFLOW_EMBEDDED_SYNC", "sometimes", "ESIMFLOW_EMBEDDED_SYNC"},
 		{"log level", "ESIMFLOW_LOG_LEVEL", "loud", "ESIMFLOW_LOG_LEVEL"},

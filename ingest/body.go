@@ -1,0 +1,112 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxDepth bounds JSON nesting: provider events are two levels deep, and a
+// deeply nested body is an attack on the decoder, not an event.
+const maxDepth = 32
+
+// errUnsupportedType means a content type ingest does not read (415).
+var errUnsupportedType = errors.New("unsupported content type: send application/json or application/x-www-form-urlencoded")
+
+// normalize returns the JSON to store for a request: a JSON body as it is,
+// or the form the eSIM Access test tool sends (a urlencoded body, or the
+// query string of a bodyless POST) turned into the same JSON the provider
+// posts. The signature was checked on the raw body before.
+func normalize(r *http.Request, body []byte) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	media := "application/json"
+	if ct != "" {
+		var err error
+		if media, _, err = mime.ParseMediaType(ct); err != nil {
+			return nil, errUnsupportedType
+		}
+	}
+	switch {
+	case media == "application/x-www-form-urlencoded":
+		if !utf8.Valid(body) {
+			return nil, errors.New("body is not UTF-8")
+		}
+		values, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, errors.New("body is not a valid form")
+		}
+		return formJSON(values)
+	case media == "application/json" || media == "text/json" || media == "text/plain" || strings.HasSuffix(media, "+json"):
+		if len(body) == 0 && r.URL.RawQuery != "" {
+			return formJSON(r.URL.Query())
+		}
+		if !utf8.Valid(body) {
+			return nil, errors.New("body is not UTF-8")
+		}
+		if depth(body) > maxDepth {
+			return nil, errors.New("JSON nested too deeply")
+		}
+		return body, nil
+	default:
+		return nil, errUnsupportedType
+	}
+}
+
+// formJSON builds the JSON object of a form. Values that are JSON objects or
+// arrays (eSIM Access's content=) are embedded as such; numbers stay strings,
+// which the decoder accepts. An eSIM Access form that lists the content
+// fields flat is wrapped in its "content" envelope.
+func formJSON(values url.Values) ([]byte, error) {
+	if len(values) == 0 {
+		return nil, errors.New("empty form")
+	}
+	obj := map[string]any{}
+	for k, vs := range values {
+		v := strings.TrimSpace(vs[len(vs)-1])
+		if (strings.HasPrefix(v, "{") || strings.HasPrefix(v, "[")) && json.Valid([]byte(v)) && depth([]byte(v)) <= maxDepth {
+			obj[k] = json.RawMessage(v)
+		} else {
+			obj[k] = v
+		}
+	}
+	if _, ok := obj["notifyType"]; ok {
+		if _, ok := obj["content"]; !ok {
+			content := map[string]any{}
+			for k, v := range obj {
+				if k != "notifyType" && k != "notifyId" && k != "eventGenerateTime" {
+					content[k] = v
+					delete(obj, k)
+				}
+			}
+			obj["content"] = content
+		}
+	}
+	return json.Marshal(obj)
+}
+
+// depth returns the deepest nesting of objects and arrays in a JSON text,
+// without decoding it.
+func depth(b []byte) int {
+	deepest, d, inString, escaped := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			d++
+			deepest = max(deepest, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
+}
