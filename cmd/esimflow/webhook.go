@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/esimflow/esimflow/cmd/esimflow/provider"
+	"github.com/esimflow/esimflow/cmd/esimflow/samples"
+	"github.com/esimflow/esimflow/ingest/verify"
+	"github.com/esimflow/esimflow/shared/config"
+	"github.com/spf13/cobra"
+)
+
+func newWebhookCmd(getenv func(string) string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Register esimflow's URL with the provider, or send it sample events",
+	}
+	cmd.AddCommand(newWebhookSetCmd(getenv), newWebhookTestCmd(getenv))
+	return cmd
+}
+
+func newWebhookSetCmd(getenv func(string) string) *cobra.Command {
+	var url, base, access, secret string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "set --url URL",
+		Short: "Set the provider account's webhook URL (POST /api/v1/open/webhook/save)",
+		Long: "Set calls the provider's API with the RT-AccessCode and RT-SecretKey headers. Credentials come\n" +
+			"from the flags or from ESIMFLOW_PROVIDER_API_URL, ESIMFLOW_PROVIDER_ACCESS_CODE and\n" +
+			"ESIMFLOW_PROVIDER_SECRET_KEY; they are never printed. Failed calls (5xx, timeouts) are retried.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if url == "" {
+				return fmt.Errorf("--url is required")
+			}
+			c, err := provider.New(orEnv(base, getenv, "ESIMFLOW_PROVIDER_API_URL"), provider.Credentials{
+				AccessCode: orEnv(access, getenv, "ESIMFLOW_PROVIDER_ACCESS_CODE"),
+				SecretKey:  orEnv(secret, getenv, "ESIMFLOW_PROVIDER_SECRET_KEY"),
+			}, timeout)
+			if err != nil {
+				return err
+			}
+			if err := c.SetWebhook(cmd.Context(), url); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "webhook set to %s\n", url)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "", "the URL the provider is to POST events to")
+	cmd.Flags().StringVar(&base, "api-base", "", "provider API base URL (default $ESIMFLOW_PROVIDER_API_URL)")
+	cmd.Flags().StringVar(&access, "access-code", "", "RT-AccessCode (default $ESIMFLOW_PROVIDER_ACCESS_CODE)")
+	cmd.Flags().StringVar(&secret, "secret-key", "", "RT-SecretKey (default $ESIMFLOW_PROVIDER_SECRET_KEY)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "timeout of each attempt")
+	return cmd
+}
+
+func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
+	var url, types string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "test --url URL [--type ORDER_STATUS,DATA_USAGE,...]",
+		Short: "Send a sample event of each type to an endpoint, signed as ingest is configured, and report the answers",
+		Long: "Test does what the provider's test tool does: it POSTs one sample of each event type and\n" +
+			"format, signs it with the ingest settings in the environment (ESIMFLOW_INGEST_HMAC_SECRETS,\n" +
+			"ESIMFLOW_INGEST_SIGNATURE_*), and prints each answer. Put a path token in --url.\n" +
+			"It exits non-zero if any answer is not 200.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if url == "" {
+				return fmt.Errorf("--url is required")
+			}
+			cfg, err := config.Load(getenv)
+			if err != nil {
+				return fmt.Errorf("configuration: %w", err)
+			}
+			sign, err := signer(cfg)
+			if err != nil {
+				return err
+			}
+			all, err := samples.All()
+			if err != nil {
+				return err
+			}
+			want := strings.Split(strings.ToUpper(types), ",")
+			client := &http.Client{Timeout: timeout}
+			out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(out, "SAMPLE\tTYPE\tSTATUS\tTIME\tANSWER")
+			failed, sent := 0, 0
+			for _, s := range all {
+				if types != "" && !slices.Contains(want, s.Type) {
+					continue
+				}
+				sent++
+				status, answer, took := post(cmd.Context(), client, url, s.Body, sign)
+				if status != http.StatusOK {
+					failed++
+				}
+				fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Type, statusText(status), took.Round(time.Millisecond), answer)
+			}
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			if sent == 0 {
+				return fmt.Errorf("no sample of type %s", types)
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d samples were not answered 200", failed, sent)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "", "the webhook endpoint, e.g. http://127.0.0.1:8080/webhooks/esim")
+	cmd.Flags().StringVar(&types, "type", "", "only these event types, comma-separated")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "timeout of each request")
+	return cmd
+}
+
+// signer returns what adds the configured signature headers to a request.
+func signer(cfg config.Config) (func(*http.Request, []byte), error) {
+	var sw *verify.StandardWebhooks
+	if len(cfg.IngestHMACSecrets) > 0 {
+		var err error
+		if sw, err = verify.NewStandardWebhooks(cfg.IngestHMACSecrets, cfg.IngestHMACTolerance, time.Now); err != nil {
+			return nil, err
+		}
+	}
+	var hh *verify.HeaderHMAC
+	if len(cfg.SignatureSecrets) > 0 {
+		hh = verify.NewHeaderHMAC(cfg.SignatureHeader, cfg.SignatureEncoding, cfg.SignatureSecrets)
+	}
+	return func(r *http.Request, body []byte) {
+		if sw != nil {
+			id, now := fmt.Sprintf("msg_test_%d", time.Now().UnixNano()), time.Now()
+			r.Header.Set("webhook-id", id)
+			r.Header.Set("webhook-timestamp", fmt.Sprint(now.Unix()))
+			r.Header.Set("webhook-signature", sw.Sign(id, now, body))
+		}
+		if hh != nil {
+			r.Header.Set(hh.Header(), hh.Sign(body))
+		}
+	}, nil
+}
+
+func post(ctx context.Context, c *http.Client, url string, body []byte, sign func(*http.Request, []byte)) (int, string, time.Duration) {
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err.Error(), 0
+	}
+	req.Header.Set("Content-Type", "application/json")
+	sign(req, body)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err.Error(), time.Since(start)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	return resp.StatusCode, strings.TrimSpace(string(b)), time.Since(start)
+}
+
+func statusText(code int) string {
+	if code == 0 {
+		return "error"
+	}
+	return fmt.Sprint(code)
+}
+
+func orEnv(flag string, getenv func(string) string, env string) string {
+	if flag != "" {
+		return flag
+	}
+	return getenv(env)
+}
