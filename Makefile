@@ -19,7 +19,9 @@ export ESIMFLOW_TEST_NATS_URL := nats://127.0.0.1:4222
 endif
 endif
 
-.PHONY: help run test lint build tidy fmt
+FUZZTIME ?= 60s
+
+.PHONY: help run test lint build tidy bench fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,6 +46,14 @@ build: ## build the binaries into ./bin
 	$(GO) build -o bin/ingest ./ingest/cmd/ingest
 	$(GO) build -o bin/processor ./processor/cmd/processor
 	$(GO) build -o bin/notifier ./notifier/cmd/notifier
+
+bench: ## run the Go benchmarks of every module (speed goals live here, not in tests)
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fuzz: ## fuzz the webhook handler, the body normalizer and the event decoder, FUZZTIME each (default 60s)
+	cd ingest && $(GO) test -run '^$$' -fuzz '^FuzzWebhook$$' -fuzztime $(FUZZTIME) .
+	cd ingest && $(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) .
+	cd shared && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./event
 
 tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
