@@ -118,6 +118,9 @@ func TestWebhookTest(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	if strings.Contains(out, "golden") || strings.Contains(out, "\t\t") {
+		t.Errorf("a sample without a type:\n%s", out)
+	}
 	for _, typ := range []string{"ORDER_STATUS", "PROFILE_STATUS", "DATA_USAGE", "ESIM_STATUS", "VALIDITY_USAGE", "CHECK_HEALTH"} {
 		if types[typ] == 0 {
 			t.Errorf("no %s sample sent; report:\n%s", typ, out)

@@ -43,6 +43,9 @@ func All() ([]Sample, error) {
 		if typ == "" {
 			typ = head.NotifyType
 		}
+		if typ == "" {
+			return nil, fmt.Errorf("sample %s names no eventType or notifyType", n)
+		}
 		out = append(out, Sample{Name: strings.TrimSuffix(n, ".json"), Type: typ, Body: b})
 	}
 	return out, nil
