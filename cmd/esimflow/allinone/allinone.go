@@ -55,7 +55,8 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 		return err
 	}
 	proc, err := processor.New(cfg, processor.Deps{
-		Consumer: env.Events, Publisher: env.NATS.JS, Store: env.Store, Admin: env.Admin, Logger: log,
+		Consumer: env.Events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
+		Store: env.Store, Admin: env.Admin, Logger: log,
 	})
 	if err != nil {
 		return err
