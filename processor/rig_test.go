@@ -174,14 +174,19 @@ func (r *rig) start(t testing.TB, st processor.Store, o instOpts) *instance {
 // call answers an API request on the instance.
 func (in *instance) call(t testing.TB, method, path string, v any) int {
 	t.Helper()
-	w := httptest.NewRecorder()
-	in.admin.Handler().ServeHTTP(w, httptest.NewRequest(method, path, nil))
+	w := in.raw(method, path)
 	if v != nil && w.Code < 300 {
 		if err := json.Unmarshal(w.Body.Bytes(), v); err != nil {
 			t.Fatalf("%s %s: %v: %s", method, path, err, w.Body)
 		}
 	}
 	return w.Code
+}
+
+func (in *instance) raw(method, path string) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	in.admin.Handler().ServeHTTP(w, httptest.NewRequest(method, path, nil))
+	return w
 }
 
 func (in *instance) ready(t testing.TB) bool {
