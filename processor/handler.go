@@ -163,7 +163,11 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (event.Event, 
 		h.log.Info("event parked", "type", ev.Type, "subject", msg.Subject())
 		return ev, outcomeParked, h.markSeen(ctx, key)
 	}
-	at := h.eventTime(ev, msg)
+	var stored time.Time
+	if meta, err := msg.Metadata(); err == nil {
+		stored = meta.Timestamp
+	}
+	at := eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), stored)
 	if err := merge.Apply(ctx, h.store, ev, at); err != nil {
 		return ev, "", err
 	}
@@ -182,19 +186,16 @@ func (h *Handler) markSeen(ctx context.Context, key string) error {
 	return nil
 }
 
-// eventTime is the provider's timestamp, else when ingest received the event,
-// else when JetStream stored it.
-func (h *Handler) eventTime(ev event.Event, msg jetstream.Msg) time.Time {
+// eventTime is the provider's timestamp, else when ingest received the event
+// (its header), else when JetStream stored it.
+func eventTime(ev event.Event, receivedAt string, stored time.Time) time.Time {
 	if !ev.Timestamp.IsZero() {
 		return ev.Timestamp
 	}
-	if t, err := time.Parse(time.RFC3339Nano, msg.Headers().Get(stream.HeaderReceivedAt)); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, receivedAt); err == nil {
 		return t
 	}
-	if meta, err := msg.Metadata(); err == nil {
-		return meta.Timestamp
-	}
-	return time.Time{}
+	return stored
 }
 
 func (h *Handler) publishIntent(ctx context.Context, in intent.Intent) error {

@@ -85,7 +85,7 @@ func run(t *testing.T, env map[string]string, stdin string, args ...string) (std
 	t.Helper()
 	root := newRoot()
 	root.RemoveCommand(root.Commands()...)
-	root.AddCommand(newDLQCmd(func(k string) string { return env[k] }))
+	root.AddCommand(newDLQCmd(func(k string) string { return env[k] }), newReplayCmd(func(k string) string { return env[k] }))
 	var out, errOut bytes.Buffer
 	root.SetArgs(args)
 	root.SetIn(strings.NewReader(stdin))

@@ -30,6 +30,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newDLQCmd(os.Getenv))
+	root.AddCommand(newReplayCmd(os.Getenv))
 	return root
 }
 
