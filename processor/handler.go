@@ -30,6 +30,7 @@ type Handler struct {
 	rules      intent.Rules
 	maxDeliver int
 	metrics    *metrics
+	parked     *parkedLog
 	log        *slog.Logger
 }
 
@@ -45,17 +46,30 @@ const (
 	outcomeRetry     = "retry"
 )
 
-// Handle runs one message to its ack, nak or dead letter.
-func (h *Handler) Handle(ctx context.Context, msg jetstream.Msg) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
+// Handle runs one message to its ack, nak or dead letter. stop ends the wait
+// for a store that is down (the service is shutting down).
+func (h *Handler) Handle(ctx context.Context, stop <-chan struct{}, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		h.log.Error("message without metadata", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
 		return
 	}
-	ev, outcome, err := h.process(ctx, msg)
+	var (
+		ev      event.Event
+		outcome string
+	)
+	for {
+		ev, outcome, err = h.attempt(ctx, msg)
+		// A store outage is not the event's fault: hold the event, without
+		// spending its deliveries, until the store answers again — rather
+		// than dead-letter everything in flight during a long outage.
+		if err == nil || errors.Is(err, errPermanent) || !h.holdWhileStoreDown(ctx, stop, msg, meta) {
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	switch {
 	case err == nil:
 		if err := msg.Ack(); err != nil {
@@ -65,7 +79,9 @@ func (h *Handler) Handle(ctx context.Context, msg jetstream.Msg) {
 	case errors.Is(err, errPermanent) || meta.NumDelivered >= uint64(h.maxDeliver):
 		outcome = outcomeDead
 		if dlqErr := h.deadLetter(ctx, msg, meta, err); dlqErr != nil {
-			// Not stored as a dead letter: leave it to redelivery rather than lose it.
+			// Not stored as a dead letter: leave it to redelivery rather than
+			// lose it (on the last delivery the max-deliveries advisory
+			// listener writes the dead letter).
 			h.log.Error("dead letter failed, will retry", "seq", meta.Sequence.Stream, "err", dlqErr)
 			_ = msg.NakWithDelay(nakDelay(meta.NumDelivered))
 			outcome = outcomeRetry
@@ -79,6 +95,53 @@ func (h *Handler) Handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(nakDelay(meta.NumDelivered))
 	}
 	h.metrics.processed.WithLabelValues(ev.Type.Token(), outcome).Inc()
+	if outcome == outcomeParked {
+		h.parked.add(ev.Type, meta.Sequence.Stream)
+		h.metrics.parked.WithLabelValues(ev.Type.Token()).Inc()
+	}
+}
+
+func (h *Handler) attempt(ctx context.Context, msg jetstream.Msg) (event.Event, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	return h.process(ctx, msg)
+}
+
+// holdWhileStoreDown waits while the store does not answer, telling the
+// server the event is still being worked on, and reports whether it waited
+// (the caller then tries the event again). It returns false at once when the
+// store answers — the failure was something else — and when stop closes.
+func (h *Handler) holdWhileStoreDown(ctx context.Context, stop <-chan struct{}, msg jetstream.Msg, meta *jetstream.MsgMetadata) bool {
+	if h.storeUp(ctx) {
+		return false
+	}
+	h.log.Warn("store down, holding event until it answers", "seq", meta.Sequence.Stream)
+	wait, lastProgress := 250*time.Millisecond, time.Now()
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-stop:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		if h.storeUp(ctx) {
+			return true
+		}
+		// Well inside AckWait, so the server does not hand the event to
+		// another instance (and count a delivery) while it is held here.
+		if time.Since(lastProgress) > stream.AckWait/3 {
+			_ = msg.InProgress()
+			lastProgress = time.Now()
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+func (h *Handler) storeUp(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return h.store.Ping(ctx) == nil
 }
 
 // process does everything but the ack, in the order invariant 4 requires.
@@ -100,7 +163,11 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (event.Event, 
 		h.log.Info("event parked", "type", ev.Type, "subject", msg.Subject())
 		return ev, outcomeParked, h.markSeen(ctx, key)
 	}
-	at := h.eventTime(ev, msg)
+	var stored time.Time
+	if meta, err := msg.Metadata(); err == nil {
+		stored = meta.Timestamp
+	}
+	at := eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), stored)
 	if err := merge.Apply(ctx, h.store, ev, at); err != nil {
 		return ev, "", err
 	}
@@ -119,19 +186,16 @@ func (h *Handler) markSeen(ctx context.Context, key string) error {
 	return nil
 }
 
-// eventTime is the provider's timestamp, else when ingest received the event,
-// else when JetStream stored it.
-func (h *Handler) eventTime(ev event.Event, msg jetstream.Msg) time.Time {
+// eventTime is the provider's timestamp, else when ingest received the event
+// (its header), else when JetStream stored it.
+func eventTime(ev event.Event, receivedAt string, stored time.Time) time.Time {
 	if !ev.Timestamp.IsZero() {
 		return ev.Timestamp
 	}
-	if t, err := time.Parse(time.RFC3339Nano, msg.Headers().Get(stream.HeaderReceivedAt)); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, receivedAt); err == nil {
 		return t
 	}
-	if meta, err := msg.Metadata(); err == nil {
-		return meta.Timestamp
-	}
-	return time.Time{}
+	return stored
 }
 
 func (h *Handler) publishIntent(ctx context.Context, in intent.Intent) error {
@@ -151,20 +215,29 @@ func (h *Handler) publishIntent(ctx context.Context, in intent.Intent) error {
 // deadLetter copies the message to ESIM_DLQ with the error, the original
 // subject and the delivery count.
 func (h *Handler) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) error {
-	dl := nats.NewMsg(h.names.DLQSubject("events"))
-	dl.Data = msg.Data()
-	for k, v := range msg.Headers() {
+	return publishDeadLetter(ctx, h.pub, h.names, msg.Subject(), msg.Data(), msg.Headers(), meta.Sequence.Stream, meta.NumDelivered, cause.Error(), h.metrics)
+}
+
+// DeadLetterID is the Nats-Msg-Id of the dead letter of ESIM_EVENTS sequence
+// seq: whoever writes it — the handler, or the advisory listener for an event
+// whose instance died — JetStream keeps one.
+func DeadLetterID(seq uint64) string { return "dlq:events:" + strconv.FormatUint(seq, 10) }
+
+func publishDeadLetter(ctx context.Context, pub Publisher, names stream.Names, subject string, data []byte, hdr nats.Header,
+	seq, deliveries uint64, cause string, m *metrics,
+) error {
+	dl := nats.NewMsg(names.DLQSubject("events"))
+	dl.Data = data
+	for k, v := range hdr {
 		dl.Header[k] = v
 	}
-	dl.Header.Set(stream.HeaderError, cause.Error())
-	dl.Header.Set(stream.HeaderSubject, msg.Subject())
-	dl.Header.Set(stream.HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
-	dl.Header.Set(stream.HeaderSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
-	// The id makes a dead letter written twice (a crash before Term) one entry.
-	_, err := h.pub.PublishMsg(ctx, dl, jetstream.WithMsgID("dlq:events:"+strconv.FormatUint(meta.Sequence.Stream, 10)))
-	if err != nil {
-		return fmt.Errorf("publish dead letter: %w", err)
+	dl.Header.Set(stream.HeaderError, cause)
+	dl.Header.Set(stream.HeaderSubject, subject)
+	dl.Header.Set(stream.HeaderDeliveries, strconv.FormatUint(deliveries, 10))
+	dl.Header.Set(stream.HeaderSequence, strconv.FormatUint(seq, 10))
+	if _, err := pub.PublishMsg(ctx, dl, jetstream.WithMsgID(DeadLetterID(seq))); err != nil {
+		return fmt.Errorf("publish dead letter of %d: %w", seq, err)
 	}
-	h.metrics.deadLetters.Inc()
+	m.deadLetters.Inc()
 	return nil
 }

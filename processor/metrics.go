@@ -6,6 +6,7 @@ type metrics struct {
 	processed   *prometheus.CounterVec
 	intents     *prometheus.CounterVec
 	deadLetters prometheus.Counter
+	parked      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -22,7 +23,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "esimflow_events_dead_lettered_total",
 			Help: "Events sent to ESIM_DLQ.",
 		}),
+		parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "esimflow_events_parked_total",
+			Help: "Events of an unknown type or health checks: counted, kept in ESIM_EVENTS, neither merged nor retried; by type.",
+		}, []string{"type"}),
 	}
-	reg.MustRegister(m.processed, m.intents, m.deadLetters)
+	reg.MustRegister(m.processed, m.intents, m.deadLetters, m.parked)
 	return m
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 )
 
 // Store is what the processor keeps: the seen-set and order/profile state.
@@ -31,30 +32,47 @@ type Publisher interface {
 	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
 }
 
+// Streams opens streams by name: ESIM_EVENTS, to read an event by sequence,
+// and ESIM_DLQ, for the dead-letter API. A jetstream.JetStream is one.
+type Streams interface {
+	Stream(ctx context.Context, name string) (jetstream.Stream, error)
+}
+
+// Subscriber subscribes to core NATS subjects (the server's advisories). A
+// *nats.Conn is one.
+type Subscriber interface {
+	QueueSubscribe(subj, queue string, cb nats.MsgHandler) (*nats.Subscription, error)
+}
+
 // Deps are what Run needs from its caller.
 type Deps struct {
-	Consumer  jetstream.Consumer // the durable "processor" consumer on ESIM_EVENTS
-	Publisher Publisher
-	Store     Store
-	Admin     *admin.Server
-	Logger    *slog.Logger
+	Consumer   jetstream.Consumer // the durable "processor" consumer on ESIM_EVENTS
+	Publisher  Publisher
+	Streams    Streams
+	Subscriber Subscriber
+	Store      Store
+	Admin      *admin.Server
+	Logger     *slog.Logger
 	// Workers is how many events are handled at once (default 8).
 	Workers int
 }
 
 // Service is a processor ready to consume.
 type Service struct {
-	handler *Handler
-	cons    jetstream.Consumer
-	workers int
-	log     *slog.Logger
+	handler    *Handler
+	advisories *advisories
+	sub        Subscriber
+	cons       jetstream.Consumer
+	workers    int
+	log        *slog.Logger
 }
 
 // New builds the processor and registers its API routes, metrics and
 // readiness check, so they are in place before the API serves.
 func New(cfg config.Config, deps Deps) (*Service, error) {
-	if deps.Consumer == nil || deps.Publisher == nil || deps.Store == nil || deps.Admin == nil || deps.Logger == nil {
-		return nil, errors.New("processor: consumer, publisher, store, admin server and logger are required")
+	if deps.Consumer == nil || deps.Publisher == nil || deps.Streams == nil || deps.Subscriber == nil ||
+		deps.Store == nil || deps.Admin == nil || deps.Logger == nil {
+		return nil, errors.New("processor: consumer, publisher, streams, subscriber, store, admin server and logger are required")
 	}
 	log := deps.Logger.With("service", "processor")
 	workers := deps.Workers
@@ -62,28 +80,42 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 		workers = 8
 	}
 
+	names := stream.NewNames(cfg.Namespace)
+	m := newMetrics(deps.Admin.Registerer())
+
 	// Handler: decode, merge, publish intents, mark seen, ack.
 	h := &Handler{
 		store:      deps.Store,
 		pub:        deps.Publisher,
-		names:      stream.NewNames(cfg.Namespace),
+		names:      names,
 		rules:      intent.Rules{LowDataThresholds: cfg.LowDataThresholds, ValidityLowDays: intent.DefaultValidityLowDays},
 		maxDeliver: cfg.MaxDeliver,
-		metrics:    newMetrics(deps.Admin.Registerer()),
+		metrics:    m,
+		parked:     newParkedLog(),
 		log:        log,
 	}
+	// Safety net: the dead letter of an event whose instance died holding it
+	// on its last delivery.
+	adv := &advisories{streams: deps.Streams, store: deps.Store, pub: deps.Publisher, names: names, metrics: m, log: log}
 
-	// API and readiness.
-	registerRoutes(deps.Admin, deps.Store)
+	// API and readiness: a store that does not answer makes /readyz 503.
+	registerRoutes(deps.Admin, api{state: deps.Store, streams: deps.Streams, pub: deps.Publisher, names: names, parked: h.parked})
 	deps.Admin.AddCheck("store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
-	return &Service{handler: h, cons: deps.Consumer, workers: workers, log: log}, nil
+	return &Service{handler: h, advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, log: log}, nil
 }
 
-// Run consumes events until ctx ends, then stops pulling, lets the handlers in
-// flight finish and returns.
+// Run consumes events and listens for max-deliveries advisories until ctx
+// ends, then stops pulling, lets the handlers in flight finish and returns.
 func (s *Service) Run(ctx context.Context) error {
-	return consume.Run(ctx, s.cons, s.workers, s.handler.Handle, s.log)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.advisories.listen(ctx, s.sub) })
+	g.Go(func() error {
+		return consume.Run(ctx, s.cons, s.workers, func(hctx context.Context, msg jetstream.Msg) {
+			s.handler.Handle(hctx, ctx.Done(), msg)
+		}, s.log)
+	})
+	return g.Wait()
 }
 
 // Run builds a processor and runs it until ctx ends.

@@ -30,6 +30,8 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newWebhookCmd(os.Getenv))
+	root.AddCommand(newDLQCmd(os.Getenv))
+	root.AddCommand(newReplayCmd(os.Getenv))
 	return root
 }
 

@@ -15,7 +15,7 @@ import (
 	"github.com/esimflow/esimflow/ingest/verify"
 )
 
-func run(t *testing.T, env map[string]string, args ...string) (string, error) {
+func runCLI(t *testing.T, env map[string]string, args ...string) (string, error) {
 	t.Helper()
 	root := newRoot()
 	root.RemoveCommand(root.Commands()...)
@@ -62,7 +62,7 @@ func TestWebhookSet(t *testing.T) {
 	t.Run("success with credentials from the environment", func(t *testing.T) {
 		srv, _ := fakeProvider(t, ok)
 		env := map[string]string{"ESIMFLOW_PROVIDER_API_URL": srv.URL, "ESIMFLOW_PROVIDER_ACCESS_CODE": "ac-1", "ESIMFLOW_PROVIDER_SECRET_KEY": "sk-1"}
-		out, err := run(t, env, "webhook", "set", "--url", "https://hooks.example/webhooks/esim/tok")
+		out, err := runCLI(t, env, "webhook", "set", "--url", "https://hooks.example/webhooks/esim/tok")
 		if err != nil || !strings.Contains(out, "webhook set") {
 			t.Errorf("%v: %s", err, out)
 		}
@@ -72,7 +72,7 @@ func TestWebhookSet(t *testing.T) {
 	})
 	t.Run("provider refuses: its code and message shown, non-zero exit", func(t *testing.T) {
 		srv, _ := fakeProvider(t, answer(200, `{"errorCode":"000101","errorMsg":"access code invalid","success":false}`))
-		_, err := run(t, nil, "webhook", "set", "--url", "https://hooks.example/webhooks/esim/tok",
+		_, err := runCLI(t, nil, "webhook", "set", "--url", "https://hooks.example/webhooks/esim/tok",
 			"--api-base", srv.URL, "--access-code", "ac-1", "--secret-key", "sk-1")
 		if err == nil || !strings.Contains(err.Error(), "000101") || !strings.Contains(err.Error(), "access code invalid") || strings.Contains(err.Error(), "sk-1") {
 			t.Errorf("err = %v", err)
@@ -80,14 +80,14 @@ func TestWebhookSet(t *testing.T) {
 	})
 	t.Run("5xx retried until success", func(t *testing.T) {
 		srv, calls := fakeProvider(t, answer(502, `bad gateway`), answer(503, `{}`), ok)
-		_, err := run(t, nil, "webhook", "set", "--url", "https://hooks.example/webhooks/esim/tok",
+		_, err := runCLI(t, nil, "webhook", "set", "--url", "https://hooks.example/webhooks/esim/tok",
 			"--api-base", srv.URL, "--access-code", "ac-1", "--secret-key", "sk-1")
 		if err != nil || calls.Load() != 3 {
 			t.Errorf("err %v after %d calls", err, calls.Load())
 		}
 	})
 	t.Run("missing credentials", func(t *testing.T) {
-		_, err := run(t, nil, "webhook", "set", "--url", "x", "--api-base", "http://127.0.0.1:1")
+		_, err := runCLI(t, nil, "webhook", "set", "--url", "x", "--api-base", "http://127.0.0.1:1")
 		if err == nil || !strings.Contains(err.Error(), "ESIMFLOW_PROVIDER_ACCESS_CODE") {
 			t.Errorf("err = %v", err)
 		}
@@ -114,7 +114,7 @@ func TestWebhookTest(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	out, err := run(t, map[string]string{"ESIMFLOW_INGEST_HMAC_SECRETS": secret}, "webhook", "test", "--url", srv.URL)
+	out, err := runCLI(t, map[string]string{"ESIMFLOW_INGEST_HMAC_SECRETS": secret}, "webhook", "test", "--url", srv.URL)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -131,7 +131,7 @@ func TestWebhookTest(t *testing.T) {
 	}
 
 	// Unsigned, the same endpoint refuses every sample: the command says so.
-	out, err = run(t, nil, "webhook", "test", "--url", srv.URL, "--type", "DATA_USAGE")
+	out, err = runCLI(t, nil, "webhook", "test", "--url", srv.URL, "--type", "DATA_USAGE")
 	if err == nil || !strings.Contains(out, "401") {
 		t.Errorf("unsigned run: %v\n%s", err, out)
 	}

@@ -39,8 +39,42 @@ func Profile(p *store.Profile, ev event.Event, at time.Time) bool {
 		if ev.UsagePercent > p.UsagePercent {
 			p.UsagePercent, changed = ev.UsagePercent, true
 		}
+	case event.ValidityUsage:
+		changed = validity(p, ev, at) || changed
 	}
 	return settle(&p.Status, &p.PreviousStatus, &p.UpdatedAt, p.History, at) || changed
+}
+
+// validity keeps the latest report; of two reports at the same time, the one
+// with less left (then the earlier expiry, the shorter period, the unit name),
+// so the winner never depends on arrival order.
+func validity(p *store.Profile, ev event.Event, at time.Time) bool {
+	v := store.Validity{Remain: ev.RemainDays, Total: ev.TotalDuration, Unit: ev.DurationUnit, ExpiresAt: ev.ExpiredTime.UTC(), ReportedAt: at.UTC()}
+	if ev.ExpiredTime.IsZero() {
+		v.ExpiresAt = time.Time{}
+	}
+	if p.Validity != nil && !laterValidity(v, *p.Validity) {
+		return false
+	}
+	p.Validity = &v
+	return true
+}
+
+// laterValidity reports whether report a supersedes report b.
+func laterValidity(a, b store.Validity) bool {
+	if c := a.ReportedAt.Compare(b.ReportedAt); c != 0 {
+		return c > 0
+	}
+	if a.Remain != b.Remain {
+		return a.Remain < b.Remain
+	}
+	if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
+		return c < 0
+	}
+	if a.Total != b.Total {
+		return a.Total < b.Total
+	}
+	return a.Unit < b.Unit
 }
 
 // ProfileInOrder applies what an ORDER_STATUS event says of one of its

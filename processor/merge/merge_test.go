@@ -82,6 +82,13 @@ func lifecycle(r *rand.Rand, orderNo string, n int, esimAccess bool) []timedEven
 			add(event.Event{Type: event.DataUsage, ICCID: iccid, OrderNo: orderNo, TransactionID: tx,
 				UsedVolume: pct * 10, TotalVolume: 1000, UsagePercent: float64(pct), HasUsage: true}, step(2+k))
 		}
+		for k, left := range []int64{3, 1} {
+			add(event.Event{Type: event.ValidityUsage, ICCID: iccid, OrderNo: orderNo, TransactionID: tx, DurationUnit: "DAY",
+				TotalDuration: 30, RemainDays: left, ExpiredTime: t0.Add(30 * 24 * time.Hour)}, step(5+k))
+		}
+		if r.IntN(4) == 0 { // two validity reports at one instant
+			add(event.Event{Type: event.ValidityUsage, ICCID: iccid, DurationUnit: "DAY", TotalDuration: 30, RemainDays: 2}, step(6))
+		}
 		if r.IntN(3) == 0 {
 			add(event.Event{Type: event.ProfileStatus, ICCID: iccid, PreviousStatus: "ACTIVATED", Status: "SUSPENDED"}, step(6))
 		}
@@ -181,6 +188,38 @@ func TestProfileStatusGuardedByTime(t *testing.T) {
 			}
 			if p.Status != tt.status || p.PreviousStatus != tt.prev {
 				t.Errorf("status = %q (prev %q), want %q (prev %q)", p.Status, p.PreviousStatus, tt.status, tt.prev)
+			}
+		})
+	}
+}
+
+func TestValidityLatestReportWins(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	exp := t0.Add(30 * 24 * time.Hour)
+	report := func(left int64) event.Event {
+		return event.Event{Type: event.ValidityUsage, ICCID: "1", DurationUnit: "DAY", TotalDuration: 30, RemainDays: left, ExpiredTime: exp}
+	}
+	tests := []struct {
+		name   string
+		events []timedEvent
+		remain int64
+	}{
+		{"in order", []timedEvent{{report(3), t0}, {report(1), t0.Add(48 * time.Hour)}}, 1},
+		{"late older report ignored", []timedEvent{{report(1), t0.Add(48 * time.Hour)}, {report(3), t0}}, 1},
+		{"same instant: less left wins", []timedEvent{{report(1), t0}, {report(2), t0}}, 1},
+		{"same instant, other order", []timedEvent{{report(2), t0}, {report(1), t0}}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := store.Profile{ICCID: "1"}
+			for _, te := range tt.events {
+				merge.Profile(&p, te.ev, te.at)
+			}
+			if p.Validity == nil || p.Validity.Remain != tt.remain || !p.Validity.ExpiresAt.Equal(exp) || p.Validity.Unit != "DAY" || p.Validity.Total != 30 {
+				t.Errorf("validity %+v, want %d left, expiring %v", p.Validity, tt.remain, exp)
+			}
+			if merge.Profile(&p, tt.events[0].ev, tt.events[0].at) {
+				t.Error("a duplicate report reported a change")
 			}
 		})
 	}

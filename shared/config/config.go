@@ -57,6 +57,7 @@ var Settings = []Setting{
 	{Env: "ESIMFLOW_LOW_DATA_THRESHOLDS", Default: "80,100", Meaning: "usage percents that notify"},
 	{Env: "ESIMFLOW_LOG_LEVEL", Default: "info", Meaning: "`debug`, `info`, `warn` or `error`"},
 	{Env: "ESIMFLOW_LOG_FORMAT", Default: "json", Meaning: "`json` (for log collectors) or `text` (for people; `make run` uses it)"},
+	{Env: "ESIMFLOW_API_URL", Default: "http://127.0.0.1:8081", Meaning: "internal API the operator commands (`esimflow dlq`) talk to; `--api` overrides it"},
 }
 
 // Config is the validated configuration of every service.
@@ -91,6 +92,7 @@ type Config struct {
 	LowDataThresholds   []int
 	LogLevel            slog.Level
 	LogText             bool
+	APIURL              string
 }
 
 // Load reads every setting through getenv (os.Getenv in production), applying
@@ -135,6 +137,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RateBurst:           p.int("ESIMFLOW_INGEST_RATE_BURST", get),
 		PublishTimeout:      p.duration("ESIMFLOW_INGEST_PUBLISH_TIMEOUT", get),
 		LowDataThresholds:   p.ints("ESIMFLOW_LOW_DATA_THRESHOLDS", get),
+		APIURL:              get("ESIMFLOW_API_URL"),
 	}
 	if sync := get("ESIMFLOW_EMBEDDED_SYNC"); sync == "always" {
 		c.EmbeddedSyncAlways = true
@@ -176,6 +179,9 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
 			bad("ESIMFLOW_REDIS_URL", "want redis://, rediss:// or unix://")
 		}
+	}
+	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("ESIMFLOW_API_URL", "want http://host:port or https://host:port")
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		bad("ESIMFLOW_STREAM_REPLICAS", "want 1 to 5")

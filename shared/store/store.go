@@ -153,8 +153,19 @@ type Profile struct {
 	UsedVolume     int64        `json:"usedVolume"`
 	TotalVolume    int64        `json:"totalVolume"`
 	UsagePercent   float64      `json:"usagePercent"`
+	Validity       *Validity    `json:"validity,omitempty"`
 	History        []Transition `json:"history,omitempty"` // newest first, bounded
 	UpdatedAt      time.Time    `json:"updatedAt,omitzero"`
+}
+
+// Validity is what the latest VALIDITY_USAGE report said of a profile's
+// validity period.
+type Validity struct {
+	Remain     int64     `json:"remain"`              // units left (days for DAY)
+	Total      int64     `json:"total,omitempty"`     // units of the whole period
+	Unit       string    `json:"unit,omitempty"`      // the provider's durationUnit, e.g. DAY
+	ExpiresAt  time.Time `json:"expiresAt,omitzero"`  // the provider's expiredTime
+	ReportedAt time.Time `json:"reportedAt,omitzero"` // the event time of the report
 }
 
 // Order is the state of one order.

@@ -45,7 +45,7 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(deps.Banner, "esimflow is running.\n  POST webhooks to http://%s/webhooks/esim\n  internal API at  http://%s (/v1/orders/{orderNo}, /v1/profiles/{iccid}, /v1/notifications?iccid=, /metrics)\n  data in %s — Ctrl-C stops cleanly\n",
+	fmt.Fprintf(deps.Banner, "esimflow is running.\n  POST webhooks to http://%s/webhooks/esim\n  internal API at  http://%s (/v1/orders/{orderNo}, /v1/profiles/{iccid}, /v1/notifications?iccid=, /v1/dlq, /metrics)\n  data in %s — Ctrl-C stops cleanly\n",
 		display(httpLn.Addr()), display(adminLn.Addr()), storageOf(cfg))
 
 	// Build every service first: their routes and readiness checks are in
@@ -55,7 +55,8 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 		return err
 	}
 	proc, err := processor.New(cfg, processor.Deps{
-		Consumer: env.Events, Publisher: env.NATS.JS, Store: env.Store, Admin: env.Admin, Logger: log,
+		Consumer: env.Events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
+		Store: env.Store, Admin: env.Admin, Logger: log,
 	})
 	if err != nil {
 		return err

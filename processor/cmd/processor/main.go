@@ -10,7 +10,8 @@ import (
 func main() {
 	service.Main(service.Options{Name: "processor", Store: true}, func(env *service.Env) (service.Part, error) {
 		s, err := processor.New(env.Cfg, processor.Deps{
-			Consumer: env.Events, Publisher: env.NATS.JS, Store: env.Store, Admin: env.Admin, Logger: env.Log,
+			Consumer: env.Events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
+			Store: env.Store, Admin: env.Admin, Logger: env.Log,
 		})
 		if err != nil {
 			return nil, err

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/esimflow/esimflow/cmd/esimflow/allinone"
+	"github.com/esimflow/esimflow/shared/config"
+)
+
+// system is a running all-in-one for the CLI to talk to.
+type system struct {
+	hook, api string
+	messages  *syncBuffer
+	stop      func()
+}
+
+// startSystem runs the all-in-one with env on ports it holds, until the test
+// ends (or stop), and waits until it is ready.
+func startSystem(t *testing.T, env map[string]string) *system {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &system{hook: "http://" + httpLn.Addr().String() + "/webhooks/esim", api: "http://" + adminLn.Addr().String(), messages: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- allinone.Run(ctx, cfg, allinone.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Messages: s.messages, Banner: io.Discard, HTTP: httpLn, Admin: adminLn})
+	}()
+	stopped := false
+	s.stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("allinone.Run: %v", err)
+			}
+		}
+	}
+	t.Cleanup(s.stop)
+	waitFor(t, "readiness", func() bool {
+		resp, err := http.Get(s.api + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return s
+}
+
+func (s *system) post(t *testing.T, body string) {
+	t.Helper()
+	resp, err := http.Post(s.hook, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST: %d", resp.StatusCode)
+	}
+}
+
+// run runs the CLI with args, env as its environment and stdin as input.
+func run(t *testing.T, env map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	root := newRoot()
+	root.RemoveCommand(root.Commands()...)
+	root.AddCommand(newDLQCmd(func(k string) string { return env[k] }), newReplayCmd(func(k string) string { return env[k] }))
+	var out, errOut bytes.Buffer
+	root.SetArgs(args)
+	root.SetIn(strings.NewReader(stdin))
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	err = root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a concurrency-safe writer, for the console channel.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestDLQCommands drives `esimflow dlq` against a running all-in-one with a
+// bearer token: list, show, a refused re-drive, purge that asks first.
+func TestDLQCommands(t *testing.T) {
+	sys := startSystem(t, map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir(), "ESIMFLOW_ADMIN_TOKEN": "s3cret"})
+	sys.post(t, `{"eventType":"PROFILE_STATUS","iccid":"8901","orderNo":"O1"}`) // no status: dead letter
+	env := map[string]string{"ESIMFLOW_API_URL": sys.api, "ESIMFLOW_ADMIN_TOKEN": "s3cret"}
+	waitFor(t, "the dead letter listed", func() bool {
+		out, _, err := run(t, env, "", "dlq", "list")
+		return err == nil && strings.Contains(out, "missing status")
+	})
+
+	tests := []struct {
+		name    string
+		env     map[string]string
+		stdin   string
+		args    []string
+		wantOut string
+		wantErr string
+	}{
+		{"list", env, "", []string{"dlq", "list", "--source", "events"}, "esim.events.profile_status #1", ""},
+		{"wrong token", map[string]string{"ESIMFLOW_API_URL": sys.api}, "", []string{"dlq", "list", "--token", "nope"}, "", "401"},
+		{"api flag wins", map[string]string{}, "", []string{"dlq", "list", "--api", sys.api, "--token", "s3cret"}, "missing status", ""},
+		{"show", env, "", []string{"dlq", "show", "1"}, `"iccid": "8901"`, ""},
+		{"show unknown", env, "", []string{"dlq", "show", "99"}, "", "404"},
+		{"redrive inside the duplicate window", env, "", []string{"dlq", "redrive", "1"}, "", "1 of 1 not re-driven"},
+		{"purge not confirmed", env, "n\n", []string{"dlq", "purge"}, "", "not confirmed"},
+		{"purge one, confirmed", env, "y\n", []string{"dlq", "purge", "1"}, "dead letter 1 deleted", ""},
+		{"purge all without asking", env, "", []string{"dlq", "purge", "--yes"}, "0 dead letters deleted", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, err := run(t, tt.env, tt.stdin, tt.args...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error()+errOut, tt.wantErr) {
+					t.Errorf("err %v (stderr %q), want %q", err, errOut, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out, tt.wantOut) {
+				t.Errorf("out %q err %v (stderr %q), want %q", out, err, errOut, tt.wantOut)
+			}
+		})
+	}
+}

@@ -1,0 +1,179 @@
+package processor_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/esimflow/esimflow/processor"
+	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/redis/go-redis/v9"
+)
+
+const redisServerBin = "/usr/bin/redis-server"
+
+// redisServer is a redis-server of the test's own, on a free port with its
+// data in a temporary directory: a server the test may stop, never the shared one.
+type redisServer struct {
+	t    testing.TB
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func startRedisServer(t testing.TB) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath(redisServerBin); err != nil {
+		t.Skipf("%s not installed", redisServerBin)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s := &redisServer{t: t, port: port, dir: t.TempDir()}
+	s.start()
+	t.Cleanup(s.kill)
+	return s
+}
+
+func (s *redisServer) url() string { return "redis://127.0.0.1:" + strconv.Itoa(s.port) }
+
+// start runs the server on its port and directory; every write is fsynced to
+// the append-only file, so a killed server loses nothing it acknowledged.
+func (s *redisServer) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(redisServerBin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction")
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(s.port)})
+	defer c.Close()
+	waitFor(s.t, "redis-server up", func() bool { return c.Ping(context.Background()).Err() == nil })
+}
+
+// kill stops the server at once (SIGKILL), as a crash would.
+func (s *redisServer) kill() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// TestRedisOutage stops Redis in the middle of a stream of events and starts
+// it again: readiness goes false then true, nothing is dead-lettered, and in
+// the end the state equals the oracle's and each intent was published once.
+func TestRedisOutage(t *testing.T) {
+	rs := startRedisServer(t)
+	r := newRig(t, rigOpts{})
+	st, _ := r.redisStore(t, rs.url())
+	in := r.start(t, st, instOpts{})
+	bodies := lifecycles(rand.New(rand.NewPCG(3, 4)), 60, true)
+	half := len(bodies) / 2
+	for _, b := range bodies[:half] {
+		r.publish(t, b, false)
+	}
+	waitFor(t, "some events applied", func() bool { return processedAs(in, "applied") > 0 })
+	if !in.ready(t) {
+		t.Fatal("not ready with Redis up")
+	}
+
+	rs.kill()
+	waitFor(t, "readiness false", func() bool { return !in.ready(t) })
+	for _, b := range bodies[half:] {
+		r.publish(t, b, false)
+	}
+	// Let the outage bite: events are being held, none is lost or dead.
+	waitFor(t, "events held", func() bool {
+		return processedAs(in, "applied")+processedAs(in, "duplicate") < len(bodies) && !in.ready(t)
+	})
+
+	rs.start()
+	waitFor(t, "readiness true", func() bool { return in.ready(t) })
+	waitForIn(t, 60*time.Second, "all processed", func() bool { return r.quiet(t) })
+	if n := len(r.streamMsgs(t, stream.DLQ)); n != 0 {
+		t.Errorf("%d dead letters from a store outage", n)
+	}
+	newOracle(t, r.cfg, bodies).check(t, r, st)
+}
+
+// crashingStore lets an instance "die" — its NATS connection closed, so
+// nothing more it publishes or acks gets out — right after a chosen store
+// write succeeded.
+type crashingStore struct {
+	processor.Store
+	afterProfile, afterSeen bool
+	crash                   func()
+	crashed                 atomic.Bool
+	once                    sync.Once
+}
+
+func (c *crashingStore) die() { c.once.Do(func() { c.crash(); c.crashed.Store(true) }) }
+
+func (c *crashingStore) UpdateProfile(ctx context.Context, iccid string, fn func(*store.Profile) (bool, error)) (store.Profile, error) {
+	p, err := c.Store.UpdateProfile(ctx, iccid, fn)
+	if err == nil && c.afterProfile {
+		c.die()
+	}
+	return p, err
+}
+
+func (c *crashingStore) MarkSeen(ctx context.Context, key string) error {
+	err := c.Store.MarkSeen(ctx, key)
+	if err == nil && c.afterSeen {
+		c.die()
+	}
+	return err
+}
+
+// TestCrashBeforeAck: an instance dies after a store write and before its
+// ack; the event is redelivered to another instance and the outcome is the
+// same as without the crash: same state, the intent published once.
+func TestCrashBeforeAck(t *testing.T) {
+	for _, tc := range []struct {
+		name                    string
+		afterProfile, afterSeen bool
+	}{
+		{"after the state write, before the intent", true, false},
+		{"after the seen mark, before the ack", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, rigOpts{})
+			// A short AckWait: the dead instance's event comes back in a second.
+			cfg := r.names.ConsumerConfig(stream.ProcessorConsumer, r.limits())
+			cfg.AckWait = time.Second
+			if _, err := r.js.CreateOrUpdateConsumer(context.Background(), r.names.Stream(stream.Events), cfg); err != nil {
+				t.Fatal(err)
+			}
+			st := r.kvStore(t)
+			crashing := &crashingStore{Store: st, afterProfile: tc.afterProfile, afterSeen: tc.afterSeen}
+			dying := r.start(t, crashing, instOpts{workers: 1})
+			crashing.crash = dying.nc.Close
+			body := `{"eventType":"PROFILE_STATUS","iccid":"C","orderNo":"O","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
+			r.publish(t, body, true)
+			waitFor(t, "the crash", crashing.crashed.Load)
+
+			survivor := r.start(t, st, instOpts{})
+			waitFor(t, "the event handled by the survivor", func() bool { return r.quiet(t) })
+			outcome := "applied"
+			if tc.afterSeen {
+				outcome = "duplicate"
+			}
+			if n := processedAs(survivor, outcome); n != 1 {
+				t.Errorf("survivor: %d %s, want 1", n, outcome)
+			}
+			newOracle(t, r.cfg, []string{body}).check(t, r, st)
+		})
+	}
+}

@@ -1,0 +1,138 @@
+package processor_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/esimflow/esimflow/processor/merge"
+	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/stream"
+)
+
+// oracle is what the store must hold after a set of events: merge.Apply on
+// maps, one event at a time, and the intent ids the events ask for.
+type oracle struct {
+	orders   map[string]store.Order
+	profiles map[string]store.Profile
+	intents  map[string]bool
+}
+
+func (o *oracle) UpdateOrder(_ context.Context, id string, fn func(*store.Order) (bool, error)) (store.Order, error) {
+	v, ok := o.orders[id]
+	if !ok {
+		v = store.Order{OrderNo: id}
+	}
+	if _, err := fn(&v); err != nil {
+		return v, err
+	}
+	v = roundTrip(v)
+	o.orders[id] = v
+	return v, nil
+}
+
+func (o *oracle) UpdateProfile(_ context.Context, id string, fn func(*store.Profile) (bool, error)) (store.Profile, error) {
+	v, ok := o.profiles[id]
+	if !ok {
+		v = store.Profile{ICCID: id}
+	}
+	if _, err := fn(&v); err != nil {
+		return v, err
+	}
+	v = roundTrip(v)
+	o.profiles[id] = v
+	return v, nil
+}
+
+// roundTrip stores as the real stores do (JSON), so zones and nil slices match.
+func roundTrip[T any](v T) T {
+	b, _ := json.Marshal(v)
+	var out T
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+// newOracle applies every well-formed body (they all carry a timestamp).
+func newOracle(t testing.TB, cfg config.Config, bodies []string) *oracle {
+	t.Helper()
+	o := &oracle{orders: map[string]store.Order{}, profiles: map[string]store.Profile{}, intents: map[string]bool{}}
+	rules := intent.Rules{LowDataThresholds: cfg.LowDataThresholds, ValidityLowDays: intent.DefaultValidityLowDays}
+	for _, b := range bodies {
+		ev, err := event.Decode([]byte(b))
+		if err != nil || ev.Type == event.Unknown || ev.Type == event.CheckHealth {
+			continue
+		}
+		if ev.Timestamp.IsZero() {
+			t.Fatalf("oracle needs timestamps: %s", b)
+		}
+		if err := merge.Apply(context.Background(), o, ev, ev.Timestamp); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range intent.For(ev, ev.Timestamp, rules) {
+			o.intents[in.ID] = true
+		}
+	}
+	return o
+}
+
+// stateReader reads an order or profile as stored.
+type stateReader interface {
+	Order(ctx context.Context, orderNo string) (store.Order, error)
+	Profile(ctx context.Context, iccid string) (store.Profile, error)
+}
+
+// check compares the store and the intents published with the oracle: every
+// order and profile equal, every intent id published exactly once.
+func (o *oracle) check(t testing.TB, r *rig, st stateReader) {
+	t.Helper()
+	ctx := context.Background()
+	diffs := 0
+	for id, want := range o.orders {
+		got, err := st.Order(ctx, id)
+		if g, w := mustJSON(got), mustJSON(want); err != nil || g != w {
+			if diffs++; diffs <= 3 {
+				t.Errorf("order %s (%v):\n got %s\nwant %s", id, err, g, w)
+			}
+		}
+	}
+	for id, want := range o.profiles {
+		got, err := st.Profile(ctx, id)
+		if g, w := mustJSON(got), mustJSON(want); err != nil || g != w {
+			if diffs++; diffs <= 3 {
+				t.Errorf("profile %s (%v):\n got %s\nwant %s", id, err, g, w)
+			}
+		}
+	}
+	if diffs > 0 {
+		t.Errorf("%d of %d entities differ from the oracle", diffs, len(o.orders)+len(o.profiles))
+	}
+	published := map[string]int{}
+	for _, m := range r.streamMsgs(t, stream.Notify) {
+		var in intent.Intent
+		if err := json.Unmarshal(m.Data, &in); err != nil {
+			t.Fatal(err)
+		}
+		published[in.ID]++
+	}
+	for id := range o.intents {
+		if published[id] != 1 {
+			t.Errorf("intent %s published %d times, want once", id, published[id])
+		}
+	}
+	for id, n := range published {
+		if !o.intents[id] {
+			t.Errorf("intent %s published %d times, the events ask for none", id, n)
+		}
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
