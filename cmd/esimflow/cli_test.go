@@ -3,74 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/esimflow/esimflow/cmd/esimflow/allinone"
-	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
 )
 
 // system is a running all-in-one for the CLI to talk to.
-type system struct {
-	hook, api string
-	messages  *syncBuffer
-	stop      func()
-}
+type system struct{ *allinonetest.System }
 
-// startSystem runs the all-in-one with env on ports it holds, until the test
-// ends (or stop), and waits until it is ready.
+// startSystem runs the all-in-one with env until the test ends (or Stop).
 func startSystem(t *testing.T, env map[string]string) *system {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &system{hook: "http://" + httpLn.Addr().String() + "/webhooks/esim", api: "http://" + adminLn.Addr().String(), messages: &syncBuffer{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- allinone.Run(ctx, cfg, allinone.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Messages: s.messages, Banner: io.Discard, HTTP: httpLn, Admin: adminLn})
-	}()
-	stopped := false
-	s.stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("allinone.Run: %v", err)
-			}
-		}
-	}
-	t.Cleanup(s.stop)
-	waitFor(t, "readiness", func() bool {
-		resp, err := http.Get(s.api + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return s
+	return &system{allinonetest.Start(t, env)}
 }
 
 func (s *system) post(t *testing.T, body string) {
 	t.Helper()
-	resp, err := http.Post(s.hook, "application/json", strings.NewReader(body))
+	resp, err := http.Post(s.Hook, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,31 +49,7 @@ func run(t *testing.T, env map[string]string, stdin string, args ...string) (std
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a concurrency-safe writer, for the console channel.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	allinonetest.WaitFor(t, 30*time.Second, what, cond)
 }
 
 // TestDLQCommands drives `esimflow dlq` against a running all-in-one with a
@@ -129,7 +57,7 @@ func (b *syncBuffer) String() string {
 func TestDLQCommands(t *testing.T) {
 	sys := startSystem(t, map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir(), "ESIMFLOW_ADMIN_TOKEN": "s3cret"})
 	sys.post(t, `{"eventType":"PROFILE_STATUS","iccid":"8901","orderNo":"O1"}`) // no status: dead letter
-	env := map[string]string{"ESIMFLOW_API_URL": sys.api, "ESIMFLOW_ADMIN_TOKEN": "s3cret"}
+	env := map[string]string{"ESIMFLOW_API_URL": sys.API, "ESIMFLOW_ADMIN_TOKEN": "s3cret"}
 	waitFor(t, "the dead letter listed", func() bool {
 		out, _, err := run(t, env, "", "dlq", "list")
 		return err == nil && strings.Contains(out, "missing status")
@@ -144,8 +72,8 @@ func TestDLQCommands(t *testing.T) {
 		wantErr string
 	}{
 		{"list", env, "", []string{"dlq", "list", "--source", "events"}, "esim.events.profile_status #1", ""},
-		{"wrong token", map[string]string{"ESIMFLOW_API_URL": sys.api}, "", []string{"dlq", "list", "--token", "nope"}, "", "401"},
-		{"api flag wins", map[string]string{}, "", []string{"dlq", "list", "--api", sys.api, "--token", "s3cret"}, "missing status", ""},
+		{"wrong token", map[string]string{"ESIMFLOW_API_URL": sys.API}, "", []string{"dlq", "list", "--token", "nope"}, "", "401"},
+		{"api flag wins", map[string]string{}, "", []string{"dlq", "list", "--api", sys.API, "--token", "s3cret"}, "missing status", ""},
 		{"show", env, "", []string{"dlq", "show", "1"}, `"iccid": "8901"`, ""},
 		{"show unknown", env, "", []string{"dlq", "show", "99"}, "", "404"},
 		{"redrive inside the duplicate window", env, "", []string{"dlq", "redrive", "1"}, "", "1 of 1 not re-driven"},

@@ -19,7 +19,7 @@ import (
 
 func (s *system) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(s.api + path)
+	resp, err := http.Get(s.API + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,13 +93,13 @@ func TestReplayCommand(t *testing.T) {
 	for _, b := range bodies {
 		sys.post(t, b)
 	}
-	waitFor(t, "every message sent", func() bool { return len(notifyLine.FindAllString(sys.messages.String(), -1)) == 20 })
+	waitFor(t, "every message sent", func() bool { return len(notifyLine.FindAllString(sys.Messages.String(), -1)) == 20 })
 	waitFor(t, "state settled", func() bool {
 		code, body := sys.get(t, "/v1/profiles/890100040001")
 		return code == 200 && strings.Contains(body, `"usagePercent":80`)
 	})
 	before := sys.state(t, orders)
-	sys.stop()
+	sys.Stop()
 
 	// Redis is lost.
 	ctx := context.Background()
@@ -108,7 +108,7 @@ func TestReplayCommand(t *testing.T) {
 		c.Del(ctx, iter.Val())
 	}
 	cli := maps.Clone(env)
-	cli["ESIMFLOW_API_URL"] = sys.api // nothing answers there now
+	cli["ESIMFLOW_API_URL"] = sys.API // nothing answers there now
 	out, errOut, err := run(t, cli, "", "replay")
 	if err != nil || !strings.Contains(out, "replayed 25 events: 25 merged") || !strings.Contains(errOut, "25/25") {
 		t.Fatalf("replay: %v\nout: %s\nerr: %s", err, out, errOut)
@@ -120,7 +120,7 @@ func TestReplayCommand(t *testing.T) {
 	}
 	again.post(t, bodies[1]) // a provider retry
 	waitFor(t, "the consumers drained", func() bool { return again.quiet(t) })
-	if msgs := again.messages.String(); msgs != "" {
+	if msgs := again.Messages.String(); msgs != "" {
 		t.Errorf("messages sent again after the replay:\n%s", msgs)
 	}
 }

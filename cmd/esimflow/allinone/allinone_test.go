@@ -1,115 +1,28 @@
 package allinone_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/esimflow/esimflow/cmd/esimflow/allinone"
-	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
 	"github.com/esimflow/esimflow/shared/natstest"
 	"github.com/esimflow/esimflow/shared/redistest"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/testns"
 )
 
-// lines is a concurrency-safe writer that keeps what the console channel prints.
-type lines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-type system struct {
-	hook, api string
-	messages  *lines
-	stop      func()
-}
-
-// start runs the all-in-one with env on ports it holds, and waits until ready.
-func start(t *testing.T, env map[string]string) *system {
-	t.Helper()
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	s := &system{hook: "http://" + httpLn.Addr().String(), api: "http://" + adminLn.Addr().String(), messages: &lines{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- allinone.Run(ctx, cfg, allinone.Deps{Logger: log, Messages: s.messages, Banner: io.Discard, HTTP: httpLn, Admin: adminLn})
-	}()
-	var once sync.Once
-	s.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("allinone.Run returned %v on a clean stop", err)
-			}
-		})
-	}
-	t.Cleanup(s.stop)
-	waitFor(t, 30*time.Second, "readiness", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("allinone.Run stopped: %v", err)
-		default:
-		}
-		resp, err := http.Get(s.api + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return s
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+var (
+	start   = allinonetest.Start
+	waitFor = allinonetest.WaitFor
+)
 
 // lifecycle is the provider's events for orders of eSIMs: order with its
 // profiles (GOT_RESOURCE), activation, usage at 50, 80 and 100 %.
@@ -213,17 +126,17 @@ func runPipeline(t *testing.T, env map[string]string) {
 	}
 	r.Shuffle(len(withDups), func(i, j int) { withDups[i], withDups[j] = withDups[j], withDups[i] })
 	t.Logf("sending %d events (%d distinct) for %d eSIMs", len(withDups), len(bodies), len(iccids))
-	postAll(t, sys.hook+"/webhooks/esim", withDups)
+	postAll(t, sys.Hook, withDups)
 
 	// Every profile ends activated at 100 %, linked to its order.
 	waitFor(t, 60*time.Second, "all profiles merged and notified", func() bool {
 		for _, iccid := range iccids {
 			var p store.Profile
-			if getJSON(t, sys.api+"/v1/profiles/"+iccid, &p) != 200 || p.Status != "ACTIVATED" || p.UsagePercent != 100 || p.TransactionID == "" {
+			if getJSON(t, sys.API+"/v1/profiles/"+iccid, &p) != 200 || p.Status != "ACTIVATED" || p.UsagePercent != 100 || p.TransactionID == "" {
 				return false
 			}
 			var n struct{ Notifications []store.Notification }
-			getJSON(t, sys.api+"/v1/notifications?iccid="+iccid, &n)
+			getJSON(t, sys.API+"/v1/notifications?iccid="+iccid, &n)
 			sent := map[string]bool{}
 			for _, e := range n.Notifications {
 				sent[e.ID] = sent[e.ID] || e.Status == "sent"
@@ -234,12 +147,12 @@ func runPipeline(t *testing.T, env map[string]string) {
 		}
 		return true
 	})
-	waitForQuiet(t, sys.api)
+	waitForQuiet(t, sys.API)
 
 	for o := range 10 {
 		orderNo := fmt.Sprintf("ORD%04d", o)
 		var got store.Order
-		if code := getJSON(t, sys.api+"/v1/orders/"+orderNo, &got); code != 200 {
+		if code := getJSON(t, sys.API+"/v1/orders/"+orderNo, &got); code != 200 {
 			t.Fatalf("order %s: status %d", orderNo, code)
 		}
 		if got.Status != "GOT_RESOURCE" || got.TransactionID != "tx-"+orderNo || len(got.Profiles) != 5 {
@@ -247,11 +160,11 @@ func runPipeline(t *testing.T, env map[string]string) {
 		}
 	}
 	var p store.Profile
-	getJSON(t, sys.api+"/v1/profiles/"+iccids[0], &p)
+	getJSON(t, sys.API+"/v1/profiles/"+iccids[0], &p)
 	if p.OrderNo != "ORD0000" || p.PreviousStatus != "GOT_RESOURCE" || p.EsimTranNo != "E"+iccids[0] || p.UsedVolume != (1<<30)/100*100 {
 		t.Errorf("profile %s = %+v", iccids[0], p)
 	}
-	if code := getJSON(t, sys.api+"/v1/profiles/nope", nil); code != 404 {
+	if code := getJSON(t, sys.API+"/v1/profiles/nope", nil); code != 404 {
 		t.Errorf("unknown profile: status %d, want 404", code)
 	}
 
@@ -259,7 +172,7 @@ func runPipeline(t *testing.T, env map[string]string) {
 	// most once, and never after the 100 % one.
 	count := map[string]int{}
 	pos := map[string]int{}
-	for i, m := range notifyLine.FindAllStringSubmatch(sys.messages.String(), -1) {
+	for i, m := range notifyLine.FindAllStringSubmatch(sys.Messages.String(), -1) {
 		count[m[1]]++
 		pos[m[1]] = i
 	}
@@ -273,7 +186,7 @@ func runPipeline(t *testing.T, env map[string]string) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("messages:\n%s", sys.messages.String())
+		t.Logf("messages:\n%s", sys.Messages.String())
 	}
 }
 
@@ -323,25 +236,25 @@ func TestRestartKeepsState(t *testing.T) {
 	env := map[string]string{"ESIMFLOW_DATA_DIR": dir}
 	first := start(t, env)
 	iccid := "8901999900000001"
-	postAll(t, first.hook+"/webhooks/esim", []string{
+	postAll(t, first.Hook, []string{
 		mustJSON(map[string]any{"eventType": "PROFILE_STATUS", "iccid": iccid, "currentStatus": "ACTIVATED", "timestamp": "2026-11-01T08:00:00Z"}),
 	})
 	waitFor(t, 30*time.Second, "activation sent", func() bool {
-		return strings.Contains(first.messages.String(), "activation:"+iccid)
+		return strings.Contains(first.Messages.String(), "activation:"+iccid)
 	})
-	first.stop()
+	first.Stop()
 
 	second := start(t, env)
 	var p store.Profile
-	if code := getJSON(t, second.api+"/v1/profiles/"+iccid, &p); code != 200 || p.Status != "ACTIVATED" {
+	if code := getJSON(t, second.API+"/v1/profiles/"+iccid, &p); code != 200 || p.Status != "ACTIVATED" {
 		t.Fatalf("after restart: %d %+v", code, p)
 	}
 	// A late provider retry of the same event is answered 200 and changes nothing.
-	postAll(t, second.hook+"/webhooks/esim", []string{
+	postAll(t, second.Hook, []string{
 		mustJSON(map[string]any{"eventType": "PROFILE_STATUS", "iccid": iccid, "currentStatus": "ACTIVATED", "timestamp": "2026-11-01T08:00:00Z"}),
 	})
-	waitForQuiet(t, second.api)
-	if strings.Contains(second.messages.String(), "activation:"+iccid) {
-		t.Errorf("activation re-sent after restart:\n%s", second.messages.String())
+	waitForQuiet(t, second.API)
+	if strings.Contains(second.Messages.String(), "activation:"+iccid) {
+		t.Errorf("activation re-sent after restart:\n%s", second.Messages.String())
 	}
 }
