@@ -15,8 +15,12 @@ import (
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/httpjson"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // retryAfter is what a 503 or 429 asks the provider to wait, in seconds.
@@ -34,6 +38,7 @@ type Handler struct {
 	clientIP       *verify.ClientIP
 	limiter        *ipLimiter
 	metrics        *metrics
+	tracer         trace.Tracer
 	log            *slog.Logger
 }
 
@@ -43,6 +48,9 @@ var received = []byte(`{"received":true}` + "\n")
 // it. Every refusal is counted by reason and logged once, without secrets.
 func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
+	ctx, span := h.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), "ingest webhook", trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	r = r.WithContext(ctx)
 	ip := h.clientIP.Of(r)
 	if !h.limiter.allow(ip) {
 		w.Header().Set("Retry-After", "1")
@@ -102,12 +110,15 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	msg.Data = data
 	msg.Header.Set(stream.HeaderReceivedAt, now.Format(time.RFC3339Nano))
 	msg.Header.Set(stream.HeaderDedupeKey, key)
+	span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
+	telemetry.Inject(ctx, msg.Header)
 
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	ack, err := h.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(key))
 	h.metrics.publishSeconds.Observe(time.Since(now).Seconds())
 	if err != nil {
+		span.SetStatus(codes.Error, "publish failed")
 		h.metrics.received(ev.Type, outcomeUnavailable)
 		h.log.Warn("publish failed, answering 503", "type", ev.Type, "key", key, "err", err)
 		w.Header().Set("Retry-After", retryAfter)
@@ -149,6 +160,7 @@ func (h *Handler) refuseCheck(w http.ResponseWriter, r *http.Request, ip netip.A
 // refuse answers an error, counts it by reason and logs one line. The path is
 // logged by its route pattern, so a wrong token never reaches the logs.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, ip netip.Addr, status int, reason, msg string) {
+	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("esimflow.refused", reason))
 	h.metrics.received(event.Unknown, reason)
 	h.log.Warn("webhook refused", "status", status, "reason", reason, "ip", ip.String(),
 		"route", r.Pattern, "content_type", r.Header.Get("Content-Type"), "bytes", r.ContentLength)

@@ -14,8 +14,10 @@ import (
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/httpserve"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Publisher is the one JetStream call ingest needs.
@@ -30,6 +32,8 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Listener, when set, is served instead of listening on cfg.HTTPAddr.
 	Listener net.Listener
+	// Tracer traces each request; nil means no tracing.
+	Tracer trace.TracerProvider
 }
 
 // Service is a webhook receiver ready to serve.
@@ -81,6 +85,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 		clientIP: clientIP,
 		limiter:  newIPLimiter(cfg.RateLimit, cfg.RateBurst),
 		metrics:  newMetrics(deps.Admin.Registerer()),
+		tracer:   telemetry.OrNoop(deps.Tracer).Tracer("esimflow/ingest"),
 		log:      log,
 	}
 

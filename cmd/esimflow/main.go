@@ -11,6 +11,7 @@ import (
 	"github.com/esimflow/esimflow/cmd/esimflow/allinone"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/service"
+	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/spf13/cobra"
 )
 
@@ -53,7 +54,12 @@ func newRunCmd() *cobra.Command {
 			}
 			log := service.Logger(cfg)
 			log.Info("starting", "config", cfg)
-			err = allinone.Run(ctx, cfg, allinone.Deps{Logger: log, Messages: os.Stdout, Banner: os.Stderr})
+			tp, shutdownTracing, err := telemetry.Setup(ctx, "esimflow", os.Getenv)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
+			err = allinone.Run(ctx, cfg, allinone.Deps{Logger: log, Messages: os.Stdout, Banner: os.Stderr, Tracer: tp})
 			if err == nil || ctx.Err() != nil && err == context.Canceled {
 				log.Info("stopped cleanly")
 				return nil

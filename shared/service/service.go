@@ -25,9 +25,11 @@ import (
 	"github.com/esimflow/esimflow/shared/store/kvstore"
 	"github.com/esimflow/esimflow/shared/store/redisstore"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -41,6 +43,7 @@ type Env struct {
 	Names  stream.Names
 	Events jetstream.Consumer // durable "processor" consumer on ESIM_EVENTS
 	Notify jetstream.Consumer // durable "notifier" consumer on ESIM_NOTIFY
+	Tracer trace.TracerProvider
 
 	closers []func()
 }
@@ -53,6 +56,8 @@ type Options struct {
 	// AllowEmbedded lets an empty ESIMFLOW_NATS_URL start the embedded server;
 	// the separate service binaries need an external NATS.
 	AllowEmbedded bool
+	// Tracer traces the services; nil means no tracing.
+	Tracer trace.TracerProvider
 }
 
 // Open connects everything a process needs and creates the JetStream layout.
@@ -60,7 +65,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 	if cfg.NATSURL == "" && !opts.AllowEmbedded {
 		return nil, errors.New("ESIMFLOW_NATS_URL is required (the embedded server runs only in `esimflow run`)")
 	}
-	env := &Env{Cfg: cfg, Log: log, Admin: admin.New(cfg.AdminToken), Names: stream.NewNames(cfg.Namespace)}
+	env := &Env{Cfg: cfg, Log: log, Admin: admin.New(cfg.AdminToken), Names: stream.NewNames(cfg.Namespace), Tracer: telemetry.OrNoop(opts.Tracer)}
 	nc, err := natsconn.Open(ctx, cfg, opts.Name, log)
 	if err != nil {
 		return nil, err
@@ -179,6 +184,13 @@ func Main(opts Options, build func(env *Env) (Part, error)) {
 	}
 	log := Logger(cfg).With("service", opts.Name)
 	log.Info("starting", "config", cfg)
+	tp, shutdownTracing, err := telemetry.Setup(ctx, opts.Name, os.Getenv)
+	if err != nil {
+		log.Error("start failed", "err", err)
+		os.Exit(1)
+	}
+	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
+	opts.Tracer = tp
 	env, err := Open(ctx, cfg, log, opts)
 	if err != nil {
 		log.Error("start failed", "err", err)
@@ -191,6 +203,7 @@ func Main(opts Options, build func(env *Env) (Part, error)) {
 	env.Close()
 	if err != nil {
 		log.Error("stopped", "err", err)
+		_ = shutdownTracing(context.WithoutCancel(ctx))
 		os.Exit(1)
 	}
 	log.Info("stopped")

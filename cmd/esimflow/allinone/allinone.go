@@ -17,6 +17,7 @@ import (
 	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/service"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Deps are what Run needs from its caller.
@@ -29,13 +30,15 @@ type Deps struct {
 	// HTTP and Admin, when set, are served instead of listening on the
 	// configured addresses (tests pass ports they already hold).
 	HTTP, Admin net.Listener
+	// Tracer traces every service; nil means no tracing.
+	Tracer trace.TracerProvider
 }
 
 // Run starts everything and blocks until ctx ends, then stops in order: HTTP
 // first, consumers next, then NATS is drained and the embedded server stops.
 func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	log := deps.Logger
-	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow", Store: true, AllowEmbedded: true})
+	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow", Store: true, AllowEmbedded: true, Tracer: deps.Tracer})
 	if err != nil {
 		return err
 	}
@@ -50,7 +53,7 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 
 	// Build every service first: their routes and readiness checks are in
 	// place before the API answers /readyz.
-	in, err := ingest.New(cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: log, Listener: httpLn})
+	in, err := ingest.New(cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: log, Listener: httpLn, Tracer: env.Tracer})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 
 func main() {
 	service.Main(service.Options{Name: "ingest"}, func(env *service.Env) (service.Part, error) {
-		s, err := ingest.New(env.Cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: env.Log})
+		s, err := ingest.New(env.Cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer})
 		if err != nil {
 			return nil, err
 		}
