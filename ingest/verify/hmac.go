@@ -6,11 +6,71 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 )
+
+// macer computes HMAC-SHA256 with one key without allocating per call: the
+// keyed hashes and a scratch buffer are pooled, since verification runs on
+// every request.
+type macer struct{ pool sync.Pool }
+
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+	buf []byte  // the encoded MAC
+	dot [1]byte // the separator of signed parts, kept here so writing it allocates nothing
+}
+
+func newMacer(key []byte) *macer {
+	m := &macer{}
+	m.pool.New = func() any {
+		return &macState{h: hmac.New(sha256.New, key), buf: make([]byte, 0, 2*sha256.Size), dot: [1]byte{'.'}}
+	}
+	return m
+}
+
+// start returns a reset keyed hash for the caller to write the message to.
+func (m *macer) start() *macState {
+	st := m.pool.Get().(*macState)
+	st.h.Reset()
+	return st
+}
+
+// matches reports in constant time whether the encoded MAC of what was
+// written equals sig (fold lower-cases sig's ASCII letters, for hex), and
+// returns st to the pool.
+func (m *macer) matches(st *macState, sig string, enc func(dst, mac []byte) []byte, fold bool) bool {
+	st.buf = enc(st.buf[:0], st.h.Sum(st.sum[:0]))
+	ok := constantTimeEqual(sig, st.buf, fold)
+	m.pool.Put(st)
+	return ok
+}
+
+// constantTimeEqual compares without an early exit; only the lengths, which
+// are public, are compared first.
+func constantTimeEqual(a string, b []byte, fold bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if fold {
+			c |= 0x20
+		}
+		v |= c ^ b[i]
+	}
+	return v == 0
+}
+
+func appendBase64(dst, mac []byte) []byte { return base64.StdEncoding.AppendEncode(dst, mac) }
+func appendHex(dst, mac []byte) []byte    { return hex.AppendEncode(dst, mac) }
 
 // StandardWebhooks verifies the Standard Webhooks scheme: webhook-signature
 // holds space-separated "v1,<base64 HMAC-SHA256>" of "<id>.<timestamp>.<body>",
@@ -18,6 +78,7 @@ import (
 // within the tolerance of now, so a captured request cannot be replayed later.
 type StandardWebhooks struct {
 	keys      [][]byte
+	macs      []*macer
 	tolerance time.Duration
 	now       func() time.Time
 }
@@ -31,6 +92,7 @@ func NewStandardWebhooks(secrets []string, tolerance time.Duration, now func() t
 			return nil, fmt.Errorf("standard webhooks secret #%d: not whsec_ followed by base64", i+1)
 		}
 		s.keys = append(s.keys, key)
+		s.macs = append(s.macs, newMacer(key))
 	}
 	return s, nil
 }
@@ -52,10 +114,11 @@ func swMAC(key []byte, id, ts string, body []byte) []byte {
 }
 
 // Verify checks the headers, the timestamp and every signature against every
-// secret.
+// secret. The headers are read by their canonical names directly, so that
+// nothing is allocated on the way.
 func (s *StandardWebhooks) Verify(r Request) error {
 	h := r.HTTP.Header
-	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
+	id, ts, sigs := first(h["Webhook-Id"]), first(h["Webhook-Timestamp"]), first(h["Webhook-Signature"])
 	if id == "" || ts == "" || sigs == "" {
 		return fail(http.StatusUnauthorized, ReasonNoSignature)
 	}
@@ -67,24 +130,35 @@ func (s *StandardWebhooks) Verify(r Request) error {
 		return fail(http.StatusUnauthorized, ReasonTimestamp)
 	}
 	ok := 0
-	for _, key := range s.keys {
-		want := swMAC(key, id, ts, r.Body)
-		for _, sig := range strings.Fields(sigs) {
-			version, b64, found := strings.Cut(sig, ",")
-			if !found || version != "v1" {
+	for _, m := range s.macs {
+		rest := sigs
+		for rest != "" {
+			var sig string
+			sig, rest, _ = strings.Cut(rest, " ")
+			b64, found := strings.CutPrefix(sig, "v1,")
+			if !found {
 				continue
 			}
-			got, err := base64.StdEncoding.DecodeString(b64)
-			if err != nil {
-				continue
-			}
-			ok |= boolInt(hmac.Equal(got, want))
+			st := m.start()
+			st.h.Write(unsafeBytes(id))
+			st.h.Write(st.dot[:])
+			st.h.Write(unsafeBytes(ts))
+			st.h.Write(st.dot[:])
+			st.h.Write(r.Body)
+			ok |= boolInt(m.matches(st, b64, appendBase64, false))
 		}
 	}
 	if ok != 1 {
 		return fail(http.StatusUnauthorized, ReasonSignature)
 	}
 	return nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }
 
 // HeaderHMAC verifies a plain HMAC-SHA256 of the raw body carried in one
@@ -94,13 +168,15 @@ type HeaderHMAC struct {
 	header string
 	base64 bool
 	keys   [][]byte
+	macs   []*macer
 }
 
 // NewHeaderHMAC returns the check; encoding is "hex" or "base64".
 func NewHeaderHMAC(header, encoding string, secrets []string) *HeaderHMAC {
-	c := &HeaderHMAC{header: header, base64: encoding == "base64"}
+	c := &HeaderHMAC{header: http.CanonicalHeaderKey(header), base64: encoding == "base64"}
 	for _, sec := range secrets {
 		c.keys = append(c.keys, []byte(sec))
+		c.macs = append(c.macs, newMacer([]byte(sec)))
 	}
 	return c
 }
@@ -120,26 +196,20 @@ func (c *HeaderHMAC) Header() string { return c.header }
 
 // Verify checks the header against every secret.
 func (c *HeaderHMAC) Verify(r Request) error {
-	v := strings.TrimSpace(r.HTTP.Header.Get(c.header))
+	v := strings.TrimSpace(first(r.HTTP.Header[c.header]))
 	if v == "" {
 		return fail(http.StatusUnauthorized, ReasonNoSignature)
 	}
 	v = strings.TrimPrefix(v, "sha256=")
-	var got []byte
-	var err error
+	enc, fold := appendHex, true
 	if c.base64 {
-		got, err = base64.StdEncoding.DecodeString(v)
-	} else {
-		got, err = hex.DecodeString(strings.ToLower(v))
-	}
-	if err != nil {
-		return fail(http.StatusUnauthorized, ReasonSignature)
+		enc, fold = appendBase64, false
 	}
 	ok := 0
-	for _, key := range c.keys {
-		m := hmac.New(sha256.New, key)
-		m.Write(r.Body)
-		ok |= boolInt(hmac.Equal(got, m.Sum(nil)))
+	for _, m := range c.macs {
+		st := m.start()
+		st.h.Write(r.Body)
+		ok |= boolInt(m.matches(st, v, enc, fold))
 	}
 	if ok != 1 {
 		return fail(http.StatusUnauthorized, ReasonSignature)
@@ -153,3 +223,6 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// unsafeBytes views a string's bytes without copying; the hash only reads them.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
