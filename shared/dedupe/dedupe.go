@@ -24,43 +24,58 @@ import (
 // by event.Decode). It is deterministic: the same event gives the same key
 // whatever JSON spelling, key order or retry it arrived in.
 func Key(ev event.Event, decodeErr error, body []byte) string {
+	var buf [keyLen]byte
+	return string(AppendKey(buf[:0], ev, decodeErr, body))
+}
+
+// keyLen is the length of a hashed key: a two-byte prefix and 32 hex digits.
+const keyLen = 2 + 2*16
+
+// AppendKey appends the key to dst. For a well-formed event of a known type
+// it allocates nothing (ingest derives one per request).
+func AppendKey(dst []byte, ev event.Event, decodeErr error, body []byte) []byte {
 	if decodeErr == nil && ev.NotifyID != "" {
-		return "n:" + ev.NotifyID
+		return append(append(dst, "n:"...), ev.NotifyID...)
 	}
 	if decodeErr != nil || ev.Type == event.Unknown || ev.Type == event.CheckHealth {
-		return "c:" + digest(canonical(body))
+		return appendDigest(append(dst, "c:"...), []byte(canonical(body)))
 	}
-	return "e:" + digest(identity(ev)...)
+	var scratch [256]byte
+	return appendDigest(append(dst, "e:"...), identity(scratch[:0], ev))
 }
 
-func identity(ev event.Event) []string {
-	f := []string{string(ev.Type), ev.Entity(), ev.Status, stamp(ev.Timestamp)}
+// identity appends, NUL-separated, what makes the event that event.
+func identity(b []byte, ev event.Event) []byte {
+	field := func(b []byte, s string) []byte { return append(append(b, s...), 0) }
+	b = field(b, string(ev.Type))
+	b = field(b, ev.Entity())
+	b = field(b, ev.Status)
+	b = append(appendStamp(b, ev.Timestamp), 0)
 	switch ev.Type {
 	case event.EsimStatus:
-		f = append(f, ev.SmdpStatus)
+		b = field(b, ev.SmdpStatus)
 	case event.DataUsage:
-		f = append(f, strconv.FormatInt(ev.UsedVolume, 10), strconv.FormatInt(ev.TotalVolume, 10),
-			strconv.FormatFloat(ev.UsagePercent, 'f', -1, 64))
+		b = append(strconv.AppendInt(b, ev.UsedVolume, 10), 0)
+		b = append(strconv.AppendInt(b, ev.TotalVolume, 10), 0)
+		b = append(strconv.AppendFloat(b, ev.UsagePercent, 'f', -1, 64), 0)
 	case event.ValidityUsage:
-		f = append(f, strconv.FormatInt(ev.RemainDays, 10), stamp(ev.ExpiredTime))
+		b = append(strconv.AppendInt(b, ev.RemainDays, 10), 0)
+		b = append(appendStamp(b, ev.ExpiredTime), 0)
 	}
-	return f
+	return b
 }
 
-func stamp(t time.Time) string {
+func appendStamp(b []byte, t time.Time) []byte {
 	if t.IsZero() {
-		return ""
+		return b
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().AppendFormat(b, time.RFC3339Nano)
 }
 
-func digest(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+// appendDigest appends the first 16 bytes of the SHA-256 of data, in hex.
+func appendDigest(dst, data []byte) []byte {
+	sum := sha256.Sum256(data)
+	return hex.AppendEncode(dst, sum[:16])
 }
 
 // canonical re-encodes a JSON body with sorted keys and no insignificant space;
