@@ -83,7 +83,7 @@ func startNotifiers(t *testing.T, n int) rig {
 	for i := range n {
 		wg.Go(func() {
 			err := notifier.Run(ctx, cfg, notifier.Deps{Consumer: cons, Publisher: js, Store: st,
-				Channel: channel.NewConsole(out), Admin: admin.New(""), Logger: log, Owner: fmt.Sprintf("n%d", i)})
+				Channels: []notifier.Channel{channel.NewConsole(out)}, Admin: admin.New(""), Logger: log, Owner: fmt.Sprintf("n%d", i)})
 			if err != nil {
 				t.Errorf("notifier %d: %v", i, err)
 			}
