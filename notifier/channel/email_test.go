@@ -59,6 +59,9 @@ func TestEmailDelivers(t *testing.T) {
 			if g.MessageID != want || got[1].MessageID != want {
 				t.Errorf("Message-IDs %q, %q; want both %q", g.MessageID, got[1].MessageID, want)
 			}
+			if g.Subject != m.Subject {
+				t.Errorf("Subject %q, want %q", g.Subject, m.Subject)
+			}
 			if g.TLS != tt.wantTLS || g.AuthUser != tt.wantUser {
 				t.Errorf("TLS %v, user %q; want %v, %q", g.TLS, g.AuthUser, tt.wantTLS, tt.wantUser)
 			}
@@ -66,7 +69,7 @@ func TestEmailDelivers(t *testing.T) {
 				t.Errorf("envelope from %q to %v", g.From, g.To)
 			}
 			for header, want := range map[string]string{
-				"Subject": "Your eSIM is active", "From": `"Shop Care" <care@shop.example>`, "To": `"Ana Lima" <ana@example.com>`,
+				"From": `"Shop Care" <care@shop.example>`, "To": `"Ana Lima" <ana@example.com>`,
 				"X-Esimflow-Intent": m.ID, "Auto-Submitted": "auto-generated",
 			} {
 				if got := g.Header.Get(header); got != want {

@@ -56,6 +56,7 @@ type Mail struct {
 	To        []string
 	Header    mail.Header
 	MessageID string // as in the header, with angle brackets
+	Subject   string // decoded (RFC 2047)
 	Text      string // the text/plain part, decoded, with \n line ends
 	HTML      string // the text/html part, decoded, with \n line ends
 	TLS       bool   // the session was encrypted
@@ -203,6 +204,9 @@ func parse(m *Mail) error {
 		return err
 	}
 	m.Header, m.MessageID = msg.Header, msg.Header.Get("Message-Id")
+	if m.Subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil {
+		return fmt.Errorf("subject: %w", err)
+	}
 	return walk(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body, m)
 }
 
