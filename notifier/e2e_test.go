@@ -19,8 +19,12 @@ import (
 // refuses with a 400 lands in the dead letters; a contact registered late
 // still gets its message. It runs on both stores.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"kv", "redis"} {
-		t.Run(backend, func(t *testing.T) { endToEnd(t, backend == "redis") })
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			endToEnd(t, backend == "redis")
+		})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 // TestSentOncePerIntent: the same intent delivered many times, to three
 // notifier instances at once, is sent once (invariant 5).
 func TestSentOncePerIntent(t *testing.T) {
+	t.Parallel()
 	r := start(t, options{n: 3})
 	in := intent.Intent{ID: intent.ActivationID("8901"), Kind: intent.Activation, ICCID: "8901"}
 	for i := range 20 {
@@ -37,6 +38,7 @@ func TestSentOncePerIntent(t *testing.T) {
 // TestStaleLowDataSuppressed: an 80 % warning that arrives after the 100 %
 // one went out is suppressed and logged as such, not sent.
 func TestStaleLowDataSuppressed(t *testing.T) {
+	t.Parallel()
 	r := start(t, options{})
 	full := intent.Intent{ID: intent.LowDataID("8901", 100), Kind: intent.LowData, ICCID: "8901", Threshold: 100}
 	warn := intent.Intent{ID: intent.LowDataID("8901", 80), Kind: intent.LowData, ICCID: "8901", Threshold: 80, SupersededBy: []string{full.ID}}
@@ -60,6 +62,7 @@ func TestStaleLowDataSuppressed(t *testing.T) {
 // TestUndecodableIntentDeadLettered: garbage on ESIM_NOTIFY goes to the dead
 // letters at once.
 func TestUndecodableIntentDeadLettered(t *testing.T) {
+	t.Parallel()
 	r := start(t, options{})
 	m := nats.NewMsg(r.names.NotifySubject("activation"))
 	m.Data = []byte("not an intent")

@@ -82,7 +82,11 @@ func (r *Resolver) Resolve(ctx context.Context, k ContactKeys) (store.Contact, e
 	if err := dec.Decode(&in); err != nil {
 		return store.Contact{}, fmt.Errorf("contact resolver: GET %s: %w", redact(target), err)
 	}
-	c, err := in.contact(k.TransactionID)
+	// The shop's idea of the transactionId does not have to match ours; the
+	// contact is keyed by ours, or by the iccid when the intent has none.
+	tx := orElse(k.TransactionID, orElse(in.TransactionID, "iccid:"+k.ICCID))
+	in.TransactionID = ""
+	c, err := in.contact(tx)
 	if err != nil {
 		return store.Contact{}, fmt.Errorf("contact resolver: GET %s: %w", redact(target), err)
 	}

@@ -30,6 +30,7 @@ func call(t *testing.T, method, url, body string) (int, map[string]any) {
 }
 
 func TestContactsAPI(t *testing.T) {
+	t.Parallel()
 	r := start(t, options{})
 	base := r.api.URL + "/v1/contacts/"
 	steps := []struct {
@@ -68,6 +69,7 @@ func TestContactsAPI(t *testing.T) {
 }
 
 func TestContactValidation(t *testing.T) {
+	t.Parallel()
 	r := start(t, options{})
 	tests := []struct {
 		name, body, want string

@@ -21,6 +21,7 @@ func activation(iccid, tx string) intent.Intent {
 // TestRouting: each contact gets its message on the channel routing picks,
 // found through each way a contact can be found.
 func TestRouting(t *testing.T) {
+	t.Parallel()
 	p := newPeers(t, nil)
 	r := start(t, options{channels: p.channels(t, "email", "sms", "webhook")})
 	ctx := context.Background()
@@ -78,6 +79,7 @@ func TestRouting(t *testing.T) {
 // TestLateContact: the checkout registers the contact after the intent
 // arrived; the message waits for it and then goes out once.
 func TestLateContact(t *testing.T) {
+	t.Parallel()
 	p := newPeers(t, nil)
 	r := start(t, options{channels: p.channels(t, "email"), env: map[string]string{"ESIMFLOW_CONTACT_WAIT": "1m"}})
 	in := activation("8900000000000000011", "tx-late")
@@ -100,6 +102,7 @@ func TestLateContact(t *testing.T) {
 // TestNoContactDeadLettered: a contact that never comes ends, after the
 // wait, in the dead letters with the reason.
 func TestNoContactDeadLettered(t *testing.T) {
+	t.Parallel()
 	p := newPeers(t, nil)
 	r := start(t, options{channels: p.channels(t, "email", "webhook"), env: map[string]string{"ESIMFLOW_CONTACT_WAIT": "2s"}})
 	in := activation("8900000000000000021", "tx-never")
@@ -120,6 +123,7 @@ func TestNoContactDeadLettered(t *testing.T) {
 // TestTransientFailuresRetried: 5xx and 429 (with Retry-After) are retried
 // until the API takes the message, which then goes out once.
 func TestTransientFailuresRetried(t *testing.T) {
+	t.Parallel()
 	p := newPeers(t, map[string][]int{"+351912340001": {500, 429}})
 	r := start(t, options{channels: p.channels(t, "sms")})
 	r.putContact(t, "tx1", `{"phone":"+351912340001"}`)
@@ -138,6 +142,7 @@ func TestTransientFailuresRetried(t *testing.T) {
 // TestPermanentFailureDeadLettersAtOnce: a 400 cannot succeed: one try, then
 // the dead letters.
 func TestPermanentFailureDeadLettersAtOnce(t *testing.T) {
+	t.Parallel()
 	p := newPeers(t, map[string][]int{"+351912340002": {400}})
 	r := start(t, options{channels: p.channels(t, "sms")})
 	r.putContact(t, "tx1", `{"phone":"+351912340002"}`)
@@ -159,6 +164,7 @@ func TestPermanentFailureDeadLettersAtOnce(t *testing.T) {
 // TestPartialSendRetriesOnlyTheFailedChannel: with two channels, the one that
 // took the message is not sent to again when the other is retried.
 func TestPartialSendRetriesOnlyTheFailedChannel(t *testing.T) {
+	t.Parallel()
 	p := newPeers(t, map[string][]int{"+351912340003": {503}})
 	r := start(t, options{n: 2, channels: p.channels(t, "email", "sms")})
 	r.putContact(t, "tx1", `{"email":"a@example.com","phone":"+351912340003","channels":["email","sms"]}`)
@@ -182,6 +188,7 @@ func TestPartialSendRetriesOnlyTheFailedChannel(t *testing.T) {
 // TestResolver: a contact the store lacks comes from the shop's endpoint,
 // which is asked once per key while its answer is cached.
 func TestResolver(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
