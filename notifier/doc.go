@@ -1,10 +1,39 @@
 // Package notifier consumes notification intents from ESIM_NOTIFY through its
-// own durable consumer and sends each customer message exactly once per intent
-// id (DESIGN.md invariant 5): it claims the id in the store with a lease, sends,
-// then marks it sent; a failed send releases the claim for a retry. The one
-// window left — the sender dies after the channel accepted the message but
-// before the mark — is retried when the lease expires and logged as
-// retried_unknown. A low-data warning superseded by a higher one already sent
-// is suppressed, not sent. Every attempt and outcome goes to the notification
-// log.
+// own durable consumer and sends each customer message exactly once per
+// intent id and channel (DESIGN.md invariant 5).
+//
+// For each intent it:
+//
+//  1. claims the intent id in the store with a lease (another instance
+//     holding it: look again soon; already sent or suppressed: ack);
+//  2. suppresses a low-data warning superseded by a higher one under way or
+//     sent, and lets a lower one in flight go first (intent.SupersededBy,
+//     intent.After), so a customer never gets 80 % after 100 %;
+//  3. finds the contact: by the intent's transactionId, by the iccid index
+//     of the contacts registry, by the transactionId of the profile's order
+//     in the processor's state, then through the optional HTTP resolver;
+//  4. routes (see route): the contact's own channel list, else email, SMS,
+//     webhook, console — the first configured one it can address. Email and
+//     SMS need a contact: without one the intent is put back, spaced so that
+//     the deliveries left cover ESIMFLOW_CONTACT_WAIT, and dead-lettered
+//     with the reason when the wait is over;
+//  5. renders the kind's template in the contact's locale (package template);
+//  6. sends on each routed channel under a claim of its own,
+//     "<intent id>/<channel>": claimed before the send, finished as sent
+//     after, released on failure. A channel that took the message is never
+//     sent to again, whichever instance retries the others, and a lease
+//     that ran out mid-send is taken over and logged as retried_unknown for
+//     that channel alone;
+//  7. finishes the intent's claim as sent once every channel has it, or
+//     releases it for a retry: after max(backoff, Retry-After) when a
+//     channel failed transiently, at once to the dead letters when one
+//     failed permanently (a 4xx that cannot succeed).
+//
+// A dead-lettered intent keeps its claims open, so a redrive from ESIM_DLQ
+// retries exactly the channels that did not get the message — and so does a
+// later copy of the intent, should the processor publish it again.
+//
+// Every attempt and outcome goes to the notification log, one entry per
+// channel send (sent, failed, retried_unknown) and per intent decision
+// (suppressed, dead_lettered).
 package notifier

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/esimflow/esimflow/notifier/channel"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
@@ -19,18 +20,33 @@ import (
 
 // Handler sends the message of one intent.
 type Handler struct {
-	store      Store
-	channel    Channel
-	pub        Publisher
-	names      stream.Names
-	owner      string
-	lease      time.Duration
-	maxDeliver int
-	metrics    *metrics
-	log        *slog.Logger
+	store       Store
+	channels    map[string]Channel
+	contacts    contacts
+	templates   Renderer
+	locale      string
+	contactWait time.Duration
+	pub         Publisher
+	names       stream.Names
+	owner       string
+	lease       time.Duration
+	maxDeliver  int
+	metrics     *metrics
+	log         *slog.Logger
 }
 
 var errPermanent = errors.New("permanent")
+
+// result is what processing an intent asks of its message.
+type result struct {
+	// wait > 0 with err nil: look again after wait (another holder, a lower
+	// warning in flight, no contact yet); why says what for.
+	wait time.Duration
+	why  string
+	// err: the attempt failed; retried after at least wait (what the channel
+	// asked for), or dead-lettered when it wraps errPermanent.
+	err error
+}
 
 // Handle runs one intent to its ack, delayed retry or dead letter.
 func (h *Handler) Handle(ctx context.Context, msg jetstream.Msg) {
@@ -40,27 +56,41 @@ func (h *Handler) Handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	retryIn, err := h.process(ctx, msg)
+	res := h.process(ctx, msg, meta)
+	last := meta.NumDelivered >= uint64(h.maxDeliver)
 	switch {
-	case err == nil && retryIn == 0:
+	case res.err == nil && res.wait == 0:
 		if err := msg.Ack(); err != nil {
 			h.log.Warn("ack failed", "seq", meta.Sequence.Stream, "err", err)
 		}
-	case err == nil:
-		// Another instance holds the claim: look again when its lease ends.
-		_ = msg.NakWithDelay(retryIn)
-	case errors.Is(err, errPermanent) || meta.NumDelivered >= uint64(h.maxDeliver):
-		if dlqErr := h.deadLetter(ctx, msg, meta, err); dlqErr != nil {
-			h.log.Error("dead letter failed, will retry", "seq", meta.Sequence.Stream, "err", dlqErr)
-			_ = msg.NakWithDelay(time.Minute)
-			return
-		}
-		h.log.Warn("intent dead-lettered", "seq", meta.Sequence.Stream, "err", err)
-		_ = msg.Term()
+	case res.err == nil && !last:
+		_ = msg.NakWithDelay(res.wait)
+	case res.err == nil:
+		// The server would not redeliver a NAK on the last delivery: the
+		// wait ends here, in the dead letters, not in silence.
+		h.toDeadLetters(ctx, msg, meta, fmt.Errorf("%w: deliveries exhausted while waiting (%s)", errPermanent, res.why))
+	case errors.Is(res.err, errPermanent) || last:
+		h.toDeadLetters(ctx, msg, meta, res.err)
 	default:
-		h.log.Warn("send failed, will retry", "seq", meta.Sequence.Stream, "deliveries", meta.NumDelivered, "err", err)
-		_ = msg.NakWithDelay(retryDelay(meta.NumDelivered))
+		h.log.Warn("send failed, will retry", "seq", meta.Sequence.Stream, "deliveries", meta.NumDelivered, "err", res.err)
+		_ = msg.NakWithDelay(max(retryDelay(meta.NumDelivered), res.wait))
 	}
+}
+
+func (h *Handler) toDeadLetters(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) {
+	if err := h.deadLetter(ctx, msg, meta, cause); err != nil {
+		h.log.Error("dead letter failed, will retry", "seq", meta.Sequence.Stream, "err", err)
+		_ = msg.NakWithDelay(time.Minute)
+		return
+	}
+	h.log.Warn("intent dead-lettered", "seq", meta.Sequence.Stream, "err", cause)
+	var in intent.Intent
+	if json.Unmarshal(msg.Data(), &in) == nil && in.ID != "" && in.ICCID != "" {
+		h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
+			Status: "dead_lettered", Error: cause.Error(), SentAt: time.Now().UTC()})
+		h.metrics.outcome(in.Kind, "dead_lettered")
+	}
+	_ = msg.Term()
 }
 
 // retryDelay spaces the retries of an intent: 1s, 2s, 4s … up to a minute.
@@ -68,64 +98,169 @@ func retryDelay(delivered uint64) time.Duration {
 	return min(time.Second<<min(max(delivered, 1)-1, 6), time.Minute)
 }
 
-// process returns a delay when the intent must be looked at again later.
-func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (time.Duration, error) {
+// process claims the intent, checks that it is still due, finds the contact,
+// renders the message and sends it on each routed channel.
+func (h *Handler) process(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) result {
 	var in intent.Intent
 	if err := json.Unmarshal(msg.Data(), &in); err != nil || in.ID == "" || in.ICCID == "" {
-		return 0, fmt.Errorf("%w: undecodable intent: %v", errPermanent, err)
+		return result{err: fmt.Errorf("%w: undecodable intent: %v", errPermanent, err)}
 	}
 	claim, err := h.store.Claim(ctx, in.ID, h.owner, h.lease)
 	if err != nil {
-		return 0, fmt.Errorf("claim %s: %w", in.ID, err)
+		return result{err: fmt.Errorf("claim %s: %w", in.ID, err)}
 	}
 	switch claim.Outcome {
 	case store.AlreadyDone:
 		h.metrics.outcome(in.Kind, "already_done")
-		return 0, nil
+		return result{}
 	case store.HeldByOther:
 		// Usually the holder finishes within milliseconds: look again soon,
 		// backing off, and at the latest when its lease ends.
-		delivered := uint64(1)
-		if meta, err := msg.Metadata(); err == nil {
-			delivered = meta.NumDelivered
-		}
-		return max(min(time.Until(claim.LeaseUntil), retryDelay(delivered)), 100*time.Millisecond), nil
+		return result{wait: max(min(time.Until(claim.LeaseUntil), retryDelay(meta.NumDelivered)), 100*time.Millisecond),
+			why: "held by another instance"}
 	}
 
-	// The claim is ours until the lease ends; every path below finishes or
-	// releases it.
-	entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
-		Channel: h.channel.Name(), Attempt: claim.Attempt}
+	// The intent's claim is ours until the lease ends; every path below
+	// finishes or releases it.
 	if stale, err := h.firstIn(ctx, in.SupersededBy, store.ClaimHeld, store.ClaimSent); err != nil {
-		return 0, h.release(ctx, in, err)
+		return result{err: h.release(ctx, in, err)}
 	} else if stale != "" {
-		entry.Status, entry.Error = string(store.ClaimSuppressed), "superseded by "+stale
-		return 0, h.finish(ctx, in, entry, store.ClaimSuppressed)
+		entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
+			Attempt: claim.Attempt, Status: string(store.ClaimSuppressed), Error: "superseded by " + stale}
+		return result{err: h.finish(ctx, in, &entry, store.ClaimSuppressed)}
 	}
 	if busy, err := h.firstIn(ctx, in.After, store.ClaimHeld); err != nil {
-		return 0, h.release(ctx, in, err)
+		return result{err: h.release(ctx, in, err)}
 	} else if busy != "" {
 		// A lower warning is in flight: let it go first (or be suppressed
 		// because of this one), then send.
-		return orderDelay, h.release(ctx, in, nil)
+		return result{wait: orderDelay, why: "waiting for " + busy, err: h.release(ctx, in, nil)}
 	}
+
+	contact, err := h.contacts.find(ctx, in)
+	if err != nil {
+		return result{err: h.release(ctx, in, fmt.Errorf("find contact: %w", err))}
+	}
+	targets, err := route(contact, h.channels)
+	switch {
+	case errors.Is(err, errNoContact):
+		if wait := h.contactWaitDelay(meta); wait > 0 {
+			h.metrics.contactWaits.Inc()
+			return result{wait: wait, why: "no contact yet", err: h.release(ctx, in, nil)}
+		}
+		return result{err: h.release(ctx, in, fmt.Errorf("%w: no contact for transactionId %q or iccid %s after %v",
+			errPermanent, in.TransactionID, in.ICCID, time.Since(meta.Timestamp).Round(time.Second)))}
+	case err != nil:
+		return result{err: h.release(ctx, in, fmt.Errorf("%w: %w", errPermanent, err))}
+	}
+	m, err := render(h.templates, in, contact, h.locale)
+	if err != nil {
+		return result{err: h.release(ctx, in, fmt.Errorf("%w: render %s: %w", errPermanent, in.ID, err))}
+	}
+
+	// One claim per channel, "<intent id>/<channel>": a channel that took the
+	// message is never sent to again, whichever instance retries the others.
+	var (
+		failures  []error
+		permanent bool
+		retryAt   time.Duration
+		heldUntil time.Time
+	)
+	for _, ch := range targets {
+		held, err := h.sendOn(ctx, in, ch, m)
+		switch {
+		case err != nil:
+			failures = append(failures, err)
+			permanent = permanent || channel.IsPermanent(err)
+			retryAt = max(retryAt, channel.RetryAfter(err))
+		case !held.IsZero() && (heldUntil.IsZero() || held.Before(heldUntil)):
+			heldUntil = held
+		}
+	}
+	switch {
+	case len(failures) > 0 && permanent:
+		return result{err: h.release(ctx, in, fmt.Errorf("%w: %w", errPermanent, errors.Join(failures...)))}
+	case len(failures) > 0:
+		return result{wait: retryAt, err: h.release(ctx, in, errors.Join(failures...))}
+	case !heldUntil.IsZero():
+		return result{wait: max(min(time.Until(heldUntil), retryDelay(meta.NumDelivered)), 100*time.Millisecond),
+			why: "a channel is held by another instance", err: h.release(ctx, in, nil)}
+	}
+	return result{err: h.finish(ctx, in, nil, store.ClaimSent)}
+}
+
+// sendOn sends m on ch under the claim "<intent id>/<channel>". It returns
+// when that claim's holder's lease ends if another instance holds it, and
+// nil with a zero time when the channel has the message (now or before).
+func (h *Handler) sendOn(ctx context.Context, in intent.Intent, ch Channel, m channel.Message) (time.Time, error) {
+	id := in.ID + "/" + ch.Name()
+	claim, err := h.store.Claim(ctx, id, h.owner, h.lease)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("claim %s: %w", id, err)
+	}
+	switch claim.Outcome {
+	case store.AlreadyDone:
+		return time.Time{}, nil
+	case store.HeldByOther:
+		return claim.LeaseUntil, nil
+	}
+	entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
+		Channel: ch.Name(), Attempt: claim.Attempt}
 	if claim.Takeover {
 		// The previous holder's lease ran out mid-send: the customer may have
 		// this message already. Logged apart so it can be told from a double send.
-		h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
-			Channel: h.channel.Name(), Attempt: claim.Attempt, Status: "retried_unknown", SentAt: time.Now().UTC()})
+		unknown := entry
+		unknown.Status, unknown.SentAt = "retried_unknown", time.Now().UTC()
+		h.logEntry(ctx, unknown)
+		h.metrics.send(ch.Name(), "retried_unknown")
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, h.lease/2)
-	err = h.channel.Send(sendCtx, render(in))
+	err = ch.Send(sendCtx, m)
 	cancel()
+	entry.SentAt = time.Now().UTC()
 	if err != nil {
-		entry.Status, entry.Error, entry.SentAt = "failed", err.Error(), time.Now().UTC()
+		err = fmt.Errorf("send %s on %s: %w", in.ID, ch.Name(), err)
+		entry.Status, entry.Error = "failed", err.Error()
 		h.logEntry(ctx, entry)
-		h.metrics.outcome(in.Kind, "failed")
-		return 0, h.release(ctx, in, fmt.Errorf("send %s on %s: %w", in.ID, h.channel.Name(), err))
+		h.metrics.send(ch.Name(), failure(err))
+		if rerr := h.store.Release(ctx, id, h.owner); rerr != nil && !errors.Is(rerr, store.ErrNotOwner) {
+			err = errors.Join(err, fmt.Errorf("release %s: %w", id, rerr))
+		}
+		return time.Time{}, err
+	}
+	if err := h.store.Finish(ctx, id, h.owner, store.ClaimSent); errors.Is(err, store.ErrNotOwner) {
+		// Our lease ran out while sending and another instance took over;
+		// it logs its own attempt. Ours still happened: record it.
+		h.log.Warn("channel claim lost during send", "id", id)
+	} else if err != nil {
+		// Sent but not marked: the claim expires and the channel is retried
+		// as an unknown outcome. Retrying the mark now narrows that window.
+		return time.Time{}, fmt.Errorf("mark %s sent: %w", id, err)
 	}
 	entry.Status = string(store.ClaimSent)
-	return 0, h.finish(ctx, in, entry, store.ClaimSent)
+	h.logEntry(ctx, entry)
+	h.metrics.send(ch.Name(), "sent")
+	return time.Time{}, nil
+}
+
+func failure(err error) string {
+	if channel.IsPermanent(err) {
+		return "failed_permanent"
+	}
+	return "failed"
+}
+
+// contactWaitDelay is how long to wait before looking for the contact
+// again; zero when the wait is over. The remaining window is spread over the
+// deliveries left, so that the last one comes when the window has passed and
+// can dead-letter the intent with the reason.
+func (h *Handler) contactWaitDelay(meta *jetstream.MsgMetadata) time.Duration {
+	remaining := h.contactWait - time.Since(meta.Timestamp)
+	left := int64(h.maxDeliver) - int64(meta.NumDelivered)
+	if remaining <= 0 || left <= 0 {
+		return 0
+	}
+	return min(max(retryDelay(meta.NumDelivered), remaining/time.Duration(left)), remaining)
 }
 
 // orderDelay is how soon an intent waiting for a lower one looks again.
@@ -145,19 +280,22 @@ func (h *Handler) firstIn(ctx context.Context, ids []string, states ...store.Cla
 	return "", nil
 }
 
-func (h *Handler) finish(ctx context.Context, in intent.Intent, entry store.Notification, state store.ClaimState) error {
-	entry.SentAt = time.Now().UTC()
+// finish records the intent's final state, and entry (when not nil) in the log.
+func (h *Handler) finish(ctx context.Context, in intent.Intent, entry *store.Notification, state store.ClaimState) error {
 	err := h.store.Finish(ctx, in.ID, h.owner, state)
 	if errors.Is(err, store.ErrNotOwner) {
-		// Our lease ran out while sending and another instance took over; it
-		// logs its own attempt. Ours still happened: record it.
+		// Our lease ran out and another instance took over; the channel
+		// claims kept it from sending again.
 		h.log.Warn("claim lost during send", "id", in.ID)
 	} else if err != nil {
-		// Sent but not marked: the claim expires and the id is retried as an
-		// unknown outcome. Retrying the mark now narrows that window.
+		// Not marked: the claim expires and the intent is looked at again;
+		// its channel claims say what went out already.
 		return fmt.Errorf("mark %s %s: %w", in.ID, state, err)
 	}
-	h.logEntry(ctx, entry)
+	if entry != nil {
+		entry.SentAt = time.Now().UTC()
+		h.logEntry(ctx, *entry)
+	}
 	h.metrics.outcome(in.Kind, string(state))
 	return nil
 }

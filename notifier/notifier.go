@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/notifier/template"
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/consume"
@@ -20,14 +22,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Store is what the notifier keeps: claims and the notification log.
+// Store is what the notifier keeps and reads: claims, the notification log
+// and contacts, and the processor's profiles and orders, whose transactionId
+// leads to a contact.
 type Store interface {
 	store.Claims
 	store.NotificationLog
+	store.Contacts
+	Profile(ctx context.Context, iccid string) (store.Profile, error)
+	Order(ctx context.Context, orderNo string) (store.Order, error)
 	Ping(ctx context.Context) error
 }
 
-// Channel sends a rendered message to a customer.
+// Channel sends a rendered message to a customer (see package channel for
+// the contract).
 type Channel interface {
 	Name() string
 	Send(ctx context.Context, m channel.Message) error
@@ -43,9 +51,18 @@ type Deps struct {
 	Consumer  jetstream.Consumer // the durable "notifier" consumer on ESIM_NOTIFY
 	Publisher Publisher
 	Store     Store
-	Channel   Channel
 	Admin     *admin.Server
 	Logger    *slog.Logger
+	// Channels, when set, are the channels to route among; else New builds
+	// them from the configuration (see NewChannels), printing console
+	// messages to Console.
+	Channels []Channel
+	Console  io.Writer
+	// Templates render messages (default: built from ESIMFLOW_TEMPLATE_DIR).
+	Templates Renderer
+	// Resolver finds contacts the store lacks (default: the
+	// ESIMFLOW_CONTACT_RESOLVER_URL one, if set).
+	Resolver ContactResolver
 	// Owner names this instance in claims (default: host-pid-random).
 	Owner string
 	// Lease is how long a claim is held while sending (default 30s).
@@ -64,8 +81,11 @@ type Service struct {
 // New builds the notifier and registers its API routes, metrics and
 // readiness check, so they are in place before the API serves.
 func New(cfg config.Config, deps Deps) (*Service, error) {
-	if deps.Consumer == nil || deps.Publisher == nil || deps.Store == nil || deps.Channel == nil || deps.Admin == nil || deps.Logger == nil {
-		return nil, errors.New("notifier: consumer, publisher, store, channel, admin server and logger are required")
+	if deps.Consumer == nil || deps.Publisher == nil || deps.Store == nil || deps.Admin == nil || deps.Logger == nil {
+		return nil, errors.New("notifier: consumer, publisher, store, admin server and logger are required")
+	}
+	if len(deps.Channels) == 0 && deps.Console == nil {
+		return nil, errors.New("notifier: channels, or a console writer to build them from the configuration, are required")
 	}
 	log := deps.Logger.With("service", "notifier")
 	if deps.Owner == "" {
@@ -78,25 +98,91 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 		deps.Workers = 4
 	}
 
-	// Handler: claim, check staleness and order, send, mark, log.
+	// Channels, templates and contact sources.
+	var err error
+	if len(deps.Channels) == 0 {
+		if deps.Channels, err = NewChannels(cfg, deps.Console); err != nil {
+			return nil, err
+		}
+	}
+	channels := map[string]Channel{}
+	for _, ch := range deps.Channels {
+		if !channel.Known(ch.Name()) || channels[ch.Name()] != nil {
+			return nil, fmt.Errorf("notifier: channel %q unknown or given twice", ch.Name())
+		}
+		channels[ch.Name()] = ch
+	}
+	if deps.Templates == nil {
+		if deps.Templates, err = template.New(cfg.TemplateDir); err != nil {
+			return nil, fmt.Errorf("notifier: %w", err)
+		}
+	}
+	if deps.Resolver == nil && cfg.ContactResolverURL != "" {
+		if deps.Resolver, err = NewResolver(cfg.ContactResolverURL, cfg.ContactResolverToken, cfg.ContactResolverTTL); err != nil {
+			return nil, fmt.Errorf("notifier: %w", err)
+		}
+	}
+
+	// Handler: claim, check staleness and order, find the contact, route,
+	// render, send on each channel under its own claim, mark, log.
 	h := &Handler{
-		store:      deps.Store,
-		channel:    deps.Channel,
-		pub:        deps.Publisher,
-		names:      stream.NewNames(cfg.Namespace),
-		owner:      deps.Owner,
-		lease:      deps.Lease,
-		maxDeliver: cfg.MaxDeliver,
-		metrics:    newMetrics(deps.Admin.Registerer()),
-		log:        log,
+		store:       deps.Store,
+		channels:    channels,
+		contacts:    contacts{store: deps.Store, resolver: deps.Resolver},
+		templates:   deps.Templates,
+		locale:      cfg.NotifyLocale,
+		contactWait: cfg.ContactWait,
+		pub:         deps.Publisher,
+		names:       stream.NewNames(cfg.Namespace),
+		owner:       deps.Owner,
+		lease:       deps.Lease,
+		maxDeliver:  cfg.MaxDeliver,
+		metrics:     newMetrics(deps.Admin.Registerer()),
+		log:         log,
 	}
 
 	// API and readiness.
 	registerRoutes(deps.Admin, deps.Store)
 	deps.Admin.AddCheck("notifier_store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
-	log.Info("notifier ready", "channel", deps.Channel.Name(), "owner", deps.Owner)
+	log.Info("notifier ready", "channels", names(channels), "owner", deps.Owner, "contact_resolver", deps.Resolver != nil)
 	return &Service{handler: h, cons: deps.Consumer, workers: deps.Workers, log: log}, nil
+}
+
+// NewChannels builds the channels the configuration asks for, each behind its
+// rate limit; the console, writing to console, when none is configured.
+func NewChannels(cfg config.Config, console io.Writer) ([]Channel, error) {
+	var out []Channel
+	if cfg.SMTPURL != "" {
+		e, err := channel.NewEmail(channel.EmailOptions{URL: cfg.SMTPURL, From: cfg.EmailFrom})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, channel.Limit(e, cfg.EmailRate))
+	}
+	if cfg.SMSAPIURL != "" {
+		s, err := channel.NewSMS(channel.SMSOptions{BaseURL: cfg.SMSAPIURL, AccountSID: cfg.SMSAccountSID,
+			AuthToken: cfg.SMSAuthToken, From: cfg.SMSFrom})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, channel.Limit(s, cfg.SMSRate))
+	}
+	if cfg.NotifyWebhookURL != "" {
+		w, err := channel.NewWebhook(channel.WebhookOptions{URL: cfg.NotifyWebhookURL, Secret: cfg.NotifyWebhookSecret,
+			AllowPrivate: cfg.NotifyWebhookAllowPrivate})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, channel.Limit(w, cfg.NotifyWebhookRate))
+	}
+	if len(out) == 0 {
+		if console == nil {
+			return nil, errors.New("notifier: no channel configured and no console to print to")
+		}
+		out = append(out, channel.NewConsole(console))
+	}
+	return out, nil
 }
 
 // Run consumes intents until ctx ends, then lets sends in flight finish.

@@ -4,39 +4,57 @@ import (
 	"fmt"
 
 	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/notifier/template"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
 )
 
-// render turns an intent into the customer's message. Plain English for now:
-// per-locale templates are the seam for the templates package.
-func render(in intent.Intent) channel.Message {
-	m := channel.Message{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID}
-	tail := lastDigits(in.ICCID, 4)
-	switch in.Kind {
-	case intent.Activation:
-		m.Subject = "Your eSIM is active"
-		m.Text = fmt.Sprintf("Your eSIM ending in %s is now active. Enjoy your trip!", tail)
-	case intent.LowData:
-		if in.Threshold >= 100 {
-			m.Subject = "You have used all your data"
-			m.Text = fmt.Sprintf("Your eSIM ending in %s has used all of its data. Top up to stay connected.", tail)
-		} else {
-			m.Subject = fmt.Sprintf("You have used %d%% of your data", in.Threshold)
-			m.Text = fmt.Sprintf("Your eSIM ending in %s has used %d%% of its data.", tail, in.Threshold)
-		}
-	case intent.ValidityLow:
-		m.Subject = "Your eSIM plan expires soon"
-		m.Text = fmt.Sprintf("Your eSIM ending in %s expires in %d day(s).", tail, in.RemainDays)
-	default:
-		m.Subject = "eSIM update"
-		m.Text = fmt.Sprintf("There is news about your eSIM ending in %s.", tail)
-	}
-	return m
+// Renderer renders one message from a template.
+type Renderer interface {
+	Render(kind template.Kind, locale string, d template.Data) (template.Rendered, error)
 }
 
-func lastDigits(s string, n int) string {
-	if len(s) <= n {
-		return s
+// templateKind is the template an intent uses: a low-data warning at 100 % is
+// "data exhausted".
+func templateKind(in intent.Intent) (template.Kind, error) {
+	switch in.Kind {
+	case intent.Activation:
+		return template.Activation, nil
+	case intent.LowData:
+		if in.Threshold >= 100 {
+			return template.DataExhausted, nil
+		}
+		return template.LowData, nil
+	case intent.ValidityLow:
+		return template.ValidityLow, nil
 	}
-	return s[len(s)-n:]
+	return "", fmt.Errorf("intent kind %q has no template", in.Kind)
+}
+
+// render turns an intent and its contact (nil for none) into the message the
+// channels send.
+func render(r Renderer, in intent.Intent, c *store.Contact, defaultLocale string) (channel.Message, error) {
+	kind, err := templateKind(in)
+	if err != nil {
+		return channel.Message{}, err
+	}
+	d := template.Data{ICCID: in.ICCID, OrderNo: in.OrderNo, Threshold: in.Threshold, UsedBytes: in.UsedVolume,
+		TotalBytes: in.TotalVolume, RemainDays: in.RemainDays, UsagePercent: in.UsagePercent}
+	m := channel.Message{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, OrderNo: in.OrderNo,
+		TransactionID: in.TransactionID, Threshold: in.Threshold}
+	locale := defaultLocale
+	if c != nil {
+		d.Name = c.Name
+		m.To = channel.Recipient{Name: c.Name, Email: c.Email, Phone: c.Phone}
+		m.TransactionID = orElse(m.TransactionID, c.TransactionID)
+		if c.Locale != "" {
+			locale = c.Locale
+		}
+	}
+	out, err := r.Render(kind, locale, d)
+	if err != nil {
+		return channel.Message{}, err
+	}
+	m.Locale, m.Subject, m.Text, m.HTML, m.SMS = out.Locale, out.Subject, out.Text, out.HTML, out.SMS
+	return m, nil
 }

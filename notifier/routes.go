@@ -2,31 +2,128 @@ package notifier
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/httpjson"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
-// LogReader is what the notifications API reads.
-type LogReader interface {
+// APIStore is what the notifier's API reads and writes.
+type APIStore interface {
+	store.Contacts
 	Notifications(ctx context.Context, iccid string) ([]store.Notification, error)
 }
 
 // registerRoutes is the notifier's part of the internal API.
-func registerRoutes(a *admin.Server, log LogReader) {
-	a.Handle("GET /v1/notifications", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		iccid := r.URL.Query().Get("iccid")
-		if iccid == "" {
-			httpjson.Error(w, http.StatusBadRequest, "query parameter iccid is required")
+func registerRoutes(a *admin.Server, st APIStore) {
+	api := api{st: st}
+	a.Handle("PUT /v1/contacts/{transactionId}", http.HandlerFunc(api.putContact))
+	a.Handle("GET /v1/contacts/{transactionId}", http.HandlerFunc(api.getContact))
+	a.Handle("DELETE /v1/contacts/{transactionId}", http.HandlerFunc(api.deleteContact))
+	a.Handle("GET /v1/contacts", http.HandlerFunc(api.contactByICCID))
+	a.Handle("GET /v1/notifications", http.HandlerFunc(api.notifications))
+}
+
+type api struct{ st APIStore }
+
+// putContact registers or replaces a contact: 201 when new, 200 when replaced.
+func (a api) putContact(w http.ResponseWriter, r *http.Request) {
+	txID := r.PathValue("transactionId")
+	var body contactBody
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxContactBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			httpjson.Error(w, http.StatusRequestEntityTooLarge, "body larger than 64 KiB")
 			return
 		}
-		entries, err := log.Notifications(r.Context(), iccid)
-		if err != nil {
-			httpjson.Error(w, http.StatusServiceUnavailable, "store unavailable: "+err.Error())
-			return
-		}
-		httpjson.Write(w, http.StatusOK, map[string]any{"iccid": iccid, "notifications": entries})
-	}))
+		httpjson.Error(w, http.StatusBadRequest, "body: want a JSON contact {name, email, phone, locale, channels, iccids}: "+err.Error())
+		return
+	}
+	if dec.More() {
+		httpjson.Error(w, http.StatusBadRequest, "body: one JSON object, please")
+		return
+	}
+	c, err := body.contact(txID)
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	c.UpdatedAt = time.Now().UTC()
+	_, err = a.st.Contact(r.Context(), txID)
+	status := http.StatusOK
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		status = http.StatusCreated
+	case err != nil:
+		unavailable(w, err)
+		return
+	}
+	if err := a.st.PutContact(r.Context(), c); err != nil {
+		unavailable(w, err)
+		return
+	}
+	httpjson.Write(w, status, c)
+}
+
+func (a api) getContact(w http.ResponseWriter, r *http.Request) {
+	a.writeContact(w, r, func(ctx context.Context) (store.Contact, error) {
+		return a.st.Contact(ctx, r.PathValue("transactionId"))
+	})
+}
+
+func (a api) contactByICCID(w http.ResponseWriter, r *http.Request) {
+	iccid := r.URL.Query().Get("iccid")
+	if iccid == "" {
+		httpjson.Error(w, http.StatusBadRequest, "query parameter iccid is required")
+		return
+	}
+	a.writeContact(w, r, func(ctx context.Context) (store.Contact, error) { return a.st.ContactByICCID(ctx, iccid) })
+}
+
+func (a api) writeContact(w http.ResponseWriter, r *http.Request, read func(context.Context) (store.Contact, error)) {
+	c, err := read(r.Context())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpjson.Error(w, http.StatusNotFound, "no such contact")
+	case err != nil:
+		unavailable(w, err)
+	default:
+		httpjson.Write(w, http.StatusOK, c)
+	}
+}
+
+func (a api) deleteContact(w http.ResponseWriter, r *http.Request) {
+	err := a.st.DeleteContact(r.Context(), r.PathValue("transactionId"))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpjson.Error(w, http.StatusNotFound, "no such contact")
+	case err != nil:
+		unavailable(w, err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (a api) notifications(w http.ResponseWriter, r *http.Request) {
+	iccid := r.URL.Query().Get("iccid")
+	if iccid == "" {
+		httpjson.Error(w, http.StatusBadRequest, "query parameter iccid is required")
+		return
+	}
+	entries, err := a.st.Notifications(r.Context(), iccid)
+	if err != nil {
+		unavailable(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"iccid": iccid, "notifications": entries})
+}
+
+func unavailable(w http.ResponseWriter, err error) {
+	httpjson.Error(w, http.StatusServiceUnavailable, "store unavailable: "+err.Error())
 }

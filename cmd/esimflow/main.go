@@ -33,6 +33,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newWebhookCmd(os.Getenv))
 	root.AddCommand(newDLQCmd(os.Getenv))
 	root.AddCommand(newReplayCmd(os.Getenv))
+	root.AddCommand(newNotifyCmd())
 	return root
 }
 

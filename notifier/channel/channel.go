@@ -1,5 +1,19 @@
-// Package channel holds the ways a message reaches a customer. Each channel
-// sends one rendered Message; the notifier decides which and when.
+// Package channel holds the ways a message reaches a customer: email over
+// SMTP, SMS through a Twilio-compatible REST API, a signed webhook to the
+// reseller's backend, and the console. Each channel sends one rendered
+// Message; the notifier decides which channels and when.
+//
+// Contract of every channel's Send:
+//   - safe for concurrent use;
+//   - carries Message.ID, the intent id, as the idempotency key the protocol
+//     offers (email Message-ID, SMS Idempotency-Key header, webhook-id), so a
+//     receiver can drop the copy that the one unavoidable window of DESIGN.md
+//     invariant 5 may produce;
+//   - returns nil only once the peer accepted the message, and otherwise an
+//     error that IsPermanent classifies: permanent (a 4xx that cannot succeed,
+//     a recipient the channel cannot address) goes to the dead letters at
+//     once; anything else (timeouts, 5xx, 429, refused connections) is retried
+//     after at least RetryAfter.
 package channel
 
 import (
@@ -11,13 +25,44 @@ import (
 	"time"
 )
 
+// Names of the channels, as routing, contacts and the notification log use them.
+const (
+	EmailName   = "email"
+	SMSName     = "sms"
+	WebhookName = "webhook"
+	ConsoleName = "console"
+)
+
+// Known reports whether name is a channel esimflow has.
+func Known(name string) bool {
+	switch name {
+	case EmailName, SMSName, WebhookName, ConsoleName:
+		return true
+	}
+	return false
+}
+
 // Message is one rendered customer message.
 type Message struct {
-	ID      string // intent id: also the idempotency key for channels that carry one
-	Kind    string
-	ICCID   string
-	Subject string
-	Text    string
+	ID            string // intent id: also the idempotency key for channels that carry one
+	Kind          string
+	ICCID         string
+	OrderNo       string
+	TransactionID string
+	Threshold     int
+	Locale        string // the locale the message was rendered in
+	To            Recipient
+	Subject       string
+	Text          string
+	HTML          string // empty: email sends text only
+	SMS           string // short form for SMS; empty: Text
+}
+
+// Recipient is the customer, as far as the contact tells.
+type Recipient struct {
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
 }
 
 // Console prints each message on one line: the all-in-one default, which needs
@@ -31,7 +76,7 @@ type Console struct {
 func NewConsole(w io.Writer) *Console { return &Console{w: w} }
 
 // Name is the channel's name in the notification log.
-func (c *Console) Name() string { return "console" }
+func (c *Console) Name() string { return ConsoleName }
 
 // Send writes the message as one line.
 func (c *Console) Send(_ context.Context, m Message) error {

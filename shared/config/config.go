@@ -6,9 +6,11 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -55,6 +57,24 @@ var Settings = []Setting{
 	{Env: "ESIMFLOW_INGEST_MAX_BODY", Default: "262144", Meaning: "bytes; larger bodies get 413"},
 	{Env: "ESIMFLOW_INGEST_PUBLISH_TIMEOUT", Default: "2s", Meaning: "how long ingest waits for the JetStream ack before answering 503"},
 	{Env: "ESIMFLOW_LOW_DATA_THRESHOLDS", Default: "80,100", Meaning: "usage percents that notify"},
+	{Env: "ESIMFLOW_SMTP_URL", Meaning: "email channel: `smtp://user:pass@host:587` (STARTTLS when the server offers it) or `smtps://user:pass@host:465` (implicit TLS); empty = no email", Secret: true},
+	{Env: "ESIMFLOW_EMAIL_FROM", Meaning: "sender of customer emails (`Shop <care@shop.example>`); required with `ESIMFLOW_SMTP_URL`"},
+	{Env: "ESIMFLOW_EMAIL_RATE", Default: "10", Meaning: "emails per second, per notifier instance; 0 = unlimited"},
+	{Env: "ESIMFLOW_SMS_API_URL", Meaning: "SMS channel: base URL of a Twilio-compatible REST API (the part before `/2010-04-01/Accounts/…`); empty = no SMS"},
+	{Env: "ESIMFLOW_SMS_ACCOUNT_SID", Meaning: "SMS account SID (basic-auth user and part of the API path)"},
+	{Env: "ESIMFLOW_SMS_AUTH_TOKEN", Meaning: "SMS auth token (basic-auth password)", Secret: true},
+	{Env: "ESIMFLOW_SMS_FROM", Meaning: "SMS sender: an E.164 number, or a messaging service SID (`MG…`)"},
+	{Env: "ESIMFLOW_SMS_RATE", Default: "1", Meaning: "SMS per second, per notifier instance; 0 = unlimited"},
+	{Env: "ESIMFLOW_NOTIFY_WEBHOOK_URL", Meaning: "signed outbound webhook channel: the reseller's endpoint (`https://…`); empty = none"},
+	{Env: "ESIMFLOW_NOTIFY_WEBHOOK_SECRET", Meaning: "Standard Webhooks signing secret (`whsec_` + base64); required with the webhook URL", Secret: true},
+	{Env: "ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE", Default: "false", Meaning: "`true` lets the webhook reach loopback, private and link-local addresses (refused by default, against SSRF)"},
+	{Env: "ESIMFLOW_NOTIFY_WEBHOOK_RATE", Default: "20", Meaning: "webhook calls per second, per notifier instance; 0 = unlimited"},
+	{Env: "ESIMFLOW_NOTIFY_LOCALE", Default: "en", Meaning: "locale of messages to customers whose contact has none (templates fall back to English)"},
+	{Env: "ESIMFLOW_CONTACT_WAIT", Default: "15m", Meaning: "how long a message waits for its customer's contact (the checkout may register it late) before it goes to `ESIM_DLQ`"},
+	{Env: "ESIMFLOW_CONTACT_RESOLVER_URL", Meaning: "optional `GET` for contacts not registered through the API, e.g. `https://shop.example/esim-contacts/{transactionId}` (also `{orderNo}`, `{iccid}`); 404 = no contact"},
+	{Env: "ESIMFLOW_CONTACT_RESOLVER_TOKEN", Meaning: "sent to the resolver as `Authorization: Bearer <token>`", Secret: true},
+	{Env: "ESIMFLOW_CONTACT_RESOLVER_TTL", Default: "10m", Meaning: "how long a contact the resolver returned is cached"},
+	{Env: "ESIMFLOW_TEMPLATE_DIR", Meaning: "directory of message templates (`<locale>/<kind>.tmpl`) that override the built-in ones"},
 	{Env: "ESIMFLOW_LOG_LEVEL", Default: "info", Meaning: "`debug`, `info`, `warn` or `error`"},
 	{Env: "ESIMFLOW_LOG_FORMAT", Default: "json", Meaning: "`json` (for log collectors) or `text` (for people; `make run` uses it)"},
 	{Env: "ESIMFLOW_API_URL", Default: "http://127.0.0.1:8081", Meaning: "internal API the operator commands (`esimflow dlq`) talk to; `--api` overrides it"},
@@ -93,6 +113,26 @@ type Config struct {
 	LogLevel            slog.Level
 	LogText             bool
 	APIURL              string
+
+	// Notifier channels, contacts and templates.
+	SMTPURL                   string
+	EmailFrom                 string
+	EmailRate                 float64
+	SMSAPIURL                 string
+	SMSAccountSID             string
+	SMSAuthToken              string
+	SMSFrom                   string
+	SMSRate                   float64
+	NotifyWebhookURL          string
+	NotifyWebhookSecret       string
+	NotifyWebhookAllowPrivate bool
+	NotifyWebhookRate         float64
+	NotifyLocale              string
+	ContactWait               time.Duration
+	ContactResolverURL        string
+	ContactResolverToken      string
+	ContactResolverTTL        time.Duration
+	TemplateDir               string
 }
 
 // Load reads every setting through getenv (os.Getenv in production), applying
@@ -138,6 +178,25 @@ func Load(getenv func(string) string) (Config, error) {
 		PublishTimeout:      p.duration("ESIMFLOW_INGEST_PUBLISH_TIMEOUT", get),
 		LowDataThresholds:   p.ints("ESIMFLOW_LOW_DATA_THRESHOLDS", get),
 		APIURL:              get("ESIMFLOW_API_URL"),
+
+		SMTPURL:                   get("ESIMFLOW_SMTP_URL"),
+		EmailFrom:                 get("ESIMFLOW_EMAIL_FROM"),
+		EmailRate:                 p.float("ESIMFLOW_EMAIL_RATE", get),
+		SMSAPIURL:                 get("ESIMFLOW_SMS_API_URL"),
+		SMSAccountSID:             get("ESIMFLOW_SMS_ACCOUNT_SID"),
+		SMSAuthToken:              get("ESIMFLOW_SMS_AUTH_TOKEN"),
+		SMSFrom:                   get("ESIMFLOW_SMS_FROM"),
+		SMSRate:                   p.float("ESIMFLOW_SMS_RATE", get),
+		NotifyWebhookURL:          get("ESIMFLOW_NOTIFY_WEBHOOK_URL"),
+		NotifyWebhookSecret:       get("ESIMFLOW_NOTIFY_WEBHOOK_SECRET"),
+		NotifyWebhookAllowPrivate: p.bool("ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE", get),
+		NotifyWebhookRate:         p.float("ESIMFLOW_NOTIFY_WEBHOOK_RATE", get),
+		NotifyLocale:              get("ESIMFLOW_NOTIFY_LOCALE"),
+		ContactWait:               p.duration("ESIMFLOW_CONTACT_WAIT", get),
+		ContactResolverURL:        get("ESIMFLOW_CONTACT_RESOLVER_URL"),
+		ContactResolverToken:      get("ESIMFLOW_CONTACT_RESOLVER_TOKEN"),
+		ContactResolverTTL:        p.duration("ESIMFLOW_CONTACT_RESOLVER_TTL", get),
+		TemplateDir:               get("ESIMFLOW_TEMPLATE_DIR"),
 	}
 	if sync := get("ESIMFLOW_EMBEDDED_SYNC"); sync == "always" {
 		c.EmbeddedSyncAlways = true
@@ -161,6 +220,10 @@ func Load(getenv func(string) string) (Config, error) {
 }
 
 var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$`)
+
+// LocaleRE is what a locale may look like: a BCP 47-ish tag such as en, de-AT
+// or pt_BR.
+var LocaleRE = regexp.MustCompile(`^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$`)
 
 // Validate checks values that parse but make no sense.
 func (c Config) Validate() error {
@@ -234,7 +297,68 @@ func (c Config) Validate() error {
 			break
 		}
 	}
+	errs = append(errs, c.validateNotifier()...)
 	return errors.Join(errs...)
+}
+
+// validateNotifier checks the channel, contact and template settings.
+func (c Config) validateNotifier() []error {
+	var errs []error
+	bad := func(env, why string) { errs = append(errs, fmt.Errorf("%s: %s", env, why)) }
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			bad("ESIMFLOW_SMTP_URL", "want smtp://[user:pass@]host[:port] or smtps://…")
+		}
+		if a, err := mail.ParseAddress(c.EmailFrom); err != nil || a.Address == "" {
+			bad("ESIMFLOW_EMAIL_FROM", "want an address such as care@shop.example or `Shop <care@shop.example>` (required with ESIMFLOW_SMTP_URL)")
+		}
+	}
+	sms := []string{c.SMSAPIURL, c.SMSAccountSID, c.SMSAuthToken, c.SMSFrom}
+	if slices.ContainsFunc(sms, func(v string) bool { return v != "" }) {
+		if slices.Contains(sms, "") {
+			bad("ESIMFLOW_SMS_API_URL", "the SMS channel needs ESIMFLOW_SMS_API_URL, _ACCOUNT_SID, _AUTH_TOKEN and _FROM together")
+		} else if !httpURL(c.SMSAPIURL) {
+			bad("ESIMFLOW_SMS_API_URL", "want an http:// or https:// URL")
+		}
+	}
+	if c.NotifyWebhookURL != "" {
+		if !httpURL(c.NotifyWebhookURL) {
+			bad("ESIMFLOW_NOTIFY_WEBHOOK_URL", "want an http:// or https:// URL")
+		}
+		if !webhookSecret(c.NotifyWebhookSecret) {
+			bad("ESIMFLOW_NOTIFY_WEBHOOK_SECRET", "want whsec_ followed by at least 16 base64-encoded bytes (required with the webhook URL)")
+		}
+	}
+	for env, r := range map[string]float64{"ESIMFLOW_EMAIL_RATE": c.EmailRate, "ESIMFLOW_SMS_RATE": c.SMSRate, "ESIMFLOW_NOTIFY_WEBHOOK_RATE": c.NotifyWebhookRate} {
+		if r < 0 {
+			bad(env, "must not be negative (0 = unlimited)")
+		}
+	}
+	if !LocaleRE.MatchString(c.NotifyLocale) {
+		bad("ESIMFLOW_NOTIFY_LOCALE", "want a locale such as en, de or pt-BR")
+	}
+	if c.ContactWait < 0 {
+		bad("ESIMFLOW_CONTACT_WAIT", "must not be negative")
+	}
+	if c.ContactResolverURL != "" && !httpURL(strings.NewReplacer("{", "", "}", "").Replace(c.ContactResolverURL)) {
+		bad("ESIMFLOW_CONTACT_RESOLVER_URL", "want an http:// or https:// URL")
+	}
+	if c.ContactResolverTTL <= 0 {
+		bad("ESIMFLOW_CONTACT_RESOLVER_TTL", "must be positive")
+	}
+	return errs
+}
+
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// webhookSecret reports whether s is a Standard Webhooks secret.
+func webhookSecret(s string) bool {
+	b64, ok := strings.CutPrefix(s, "whsec_")
+	key, err := base64.StdEncoding.DecodeString(b64)
+	return ok && err == nil && len(key) >= 16
 }
 
 // LogValue lists the effective settings with secrets redacted.
@@ -255,7 +379,29 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("ingest_signature_secrets", len(c.SignatureSecrets)),
 		slog.Any("ingest_allow_cidrs", c.AllowCIDRs),
 		slog.Any("low_data_thresholds", c.LowDataThresholds),
+		slog.Any("channels", c.Channels()),
+		slog.Bool("contact_resolver", c.ContactResolverURL != ""),
+		slog.String("template_dir", orDefault(c.TemplateDir, "built-in")),
 	)
+}
+
+// Channels names the notifier channels the settings configure, in routing
+// order; console alone when none is.
+func (c Config) Channels() []string {
+	var out []string
+	if c.SMTPURL != "" {
+		out = append(out, "email")
+	}
+	if c.SMSAPIURL != "" {
+		out = append(out, "sms")
+	}
+	if c.NotifyWebhookURL != "" {
+		out = append(out, "webhook")
+	}
+	if len(out) == 0 {
+		out = append(out, "console")
+	}
+	return out
 }
 
 func orDefault(v, d string) string {
@@ -278,6 +424,15 @@ func (p *parser) int(env string, get func(string) string) int {
 		p.fail(env, v, "want an integer")
 	}
 	return n
+}
+
+func (p *parser) bool(env string, get func(string) string) bool {
+	v := get(env)
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(env, v, "want true or false")
+	}
+	return b
 }
 
 func (p *parser) duration(env string, get func(string) string) time.Duration {

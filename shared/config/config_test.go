@@ -37,6 +37,17 @@ func TestLoadErrors(t *testing.T) {
 		{"log level", "ESIMFLOW_LOG_LEVEL", "loud", "ESIMFLOW_LOG_LEVEL"},
 		{"log format", "ESIMFLOW_LOG_FORMAT", "xml", "ESIMFLOW_LOG_FORMAT"},
 		{"max deliver", "ESIMFLOW_MAX_DELIVER", "1", "ESIMFLOW_MAX_DELIVER"},
+		{"smtp url scheme", "ESIMFLOW_SMTP_URL", "http://mail.example", "ESIMFLOW_SMTP_URL"},
+		{"smtp without sender", "ESIMFLOW_SMTP_URL", "smtp://mail.example:587", "ESIMFLOW_EMAIL_FROM"},
+		{"sms half configured", "ESIMFLOW_SMS_API_URL", "https://sms.example", "_AUTH_TOKEN"},
+		{"webhook without secret", "ESIMFLOW_NOTIFY_WEBHOOK_URL", "https://shop.example/hook", "ESIMFLOW_NOTIFY_WEBHOOK_SECRET"},
+		{"webhook allow private", "ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE", "maybe", "ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE"},
+		{"negative rate", "ESIMFLOW_SMS_RATE", "-1", "ESIMFLOW_SMS_RATE"},
+		{"rate not a number", "ESIMFLOW_EMAIL_RATE", "fast", "ESIMFLOW_EMAIL_RATE"},
+		{"locale", "ESIMFLOW_NOTIFY_LOCALE", "english!", "ESIMFLOW_NOTIFY_LOCALE"},
+		{"contact wait", "ESIMFLOW_CONTACT_WAIT", "-1m", "ESIMFLOW_CONTACT_WAIT"},
+		{"resolver url", "ESIMFLOW_CONTACT_RESOLVER_URL", "ftp://x/{iccid}", "ESIMFLOW_CONTACT_RESOLVER_URL"},
+		{"resolver ttl", "ESIMFLOW_CONTACT_RESOLVER_TTL", "0", "ESIMFLOW_CONTACT_RESOLVER_TTL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,12 +70,35 @@ func TestThresholdsSortedAndDeduplicated(t *testing.T) {
 }
 
 func TestSecretsRedactedInLog(t *testing.T) {
-	c, err := config.Load(env(map[string]string{"ESIMFLOW_REDIS_URL": "redis://user:hunter2@h:6379", "ESIMFLOW_ADMIN_TOKEN": "tok3n"}))
+	c, err := config.Load(env(map[string]string{
+		"ESIMFLOW_REDIS_URL": "redis://user:hunter2@h:6379", "ESIMFLOW_ADMIN_TOKEN": "tok3n",
+		"ESIMFLOW_SMTP_URL": "smtps://mailer:smtppass@mail.example", "ESIMFLOW_EMAIL_FROM": "care@shop.example",
+		"ESIMFLOW_SMS_API_URL": "https://sms.example", "ESIMFLOW_SMS_ACCOUNT_SID": "AC1", "ESIMFLOW_SMS_AUTH_TOKEN": "smstok",
+		"ESIMFLOW_SMS_FROM": "+15550001111", "ESIMFLOW_NOTIFY_WEBHOOK_URL": "https://shop.example/hook",
+		"ESIMFLOW_NOTIFY_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "ESIMFLOW_CONTACT_RESOLVER_URL": "https://shop.example/c/{iccid}",
+		"ESIMFLOW_CONTACT_RESOLVER_TOKEN": "restok",
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := c.LogValue().String(); strings.Contains(s, "hunter2") || strings.Contains(s, "tok3n") {
-		t.Errorf("secret in log value: %s", s)
+	s := c.LogValue().String()
+	for _, secret := range []string{"hunter2", "tok3n", "smtppass", "smstok", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "restok"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("secret %q in log value: %s", secret, s)
+		}
+	}
+	if !strings.Contains(s, "[email sms webhook]") {
+		t.Errorf("log value does not list the channels: %s", s)
+	}
+}
+
+func TestChannels(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Channels(); len(got) != 1 || got[0] != "console" {
+		t.Errorf("default channels %v, want console alone", got)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package store declares what esimflow keeps besides the event log: the
-// processor's seen-set, order and profile state, notification claims and the
-// notification log. JetStream's ESIM_EVENTS is the source of truth; everything
+// processor's seen-set, order and profile state, customer contacts,
+// notification claims and the notification log. JetStream's ESIM_EVENTS is the source of truth; everything
 // here can be rebuilt by replaying it.
 //
 // Two implementations exist, redisstore (production) and kvstore (NATS KV, the
@@ -31,6 +31,7 @@ var ErrNotOwner = errors.New("claim not held by this owner")
 type Store interface {
 	SeenSet
 	State
+	Contacts
 	Claims
 	NotificationLog
 	// Ping reports whether the backend answers; readiness uses it.
@@ -55,6 +56,43 @@ type State interface {
 	UpdateProfile(ctx context.Context, iccid string, fn func(*Profile) (bool, error)) (Profile, error)
 	Order(ctx context.Context, orderNo string) (Order, error)
 	Profile(ctx context.Context, iccid string) (Profile, error)
+}
+
+// Contacts keep who gets a profile's messages, registered by the reseller's
+// checkout under the order's transactionId.
+//
+// A contact may also list the iccids it covers. The store indexes them on
+// PutContact (iccid → transactionId, the last put naming an iccid wins), and
+// ContactByICCID follows the index only to a contact that still lists the
+// iccid: the index is a hint, written after the contact and verified on read,
+// so a replaced or deleted contact, or a writer that died between the two
+// writes, never yields a wrong contact and needs no cross-key transaction (the
+// keys live in different Redis Cluster slots). The notifier finds most
+// contacts without the index, through the transactionId of the intent or of
+// the profile's order.
+type Contacts interface {
+	// PutContact stores c under c.TransactionID, replacing any contact there.
+	PutContact(ctx context.Context, c Contact) error
+	// Contact reads a contact; ErrNotFound when there is none.
+	Contact(ctx context.Context, transactionID string) (Contact, error)
+	// ContactByICCID reads the contact listing iccid; ErrNotFound when none does.
+	ContactByICCID(ctx context.Context, iccid string) (Contact, error)
+	// DeleteContact removes a contact and its index entries; ErrNotFound when
+	// there was none.
+	DeleteContact(ctx context.Context, transactionID string) error
+}
+
+// Contact is how to reach the customer of one order. Channels, when set,
+// overrides the notifier's routing ("email", "sms", "webhook", "console").
+type Contact struct {
+	TransactionID string    `json:"transactionId"`
+	Name          string    `json:"name,omitempty"`
+	Email         string    `json:"email,omitempty"`
+	Phone         string    `json:"phone,omitempty"` // E.164
+	Locale        string    `json:"locale,omitempty"`
+	Channels      []string  `json:"channels,omitempty"`
+	ICCIDs        []string  `json:"iccids,omitempty"`
+	UpdatedAt     time.Time `json:"updatedAt,omitzero"`
 }
 
 // Claims make each customer message go out once per intent id (DESIGN.md

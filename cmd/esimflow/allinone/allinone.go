@@ -1,7 +1,8 @@
 // Package allinone runs the whole of esimflow in one process: an embedded NATS
 // server with JetStream (unless ESIMFLOW_NATS_URL names one), the NATS KV store
-// (unless ESIMFLOW_REDIS_URL names a Redis), ingest, processor and notifier with
-// the console channel, and one internal API serving every route.
+// (unless ESIMFLOW_REDIS_URL names a Redis), ingest, processor and notifier
+// (the console channel unless email, SMS or a webhook is configured), and one
+// internal API serving every route.
 package allinone
 
 import (
@@ -13,7 +14,6 @@ import (
 
 	"github.com/esimflow/esimflow/ingest"
 	"github.com/esimflow/esimflow/notifier"
-	"github.com/esimflow/esimflow/notifier/channel"
 	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/service"
@@ -23,7 +23,8 @@ import (
 // Deps are what Run needs from its caller.
 type Deps struct {
 	Logger *slog.Logger
-	// Messages is where the console channel prints customer messages.
+	// Messages is where the console channel prints customer messages (when
+	// no other channel is configured).
 	Messages io.Writer
 	// Banner is where the "POST here" lines go (the terminal).
 	Banner io.Writer
@@ -48,7 +49,7 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(deps.Banner, "esimflow is running.\n  POST webhooks to http://%s/webhooks/esim\n  internal API at  http://%s (/v1/orders/{orderNo}, /v1/profiles/{iccid}, /v1/notifications?iccid=, /v1/dlq, /metrics)\n  data in %s — Ctrl-C stops cleanly\n",
+	fmt.Fprintf(deps.Banner, "esimflow is running.\n  POST webhooks to http://%s/webhooks/esim\n  internal API at  http://%s (/v1/orders/{orderNo}, /v1/profiles/{iccid}, /v1/contacts/{transactionId}, /v1/notifications?iccid=, /v1/dlq, /metrics)\n  data in %s — Ctrl-C stops cleanly\n",
 		display(httpLn.Addr()), display(adminLn.Addr()), storageOf(cfg))
 
 	// Build every service first: their routes and readiness checks are in
@@ -66,7 +67,7 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	}
 	notify, err := notifier.New(cfg, notifier.Deps{
 		Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
-		Channel: channel.NewConsole(deps.Messages), Admin: env.Admin, Logger: log,
+		Console: deps.Messages, Admin: env.Admin, Logger: log,
 	})
 	if err != nil {
 		return err

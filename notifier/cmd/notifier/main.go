@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/esimflow/esimflow/notifier"
-	"github.com/esimflow/esimflow/notifier/channel"
 	"github.com/esimflow/esimflow/shared/service"
 )
 
@@ -13,7 +12,7 @@ func main() {
 	service.Main(service.Options{Name: "notifier", Store: true}, func(env *service.Env) (service.Part, error) {
 		s, err := notifier.New(env.Cfg, notifier.Deps{
 			Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
-			Channel: channel.NewConsole(os.Stdout), Admin: env.Admin, Logger: env.Log,
+			Console: os.Stdout, Admin: env.Admin, Logger: env.Log,
 		})
 		if err != nil {
 			return nil, err

@@ -5,15 +5,16 @@
 // (2.11), no batch or counter features. Two buckets, created or updated
 // idempotently by New:
 //
-//	<ns>_esimflow_state   orders, profiles, claims, notification log; history 1, no TTL
+//	<ns>_esimflow_state   orders, profiles, contacts, claims, notification log; history 1, no TTL
 //	<ns>_esimflow_seen    the seen-set; history 1, bucket max age = SeenTTL
 //
 // (esimflow_state and esimflow_seen without a namespace; see Buckets). The
 // seen-set lives apart because its TTL is the bucket's: a per-key TTL would
 // need 2.11, and one max age on the state bucket would expire orders too.
 //
-// Keys in the state bucket are "order.<id>", "profile.<id>", "claim.<id>" and
-// "log.<iccid>"; the seen bucket's keys are the escaped dedupe keys alone. KV
+// Keys in the state bucket are "order.<id>", "profile.<id>", "claim.<id>",
+// "log.<iccid>", "contact.<transactionId>" and "contact_iccid.<iccid>" (the
+// contact index, holding a transactionId); the seen bucket's keys are the escaped dedupe keys alone. KV
 // keys allow only [-/_=.A-Za-z0-9], so ids are escaped: letters, digits, '-'
 // and '_' stay as they are (an iccid or order number reads plainly), every
 // other byte becomes "=XX" (upper-case hex), the empty id is "=", and an id

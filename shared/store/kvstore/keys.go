@@ -13,6 +13,10 @@ func orderKey(orderNo string) string { return "order." + token(orderNo) }
 func profileKey(iccid string) string { return "profile." + token(iccid) }
 func claimKey(id string) string      { return "claim." + token(id) }
 func logKey(iccid string) string     { return "log." + token(iccid) }
+func contactKey(txID string) string  { return "contact." + token(txID) }
+
+// contactIndexKey holds the transactionId of the contact listing an iccid.
+func contactIndexKey(iccid string) string { return "contact_iccid." + token(iccid) }
 
 // token turns any string into one valid KV key token, injectively, keeping
 // plain ids readable.

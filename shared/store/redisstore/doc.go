@@ -9,9 +9,13 @@
 //	esimflow:<ns>:{c:<intent id>}   claim, hash {state, owner, lease_until_ms, attempts}
 //	esimflow:<ns>:{l:<iccid>}       notification log, list of JSON entries
 //	esimflow:<ns>:{s:<dedupe key>}  seen mark, "1" with the seen TTL
+//	esimflow:<ns>:{k:<transactionId>} contact, JSON string
+//	esimflow:<ns>:{ki:<iccid>}      contact index: the transactionId listing the iccid
 //
-// Ids go in as they are (Redis keys are binary-safe). Every operation touches
-// one key, hence one slot; the tags are there so that a later operation over
+// Ids go in as they are (Redis keys are binary-safe). Every operation but a
+// contact's put and delete touches one key, hence one slot; those write the
+// contact and its index entries as separate commands, in an order that
+// store.Contacts makes safe; the tags are there so that a later operation over
 // several keys of one entity could keep to a slot too. An id containing '}'
 // only shortens its hash tag.
 //

@@ -51,6 +51,9 @@ func TestKeys(t *testing.T) {
 	if err := s.MarkSeen(ctx, "k"); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.PutContact(ctx, store.Contact{TransactionID: "tx1", Email: "a@example.com", ICCIDs: []string{"8901"}}); err != nil {
+		t.Fatal(err)
+	}
 	p := "esimflow:" + ns + ":"
 	if got := redisstore.Prefix(ns); got != p {
 		t.Errorf("Prefix = %q, want %q", got, p)
@@ -60,14 +63,14 @@ func TestKeys(t *testing.T) {
 	}
 	for key, typ := range map[string]string{
 		p + "{p:8901}": "string", p + "{o:O1}": "string", p + "{c:activation:8901}": "hash",
-		p + "{l:8901}": "list", p + "{s:k}": "string",
+		p + "{l:8901}": "list", p + "{s:k}": "string", p + "{k:tx1}": "string", p + "{ki:8901}": "string",
 	} {
 		if got := client.Type(ctx, key).Val(); got != typ {
 			t.Errorf("%s is a %q, want a %s", key, got, typ)
 		}
 	}
-	if n := len(client.Keys(ctx, p+"*").Val()); n != 5 {
-		t.Errorf("%d keys under %s, want 5", n, p)
+	if n := len(client.Keys(ctx, p+"*").Val()); n != 7 {
+		t.Errorf("%d keys under %s, want 7", n, p)
 	}
 	if ttl := client.TTL(ctx, p+"{s:k}").Val(); ttl <= 0 || ttl > time.Hour {
 		t.Errorf("seen mark TTL = %v, want up to an hour", ttl)

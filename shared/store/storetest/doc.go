@@ -19,6 +19,10 @@
 //     by the holder is final and idempotent, and still accepted after the
 //     lease ran out if nobody took the claim over; by anyone else it is
 //     store.ErrNotOwner;
+//   - a contact put replaces the whole contact; reads and deletes of none give
+//     store.ErrNotFound; ContactByICCID finds the contact that last listed the
+//     iccid, and never one that no longer lists it (replaced, deleted, or
+//     overtaken by a concurrent put);
 //   - the notification log keeps append order and the last
 //     store.NotificationLogLimit entries per iccid.
 //

@@ -49,6 +49,10 @@ func Run(t *testing.T, newStore Factory) {
 		{"Claims/LeaseExpiryIsTakeover", testClaimTakeover},
 		{"Claims/FinishAfterUntakenExpiry", testClaimFinishAfterExpiry},
 		{"Claims/ConcurrentOneWinner", testConcurrentClaims},
+		{"Contacts/PutGetDelete", testContacts},
+		{"Contacts/ByICCID", testContactByICCID},
+		{"Contacts/ICCIDMovesToAnotherContact", testContactICCIDMoves},
+		{"Contacts/ConcurrentPuts", testContactsConcurrent},
 		{"Log/AppendAndRead", testLog},
 		{"Log/Bounded", testLogBounded},
 		{"Log/ConcurrentAppends", testLogConcurrent},
@@ -300,6 +304,9 @@ func testOddIDs(t *testing.T, f Factory) {
 		if err := s.AppendNotification(ctx(t), store.Notification{ID: mark, ICCID: id, Status: "sent"}); err != nil {
 			t.Fatalf("append notification %q: %v", id, err)
 		}
+		if err := s.PutContact(ctx(t), store.Contact{TransactionID: id, Name: mark, ICCIDs: []string{id}}); err != nil {
+			t.Fatalf("put contact %q: %v", id, err)
+		}
 		if i%2 == 0 {
 			if err := s.MarkSeen(ctx(t), id); err != nil {
 				t.Fatalf("mark seen %q: %v", id, err)
@@ -319,6 +326,12 @@ func testOddIDs(t *testing.T, f Factory) {
 		}
 		if log, err := s.Notifications(ctx(t), id); err != nil || len(log) != 1 || log[0].ID != mark || log[0].ICCID != id {
 			t.Errorf("notifications %q = %+v, %v", id, log, err)
+		}
+		if c, err := s.Contact(ctx(t), id); err != nil || c.TransactionID != id || c.Name != mark {
+			t.Errorf("contact %q read back as %+v (%v)", id, c, err)
+		}
+		if c, err := s.ContactByICCID(ctx(t), id); err != nil || c.TransactionID != id || c.Name != mark {
+			t.Errorf("contact by iccid %q read back as %+v (%v)", id, c, err)
 		}
 		if seen, err := s.Seen(ctx(t), id); err != nil || seen != (i%2 == 0) {
 			t.Errorf("seen %q = %v, %v; want %v", id, seen, err, i%2 == 0)
@@ -563,6 +576,181 @@ func testConcurrentClaims(t *testing.T, f Factory) {
 	})
 	if outcomes[store.Claimed] != 1 || outcomes[store.HeldByOther] != concurrency-1 {
 		t.Errorf("outcomes of %d concurrent claims: %v; want exactly one claimed", concurrency, outcomes)
+	}
+}
+
+func testContacts(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if c, err := s.Contact(ctx(t), "tx1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Contact of none = %+v, %v; want ErrNotFound", c, err)
+	}
+	if err := s.DeleteContact(ctx(t), "tx1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteContact of none = %v; want ErrNotFound", err)
+	}
+	at := time.Date(2024, 1, 15, 14, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	want := store.Contact{TransactionID: "tx1", Name: "Ana Lima", Email: "ana@example.com", Phone: "+351912345678",
+		Locale: "pt-BR", Channels: []string{"sms", "email"}, ICCIDs: []string{"8901", "8902"}, UpdatedAt: at}
+	if err := s.PutContact(ctx(t), want); err != nil {
+		t.Fatalf("PutContact: %v", err)
+	}
+	if got, err := s.Contact(ctx(t), "tx1"); err != nil || !sameContact(got, want) {
+		t.Errorf("Contact = %+v, %v;\nwant %+v", got, err, want)
+	}
+	if _, err := s.Contact(ctx(t), "tx2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another id: %v; want ErrNotFound", err)
+	}
+	// A put replaces the whole contact: fields left out are gone.
+	replaced := store.Contact{TransactionID: "tx1", Email: "ana@example.org"}
+	if err := s.PutContact(ctx(t), replaced); err != nil {
+		t.Fatalf("PutContact again: %v", err)
+	}
+	if got, err := s.Contact(ctx(t), "tx1"); err != nil || !sameContact(got, replaced) {
+		t.Errorf("Contact after replace = %+v, %v;\nwant %+v", got, err, replaced)
+	}
+	if err := s.DeleteContact(ctx(t), "tx1"); err != nil {
+		t.Fatalf("DeleteContact: %v", err)
+	}
+	if _, err := s.Contact(ctx(t), "tx1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Contact after delete: %v; want ErrNotFound", err)
+	}
+	if err := s.DeleteContact(ctx(t), "tx1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second DeleteContact = %v; want ErrNotFound", err)
+	}
+	// A deleted contact can be registered again.
+	if err := s.PutContact(ctx(t), want); err != nil {
+		t.Fatalf("PutContact after delete: %v", err)
+	}
+	if got, err := s.Contact(ctx(t), "tx1"); err != nil || !sameContact(got, want) {
+		t.Errorf("Contact after re-put = %+v, %v", got, err)
+	}
+}
+
+func sameContact(a, b store.Contact) bool {
+	if !a.UpdatedAt.Equal(b.UpdatedAt) {
+		return false
+	}
+	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
+	return reflect.DeepEqual(a, b)
+}
+
+// contactOf returns the transactionId ContactByICCID finds, "" for none.
+func contactOf(t *testing.T, s store.Store, iccid string) string {
+	t.Helper()
+	c, err := s.ContactByICCID(ctx(t), iccid)
+	if errors.Is(err, store.ErrNotFound) {
+		return ""
+	}
+	if err != nil {
+		t.Fatalf("ContactByICCID(%s): %v", iccid, err)
+	}
+	if !slices.Contains(c.ICCIDs, iccid) {
+		t.Errorf("ContactByICCID(%s) gave %+v, which does not list it", iccid, c)
+	}
+	return c.TransactionID
+}
+
+func testContactByICCID(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if got := contactOf(t, s, "8901"); got != "" {
+		t.Errorf("no contacts, iccid 8901 -> %q", got)
+	}
+	put := func(c store.Contact) {
+		t.Helper()
+		if err := s.PutContact(ctx(t), c); err != nil {
+			t.Fatalf("PutContact: %v", err)
+		}
+	}
+	put(store.Contact{TransactionID: "tx1", Email: "a@example.com", ICCIDs: []string{"8901", "8902"}})
+	steps := []struct {
+		name string
+		do   func()
+		want map[string]string // iccid -> transactionId, "" for none
+	}{
+		{"listed iccids", func() {}, map[string]string{"8901": "tx1", "8902": "tx1", "8903": ""}},
+		{"a replace drops an iccid and adds one",
+			func() { put(store.Contact{TransactionID: "tx1", ICCIDs: []string{"8902", "8903"}}) },
+			map[string]string{"8901": "", "8902": "tx1", "8903": "tx1"}},
+		{"a replace without iccids drops them all",
+			func() { put(store.Contact{TransactionID: "tx1"}) },
+			map[string]string{"8901": "", "8902": "", "8903": ""}},
+		{"iccids again", func() { put(store.Contact{TransactionID: "tx1", ICCIDs: []string{"8901"}}) },
+			map[string]string{"8901": "tx1"}},
+		{"delete removes them", func() {
+			if err := s.DeleteContact(ctx(t), "tx1"); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]string{"8901": ""}},
+	}
+	for _, st := range steps {
+		st.do()
+		for iccid, want := range st.want {
+			if got := contactOf(t, s, iccid); got != want {
+				t.Errorf("%s: iccid %s -> %q, want %q", st.name, iccid, got, want)
+			}
+		}
+	}
+}
+
+func testContactICCIDMoves(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	for _, c := range []store.Contact{
+		{TransactionID: "tx1", ICCIDs: []string{"8901", "8902"}},
+		{TransactionID: "tx2", ICCIDs: []string{"8902"}}, // the last put naming an iccid wins
+	} {
+		if err := s.PutContact(ctx(t), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := contactOf(t, s, "8902"); got != "tx2" {
+		t.Errorf("8902 -> %q, want tx2 (the last put naming it)", got)
+	}
+	// tx1 drops 8902, which tx2 holds now: tx2 keeps it.
+	if err := s.PutContact(ctx(t), store.Contact{TransactionID: "tx1", ICCIDs: []string{"8901"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteContact(ctx(t), "tx1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := contactOf(t, s, "8902"); got != "tx2" {
+		t.Errorf("after tx1 let go: 8902 -> %q, want tx2", got)
+	}
+	// tx2 is replaced without 8902 while tx1 still lists it from before: the
+	// stale index entry to tx2 leads nowhere.
+	if err := s.PutContact(ctx(t), store.Contact{TransactionID: "tx3", ICCIDs: []string{"8904"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutContact(ctx(t), store.Contact{TransactionID: "tx2", ICCIDs: []string{"8904"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := contactOf(t, s, "8902"); got != "" {
+		t.Errorf("8902 -> %q, want none", got)
+	}
+	if got := contactOf(t, s, "8904"); got != "tx2" {
+		t.Errorf("8904 -> %q, want tx2", got)
+	}
+}
+
+func testContactsConcurrent(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	race(func(i int) {
+		c := store.Contact{TransactionID: "hot", Name: fmt.Sprintf("writer%02d", i), ICCIDs: []string{fmt.Sprintf("89%02d", i)}}
+		if err := s.PutContact(ctx(t), c); err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	})
+	c, err := s.Contact(ctx(t), "hot")
+	if err != nil || len(c.ICCIDs) != 1 || c.Name != "writer"+c.ICCIDs[0][2:] {
+		t.Fatalf("contact after concurrent puts = %+v, %v; want one writer's whole contact", c, err)
+	}
+	// Whatever the index kept, it leads only to the winner's iccid.
+	for _, iccid := range numbered("89") {
+		want := ""
+		if iccid == c.ICCIDs[0] {
+			want = "hot"
+		}
+		if got := contactOf(t, s, iccid); got != want {
+			t.Errorf("iccid %s -> %q, want %q", iccid, got, want)
+		}
 	}
 }
 

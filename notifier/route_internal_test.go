@@ -1,0 +1,104 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/shared/store"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+type named string
+
+func (n named) Name() string                                { return string(n) }
+func (n named) Send(context.Context, channel.Message) error { return nil }
+
+func configured(names ...string) map[string]Channel {
+	out := map[string]Channel{}
+	for _, n := range names {
+		out[n] = named(n)
+	}
+	return out
+}
+
+func TestRoute(t *testing.T) {
+	full := &store.Contact{TransactionID: "tx", Email: "a@example.com", Phone: "+351912345678"}
+	emailOnly := &store.Contact{TransactionID: "tx", Email: "a@example.com"}
+	phoneOnly := &store.Contact{TransactionID: "tx", Phone: "+351912345678"}
+	tests := []struct {
+		name       string
+		contact    *store.Contact
+		configured []string
+		want       []string
+		err        string // "" none; "no contact" errNoContact; else a substring
+	}{
+		{"email first", full, []string{"email", "sms", "webhook"}, []string{"email"}, ""},
+		{"sms when email is not configured", full, []string{"sms", "webhook"}, []string{"sms"}, ""},
+		{"sms when the contact has no email", phoneOnly, []string{"email", "sms"}, []string{"sms"}, ""},
+		{"webhook when the contact has neither address configured", emailOnly, []string{"sms", "webhook"}, []string{"webhook"}, ""},
+		{"console last", full, []string{"console"}, []string{"console"}, ""},
+		{"no contact, console needs none", nil, []string{"console"}, []string{"console"}, ""},
+		{"no contact, webhook needs none", nil, []string{"webhook"}, []string{"webhook"}, ""},
+		{"no contact, email waits for one", nil, []string{"email", "webhook"}, nil, "no contact"},
+		{"no contact, sms waits for one", nil, []string{"sms"}, nil, "no contact"},
+		{"no address for what is configured", emailOnly, []string{"sms"}, nil, "no address"},
+		{"the contact's list, in its order", &store.Contact{TransactionID: "tx", Email: "a@example.com", Phone: "+351912345678", Channels: []string{"sms", "email", "webhook"}},
+			[]string{"email", "sms", "webhook"}, []string{"sms", "email", "webhook"}, ""},
+		{"the contact's list skips what is not configured", &store.Contact{TransactionID: "tx", Email: "a@example.com", Channels: []string{"sms", "email"}},
+			[]string{"email"}, []string{"email"}, ""},
+		{"the contact's list, nothing usable", &store.Contact{TransactionID: "tx", Channels: []string{"webhook"}},
+			[]string{"email"}, nil, "asks for [webhook]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := route(tt.contact, configured(tt.configured...))
+			var names []string
+			for _, c := range got {
+				names = append(names, c.Name())
+			}
+			switch {
+			case tt.err == "no contact":
+				if !errors.Is(err, errNoContact) {
+					t.Errorf("= %v, %v; want errNoContact", names, err)
+				}
+			case tt.err != "":
+				if err == nil || errors.Is(err, errNoContact) || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("= %v, %v; want an error naming %q", names, err, tt.err)
+				}
+			case err != nil || !slices.Equal(names, tt.want):
+				t.Errorf("= %v, %v; want %v", names, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestContactWaitDelay: the wait is spread over the deliveries left, so that
+// the last comes after the window, and never overshoots it.
+func TestContactWaitDelay(t *testing.T) {
+	h := &Handler{contactWait: 10 * time.Minute, maxDeliver: 10}
+	tests := []struct {
+		name      string
+		age       time.Duration
+		delivered uint64
+		min, max  time.Duration
+	}{
+		{"first delivery spreads the window over the nine left", 0, 1, 66 * time.Second, 67 * time.Second},
+		{"backoff when it is longer than the share", 9*time.Minute + 55*time.Second, 3, 4 * time.Second, 5 * time.Second},
+		{"never past the window", 9*time.Minute + 59*time.Second, 8, 0, time.Second},
+		{"window over", 10 * time.Minute, 2, 0, 0},
+		{"no deliveries left", time.Minute, 10, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := h.contactWaitDelay(&jetstream.MsgMetadata{Timestamp: time.Now().Add(-tt.age), NumDelivered: tt.delivered})
+			if got < tt.min || got > tt.max {
+				t.Errorf("= %v, want between %v and %v", got, tt.min, tt.max)
+			}
+		})
+	}
+}

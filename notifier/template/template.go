@@ -1,0 +1,307 @@
+// Package template renders customer messages: one template per kind and
+// locale, with the subject, a plain-text body, an HTML body and a short SMS
+// form.
+//
+// The defaults are built in (templates/<locale>/<name>.tmpl, embedded); a
+// directory with the same layout (ESIMFLOW_TEMPLATE_DIR) overrides them file
+// by file and may add locales. A file defines "subject" and "text", and may
+// define "html" (emails then carry both parts) and "sms" (else SMS sends the
+// text). Names are the kinds — activation, low_data, data_exhausted,
+// validity_low — and low_data_<threshold> for a warning at one threshold.
+//
+// Lookup goes by locale first, then by name: for "de-AT" and a warning at
+// 80 %, de-at/low_data_80, de-at/low_data, de/low_data_80, de/low_data,
+// en/low_data_80, en/low_data. English is complete, so every lookup ends.
+// Every template is parsed and rendered once with sample data when the Set is
+// built, so a broken override stops start-up instead of a message.
+package template
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"os"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	texttemplate "text/template"
+)
+
+// Kind is what a message is about, as the templates name it.
+type Kind string
+
+const (
+	Activation    Kind = "activation"
+	LowData       Kind = "low_data"
+	DataExhausted Kind = "data_exhausted" // low data at 100 %
+	ValidityLow   Kind = "validity_low"
+)
+
+// Kinds lists every kind, for checks and the CLI.
+var Kinds = []Kind{Activation, LowData, DataExhausted, ValidityLow}
+
+// Fallback is the locale every lookup ends in.
+const Fallback = "en"
+
+// Data is what a message is about.
+type Data struct {
+	Name         string // the customer's name; may be empty
+	ICCID        string
+	OrderNo      string
+	Threshold    int   // low data: the percent crossed
+	UsedBytes    int64 // 0 with TotalBytes 0: unknown
+	TotalBytes   int64
+	RemainDays   int64 // validity low
+	UsagePercent float64
+}
+
+// View is what templates see: Data made presentable for one locale.
+type View struct {
+	Name       string // may be empty: templates greet without it
+	ICCIDTail  string // the last four digits, which customers can match on their device
+	OrderNo    string
+	Threshold  int
+	Used       string // "820 MB", "1.5 GB" (locale decimal mark); empty when unknown
+	Total      string
+	Left       string
+	RemainDays int64
+	Locale     string
+}
+
+// Rendered is one message, ready for a channel.
+type Rendered struct {
+	Locale  string // the locale whose template was used
+	Subject string
+	Text    string
+	HTML    string // empty when the template has none
+	SMS     string // the text when the template has no sms form
+}
+
+//go:embed templates
+var builtin embed.FS
+
+type entry struct {
+	text *texttemplate.Template
+	html *htmltemplate.Template // nil without an "html" definition
+	sms  bool
+	from string // where it was read, for errors
+}
+
+// Set is every template, parsed. It is safe for concurrent use.
+type Set struct {
+	byLocale map[string]map[string]*entry
+}
+
+var (
+	nameRE   = regexp.MustCompile(`^(activation|low_data|low_data_[0-9]{1,3}|data_exhausted|validity_low)\.tmpl$`)
+	localeRE = regexp.MustCompile(`^[a-z]{2,3}(-[a-z0-9]{2,8}){0,3}$`)
+)
+
+// New parses the built-in templates and, when dir is not empty, the ones in
+// dir over them.
+func New(dir string) (*Set, error) {
+	s := &Set{byLocale: map[string]map[string]*entry{}}
+	sub, err := fs.Sub(builtin, "templates")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.load(sub, "built-in"); err != nil {
+		return nil, err
+	}
+	if dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("templates: %w", err)
+		}
+		if err := s.load(os.DirFS(dir), dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads <locale>/<name>.tmpl files; anything else in the tree is an error,
+// so a misnamed override is noticed.
+func (s *Set) load(fsys fs.FS, origin string) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("templates %s: %w", origin, err)
+		}
+		if p == "." {
+			return nil
+		}
+		locale, name := path.Split(p)
+		locale = strings.TrimSuffix(locale, "/")
+		switch {
+		case d.IsDir() && locale == "" && localeRE.MatchString(name):
+			return nil
+		case !d.IsDir() && localeRE.MatchString(locale) && !strings.Contains(locale, "/") && nameRE.MatchString(name):
+		default:
+			return fmt.Errorf("templates %s: %s: want <locale>/<kind>.tmpl with a lower-case locale (en, de, pt-br) and a kind of %v or low_data_<threshold>", origin, p, Kinds)
+		}
+		src, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return fmt.Errorf("templates %s: %w", origin, err)
+		}
+		e, err := parse(string(src), path.Join(origin, p))
+		if err != nil {
+			return err
+		}
+		if s.byLocale[locale] == nil {
+			s.byLocale[locale] = map[string]*entry{}
+		}
+		s.byLocale[locale][strings.TrimSuffix(name, ".tmpl")] = e
+		return nil
+	})
+}
+
+func parse(src, from string) (*entry, error) {
+	tt, err := texttemplate.New(from).Option("missingkey=error").Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", from, err)
+	}
+	for _, need := range []string{"subject", "text"} {
+		if tt.Lookup(need) == nil {
+			return nil, fmt.Errorf("template %s: no {{define %q}}", from, need)
+		}
+	}
+	e := &entry{text: tt, sms: tt.Lookup("sms") != nil, from: from}
+	if tt.Lookup("html") != nil {
+		// The same source, parsed for HTML: only "html" runs through it, so
+		// only it is escaped contextually.
+		if e.html, err = htmltemplate.New(from).Option("missingkey=error").Parse(src); err != nil {
+			return nil, fmt.Errorf("template %s: %w", from, err)
+		}
+	}
+	return e, nil
+}
+
+// check renders every template once with sample data, and makes sure English
+// has every kind.
+func (s *Set) check() error {
+	var errs []error
+	for _, k := range Kinds {
+		if s.byLocale[Fallback][string(k)] == nil {
+			errs = append(errs, fmt.Errorf("templates: %s/%s.tmpl is missing", Fallback, k))
+		}
+	}
+	sample := Data{Name: "Ana", ICCID: "8901234567890123456", Threshold: 80, UsedBytes: 800 << 20, TotalBytes: 1 << 30, RemainDays: 3}
+	for locale, names := range s.byLocale {
+		for _, e := range names {
+			if _, err := e.render(locale, view(sample, locale)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Render renders kind in the best locale available for locale. threshold
+// selects a low_data_<threshold> template when there is one.
+func (s *Set) Render(kind Kind, locale string, d Data) (Rendered, error) {
+	for _, loc := range Chain(locale) {
+		names := s.byLocale[loc]
+		if names == nil {
+			continue
+		}
+		for _, name := range candidates(kind, d.Threshold) {
+			if e := names[name]; e != nil {
+				return e.render(loc, view(d, loc))
+			}
+		}
+	}
+	return Rendered{}, fmt.Errorf("no template for %s in %q or %s", kind, locale, Fallback)
+}
+
+func candidates(kind Kind, threshold int) []string {
+	if kind == LowData && threshold > 0 {
+		return []string{string(kind) + "_" + strconv.Itoa(threshold), string(kind)}
+	}
+	return []string{string(kind)}
+}
+
+// Chain is the lookup order for a locale: "pt_BR" → pt-br, pt, en.
+func Chain(locale string) []string {
+	loc := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(locale), "_", "-"))
+	var out []string
+	add := func(l string) {
+		if l != "" && localeRE.MatchString(l) && (len(out) == 0 || out[len(out)-1] != l) {
+			out = append(out, l)
+		}
+	}
+	add(loc)
+	base, _, _ := strings.Cut(loc, "-")
+	add(base)
+	add(Fallback)
+	return out
+}
+
+func (e *entry) render(locale string, v View) (Rendered, error) {
+	exec := func(name string) (string, error) {
+		var b bytes.Buffer
+		if err := e.text.ExecuteTemplate(&b, name, v); err != nil {
+			return "", fmt.Errorf("template %s: %w", e.from, err)
+		}
+		return b.String(), nil
+	}
+	r := Rendered{Locale: locale}
+	subject, err := exec("subject")
+	if err != nil {
+		return Rendered{}, err
+	}
+	r.Subject = strings.Join(strings.Fields(subject), " ")
+	text, err := exec("text")
+	if err != nil {
+		return Rendered{}, err
+	}
+	r.Text = tidy(text)
+	r.SMS = r.Text
+	if e.sms {
+		sms, err := exec("sms")
+		if err != nil {
+			return Rendered{}, err
+		}
+		r.SMS = strings.Join(strings.Fields(sms), " ")
+	}
+	if e.html != nil {
+		var b bytes.Buffer
+		if err := e.html.ExecuteTemplate(&b, "html", v); err != nil {
+			return Rendered{}, fmt.Errorf("template %s: %w", e.from, err)
+		}
+		r.HTML = strings.TrimSpace(b.String())
+	}
+	return r, nil
+}
+
+// tidy trims each line's trailing blanks and the text's leading and trailing
+// blank lines, so templates may be laid out for reading.
+func tidy(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \t\r")
+	}
+	return strings.Trim(strings.Join(lines, "\n"), "\n")
+}
+
+func view(d Data, locale string) View {
+	v := View{Name: strings.TrimSpace(d.Name), ICCIDTail: lastDigits(d.ICCID, 4), OrderNo: d.OrderNo,
+		Threshold: d.Threshold, RemainDays: d.RemainDays, Locale: locale}
+	if d.TotalBytes > 0 {
+		v.Used, v.Total = Bytes(d.UsedBytes, locale), Bytes(d.TotalBytes, locale)
+		v.Left = Bytes(max(d.TotalBytes-d.UsedBytes, 0), locale)
+	}
+	return v
+}
+
+func lastDigits(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
