@@ -14,8 +14,11 @@ import (
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Handler sends the message of one intent.
@@ -32,6 +35,7 @@ type Handler struct {
 	lease       time.Duration
 	maxDeliver  int
 	metrics     *metrics
+	tracer      trace.Tracer
 	log         *slog.Logger
 }
 
@@ -101,6 +105,9 @@ func retryDelay(delivered uint64) time.Duration {
 // process claims the intent, checks that it is still due, finds the contact,
 // renders the message and sends it on each routed channel.
 func (h *Handler) process(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) result {
+	// The span continues the trace of the webhook that caused the intent.
+	ctx, span := h.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "notifier intent", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 	var in intent.Intent
 	if err := json.Unmarshal(msg.Data(), &in); err != nil || in.ID == "" || in.ICCID == "" {
 		return result{err: fmt.Errorf("%w: undecodable intent: %v", errPermanent, err)}
@@ -194,6 +201,9 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 // nil with a zero time when the channel has the message (now or before).
 func (h *Handler) sendOn(ctx context.Context, in intent.Intent, ch Channel, m channel.Message) (time.Time, error) {
 	id := in.ID + "/" + ch.Name()
+	ctx, span := h.tracer.Start(ctx, "notifier send", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("esimflow.intent_id", in.ID), attribute.String("esimflow.channel", ch.Name())))
+	defer span.End()
 	claim, err := h.store.Claim(ctx, id, h.owner, h.lease)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("claim %s: %w", id, err)

@@ -18,8 +18,10 @@ import (
 	"github.com/esimflow/esimflow/shared/consume"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Store is what the notifier keeps and reads: claims, the notification log
@@ -68,6 +70,8 @@ type Deps struct {
 	// Lease is how long a claim is held while sending (default 30s).
 	Lease   time.Duration
 	Workers int // default 4
+	// Tracer traces each intent and send; nil means no tracing.
+	Tracer trace.TracerProvider
 }
 
 // Service is a notifier ready to consume.
@@ -138,6 +142,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 		lease:       deps.Lease,
 		maxDeliver:  cfg.MaxDeliver,
 		metrics:     newMetrics(deps.Admin.Registerer()),
+		tracer:      telemetry.OrNoop(deps.Tracer).Tracer("esimflow/notifier"),
 		log:         log,
 	}
 

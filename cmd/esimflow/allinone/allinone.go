@@ -67,7 +67,7 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	}
 	notify, err := notifier.New(cfg, notifier.Deps{
 		Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
-		Console: deps.Messages, Admin: env.Admin, Logger: log,
+		Console: deps.Messages, Admin: env.Admin, Logger: log, Tracer: env.Tracer,
 	})
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ func main() {
 	service.Main(service.Options{Name: "notifier", Store: true}, func(env *service.Env) (service.Part, error) {
 		s, err := notifier.New(env.Cfg, notifier.Deps{
 			Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
-			Console: os.Stdout, Admin: env.Admin, Logger: env.Log,
+			Console: os.Stdout, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer,
 		})
 		if err != nil {
 			return nil, err
