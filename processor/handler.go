@@ -14,8 +14,10 @@ import (
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // opTimeout bounds one event's work: well inside the consumer's AckWait, so a
@@ -31,6 +33,7 @@ type Handler struct {
 	maxDeliver int
 	metrics    *metrics
 	parked     *parkedLog
+	tracer     trace.Tracer
 	log        *slog.Logger
 }
 
@@ -146,6 +149,9 @@ func (h *Handler) storeUp(ctx context.Context) bool {
 
 // process does everything but the ack, in the order invariant 4 requires.
 func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (event.Event, string, error) {
+	// The span continues the webhook request's trace, carried in the headers.
+	ctx, span := h.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "processor event", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 	ev, decodeErr := event.Decode(msg.Data())
 	key := msg.Headers().Get(stream.HeaderDedupeKey)
 	if key == "" {
@@ -205,6 +211,7 @@ func (h *Handler) publishIntent(ctx context.Context, in intent.Intent) error {
 	}
 	msg := nats.NewMsg(h.names.NotifySubject(string(in.Kind)))
 	msg.Data = data
+	telemetry.Inject(ctx, msg.Header)
 	if _, err := h.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(in.ID)); err != nil {
 		return fmt.Errorf("publish intent %s: %w", in.ID, err)
 	}

@@ -13,8 +13,10 @@ import (
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -55,6 +57,8 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Workers is how many events are handled at once (default 8).
 	Workers int
+	// Tracer traces each event; nil means no tracing.
+	Tracer trace.TracerProvider
 }
 
 // Service is a processor ready to consume.
@@ -92,6 +96,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 		maxDeliver: cfg.MaxDeliver,
 		metrics:    m,
 		parked:     newParkedLog(),
+		tracer:     telemetry.OrNoop(deps.Tracer).Tracer("esimflow/processor"),
 		log:        log,
 	}
 	// Safety net: the dead letter of an event whose instance died holding it

@@ -60,7 +60,7 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	}
 	proc, err := processor.New(cfg, processor.Deps{
 		Consumer: env.Events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
-		Store: env.Store, Admin: env.Admin, Logger: log,
+		Store: env.Store, Admin: env.Admin, Logger: log, Tracer: env.Tracer,
 	})
 	if err != nil {
 		return err

@@ -11,7 +11,7 @@ func main() {
 	service.Main(service.Options{Name: "processor", Store: true}, func(env *service.Env) (service.Part, error) {
 		s, err := processor.New(env.Cfg, processor.Deps{
 			Consumer: env.Events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
-			Store: env.Store, Admin: env.Admin, Logger: env.Log,
+			Store: env.Store, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer,
 		})
 		if err != nil {
 			return nil, err

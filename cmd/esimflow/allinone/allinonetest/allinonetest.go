@@ -29,8 +29,8 @@ type System struct {
 
 // Start runs the all-in-one with the settings in env (ESIMFLOW_DATA_DIR
 // should be t.TempDir() for the embedded server) and waits until /readyz
-// answers 200.
-func Start(t testing.TB, env map[string]string) *System {
+// answers 200. Options may change its dependencies (a tracer, say).
+func Start(t testing.TB, env map[string]string, options ...func(*allinone.Deps)) *System {
 	t.Helper()
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -51,9 +51,11 @@ func Start(t testing.TB, env map[string]string) *System {
 	s := &System{Hook: "http://" + httpLn.Addr().String() + "/webhooks/esim", API: "http://" + adminLn.Addr().String(), Messages: &Lines{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- allinone.Run(ctx, cfg, allinone.Deps{Logger: log, Messages: s.Messages, Banner: io.Discard, HTTP: httpLn, Admin: adminLn})
-	}()
+	deps := allinone.Deps{Logger: log, Messages: s.Messages, Banner: io.Discard, HTTP: httpLn, Admin: adminLn}
+	for _, o := range options {
+		o(&deps)
+	}
+	go func() { done <- allinone.Run(ctx, cfg, deps) }()
 	var once sync.Once
 	s.stop = func() {
 		once.Do(func() {
