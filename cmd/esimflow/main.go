@@ -30,6 +30,9 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newWebhookCmd(os.Getenv))
+	root.AddCommand(newStatusCmd(os.Getenv))
+	root.AddCommand(newOrderCmd(os.Getenv))
+	root.AddCommand(newProfileCmd(os.Getenv))
 	return root
 }
 

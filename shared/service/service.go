@@ -87,6 +87,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		env.Close()
 		return nil, fmt.Errorf("jetstream layout: %w", err)
 	}
+	var streams []string
+	for _, sc := range env.Names.StreamConfigs(limits) {
+		streams = append(streams, sc.Name)
+	}
+	env.Admin.ServeStatus(nc.JS, streams...)
 	if opts.Store {
 		if env.Store, err = env.openStore(ctx); err != nil {
 			env.Close()
