@@ -34,6 +34,9 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newDLQCmd(os.Getenv))
 	root.AddCommand(newReplayCmd(os.Getenv))
 	root.AddCommand(newNotifyCmd())
+	root.AddCommand(newStatusCmd(os.Getenv))
+	root.AddCommand(newOrderCmd(os.Getenv))
+	root.AddCommand(newProfileCmd(os.Getenv))
 	return root
 }
 

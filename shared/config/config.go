@@ -30,8 +30,16 @@ type Setting struct {
 
 // Settings is every variable Load reads, in README order.
 var Settings = []Setting{
-	{Env: "ESIMFLOW_NATS_URL", Meaning: "NATS to use; empty = embedded server"},
-	{Env: "ESIMFLOW_REDIS_URL", Meaning: "Redis to use (`redis://` or `rediss://`); empty = NATS KV store", Secret: true},
+	{Env: "ESIMFLOW_NATS_URL", Meaning: "NATS to use, comma-separated for a cluster (`nats://user:pass@host:4222`, `tls://…`); empty = embedded server", Secret: true},
+	{Env: "ESIMFLOW_NATS_CREDS", Meaning: "NATS credentials file (user JWT and nkey seed, as `nsc` writes it)"},
+	{Env: "ESIMFLOW_NATS_NKEY", Meaning: "NATS nkey seed file (a user the server lists by public nkey)"},
+	{Env: "ESIMFLOW_NATS_TLS_CA", Meaning: "PEM file of the CA that signed the NATS servers' certificates (implies TLS)"},
+	{Env: "ESIMFLOW_NATS_TLS_CERT", Meaning: "PEM client certificate for NATS mutual TLS (with `ESIMFLOW_NATS_TLS_KEY`)"},
+	{Env: "ESIMFLOW_NATS_TLS_KEY", Meaning: "PEM private key of `ESIMFLOW_NATS_TLS_CERT`"},
+	{Env: "ESIMFLOW_REDIS_URL", Meaning: "Redis to use (`redis://user:pass@host:6379/0`, or `rediss://` for TLS); empty = NATS KV store", Secret: true},
+	{Env: "ESIMFLOW_REDIS_TLS_CA", Meaning: "PEM file of the CA that signed Redis's certificate (`rediss://` only; default: the system's roots)"},
+	{Env: "ESIMFLOW_REDIS_TLS_CERT", Meaning: "PEM client certificate for Redis (`tls-auth-clients yes`), with `ESIMFLOW_REDIS_TLS_KEY`"},
+	{Env: "ESIMFLOW_REDIS_TLS_KEY", Meaning: "PEM private key of `ESIMFLOW_REDIS_TLS_CERT`"},
 	{Env: "ESIMFLOW_HTTP_ADDR", Default: ":8080", Meaning: "webhook receiver: `POST /webhooks/esim` (also `/api/webhooks/esim`)"},
 	{Env: "ESIMFLOW_ADMIN_ADDR", Default: ":8081", Meaning: "internal API, `/healthz`, `/readyz`, `/metrics`"},
 	{Env: "ESIMFLOW_DATA_DIR", Default: "./data", Meaning: "embedded JetStream storage"},
@@ -83,7 +91,9 @@ var Settings = []Setting{
 // Config is the validated configuration of every service.
 type Config struct {
 	NATSURL             string
+	NATS                NATSSecurity
 	RedisURL            string
+	Redis               RedisTLS
 	HTTPAddr            string
 	AdminAddr           string
 	DataDir             string
@@ -135,6 +145,20 @@ type Config struct {
 	TemplateDir               string
 }
 
+// NATSSecurity is how esimflow proves itself to an external NATS and checks
+// the server: at most one of a credentials file or an nkey seed file (a user
+// and password, or a token, go in the URL), and TLS files.
+type NATSSecurity struct {
+	CredsFile, NkeyFile       string
+	CAFile, CertFile, KeyFile string
+}
+
+// RedisTLS are the TLS files of a rediss:// connection; the ACL user and
+// password go in the URL.
+type RedisTLS struct {
+	CAFile, CertFile, KeyFile string
+}
+
 // Load reads every setting through getenv (os.Getenv in production), applying
 // defaults, and validates the result.
 func Load(getenv func(string) string) (Config, error) {
@@ -151,8 +175,20 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	p := parser{}
 	c := Config{
-		NATSURL:             get("ESIMFLOW_NATS_URL"),
-		RedisURL:            get("ESIMFLOW_REDIS_URL"),
+		NATSURL: get("ESIMFLOW_NATS_URL"),
+		NATS: NATSSecurity{
+			CredsFile: get("ESIMFLOW_NATS_CREDS"),
+			NkeyFile:  get("ESIMFLOW_NATS_NKEY"),
+			CAFile:    get("ESIMFLOW_NATS_TLS_CA"),
+			CertFile:  get("ESIMFLOW_NATS_TLS_CERT"),
+			KeyFile:   get("ESIMFLOW_NATS_TLS_KEY"),
+		},
+		RedisURL: get("ESIMFLOW_REDIS_URL"),
+		Redis: RedisTLS{
+			CAFile:   get("ESIMFLOW_REDIS_TLS_CA"),
+			CertFile: get("ESIMFLOW_REDIS_TLS_CERT"),
+			KeyFile:  get("ESIMFLOW_REDIS_TLS_KEY"),
+		},
 		HTTPAddr:            get("ESIMFLOW_HTTP_ADDR"),
 		AdminAddr:           get("ESIMFLOW_ADMIN_ADDR"),
 		DataDir:             get("ESIMFLOW_DATA_DIR"),
@@ -233,18 +269,42 @@ func (c Config) Validate() error {
 		bad("ESIMFLOW_NAMESPACE", "want up to 32 letters, digits, '-' or '_', starting with a letter or digit")
 	}
 	if c.NATSURL != "" {
-		if _, err := url.Parse(c.NATSURL); err != nil {
-			bad("ESIMFLOW_NATS_URL", err.Error())
+		for _, one := range list(c.NATSURL) {
+			if _, err := url.Parse(one); err != nil {
+				// The parse error quotes the URL, password and all.
+				bad("ESIMFLOW_NATS_URL", "not a URL")
+				break
+			}
 		}
 	}
+	n := c.NATS
+	if c.NATSURL == "" && n != (NATSSecurity{}) {
+		bad("ESIMFLOW_NATS_CREDS", "NATS credentials and TLS settings apply to an external NATS: set ESIMFLOW_NATS_URL")
+	}
+	if n.CredsFile != "" && n.NkeyFile != "" {
+		bad("ESIMFLOW_NATS_CREDS", "set a credentials file or an nkey seed file, not both")
+	}
+	if (n.CertFile == "") != (n.KeyFile == "") {
+		bad("ESIMFLOW_NATS_TLS_CERT", "a client certificate needs its key (ESIMFLOW_NATS_TLS_KEY) and the other way round")
+	}
+	var redisScheme string
 	if c.RedisURL != "" {
 		u, err := url.Parse(c.RedisURL)
+		if err == nil {
+			redisScheme = u.Scheme
+		}
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
 			bad("ESIMFLOW_REDIS_URL", "want redis://, rediss:// or unix://")
 		}
 	}
 	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("ESIMFLOW_API_URL", "want http://host:port or https://host:port")
+	}
+	if c.Redis != (RedisTLS{}) && redisScheme != "rediss" {
+		bad("ESIMFLOW_REDIS_TLS_CA", "Redis TLS settings need a rediss:// ESIMFLOW_REDIS_URL")
+	}
+	if (c.Redis.CertFile == "") != (c.Redis.KeyFile == "") {
+		bad("ESIMFLOW_REDIS_TLS_CERT", "a client certificate needs its key (ESIMFLOW_REDIS_TLS_KEY) and the other way round")
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		bad("ESIMFLOW_STREAM_REPLICAS", "want 1 to 5")
@@ -363,13 +423,15 @@ func webhookSecret(s string) bool {
 
 // LogValue lists the effective settings with secrets redacted.
 func (c Config) LogValue() slog.Value {
-	redisURL := c.RedisURL
-	if u, err := url.Parse(redisURL); err == nil && u.User != nil {
-		redisURL = u.Redacted()
-	}
 	return slog.GroupValue(
-		slog.String("nats", orDefault(c.NATSURL, "embedded")),
-		slog.String("redis", orDefault(redisURL, "none (NATS KV store)")),
+		slog.String("nats", orDefault(RedactURLs(c.NATSURL), "embedded")),
+		slog.String("nats_creds", c.NATS.CredsFile),
+		slog.String("nats_nkey", c.NATS.NkeyFile),
+		slog.Bool("nats_tls_ca", c.NATS.CAFile != ""),
+		slog.Bool("nats_tls_client_cert", c.NATS.CertFile != ""),
+		slog.String("redis", orDefault(RedactURLs(c.RedisURL), "none (NATS KV store)")),
+		slog.Bool("redis_tls_ca", c.Redis.CAFile != ""),
+		slog.Bool("redis_tls_client_cert", c.Redis.CertFile != ""),
 		slog.String("http", c.HTTPAddr),
 		slog.String("admin", c.AdminAddr),
 		slog.String("namespace", c.Namespace),
@@ -402,6 +464,28 @@ func (c Config) Channels() []string {
 		out = append(out, "console")
 	}
 	return out
+}
+
+// RedactURLs hides the password, or the token, of each URL in a
+// comma-separated list; what is not a URL is hidden whole.
+func RedactURLs(v string) string {
+	var out []string
+	for _, one := range list(v) {
+		u, err := url.Parse(one)
+		switch {
+		case err != nil:
+			out = append(out, "(unparsable URL)")
+		case u.User == nil:
+			out = append(out, one)
+		default:
+			if _, hasPassword := u.User.Password(); !hasPassword {
+				// nats://TOKEN@host: the user name is the secret.
+				u.User = url.User("xxxxx")
+			}
+			out = append(out, u.Redacted())
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 func orDefault(v, d string) string {

@@ -48,12 +48,37 @@ func TestLoadErrors(t *testing.T) {
 		{"contact wait", "ESIMFLOW_CONTACT_WAIT", "-1m", "ESIMFLOW_CONTACT_WAIT"},
 		{"resolver url", "ESIMFLOW_CONTACT_RESOLVER_URL", "ftp://x/{iccid}", "ESIMFLOW_CONTACT_RESOLVER_URL"},
 		{"resolver ttl", "ESIMFLOW_CONTACT_RESOLVER_TTL", "0", "ESIMFLOW_CONTACT_RESOLVER_TTL"},
+		{"nats credentials without an external nats", "ESIMFLOW_NATS_CREDS", "/user.creds", "ESIMFLOW_NATS_URL"},
+		{"redis tls files without rediss", "ESIMFLOW_REDIS_TLS_CA", "/ca.pem", "rediss://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := config.Load(env(map[string]string{tt.env: tt.value}))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConnectionSecurityCombinations(t *testing.T) {
+	nats := "tls://nats-1:4222,tls://nats-2:4222"
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // "" = valid
+	}{
+		{"credentials file and TLS", map[string]string{"ESIMFLOW_NATS_URL": nats, "ESIMFLOW_NATS_CREDS": "/c", "ESIMFLOW_NATS_TLS_CA": "/ca"}, ""},
+		{"credentials and nkey both", map[string]string{"ESIMFLOW_NATS_URL": nats, "ESIMFLOW_NATS_CREDS": "/c", "ESIMFLOW_NATS_NKEY": "/n"}, "not both"},
+		{"nats client cert without key", map[string]string{"ESIMFLOW_NATS_URL": nats, "ESIMFLOW_NATS_TLS_CERT": "/c"}, "ESIMFLOW_NATS_TLS_KEY"},
+		{"rediss with CA and client pair", map[string]string{"ESIMFLOW_REDIS_URL": "rediss://u:p@r:6380/0", "ESIMFLOW_REDIS_TLS_CA": "/ca", "ESIMFLOW_REDIS_TLS_CERT": "/c", "ESIMFLOW_REDIS_TLS_KEY": "/k"}, ""},
+		{"redis key without cert", map[string]string{"ESIMFLOW_REDIS_URL": "rediss://r:6380", "ESIMFLOW_REDIS_TLS_KEY": "/k"}, "ESIMFLOW_REDIS_TLS_KEY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(env(tt.env))
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("err = %v, want %q", err, tt.want)
 			}
 		})
 	}
@@ -77,15 +102,19 @@ func TestSecretsRedactedInLog(t *testing.T) {
 		"ESIMFLOW_SMS_FROM": "+15550001111", "ESIMFLOW_NOTIFY_WEBHOOK_URL": "https://shop.example/hook",
 		"ESIMFLOW_NOTIFY_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "ESIMFLOW_CONTACT_RESOLVER_URL": "https://shop.example/c/{iccid}",
 		"ESIMFLOW_CONTACT_RESOLVER_TOKEN": "restok",
+		"ESIMFLOW_NATS_URL":               "nats://esim:pa55word@n1:4222,nats://t0ken-only@n2:4222",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.LogValue().String()
-	for _, secret := range []string{"hunter2", "tok3n", "smtppass", "smstok", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "restok"} {
+	for _, secret := range []string{"hunter2", "tok3n", "smtppass", "smstok", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "restok", "pa55word", "t0ken-only"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("secret %q in log value: %s", secret, s)
 		}
+	}
+	if !strings.Contains(s, "n1:4222") || !strings.Contains(s, "n2:4222") {
+		t.Errorf("the servers should still show: %s", s)
 	}
 	if !strings.Contains(s, "[email sms webhook]") {
 		t.Errorf("log value does not list the channels: %s", s)

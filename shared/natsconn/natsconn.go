@@ -6,10 +6,12 @@ package natsconn
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -44,6 +46,13 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger)
 	}
 	c := &Conn{}
 	url := cfg.NATSURL
+	if url != "" {
+		sec, err := securityOptions(cfg.NATS)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sec...)
+	}
 	if url == "" {
 		srv, err := startEmbedded(cfg)
 		if err != nil {
@@ -57,7 +66,7 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("connect nats %s: %w", orNone(url), err)
+		return nil, fmt.Errorf("connect nats %s: %w", orNone(config.RedactURLs(url)), err)
 	}
 	c.NC = nc
 	js, err := jetstream.New(nc)
@@ -89,6 +98,48 @@ func (c *Conn) Close() {
 		c.Embedded.Shutdown()
 		c.Embedded.WaitForShutdown()
 	}
+}
+
+// securityOptions turns the credential and TLS settings into connect options.
+// A user and password, or a token, travel in the URL, which nats.go reads.
+func securityOptions(sec config.NATSSecurity) ([]nats.Option, error) {
+	var opts []nats.Option
+	switch {
+	case sec.CredsFile != "":
+		if err := readable(sec.CredsFile); err != nil {
+			return nil, fmt.Errorf("ESIMFLOW_NATS_CREDS: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(sec.CredsFile))
+	case sec.NkeyFile != "":
+		o, err := nats.NkeyOptionFromSeed(sec.NkeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ESIMFLOW_NATS_NKEY: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if sec.CAFile != "" {
+		if err := readable(sec.CAFile); err != nil {
+			return nil, fmt.Errorf("ESIMFLOW_NATS_TLS_CA: %w", err)
+		}
+		opts = append(opts, nats.RootCAs(sec.CAFile))
+	}
+	if sec.CertFile != "" {
+		if _, err := tls.LoadX509KeyPair(sec.CertFile, sec.KeyFile); err != nil {
+			return nil, fmt.Errorf("ESIMFLOW_NATS_TLS_CERT: %w", err)
+		}
+		opts = append(opts, nats.ClientCert(sec.CertFile, sec.KeyFile))
+	}
+	return opts, nil
+}
+
+// readable checks a file up front, so a wrong path is reported as such at
+// start-up rather than as a failed handshake on every reconnect.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func startEmbedded(cfg config.Config) (*server.Server, error) {

@@ -7,6 +7,8 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,16 +81,22 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		return nil
 	})
 
-	env.Events, env.Notify, err = stream.Ensure(ctx, nc.JS, env.Names, stream.Limits{
+	limits := stream.Limits{
 		Replicas:       cfg.StreamReplicas,
 		EventsMaxAge:   cfg.EventsMaxAge,
 		EventsMaxBytes: cfg.EventsMaxBytes,
 		MaxDeliver:     cfg.MaxDeliver,
-	})
+	}
+	env.Events, env.Notify, err = stream.Ensure(ctx, nc.JS, env.Names, limits)
 	if err != nil {
 		env.Close()
 		return nil, fmt.Errorf("jetstream layout: %w", err)
 	}
+	var streams []string
+	for _, sc := range env.Names.StreamConfigs(limits) {
+		streams = append(streams, sc.Name)
+	}
+	env.Admin.ServeStatus(nc.JS, streams...)
 	if opts.Store {
 		if env.Store, err = env.openStore(ctx); err != nil {
 			env.Close()
@@ -107,9 +115,9 @@ func (env *Env) openStore(ctx context.Context) (store.Store, error) {
 		}
 		return st, nil
 	}
-	ropts, err := redis.ParseURL(cfg.RedisURL)
+	ropts, err := RedisOptions(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("ESIMFLOW_REDIS_URL: %w", err)
+		return nil, err
 	}
 	client := redis.NewClient(ropts)
 	env.closers = append(env.closers, func() { _ = client.Close() })
@@ -123,6 +131,37 @@ func (env *Env) openStore(ctx context.Context) (store.Store, error) {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	return st, nil
+}
+
+// RedisOptions turns ESIMFLOW_REDIS_URL — with its ACL user and password, and
+// rediss:// for TLS — and the Redis TLS files into client options.
+func RedisOptions(cfg config.Config) (*redis.Options, error) {
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("ESIMFLOW_REDIS_URL: %w", err)
+	}
+	if ropts.TLSConfig == nil {
+		return ropts, nil // Validate refuses TLS files without rediss://
+	}
+	if f := cfg.Redis.CAFile; f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("ESIMFLOW_REDIS_TLS_CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ESIMFLOW_REDIS_TLS_CA: no PEM certificate in %s", f)
+		}
+		ropts.TLSConfig.RootCAs = pool
+	}
+	if cfg.Redis.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.Redis.CertFile, cfg.Redis.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ESIMFLOW_REDIS_TLS_CERT: %w", err)
+		}
+		ropts.TLSConfig.Certificates = []tls.Certificate{cert}
+	}
+	return ropts, nil
 }
 
 // Close releases everything Open opened, in reverse order.

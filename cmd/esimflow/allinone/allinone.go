@@ -106,7 +106,7 @@ func display(a net.Addr) string {
 func storageOf(cfg config.Config) string {
 	nats, st := "embedded NATS under "+cfg.DataDir, "NATS KV"
 	if cfg.NATSURL != "" {
-		nats = "NATS at " + cfg.NATSURL
+		nats = "NATS at " + config.RedactURLs(cfg.NATSURL)
 	}
 	if cfg.RedisURL != "" {
 		st = "Redis"

@@ -33,7 +33,7 @@ func TestTracePropagation(t *testing.T) {
 		for _, s := range exp.GetSpans().Snapshots() {
 			byName[s.Name()] = s
 		}
-		return byName["ingest webhook"] != nil && byName["processor event"] != nil && byName["notifier send"] != nil
+		return byName["ingest webhook"] != nil && byName["processor event"] != nil && byName["notifier send"] != nil && byName["notifier intent"] != nil
 	})
 	trace := byName["ingest webhook"].SpanContext().TraceID()
 	for _, name := range []string{"processor event", "notifier intent", "notifier send"} {

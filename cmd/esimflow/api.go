@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/spf13/cobra"
+)
+
+// defaultAPI is where `esimflow run` serves its internal API.
+const defaultAPI = "http://127.0.0.1:8081"
+
+// errNotFound is an API's 404: the entity does not exist.
+var errNotFound = errors.New("not found")
+
+// opFlags are the flags every command over the internal API shares.
+type opFlags struct {
+	urls    []string
+	token   string
+	json    bool
+	timeout time.Duration
+}
+
+// register adds --api, --token, --json and --timeout, defaulting from
+// ESIMFLOW_API_URL (comma-separated) and ESIMFLOW_ADMIN_TOKEN.
+func (f *opFlags) register(cmd *cobra.Command, getenv func(string) string) {
+	urls := []string{defaultAPI}
+	if v := strings.TrimSpace(getenv("ESIMFLOW_API_URL")); v != "" {
+		urls = strings.Split(v, ",")
+	}
+	cmd.Flags().StringSliceVar(&f.urls, "api", urls, "internal API base URL, repeat or comma-separate for several services ($ESIMFLOW_API_URL)")
+	cmd.Flags().StringVar(&f.token, "token", getenv("ESIMFLOW_ADMIN_TOKEN"), "bearer token of the internal API ($ESIMFLOW_ADMIN_TOKEN)")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON instead of a table")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Second, "timeout of each request")
+}
+
+// client returns a client for the API at base.
+func (f *opFlags) client(base string) *opClient {
+	return &opClient{base: strings.TrimRight(strings.TrimSpace(base), "/"), token: f.token, http: &http.Client{Timeout: f.timeout}}
+}
+
+type opClient struct {
+	base, token string
+	http        *http.Client
+}
+
+// get fetches path and returns the status and body; statuses are the
+// caller's to judge.
+func (c *opClient) get(ctx context.Context, path string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return 0, nil, fmt.Errorf("GET %s%s: %w", c.base, path, err)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// getJSON fetches path, expecting 200, into v.
+func (c *opClient) getJSON(ctx context.Context, path string, v any) error {
+	status, body, err := c.get(ctx, path)
+	if err != nil {
+		return err
+	}
+	switch status {
+	case http.StatusOK:
+		if err := json.Unmarshal(body, v); err != nil {
+			return fmt.Errorf("GET %s%s: %w", c.base, path, err)
+		}
+		return nil
+	case http.StatusNotFound:
+		return errNotFound
+	case http.StatusUnauthorized:
+		return fmt.Errorf("GET %s%s: 401: set --token or ESIMFLOW_ADMIN_TOKEN", c.base, path)
+	default:
+		return fmt.Errorf("GET %s%s: %d: %s", c.base, path, status, opAPIError(body))
+	}
+}
+
+// opAPIError is the message of a JSON error body, or the body itself.
+func opAPIError(body []byte) string {
+	var e struct{ Error string }
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return strings.TrimSpace(string(body))
+}
+
+// field is one member of a JSON object, in the order the API sent it.
+type field struct {
+	key   string
+	value json.RawMessage
+}
+
+// orderedObject reads a JSON object's members in order.
+func orderedObject(body []byte) ([]field, error) {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("want a JSON object, got %.80s", body)
+	}
+	var out []field
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, field{key: t.(string), value: v})
+	}
+	return out, nil
+}
+
+// printEntity prints an order or profile as FIELD/VALUE lines, then each
+// list of objects (the history) as a table of its own. Fields are printed as
+// the API sends them, so a field added to the API shows without a change here.
+func printEntity(w io.Writer, body []byte) error {
+	fields, err := orderedObject(body)
+	if err != nil {
+		return err
+	}
+	tw := newTable(w)
+	var lists []field
+	for _, f := range fields {
+		var objs []map[string]any
+		if json.Unmarshal(f.value, &objs) == nil && len(objs) > 0 {
+			lists = append(lists, f)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", f.key, scalar(f.key, f.value))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, l := range lists {
+		if err := printList(w, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printList(w io.Writer, l field) error {
+	var rows []json.RawMessage
+	if err := json.Unmarshal(l.value, &rows); err != nil {
+		return err
+	}
+	var cols []string
+	seen := map[string]bool{}
+	parsed := make([]map[string]json.RawMessage, 0, len(rows))
+	for _, r := range rows {
+		fs, err := orderedObject(r)
+		if err != nil {
+			return err
+		}
+		m := map[string]json.RawMessage{}
+		for _, f := range fs {
+			m[f.key] = f.value
+			if !seen[f.key] {
+				seen[f.key] = true
+				cols = append(cols, f.key)
+			}
+		}
+		parsed = append(parsed, m)
+	}
+	fmt.Fprintf(w, "\n%s:\n", l.key)
+	tw := newTable(w)
+	heads := make([]string, len(cols))
+	for i, c := range cols {
+		heads[i] = header(c)
+	}
+	fmt.Fprintln(tw, strings.Join(heads, "\t"))
+	for _, m := range parsed {
+		cells := make([]string, len(cols))
+		for i, c := range cols {
+			cells[i] = scalar(c, m[c])
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+// header turns a JSON name into a column title: previousStatus → PREVIOUS STATUS.
+func header(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if i > 0 && unicode.IsUpper(r) {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
+}
+
+// scalar renders a JSON value for a table cell: strings bare, lists of
+// strings comma-joined, byte volumes with a readable size beside them.
+func scalar(key string, v json.RawMessage) string {
+	if len(v) == 0 || string(v) == "null" {
+		return "-"
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	var list []string
+	if json.Unmarshal(v, &list) == nil {
+		if len(list) == 0 {
+			return "-"
+		}
+		return strings.Join(list, ",")
+	}
+	var n float64
+	if strings.HasSuffix(key, "Volume") && json.Unmarshal(v, &n) == nil && n >= 1024 {
+		return fmt.Sprintf("%s (%s)", v, bytesText(n))
+	}
+	return string(v)
+}
+
+func bytesText(n float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for n >= 1024 && i < len(units)-1 {
+		n /= 1024
+		i++
+	}
+	if n == float64(int64(n)) {
+		return fmt.Sprintf("%d %s", int64(n), units[i])
+	}
+	return fmt.Sprintf("%.1f %s", n, units[i])
+}
+
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+// getEntity runs `esimflow order|profile ID`. With several --api, the service
+// that owns the route answers (the processor); the others do not serve it.
+func getEntity(cmd *cobra.Command, f *opFlags, what, id, path string) error {
+	var errs []error
+	for _, base := range f.urls {
+		c := f.client(base)
+		status, body, err := c.get(cmd.Context(), path)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		case status == http.StatusNotFound && json.Valid(body):
+			return fmt.Errorf("%s %s: %w", what, id, errNotFound)
+		case status == http.StatusNotFound:
+			continue // a service that does not own the route
+		case status == http.StatusUnauthorized:
+			errs = append(errs, fmt.Errorf("GET %s%s: 401: set --token or ESIMFLOW_ADMIN_TOKEN", c.base, path))
+			continue
+		case status != http.StatusOK:
+			errs = append(errs, fmt.Errorf("GET %s%s: %d: %s", c.base, path, status, opAPIError(body)))
+			continue
+		}
+		if f.json {
+			var out bytes.Buffer
+			if err := json.Indent(&out, body, "", "  "); err != nil {
+				return fmt.Errorf("GET %s%s: %w", c.base, path, err)
+			}
+			out.WriteByte('\n')
+			_, err := cmd.OutOrStdout().Write(out.Bytes())
+			return err
+		}
+		return printEntity(cmd.OutOrStdout(), body)
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("none of the APIs %s serves %s", strings.Join(f.urls, ", "), path)
+	}
+	return errors.Join(errs...)
+}
