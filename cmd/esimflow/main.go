@@ -29,7 +29,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd())
-	root.AddCommand(newNotifyCmd())
+	root.AddCommand(newNotifyCmd(os.Getenv))
 	return root
 }
 
