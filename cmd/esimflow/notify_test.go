@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func run(t *testing.T, env map[string]string, args ...string) (string, error) {
+func preview(t *testing.T, env map[string]string, args ...string) (string, error) {
 	t.Helper()
 	root := newNotifyCmd(func(k string) string { return env[k] })
 	var out bytes.Buffer
@@ -50,7 +50,7 @@ func TestNotifyPreview(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := run(t, tt.env, append([]string{"preview"}, tt.args...)...)
+			out, err := preview(t, tt.env, append([]string{"preview"}, tt.args...)...)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("err = %v, want one naming %q", err, tt.wantErr)
