@@ -19,7 +19,7 @@ export ESIMFLOW_TEST_NATS_URL := nats://127.0.0.1:4222
 endif
 endif
 
-.PHONY: help run test lint build tidy fmt
+.PHONY: help run test lint build tidy fmt bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ run: ## run the whole system in one process (embedded NATS, data in ./data)
 test: ## run every module's tests with -race (uses local Redis/NATS when up)
 	@echo "redis: $${ESIMFLOW_TEST_REDIS_URL:-none (Redis tests skip)}  external nats: $${ESIMFLOW_TEST_NATS_URL:-none (in-process only)}"
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+
+bench: ## run the benchmarks (slow; ADR 0003's numbers come from BenchmarkConsumers)
+	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
 
 lint: ## gofmt, go vet, and a GOWORK=off build of each module on its own
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -29,7 +29,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd())
-	root.AddCommand(newNotifyCmd(os.Getenv))
+	root.AddCommand(newNotifyCmd())
 	return root
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,17 +11,16 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// newNotifyCmd reads its defaults through getenv.
-func newNotifyCmd(getenv func(string) string) *cobra.Command {
+func newNotifyCmd() *cobra.Command {
 	notify := &cobra.Command{
 		Use:   "notify",
 		Short: "Customer messages",
 	}
-	notify.AddCommand(newNotifyPreviewCmd(getenv))
+	notify.AddCommand(newNotifyPreviewCmd())
 	return notify
 }
 
-func newNotifyPreviewCmd(getenv func(string) string) *cobra.Command {
+func newNotifyPreviewCmd() *cobra.Command {
 	var (
 		kind, locale, name, iccid, used, total, dir, part string
 		threshold                                         int
@@ -80,14 +80,14 @@ func newNotifyPreviewCmd(getenv func(string) string) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&kind, "kind", "", fmt.Sprintf("message kind: %v", template.Kinds))
-	f.StringVar(&locale, "locale", orDefault(getenv("ESIMFLOW_NOTIFY_LOCALE"), template.Fallback), "locale, e.g. en, de, es-MX")
+	f.StringVar(&locale, "locale", envOr("ESIMFLOW_NOTIFY_LOCALE", template.Fallback), "locale, e.g. en, de, es-MX")
 	f.IntVar(&threshold, "threshold", 80, "low data: the usage percent crossed")
 	f.StringVar(&name, "name", "Ana", "customer name (empty for none)")
 	f.StringVar(&iccid, "iccid", "8901234567890123456", "iccid of the eSIM")
 	f.StringVar(&used, "used", "800MB", "data used: bytes, or with KB, MB, GB")
 	f.StringVar(&total, "total", "1GB", "plan volume: bytes, or with KB, MB, GB; 0 for unknown")
 	f.Int64Var(&days, "days", 3, "validity low: days left")
-	f.StringVar(&dir, "template-dir", getenv("ESIMFLOW_TEMPLATE_DIR"), "directory of templates overriding the built-in ones")
+	f.StringVar(&dir, "template-dir", os.Getenv("ESIMFLOW_TEMPLATE_DIR"), "directory of templates overriding the built-in ones")
 	f.StringVar(&part, "part", "all", "what to print: all, subject, text, sms or html")
 	_ = cmd.MarkFlagRequired("kind")
 	return cmd
@@ -114,8 +114,8 @@ func parseVolume(s string) (int64, error) {
 	return int64(f * float64(mult)), nil
 }
 
-func orDefault(v, def string) string {
-	if v != "" {
+func envOr(env, def string) string {
+	if v := os.Getenv(env); v != "" {
 		return v
 	}
 	return def

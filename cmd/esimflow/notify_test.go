@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-func preview(t *testing.T, env map[string]string, args ...string) (string, error) {
+func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	root := newNotifyCmd(func(k string) string { return env[k] })
+	root := newRoot()
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
@@ -29,28 +29,24 @@ func TestNotifyPreview(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		env     map[string]string
 		args    []string
 		want    []string
 		wantErr string
 	}{
-		{"all parts", nil, []string{"--kind", "activation", "--locale", "de"}, []string{"Locale:  de", "Subject: Ihre eSIM ist aktiv", "--- text", "Hallo Ana,", "--- sms", "--- html", "<html lang=\"de\">"}, ""},
-		{"low data subject", nil, []string{"--kind", "low_data", "--threshold", "80", "--part", "subject"}, []string{"You have used 80% of your data"}, ""},
-		{"data exhausted defaults to 100", nil, []string{"--kind", "data_exhausted", "--locale", "es", "--total", "2GB", "--part", "text"}, []string{"ha usado todos sus datos (2 GB)"}, ""},
-		{"validity sms", nil, []string{"--kind", "validity_low", "--days", "1", "--part", "sms", "--name", ""}, []string{"expires in 1 day."}, ""},
-		{"fallback to English", nil, []string{"--kind", "activation", "--locale", "fr", "--part", "all"}, []string{"Locale:  en"}, ""},
-		{"template dir", nil, []string{"--kind", "activation", "--template-dir", dir, "--part", "subject", "--iccid", "89000000000000009999"}, []string{"Custom 9999"}, ""},
-		{"defaults from the environment", map[string]string{"ESIMFLOW_TEMPLATE_DIR": dir, "ESIMFLOW_NOTIFY_LOCALE": "en"},
-			[]string{"--kind", "activation", "--part", "subject"}, []string{"Custom 3456"}, ""},
-		{"locale from the environment", map[string]string{"ESIMFLOW_NOTIFY_LOCALE": "es"}, []string{"--kind", "activation", "--part", "subject"}, []string{"Tu eSIM está activa"}, ""},
-		{"unknown kind", nil, []string{"--kind", "welcome"}, nil, "--kind"},
-		{"no kind", nil, []string{}, nil, "kind"},
-		{"bad volume", nil, []string{"--kind", "low_data", "--used", "lots"}, nil, "--used"},
-		{"bad part", nil, []string{"--kind", "activation", "--part", "pdf"}, nil, "--part"},
+		{"all parts", []string{"--kind", "activation", "--locale", "de"}, []string{"Locale:  de", "Subject: Ihre eSIM ist aktiv", "--- text", "Hallo Ana,", "--- sms", "--- html", "<html lang=\"de\">"}, ""},
+		{"low data subject", []string{"--kind", "low_data", "--threshold", "80", "--part", "subject"}, []string{"You have used 80% of your data"}, ""},
+		{"data exhausted defaults to 100", []string{"--kind", "data_exhausted", "--locale", "es", "--total", "2GB", "--part", "text"}, []string{"ha usado todos sus datos (2 GB)"}, ""},
+		{"validity sms", []string{"--kind", "validity_low", "--days", "1", "--part", "sms", "--name", ""}, []string{"expires in 1 day."}, ""},
+		{"fallback to English", []string{"--kind", "activation", "--locale", "fr", "--part", "all"}, []string{"Locale:  en"}, ""},
+		{"template dir", []string{"--kind", "activation", "--template-dir", dir, "--part", "subject", "--iccid", "89000000000000009999"}, []string{"Custom 9999"}, ""},
+		{"unknown kind", []string{"--kind", "welcome"}, nil, "--kind"},
+		{"no kind", []string{}, nil, "kind"},
+		{"bad volume", []string{"--kind", "low_data", "--used", "lots"}, nil, "--used"},
+		{"bad part", []string{"--kind", "activation", "--part", "pdf"}, nil, "--part"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := preview(t, tt.env, append([]string{"preview"}, tt.args...)...)
+			out, err := run(t, append([]string{"notify", "preview"}, tt.args...)...)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("err = %v, want one naming %q", err, tt.wantErr)

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -148,16 +147,16 @@ func Load(getenv func(string) string) (Config, error) {
 
 		SMTPURL:                   get("ESIMFLOW_SMTP_URL"),
 		EmailFrom:                 get("ESIMFLOW_EMAIL_FROM"),
-		EmailRate:                 p.rate("ESIMFLOW_EMAIL_RATE", get),
+		EmailRate:                 p.float("ESIMFLOW_EMAIL_RATE", get),
 		SMSAPIURL:                 get("ESIMFLOW_SMS_API_URL"),
 		SMSAccountSID:             get("ESIMFLOW_SMS_ACCOUNT_SID"),
 		SMSAuthToken:              get("ESIMFLOW_SMS_AUTH_TOKEN"),
 		SMSFrom:                   get("ESIMFLOW_SMS_FROM"),
-		SMSRate:                   p.rate("ESIMFLOW_SMS_RATE", get),
+		SMSRate:                   p.float("ESIMFLOW_SMS_RATE", get),
 		NotifyWebhookURL:          get("ESIMFLOW_NOTIFY_WEBHOOK_URL"),
 		NotifyWebhookSecret:       get("ESIMFLOW_NOTIFY_WEBHOOK_SECRET"),
 		NotifyWebhookAllowPrivate: p.bool("ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE", get),
-		NotifyWebhookRate:         p.rate("ESIMFLOW_NOTIFY_WEBHOOK_RATE", get),
+		NotifyWebhookRate:         p.float("ESIMFLOW_NOTIFY_WEBHOOK_RATE", get),
 		NotifyLocale:              get("ESIMFLOW_NOTIFY_LOCALE"),
 		ContactWait:               p.duration("ESIMFLOW_CONTACT_WAIT", get),
 		ContactResolverURL:        get("ESIMFLOW_CONTACT_RESOLVER_URL"),
@@ -368,12 +367,11 @@ func (p *parser) int(env string, get func(string) string) int {
 	return n
 }
 
-// rate reads a per-second rate: a number, 0 for unlimited.
-func (p *parser) rate(env string, get func(string) string) float64 {
+func (p *parser) float(env string, get func(string) string) float64 {
 	v := get(env)
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		p.fail(env, v, "want a number of messages per second (0 = unlimited)")
+	if err != nil {
+		p.fail(env, v, "want a number")
 	}
 	return f
 }
