@@ -3,7 +3,9 @@ package notifier_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
@@ -77,4 +79,29 @@ func TestUndecodableIntentDeadLettered(t *testing.T) {
 		info, err := s.Info(context.Background())
 		return err == nil && info.State.Msgs == 1
 	})
+}
+
+// TestTakeoverLoggedAsRetriedUnknown: an instance that died mid-send leaves
+// its claims leased; when the leases run out another instance takes over,
+// sends, and logs the retry as an unknown outcome on that channel.
+func TestTakeoverLoggedAsRetriedUnknown(t *testing.T) {
+	t.Parallel()
+	r := start(t, options{})
+	in := intent.Intent{ID: intent.ActivationID("8901"), Kind: intent.Activation, ICCID: "8901"}
+	ctx := context.Background()
+	// The dead instance had claimed the intent and its console send.
+	for _, id := range []string{in.ID, in.ID + "/console"} {
+		if c, err := r.store.Claim(ctx, id, "dead", 500*time.Millisecond); err != nil || c.Outcome != store.Claimed {
+			t.Fatalf("claim %s: %+v, %v", id, c, err)
+		}
+	}
+	r.publish(t, in, in.ID)
+	waitFor(t, "the message", func() bool { return r.out.count(in.ID) == 1 })
+	r.quiet(t)
+	if got := r.statuses(t, "8901", in.ID); !slices.Equal(got, []string{"retried_unknown/console", "sent/console"}) {
+		t.Errorf("log %v", got)
+	}
+	if got := r.out.count(in.ID); got != 1 {
+		t.Errorf("sent %d times by the live instance, want 1", got)
+	}
 }
