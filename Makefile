@@ -19,10 +19,10 @@ export ESIMFLOW_TEST_NATS_URL := nats://127.0.0.1:4222
 endif
 endif
 
-.PHONY: help run test lint build tidy fmt
+.PHONY: help run test test-scale bench lint build tidy fmt
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 run: ## run the whole system in one process (embedded NATS, data in ./data)
 	@mkdir -p bin
@@ -32,6 +32,12 @@ run: ## run the whole system in one process (embedded NATS, data in ./data)
 test: ## run every module's tests with -race (uses local Redis/NATS when up)
 	@echo "redis: $${ESIMFLOW_TEST_REDIS_URL:-none (Redis tests skip)}  external nats: $${ESIMFLOW_TEST_NATS_URL:-none (in-process only)}"
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+
+test-scale: ## the full scale test: 3 processors, 20 000 events for 2 000 eSIMs (about a minute)
+	ESIMFLOW_TEST_SCALE=full $(GO) test -race -count=1 -timeout 15m -run 'TestScaleOut' -v ./processor/
+
+bench: ## processor throughput with Redis, per-message and batched (see docs/adr/0003)
+	$(GO) test -run XXX -bench Throughput -benchtime 20000x -count 3 ./processor/
 
 lint: ## gofmt, go vet, and a GOWORK=off build of each module on its own
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

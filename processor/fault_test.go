@@ -75,10 +75,16 @@ func (s *redisServer) kill() {
 // it again: readiness goes false then true, nothing is dead-lettered, and in
 // the end the state equals the oracle's and each intent was published once.
 func TestRedisOutage(t *testing.T) {
+	for _, loop := range loops {
+		t.Run(loop.name, func(t *testing.T) { testRedisOutage(t, loop.opts) })
+	}
+}
+
+func testRedisOutage(t *testing.T, o instOpts) {
 	rs := startRedisServer(t)
 	r := newRig(t, rigOpts{})
 	st, _ := r.redisStore(t, rs.url())
-	in := r.start(t, st, instOpts{})
+	in := r.start(t, st, o)
 	bodies := lifecycles(rand.New(rand.NewPCG(3, 4)), 60, true)
 	half := len(bodies) / 2
 	for _, b := range bodies[:half] {
@@ -148,32 +154,37 @@ func TestCrashBeforeAck(t *testing.T) {
 		{"after the state write, before the intent", true, false},
 		{"after the seen mark, before the ack", false, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, rigOpts{})
-			// A short AckWait: the dead instance's event comes back in a second.
-			cfg := r.names.ConsumerConfig(stream.ProcessorConsumer, r.limits())
-			cfg.AckWait = time.Second
-			if _, err := r.js.CreateOrUpdateConsumer(context.Background(), r.names.Stream(stream.Events), cfg); err != nil {
-				t.Fatal(err)
-			}
-			st := r.kvStore(t)
-			crashing := &crashingStore{Store: st, afterProfile: tc.afterProfile, afterSeen: tc.afterSeen}
-			dying := r.start(t, crashing, instOpts{workers: 1})
-			crashing.crash = dying.nc.Close
-			body := `{"eventType":"PROFILE_STATUS","iccid":"C","orderNo":"O","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
-			r.publish(t, body, true)
-			waitFor(t, "the crash", crashing.crashed.Load)
-
-			survivor := r.start(t, st, instOpts{})
-			waitFor(t, "the event handled by the survivor", func() bool { return r.quiet(t) })
-			outcome := "applied"
-			if tc.afterSeen {
-				outcome = "duplicate"
-			}
-			if n := processedAs(survivor, outcome); n != 1 {
-				t.Errorf("survivor: %d %s, want 1", n, outcome)
-			}
-			newOracle(t, r.cfg, []string{body}).check(t, r, st)
-		})
+		for _, loop := range loops {
+			t.Run(tc.name+"/"+loop.name, func(t *testing.T) { testCrash(t, tc.afterProfile, tc.afterSeen, loop.opts) })
+		}
 	}
+}
+
+func testCrash(t *testing.T, afterProfile, afterSeen bool, o instOpts) {
+	r := newRig(t, rigOpts{})
+	// A short AckWait: the dead instance's event comes back in a second.
+	cfg := r.names.ConsumerConfig(stream.ProcessorConsumer, r.limits())
+	cfg.AckWait = time.Second
+	if _, err := r.js.CreateOrUpdateConsumer(context.Background(), r.names.Stream(stream.Events), cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := r.kvStore(t)
+	crashing := &crashingStore{Store: st, afterProfile: afterProfile, afterSeen: afterSeen}
+	o.workers = 1
+	dying := r.start(t, crashing, o)
+	crashing.crash = dying.nc.Close
+	body := `{"eventType":"PROFILE_STATUS","iccid":"C","orderNo":"O","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
+	r.publish(t, body, true)
+	waitFor(t, "the crash", crashing.crashed.Load)
+
+	survivor := r.start(t, st, instOpts{})
+	waitFor(t, "the event handled by the survivor", func() bool { return r.quiet(t) })
+	outcome := "applied"
+	if afterSeen {
+		outcome = "duplicate"
+	}
+	if n := processedAs(survivor, outcome); n != 1 {
+		t.Errorf("survivor: %d %s, want 1", n, outcome)
+	}
+	newOracle(t, r.cfg, []string{body}).check(t, r, st)
 }

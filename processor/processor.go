@@ -53,8 +53,11 @@ type Deps struct {
 	Store      Store
 	Admin      *admin.Server
 	Logger     *slog.Logger
-	// Workers is how many events are handled at once (default 8).
+	// Workers is how many events are handled at once (default 8); with
+	// Batch > 1, how many batches.
 	Workers int
+	// Batch > 1 handles up to Batch events together (see HandleBatch).
+	Batch int
 }
 
 // Service is a processor ready to consume.
@@ -64,6 +67,7 @@ type Service struct {
 	sub        Subscriber
 	cons       jetstream.Consumer
 	workers    int
+	batch      int
 	log        *slog.Logger
 }
 
@@ -102,7 +106,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 	registerRoutes(deps.Admin, api{state: deps.Store, streams: deps.Streams, pub: deps.Publisher, names: names, parked: h.parked})
 	deps.Admin.AddCheck("store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
-	return &Service{handler: h, advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, log: log}, nil
+	return &Service{handler: h, advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, batch: deps.Batch, log: log}, nil
 }
 
 // Run consumes events and listens for max-deliveries advisories until ctx
@@ -111,6 +115,11 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.advisories.listen(ctx, s.sub) })
 	g.Go(func() error {
+		if s.batch > 1 {
+			return consume.RunBatches(ctx, s.cons, s.workers, s.batch, func(hctx context.Context, msgs []jetstream.Msg) {
+				s.handler.HandleBatch(hctx, ctx.Done(), msgs)
+			}, s.log)
+		}
 		return consume.Run(ctx, s.cons, s.workers, func(hctx context.Context, msg jetstream.Msg) {
 			s.handler.Handle(hctx, ctx.Done(), msg)
 		}, s.log)

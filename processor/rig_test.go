@@ -114,6 +114,7 @@ type instance struct {
 type instOpts struct {
 	wrap    func(processor.Publisher) processor.Publisher
 	workers int
+	batch   int
 	// consumer names the durable to pull from (default: the processor's).
 	consumer string
 }
@@ -147,7 +148,7 @@ func (r *rig) start(t testing.TB, st processor.Store, o instOpts) *instance {
 	}
 	adm := admin.New("")
 	s, err := processor.New(r.cfg, processor.Deps{
-		Consumer: cons, Publisher: pub, Streams: js, Subscriber: nc, Store: st, Admin: adm, Logger: testLogger(), Workers: o.workers,
+		Consumer: cons, Publisher: pub, Streams: js, Subscriber: nc, Store: st, Admin: adm, Logger: testLogger(), Workers: o.workers, Batch: o.batch,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -41,6 +42,53 @@ func Run(ctx context.Context, cons jetstream.Consumer, workers int, handle Handl
 					return
 				}
 				handle(hctx, msg)
+			}
+		})
+	}
+	<-ctx.Done()
+	it.Drain()
+	wg.Wait()
+	return nil
+}
+
+// BatchHandler handles a batch of messages, each to its ack, nak or term.
+type BatchHandler func(ctx context.Context, msgs []jetstream.Msg)
+
+// batchGather is how long a worker waits for more messages once it holds
+// one: a backlog fills batches, a trickle is not held back.
+const batchGather = time.Millisecond
+
+// RunBatches is Run with handlers that take up to batch messages at a time:
+// each worker blocks for one message, then takes what else the pull buffer
+// holds, up to batch. Shutdown is as in Run.
+func RunBatches(ctx context.Context, cons jetstream.Consumer, workers, batch int, handle BatchHandler, log *slog.Logger) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * workers * batch))
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", cons.CachedInfo().Name, err)
+	}
+	log.Info("consuming in batches", "consumer", cons.CachedInfo().Name, "workers", workers, "batch", batch)
+	hctx := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			msgs := make([]jetstream.Msg, 0, batch)
+			for {
+				msg, err := it.Next()
+				if err != nil {
+					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+						log.Error("pull stopped", "consumer", cons.CachedInfo().Name, "err", err)
+					}
+					return
+				}
+				msgs = append(msgs[:0], msg)
+				for len(msgs) < batch {
+					more, err := it.Next(jetstream.NextMaxWait(batchGather))
+					if err != nil {
+						break
+					}
+					msgs = append(msgs, more)
+				}
+				handle(hctx, msgs)
 			}
 		})
 	}
