@@ -22,13 +22,14 @@ const redisServerBin = "/usr/bin/redis-server"
 // redisServer is a redis-server of the test's own, on a free port with its
 // data in a temporary directory: a server the test may stop, never the shared one.
 type redisServer struct {
-	t    testing.TB
-	port int
-	dir  string
-	cmd  *exec.Cmd
+	t     testing.TB
+	port  int
+	dir   string
+	extra []string // more server arguments
+	cmd   *exec.Cmd
 }
 
-func startRedisServer(t testing.TB) *redisServer {
+func startRedisServer(t testing.TB, extra ...string) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath(redisServerBin); err != nil {
 		t.Skipf("%s not installed", redisServerBin)
@@ -39,7 +40,7 @@ func startRedisServer(t testing.TB) *redisServer {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	s := &redisServer{t: t, port: port, dir: t.TempDir()}
+	s := &redisServer{t: t, port: port, dir: t.TempDir(), extra: extra}
 	s.start()
 	t.Cleanup(s.kill)
 	return s
@@ -51,8 +52,9 @@ func (s *redisServer) url() string { return "redis://127.0.0.1:" + strconv.Itoa(
 // the append-only file, so a killed server loses nothing it acknowledged.
 func (s *redisServer) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(redisServerBin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction")
+	args := append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"}, s.extra...)
+	s.cmd = exec.Command(redisServerBin, args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}

@@ -116,6 +116,8 @@ func (h *Handler) holdWhileStoreDown(ctx context.Context, stop <-chan struct{}, 
 		return false
 	}
 	h.log.Warn("store down, holding event until it answers", "seq", meta.Sequence.Stream)
+	// At once: the failed attempts may have used much of AckWait already.
+	_ = msg.InProgress()
 	wait, lastProgress := 250*time.Millisecond, time.Now()
 	for {
 		t := time.NewTimer(wait)

@@ -53,11 +53,10 @@ type Deps struct {
 	Store      Store
 	Admin      *admin.Server
 	Logger     *slog.Logger
-	// Workers is how many events are handled at once (default 8); with
-	// Batch > 1, how many batches.
+	// Workers is how many events (default 8), or with batches
+	// (ESIMFLOW_PROCESSOR_BATCH > 1) how many batches (default 4), are
+	// handled at once.
 	Workers int
-	// Batch > 1 handles up to Batch events together (see HandleBatch).
-	Batch int
 }
 
 // Service is a processor ready to consume.
@@ -82,6 +81,9 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 	workers := deps.Workers
 	if workers <= 0 {
 		workers = 8
+		if cfg.ProcessorBatch > 1 {
+			workers = 4
+		}
 	}
 
 	names := stream.NewNames(cfg.Namespace)
@@ -106,7 +108,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 	registerRoutes(deps.Admin, api{state: deps.Store, streams: deps.Streams, pub: deps.Publisher, names: names, parked: h.parked})
 	deps.Admin.AddCheck("store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
-	return &Service{handler: h, advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, batch: deps.Batch, log: log}, nil
+	return &Service{handler: h, advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, batch: cfg.ProcessorBatch, log: log}, nil
 }
 
 // Run consumes events and listens for max-deliveries advisories until ctx
