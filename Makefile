@@ -30,10 +30,10 @@ IMAGES       := esimflow ingest processor notifier
 IMAGE_PREFIX ?= esimflow
 IMAGE_TAG    ?= dev
 
-.PHONY: help run test lint build tidy bench fuzz images image-builds
+.PHONY: help run test test-scale bench-processor lint build tidy bench fuzz images image-builds
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 run: ## run the whole system in one process (embedded NATS, data in ./data)
 	@mkdir -p bin
@@ -44,6 +44,12 @@ test: ## run every module's tests with -race (uses local Redis/NATS when up)
 	@echo "redis: $${ESIMFLOW_TEST_REDIS_URL:-none (Redis tests skip)}  external nats: $${ESIMFLOW_TEST_NATS_URL:-none (in-process only)}"
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 	@for m in $(STANDALONE); do (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; done
+
+test-scale: ## the full scale test: 3 processors, 20 000 events for 2 000 eSIMs (about a minute)
+	ESIMFLOW_TEST_SCALE=full $(GO) test -race -count=1 -timeout 15m -run 'TestScaleOut' -v ./processor/
+
+bench-processor: ## processor throughput with Redis, per-message and batched (see docs/adr/0004)
+	$(GO) test -run XXX -bench Throughput -benchtime 20000x -count 3 ./processor/
 
 lint: ## gofmt, go vet, and a GOWORK=off build of each module on its own
 	@out=$$(gofmt -l $(MODULES) $(STANDALONE)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

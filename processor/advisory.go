@@ -82,7 +82,9 @@ func (a *advisories) deadLetter(ctx context.Context, adv maxDeliveriesAdvisory) 
 		key = dedupe.Key(ev, decodeErr, raw.Data)
 	}
 	// An instance that died after marking the event seen but before its ack
-	// left nothing undone: no dead letter for an applied event.
+	// left nothing undone: no dead letter for an applied event. When the
+	// store cannot say, the dead letter is written: a spare one is harmless
+	// (its re-drive finds the event seen), a missing one loses the event.
 	if seen, err := a.store.Seen(ctx, key); err == nil && seen {
 		a.log.Info("max deliveries reached for an event already applied", "seq", adv.StreamSeq)
 		return nil

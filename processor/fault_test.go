@@ -22,13 +22,14 @@ const redisServerBin = "/usr/bin/redis-server"
 // redisServer is a redis-server of the test's own, on a free port with its
 // data in a temporary directory: a server the test may stop, never the shared one.
 type redisServer struct {
-	t    testing.TB
-	port int
-	dir  string
-	cmd  *exec.Cmd
+	t     testing.TB
+	port  int
+	dir   string
+	extra []string // more server arguments
+	cmd   *exec.Cmd
 }
 
-func startRedisServer(t testing.TB) *redisServer {
+func startRedisServer(t testing.TB, extra ...string) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath(redisServerBin); err != nil {
 		t.Skipf("%s not installed", redisServerBin)
@@ -39,7 +40,7 @@ func startRedisServer(t testing.TB) *redisServer {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	s := &redisServer{t: t, port: port, dir: t.TempDir()}
+	s := &redisServer{t: t, port: port, dir: t.TempDir(), extra: extra}
 	s.start()
 	t.Cleanup(s.kill)
 	return s
@@ -51,8 +52,9 @@ func (s *redisServer) url() string { return "redis://127.0.0.1:" + strconv.Itoa(
 // the append-only file, so a killed server loses nothing it acknowledged.
 func (s *redisServer) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(redisServerBin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction")
+	args := append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"}, s.extra...)
+	s.cmd = exec.Command(redisServerBin, args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -75,10 +77,16 @@ func (s *redisServer) kill() {
 // it again: readiness goes false then true, nothing is dead-lettered, and in
 // the end the state equals the oracle's and each intent was published once.
 func TestRedisOutage(t *testing.T) {
+	for _, loop := range loops {
+		t.Run(loop.name, func(t *testing.T) { testRedisOutage(t, loop.opts) })
+	}
+}
+
+func testRedisOutage(t *testing.T, o instOpts) {
 	rs := startRedisServer(t)
 	r := newRig(t, rigOpts{})
 	st, _ := r.redisStore(t, rs.url())
-	in := r.start(t, st, instOpts{})
+	in := r.start(t, st, o)
 	bodies := lifecycles(rand.New(rand.NewPCG(3, 4)), 60, true)
 	half := len(bodies) / 2
 	for _, b := range bodies[:half] {
@@ -148,32 +156,37 @@ func TestCrashBeforeAck(t *testing.T) {
 		{"after the state write, before the intent", true, false},
 		{"after the seen mark, before the ack", false, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, rigOpts{})
-			// A short AckWait: the dead instance's event comes back in a second.
-			cfg := r.names.ConsumerConfig(stream.ProcessorConsumer, r.limits())
-			cfg.AckWait = time.Second
-			if _, err := r.js.CreateOrUpdateConsumer(context.Background(), r.names.Stream(stream.Events), cfg); err != nil {
-				t.Fatal(err)
-			}
-			st := r.kvStore(t)
-			crashing := &crashingStore{Store: st, afterProfile: tc.afterProfile, afterSeen: tc.afterSeen}
-			dying := r.start(t, crashing, instOpts{workers: 1})
-			crashing.crash = dying.nc.Close
-			body := `{"eventType":"PROFILE_STATUS","iccid":"C","orderNo":"O","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
-			r.publish(t, body, true)
-			waitFor(t, "the crash", crashing.crashed.Load)
-
-			survivor := r.start(t, st, instOpts{})
-			waitFor(t, "the event handled by the survivor", func() bool { return r.quiet(t) })
-			outcome := "applied"
-			if tc.afterSeen {
-				outcome = "duplicate"
-			}
-			if n := processedAs(survivor, outcome); n != 1 {
-				t.Errorf("survivor: %d %s, want 1", n, outcome)
-			}
-			newOracle(t, r.cfg, []string{body}).check(t, r, st)
-		})
+		for _, loop := range loops {
+			t.Run(tc.name+"/"+loop.name, func(t *testing.T) { testCrash(t, tc.afterProfile, tc.afterSeen, loop.opts) })
+		}
 	}
+}
+
+func testCrash(t *testing.T, afterProfile, afterSeen bool, o instOpts) {
+	r := newRig(t, rigOpts{})
+	// A short AckWait: the dead instance's event comes back in a second.
+	cfg := r.names.ConsumerConfig(stream.ProcessorConsumer, r.limits())
+	cfg.AckWait = time.Second
+	if _, err := r.js.CreateOrUpdateConsumer(context.Background(), r.names.Stream(stream.Events), cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := r.kvStore(t)
+	crashing := &crashingStore{Store: st, afterProfile: afterProfile, afterSeen: afterSeen}
+	o.workers = 1
+	dying := r.start(t, crashing, o)
+	crashing.crash = dying.nc.Close
+	body := `{"eventType":"PROFILE_STATUS","iccid":"C","orderNo":"O","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
+	r.publish(t, body, true)
+	waitFor(t, "the crash", crashing.crashed.Load)
+
+	survivor := r.start(t, st, instOpts{})
+	waitFor(t, "the event handled by the survivor", func() bool { return r.quiet(t) })
+	outcome := "applied"
+	if afterSeen {
+		outcome = "duplicate"
+	}
+	if n := processedAs(survivor, outcome); n != 1 {
+		t.Errorf("survivor: %d %s, want 1", n, outcome)
+	}
+	newOracle(t, r.cfg, []string{body}).check(t, r, st)
 }

@@ -119,6 +119,8 @@ func (h *Handler) holdWhileStoreDown(ctx context.Context, stop <-chan struct{}, 
 		return false
 	}
 	h.log.Warn("store down, holding event until it answers", "seq", meta.Sequence.Stream)
+	// At once: the failed attempts may have used much of AckWait already.
+	_ = msg.InProgress()
 	wait, lastProgress := 250*time.Millisecond, time.Now()
 	for {
 		t := time.NewTimer(wait)
@@ -149,14 +151,7 @@ func (h *Handler) storeUp(ctx context.Context) bool {
 
 // process does everything but the ack, in the order invariant 4 requires.
 func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (event.Event, string, error) {
-	// The span continues the webhook request's trace, carried in the headers.
-	ctx, span := h.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "processor event", trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
-	ev, decodeErr := event.Decode(msg.Data())
-	key := msg.Headers().Get(stream.HeaderDedupeKey)
-	if key == "" {
-		key = dedupe.Key(ev, decodeErr, msg.Data())
-	}
+	ev, key, decodeErr := decode(msg)
 	if seen, err := h.store.Seen(ctx, key); err != nil {
 		return ev, "", fmt.Errorf("seen %s: %w", key, err)
 	} else if seen {
@@ -165,24 +160,49 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (event.Event, 
 	if decodeErr != nil {
 		return ev, "", fmt.Errorf("%w: %w", errPermanent, decodeErr)
 	}
-	if ev.Type == event.Unknown || ev.Type == event.CheckHealth {
+	if parked(ev) {
 		h.log.Info("event parked", "type", ev.Type, "subject", msg.Subject())
 		return ev, outcomeParked, h.markSeen(ctx, key)
 	}
+	if err := h.apply(ctx, ev, msg); err != nil {
+		return ev, "", err
+	}
+	return ev, outcomeApplied, h.markSeen(ctx, key)
+}
+
+// decode reads an event and its dedupe key (ingest's header, else derived).
+func decode(msg jetstream.Msg) (event.Event, string, error) {
+	ev, decodeErr := event.Decode(msg.Data())
+	key := msg.Headers().Get(stream.HeaderDedupeKey)
+	if key == "" {
+		key = dedupe.Key(ev, decodeErr, msg.Data())
+	}
+	return ev, key, decodeErr
+}
+
+// parked reports whether an event is parked rather than merged.
+func parked(ev event.Event) bool { return ev.Type == event.Unknown || ev.Type == event.CheckHealth }
+
+// apply merges an event into the store and publishes its intents, in a span
+// that continues the webhook request's trace (carried in the headers) and
+// hands it on to the intents. Both loops, one at a time and batched, come here.
+func (h *Handler) apply(ctx context.Context, ev event.Event, msg jetstream.Msg) error {
+	ctx, span := h.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "processor event", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 	var stored time.Time
 	if meta, err := msg.Metadata(); err == nil {
 		stored = meta.Timestamp
 	}
 	at := eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), stored)
 	if err := merge.Apply(ctx, h.store, ev, at); err != nil {
-		return ev, "", err
+		return err
 	}
 	for _, in := range intent.For(ev, at, h.rules) {
 		if err := h.publishIntent(ctx, in); err != nil {
-			return ev, "", err
+			return err
 		}
 	}
-	return ev, outcomeApplied, h.markSeen(ctx, key)
+	return nil
 }
 
 func (h *Handler) markSeen(ctx context.Context, key string) error {

@@ -55,7 +55,9 @@ type Deps struct {
 	Store      Store
 	Admin      *admin.Server
 	Logger     *slog.Logger
-	// Workers is how many events are handled at once (default 8).
+	// Workers is how many events (default 8), or with batches
+	// (ESIMFLOW_PROCESSOR_BATCH > 1) how many batches (default 4), are
+	// handled at once.
 	Workers int
 	// Tracer traces each event; nil means no tracing.
 	Tracer trace.TracerProvider
@@ -68,6 +70,7 @@ type Service struct {
 	sub        Subscriber
 	cons       jetstream.Consumer
 	workers    int
+	batch      int
 	log        *slog.Logger
 }
 
@@ -82,6 +85,9 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 	workers := deps.Workers
 	if workers <= 0 {
 		workers = 8
+		if cfg.ProcessorBatch > 1 {
+			workers = 4
+		}
 	}
 
 	names := stream.NewNames(cfg.Namespace)
@@ -107,7 +113,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 	registerRoutes(deps.Admin, api{state: deps.Store, streams: deps.Streams, pub: deps.Publisher, names: names, parked: h.parked})
 	deps.Admin.AddCheck("store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
-	return &Service{handler: h, advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, log: log}, nil
+	return &Service{handler: h, advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, batch: cfg.ProcessorBatch, log: log}, nil
 }
 
 // Run consumes events and listens for max-deliveries advisories until ctx
@@ -116,6 +122,11 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.advisories.listen(ctx, s.sub) })
 	g.Go(func() error {
+		if s.batch > 1 {
+			return consume.RunBatches(ctx, s.cons, s.workers, s.batch, func(hctx context.Context, msgs []jetstream.Msg) {
+				s.handler.HandleBatch(hctx, ctx.Done(), msgs)
+			}, s.log)
+		}
 		return consume.Run(ctx, s.cons, s.workers, func(hctx context.Context, msg jetstream.Msg) {
 			s.handler.Handle(hctx, ctx.Done(), msg)
 		}, s.log)

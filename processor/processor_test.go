@@ -61,9 +61,21 @@ func TestAckLast(t *testing.T) {
 // ESIM_DLQ once, with the error, subject and delivery count; the good ones are
 // all processed, and an unknown type is parked, not dead-lettered.
 func TestPoisonEventDeadLettered(t *testing.T) {
+	for _, loop := range loops {
+		t.Run(loop.name, func(t *testing.T) { testPoison(t, loop.opts) })
+	}
+}
+
+// loops are the two consume loops; every guarantee holds for both.
+var loops = []struct {
+	name string
+	opts instOpts
+}{{"per-message", instOpts{}}, {"batched", instOpts{workers: 2, batch: 8}}}
+
+func testPoison(t *testing.T, o instOpts) {
 	r := newRig(t, rigOpts{})
 	st := r.kvStore(t)
-	in := r.start(t, st, instOpts{})
+	in := r.start(t, st, o)
 	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"1","currentStatus":"ACTIVATED"}`, true)
 	r.publish(t, `{"eventType":"DATA_USAGE","iccid":"1","usedVolume":"lots"}`, true)
 	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"2","currentStatus":"ACTIVATED"}`, true)

@@ -114,6 +114,7 @@ type instance struct {
 type instOpts struct {
 	wrap    func(processor.Publisher) processor.Publisher
 	workers int
+	batch   int // ESIMFLOW_PROCESSOR_BATCH; 0 = one at a time
 	// consumer names the durable to pull from (default: the processor's).
 	consumer string
 }
@@ -146,7 +147,9 @@ func (r *rig) start(t testing.TB, st processor.Store, o instOpts) *instance {
 		pub = o.wrap(js)
 	}
 	adm := admin.New("")
-	s, err := processor.New(r.cfg, processor.Deps{
+	cfg := r.cfg
+	cfg.ProcessorBatch = max(o.batch, 1)
+	s, err := processor.New(cfg, processor.Deps{
 		Consumer: cons, Publisher: pub, Streams: js, Subscriber: nc, Store: st, Admin: adm, Logger: testLogger(), Workers: o.workers,
 	})
 	if err != nil {

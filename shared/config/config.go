@@ -51,6 +51,7 @@ var Settings = []Setting{
 	{Env: "ESIMFLOW_EVENTS_MAX_BYTES", Default: "-1", Meaning: "size limit of `ESIM_EVENTS`; when full, ingest answers 503; -1 = none"},
 	{Env: "ESIMFLOW_SEEN_TTL", Default: "168h", Meaning: "how long the processor remembers a processed event's dedupe key"},
 	{Env: "ESIMFLOW_MAX_DELIVER", Default: "10", Meaning: "deliveries of an event before it goes to `ESIM_DLQ`"},
+	{Env: "ESIMFLOW_PROCESSOR_BATCH", Default: "32", Meaning: "events a processor worker takes from its pull at once, with one seen check and mark per batch; 1 = one at a time (docs/adr/0004)"},
 	{Env: "ESIMFLOW_ADMIN_TOKEN", Meaning: "when set, the internal API needs `Authorization: Bearer <token>`", Secret: true},
 	{Env: "ESIMFLOW_INGEST_TOKENS", Meaning: "comma-separated path tokens: `POST /webhooks/esim/{token}` (several, for rotation)", Secret: true},
 	{Env: "ESIMFLOW_INGEST_HMAC_SECRETS", Meaning: "comma-separated Standard Webhooks secrets (`whsec_…`): `webhook-id`, `webhook-timestamp`, `webhook-signature` required", Secret: true},
@@ -106,6 +107,7 @@ type Config struct {
 	EventsMaxBytes      int64
 	SeenTTL             time.Duration
 	MaxDeliver          int
+	ProcessorBatch      int
 	AdminToken          string
 	IngestMaxBody       int64
 	IngestTokens        []string
@@ -198,6 +200,7 @@ func Load(getenv func(string) string) (Config, error) {
 		EventsMaxAge:        p.duration("ESIMFLOW_EVENTS_MAX_AGE", get),
 		EventsMaxBytes:      int64(p.int("ESIMFLOW_EVENTS_MAX_BYTES", get)),
 		SeenTTL:             p.duration("ESIMFLOW_SEEN_TTL", get),
+		ProcessorBatch:      p.int("ESIMFLOW_PROCESSOR_BATCH", get),
 		MaxDeliver:          p.int("ESIMFLOW_MAX_DELIVER", get),
 		AdminToken:          get("ESIMFLOW_ADMIN_TOKEN"),
 		IngestMaxBody:       int64(p.int("ESIMFLOW_INGEST_MAX_BODY", get)),
@@ -320,6 +323,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDeliver < 2 {
 		bad("ESIMFLOW_MAX_DELIVER", "want 2 or more")
+	}
+	if c.ProcessorBatch < 1 || c.ProcessorBatch > 256 {
+		bad("ESIMFLOW_PROCESSOR_BATCH", "want 1 to 256")
 	}
 	if c.IngestMaxBody < 1024 {
 		bad("ESIMFLOW_INGEST_MAX_BODY", "want at least 1024 bytes")

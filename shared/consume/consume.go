@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -48,4 +49,74 @@ func Run(ctx context.Context, cons jetstream.Consumer, workers int, handle Handl
 	it.Drain()
 	wg.Wait()
 	return nil
+}
+
+// BatchHandler handles a batch of messages, each to its ack, nak or term.
+type BatchHandler func(ctx context.Context, msgs []jetstream.Msg)
+
+// batchGather is how long a worker waits for more messages once it holds
+// one: a backlog fills batches, a trickle is not held back.
+const batchGather = time.Millisecond
+
+// RunBatches is Run with handlers that take up to batch messages at a time:
+// each worker blocks for one message, then takes what else has arrived, up
+// to batch. Shutdown is as in Run.
+//
+// One goroutine reads the iterator and hands messages over a channel: the
+// iterator's Next holds a lock while it waits, so a worker's short wait for
+// more would queue behind another worker's long wait for the next message.
+func RunBatches(ctx context.Context, cons jetstream.Consumer, workers, batch int, handle BatchHandler, log *slog.Logger) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * workers * batch))
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", cons.CachedInfo().Name, err)
+	}
+	log.Info("consuming in batches", "consumer", cons.CachedInfo().Name, "workers", workers, "batch", batch)
+	hctx := context.WithoutCancel(ctx)
+	in := make(chan jetstream.Msg, batch)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(in)
+		for {
+			msg, err := it.Next()
+			if err != nil {
+				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					log.Error("pull stopped", "consumer", cons.CachedInfo().Name, "err", err)
+				}
+				return
+			}
+			in <- msg
+		}
+	})
+	for range workers {
+		wg.Go(func() {
+			msgs := make([]jetstream.Msg, 0, batch)
+			for msg := range in {
+				msgs = append(msgs[:0], msg)
+				msgs = gather(in, msgs, batch)
+				handle(hctx, msgs)
+			}
+		})
+	}
+	<-ctx.Done()
+	it.Drain()
+	wg.Wait()
+	return nil
+}
+
+// gather adds to msgs what arrives on in within batchGather, up to batch.
+func gather(in <-chan jetstream.Msg, msgs []jetstream.Msg, batch int) []jetstream.Msg {
+	timer := time.NewTimer(batchGather)
+	defer timer.Stop()
+	for len(msgs) < batch {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				return msgs
+			}
+			msgs = append(msgs, m)
+		case <-timer.C:
+			return msgs
+		}
+	}
+	return msgs
 }

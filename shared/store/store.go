@@ -46,6 +46,17 @@ type SeenSet interface {
 	MarkSeen(ctx context.Context, key string) error
 }
 
+// BatchSeenSet is a SeenSet that answers many keys in one round trip, for
+// consumers that handle events in batches. Both stores implement it; a caller
+// that finds a store without it checks the keys one by one.
+type BatchSeenSet interface {
+	// SeenMany reports, for each key, whether it was marked within the TTL.
+	SeenMany(ctx context.Context, keys []string) ([]bool, error)
+	// MarkSeenMany records every key; on error some may be marked, which is
+	// harmless (marking is idempotent and the caller retries).
+	MarkSeenMany(ctx context.Context, keys []string) error
+}
+
 // State keeps orders and profiles. Updates are read-modify-write with
 // compare-and-set: fn gets the current value (the zero value with its id set
 // when there is none) and returns whether it changed it; fn may run more than

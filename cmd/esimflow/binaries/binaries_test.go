@@ -125,6 +125,13 @@ func TestSeparateBinaries(t *testing.T) {
 		}
 	}
 	processor, notifier := procs[1], procs[3]
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range procs {
+				t.Logf("%s:\n%s", p.name, p.out.String())
+			}
+		}
+	})
 	waitFor(t, "the profile merged", func() bool {
 		var p store.Profile
 		return getJSON("http://"+processor.admin+"/v1/profiles/"+iccid, &p) == 200 && p.Status == "ACTIVATED" && p.UsagePercent == 100 && p.TransactionID == "txB1"

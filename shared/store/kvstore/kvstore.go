@@ -12,7 +12,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.BatchSeenSet = (*Store)(nil)
+)
 
 // maxAttempts bounds compare-and-set rounds before store.ErrConflict: enough
 // for dozens of writers on one key, few enough to fail in well under a second
@@ -112,6 +115,30 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 func (s *Store) MarkSeen(ctx context.Context, key string) error {
 	if _, err := s.seen.Put(ctx, token(key), []byte{'1'}); err != nil {
 		return fmt.Errorf("mark seen %s: %w", key, err)
+	}
+	return nil
+}
+
+// SeenMany checks the keys one by one: KV has no pipeline, and the client's
+// requests to one server share a connection anyway.
+func (s *Store) SeenMany(ctx context.Context, keys []string) ([]bool, error) {
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		seen, err := s.Seen(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = seen
+	}
+	return out, nil
+}
+
+// MarkSeenMany marks the keys one by one.
+func (s *Store) MarkSeenMany(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if err := s.MarkSeen(ctx, k); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -13,7 +13,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.BatchSeenSet = (*Store)(nil)
+)
 
 // maxAttempts bounds WATCH rounds before store.ErrConflict: enough for dozens
 // of writers on one key, few enough to fail in well under a second when
@@ -77,6 +80,39 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 func (s *Store) MarkSeen(ctx context.Context, key string) error {
 	if err := s.rdb.Set(ctx, s.key("s", key), "1", s.seenTTL).Err(); err != nil {
 		return fmt.Errorf("mark seen %s: %w", key, err)
+	}
+	return nil
+}
+
+// SeenMany checks every key in one pipeline (a Cluster client splits it by slot).
+func (s *Store) SeenMany(ctx context.Context, keys []string) ([]bool, error) {
+	cmds := make([]*redis.IntCmd, len(keys))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Exists(ctx, s.key("s", k))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seen %d keys: %w", len(keys), err)
+	}
+	out := make([]bool, len(keys))
+	for i, c := range cmds {
+		out[i] = c.Val() == 1
+	}
+	return out, nil
+}
+
+// MarkSeenMany records every key with the store's TTL in one pipeline.
+func (s *Store) MarkSeenMany(ctx context.Context, keys []string) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Set(ctx, s.key("s", k), "1", s.seenTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark seen %d keys: %w", len(keys), err)
 	}
 	return nil
 }

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"OddIDs", testOddIDs},
 		{"Seen/MarkAndCheck", testSeen},
 		{"Seen/Expires", testSeenExpires},
+		{"Seen/Batch", testSeenBatch},
 		{"Claims/First", testClaimFirst},
 		{"Claims/HeldByOther", testClaimHeld},
 		{"Claims/Finish", testClaimFinish},
@@ -354,6 +355,29 @@ func testSeen(t *testing.T, f Factory) {
 	}
 	if seen, err := s.Seen(ctx(t), "k2"); err != nil || seen {
 		t.Errorf("another key: %v, %v", seen, err)
+	}
+}
+
+func testSeenBatch(t *testing.T, f Factory) {
+	s, ok := f(t, defaults).(store.BatchSeenSet)
+	if !ok {
+		t.Skip("the store has no batch seen-set")
+	}
+	if err := s.MarkSeenMany(ctx(t), []string{"a", "c", "a"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SeenMany(ctx(t), []string{"a", "b", "c", "d"})
+	if err != nil || !slices.Equal(got, []bool{true, false, true, false}) {
+		t.Errorf("SeenMany = %v, %v; want [true false true false]", got, err)
+	}
+	if got, err := s.SeenMany(ctx(t), nil); err != nil || len(got) != 0 {
+		t.Errorf("SeenMany(nil) = %v, %v", got, err)
+	}
+	if err := s.MarkSeenMany(ctx(t), nil); err != nil {
+		t.Errorf("MarkSeenMany(nil): %v", err)
+	}
+	if seen, err := f(t, defaults).Seen(ctx(t), "a"); err != nil || seen {
+		t.Errorf("another namespace sees the key: %v, %v", seen, err)
 	}
 }
 
