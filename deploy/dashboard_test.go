@@ -1,11 +1,8 @@
 package deploy_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esimflow/esimflow/cmd/esimflow/allinone"
-	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -27,34 +23,8 @@ import (
 // done some work.
 func scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir()}[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- allinone.Run(ctx, cfg, allinone.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Messages: io.Discard, Banner: io.Discard, HTTP: httpLn, Admin: adminLn})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("allinone.Run: %v", err)
-		}
-	})
-	hook, api := "http://"+httpLn.Addr().String()+"/webhooks/esim", "http://"+adminLn.Addr().String()
-	waitUntil(t, "readiness", func() bool { return get(api+"/readyz") != "" })
+	sys := allinonetest.Start(t, map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir()})
+	hook, api := sys.Hook, sys.API
 	for _, body := range []string{
 		`{"eventType":"PROFILE_STATUS","iccid":"8901000000000000001","currentStatus":"ACTIVATED","timestamp":"2026-11-01T08:00:00Z"}`,
 		`{"eventType":"PROFILE_STATUS","iccid":"8901000000000000001","currentStatus":"ACTIVATED","timestamp":"2026-11-01T08:00:00Z"}`,
@@ -69,7 +39,10 @@ func scrape(t *testing.T) map[string]*dto.MetricFamily {
 			t.Fatalf("POST: %d", resp.StatusCode)
 		}
 	}
-	var families map[string]*dto.MetricFamily
+	var (
+		families map[string]*dto.MetricFamily
+		err      error
+	)
 	waitUntil(t, "two messages sent", func() bool {
 		parser := expfmt.NewTextParser(model.UTF8Validation)
 		families, err = parser.TextToMetricFamilies(strings.NewReader(get(api + "/metrics")))

@@ -6,57 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/esimflow/esimflow/cmd/esimflow/allinone"
-	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
 )
 
-// allInOne runs the all-in-one in-process on ports it holds, with env, and
-// returns its webhook and API base URLs once /readyz answers 200.
+// allInOne runs the all-in-one in-process with env and returns its base and
+// API URLs once /readyz answers 200.
 func allInOne(t *testing.T, env map[string]string) (hook, api string) {
 	t.Helper()
 	env["ESIMFLOW_DATA_DIR"] = t.TempDir()
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- allinone.Run(ctx, cfg, allinone.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Messages: io.Discard, Banner: io.Discard, HTTP: httpLn, Admin: adminLn})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("allinone.Run: %v", err)
-		}
-	})
-	hook, api = "http://"+httpLn.Addr().String(), "http://"+adminLn.Addr().String()
-	poll(t, "readiness", func() bool {
-		resp, err := http.Get(api + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return hook, api
+	sys := allinonetest.Start(t, env)
+	return strings.TrimSuffix(sys.Hook, "/webhooks/esim"), sys.API
 }
 
 func poll(t *testing.T, what string, cond func() bool) {
