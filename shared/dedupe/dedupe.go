@@ -52,6 +52,13 @@ func identity(b []byte, ev event.Event) []byte {
 	b = field(b, ev.Status)
 	b = append(appendStamp(b, ev.Timestamp), 0)
 	switch ev.Type {
+	case event.OrderStatus:
+		// The profiles an order event lists are part of what it says: two
+		// events of one order at one instant with different lists are two
+		// events. Providers list them in a stable order.
+		for _, p := range ev.Profiles {
+			b = field(field(field(b, p.ICCID), p.EsimTranNo), p.Status)
+		}
 	case event.EsimStatus:
 		b = field(b, ev.SmdpStatus)
 	case event.DataUsage:

@@ -45,6 +45,8 @@ func TestKey(t *testing.T) {
 		{"type", `{"eventType":"PROFILE_STATUS","iccid":"1","currentStatus":"IN_USE"}`, `{"notifyType":"ESIM_STATUS","content":{"iccid":"1","esimStatus":"IN_USE"}}`},
 		{"validity days", `{"notifyType":"VALIDITY_USAGE","content":{"iccid":"1","remain":3}}`, `{"notifyType":"VALIDITY_USAGE","content":{"iccid":"1","remain":1}}`},
 		{"order", `{"eventType":"ORDER_STATUS","orderNo":"A","status":"GOT_RESOURCE"}`, `{"eventType":"ORDER_STATUS","orderNo":"B","status":"GOT_RESOURCE"}`},
+		{"order's profiles", `{"eventType":"ORDER_STATUS","orderNo":"A","status":"GOT_RESOURCE","timestamp":"2024-01-15T12:30:45Z","profiles":[{"iccid":"1"}]}`,
+			`{"eventType":"ORDER_STATUS","orderNo":"A","status":"GOT_RESOURCE","timestamp":"2024-01-15T12:30:45Z","profiles":[{"iccid":"1"},{"iccid":"2"}]}`},
 	}
 	for _, tt := range differ {
 		t.Run("differ/"+tt.name, func(t *testing.T) {
