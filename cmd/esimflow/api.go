@@ -44,65 +44,28 @@ func (f *opFlags) register(cmd *cobra.Command, getenv func(string) string) {
 }
 
 // client returns a client for the API at base.
-func (f *opFlags) client(base string) *opClient {
-	return &opClient{base: strings.TrimRight(strings.TrimSpace(base), "/"), token: f.token, http: &http.Client{Timeout: f.timeout}}
+func (f *opFlags) client(base string) *apiClient {
+	return &apiClient{base: strings.TrimRight(strings.TrimSpace(base), "/"), token: f.token, http: &http.Client{Timeout: f.timeout}}
 }
 
-type opClient struct {
-	base, token string
-	http        *http.Client
+// get fetches path and returns the status and body.
+func (c *apiClient) get(ctx context.Context, path string) (int, []byte, error) {
+	return c.send(ctx, http.MethodGet, path)
 }
 
-// get fetches path and returns the status and body; statuses are the
-// caller's to judge.
-func (c *opClient) get(ctx context.Context, path string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return 0, nil, fmt.Errorf("GET %s%s: %w", c.base, path, err)
-	}
-	return resp.StatusCode, body, nil
-}
-
-// getJSON fetches path, expecting 200, into v.
-func (c *opClient) getJSON(ctx context.Context, path string, v any) error {
-	status, body, err := c.get(ctx, path)
-	if err != nil {
-		return err
-	}
-	switch status {
-	case http.StatusOK:
-		if err := json.Unmarshal(body, v); err != nil {
-			return fmt.Errorf("GET %s%s: %w", c.base, path, err)
-		}
-		return nil
-	case http.StatusNotFound:
+// getJSON fetches path, expecting 200, into v; a 404 is errNotFound.
+func (c *apiClient) getJSON(ctx context.Context, path string, v any) error {
+	err := c.do(ctx, http.MethodGet, path, v)
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 		return errNotFound
-	case http.StatusUnauthorized:
+	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
 		return fmt.Errorf("GET %s%s: 401: set --token or ESIMFLOW_ADMIN_TOKEN", c.base, path)
-	default:
-		return fmt.Errorf("GET %s%s: %d: %s", c.base, path, status, opAPIError(body))
+	case errors.As(err, &ae):
+		return fmt.Errorf("GET %s%s: %w", c.base, path, err)
 	}
-}
-
-// opAPIError is the message of a JSON error body, or the body itself.
-func opAPIError(body []byte) string {
-	var e struct{ Error string }
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return e.Error
-	}
-	return strings.TrimSpace(string(body))
+	return err
 }
 
 // field is one member of a JSON object, in the order the API sent it.
@@ -274,7 +237,7 @@ func getEntity(cmd *cobra.Command, f *opFlags, what, id, path string) error {
 			errs = append(errs, fmt.Errorf("GET %s%s: 401: set --token or ESIMFLOW_ADMIN_TOKEN", c.base, path))
 			continue
 		case status != http.StatusOK:
-			errs = append(errs, fmt.Errorf("GET %s%s: %d: %s", c.base, path, status, opAPIError(body)))
+			errs = append(errs, fmt.Errorf("GET %s%s: %d: %s", c.base, path, status, errorMessage(body)))
 			continue
 		}
 		if f.json {

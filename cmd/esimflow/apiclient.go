@@ -58,30 +58,37 @@ type apiError struct {
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Msg) }
 
-// do sends a request and decodes a 2xx answer into out (when not nil).
-func (c *apiClient) do(ctx context.Context, method, path string, out any) error {
+// send sends a request and returns the status and body; statuses are the
+// caller's to judge.
+func (c *apiClient) send(ctx context.Context, method, path string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s (is esimflow running? --api, ESIMFLOW_API_URL): %w", method, c.base+path, err)
+		return 0, nil, fmt.Errorf("%s %s (is esimflow running? --api, ESIMFLOW_API_URL): %w", method, c.base+path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Error string }
-		if json.Unmarshal(body, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(body))
-		}
-		return &apiError{Status: resp.StatusCode, Msg: e.Error}
+	return resp.StatusCode, body, nil
+}
+
+// do sends a request and decodes a 2xx answer into out (when not nil); any
+// other answer is an *apiError.
+func (c *apiClient) do(ctx context.Context, method, path string, out any) error {
+	status, body, err := c.send(ctx, method, path)
+	if err != nil {
+		return err
+	}
+	if status/100 != 2 {
+		return &apiError{Status: status, Msg: errorMessage(body)}
 	}
 	if out == nil {
 		return nil
@@ -90,4 +97,13 @@ func (c *apiClient) do(ctx context.Context, method, path string, out any) error 
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// errorMessage is the message of a JSON error body, or the body itself.
+func errorMessage(body []byte) string {
+	var e struct{ Error string }
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return strings.TrimSpace(string(body))
 }

@@ -158,7 +158,7 @@ func collectStatus(ctx context.Context, f *opFlags) statusReport {
 }
 
 // addCounters adds the API's esimflow counters into sum.
-func addCounters(ctx context.Context, c *opClient, sum map[string]map[string]float64) error {
+func addCounters(ctx context.Context, c *apiClient, sum map[string]map[string]float64) error {
 	status, body, err := c.get(ctx, "/metrics")
 	if err != nil {
 		return err
