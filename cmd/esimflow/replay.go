@@ -14,6 +14,7 @@ import (
 
 	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/natsembed"
 	"github.com/esimflow/esimflow/shared/service"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -69,7 +70,7 @@ func replay(ctx context.Context, cfg config.Config, opts processor.ReplayOptions
 			"(or point ESIMFLOW_API_URL elsewhere if that is another deployment)", cfg.APIURL, cfg.DataDir)
 	}
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow-replay", Store: true, AllowEmbedded: true})
+	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow-replay", Store: true, Embedded: natsembed.Start})
 	if err != nil {
 		return err
 	}

@@ -10,14 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/esimflow/esimflow/shared/config"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -27,12 +24,25 @@ import (
 type Conn struct {
 	NC       *nats.Conn
 	JS       jetstream.JetStream
-	Embedded *server.Server
+	Embedded EmbeddedServer
 }
 
-// Open connects to cfg.NATSURL, or starts the embedded server when it is empty.
-// name identifies the client in the server's monitoring.
-func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger) (*Conn, error) {
+// EmbeddedServer is an in-process nats-server, as natsembed starts it. It is
+// an interface so that the service binaries, which always use an external
+// NATS, do not link the server.
+type EmbeddedServer interface {
+	nats.InProcessConnProvider
+	Shutdown()
+	WaitForShutdown()
+}
+
+// StartEmbedded starts the embedded server from the configuration.
+type StartEmbedded func(cfg config.Config) (EmbeddedServer, error)
+
+// Open connects to cfg.NATSURL, or, when it is empty, starts the embedded
+// server with start (nil: an external NATS is required). name identifies the
+// client in the server's monitoring.
+func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger, start StartEmbedded) (*Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -54,7 +64,10 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger)
 		opts = append(opts, sec...)
 	}
 	if url == "" {
-		srv, err := startEmbedded(cfg)
+		if start == nil {
+			return nil, errors.New("ESIMFLOW_NATS_URL is required (the embedded server runs only in `esimflow run`)")
+		}
+		srv, err := start(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -140,41 +153,6 @@ func readable(path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-func startEmbedded(cfg config.Config) (*server.Server, error) {
-	opts := &server.Options{
-		ServerName: "esimflow",
-		JetStream:  true,
-		StoreDir:   filepath.Join(cfg.DataDir, "jetstream"),
-		DontListen: cfg.EmbeddedNATSAddr == "",
-		NoSigs:     true,
-		NoLog:      true,
-		// Durable by default: every ack follows an fsync, so an acked event
-		// survives a power loss. An interval trades that for throughput.
-		SyncAlways:   cfg.EmbeddedSyncAlways,
-		SyncInterval: cfg.EmbeddedSyncEvery,
-	}
-	if cfg.EmbeddedNATSAddr != "" {
-		host, port, err := net.SplitHostPort(cfg.EmbeddedNATSAddr)
-		if err != nil {
-			return nil, fmt.Errorf("ESIMFLOW_EMBEDDED_NATS_ADDR: %w", err)
-		}
-		opts.Host = host
-		if opts.Port, err = strconv.Atoi(port); err != nil {
-			return nil, fmt.Errorf("ESIMFLOW_EMBEDDED_NATS_ADDR: port %q: %w", port, err)
-		}
-	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("embedded nats: %w", err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		return nil, errors.New("embedded nats: not ready after 30s")
-	}
-	return srv, nil
 }
 
 func orNone(s string) string {

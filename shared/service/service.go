@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -55,20 +54,18 @@ type Options struct {
 	Name string // client and log name
 	// Store opens the store: Redis when ESIMFLOW_REDIS_URL is set, else NATS KV.
 	Store bool
-	// AllowEmbedded lets an empty ESIMFLOW_NATS_URL start the embedded server;
-	// the separate service binaries need an external NATS.
-	AllowEmbedded bool
+	// Embedded starts the embedded server when ESIMFLOW_NATS_URL is empty
+	// (natsembed.Start); nil for the separate service binaries, which need an
+	// external NATS and so do not link the server.
+	Embedded natsconn.StartEmbedded
 	// Tracer traces the services; nil means no tracing.
 	Tracer trace.TracerProvider
 }
 
 // Open connects everything a process needs and creates the JetStream layout.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*Env, error) {
-	if cfg.NATSURL == "" && !opts.AllowEmbedded {
-		return nil, errors.New("ESIMFLOW_NATS_URL is required (the embedded server runs only in `esimflow run`)")
-	}
 	env := &Env{Cfg: cfg, Log: log, Admin: admin.New(cfg.AdminToken), Names: stream.NewNames(cfg.Namespace), Tracer: telemetry.OrNoop(opts.Tracer)}
-	nc, err := natsconn.Open(ctx, cfg, opts.Name, log)
+	nc, err := natsconn.Open(ctx, cfg, opts.Name, log, opts.Embedded)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/esimflow/esimflow/notifier"
 	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/natsembed"
 	"github.com/esimflow/esimflow/shared/service"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -39,7 +40,7 @@ type Deps struct {
 // first, consumers next, then NATS is drained and the embedded server stops.
 func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	log := deps.Logger
-	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow", Store: true, AllowEmbedded: true, Tracer: deps.Tracer})
+	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow", Store: true, Embedded: natsembed.Start, Tracer: deps.Tracer})
 	if err != nil {
 		return err
 	}
