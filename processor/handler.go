@@ -187,22 +187,35 @@ func parked(ev event.Event) bool { return ev.Type == event.Unknown || ev.Type ==
 // that continues the webhook request's trace (carried in the headers) and
 // hands it on to the intents. Both loops, one at a time and batched, come here.
 func (h *Handler) apply(ctx context.Context, ev event.Event, msg jetstream.Msg) error {
-	ctx, span := h.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "processor event", trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
-	var stored time.Time
-	if meta, err := msg.Metadata(); err == nil {
-		stored = meta.Timestamp
-	}
-	at := eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), stored)
+	at := h.eventTimeOf(ev, msg)
 	if err := merge.Apply(ctx, h.store, ev, at); err != nil {
 		return err
 	}
+	return h.publishIntents(ctx, ev, at, msg)
+}
+
+// publishIntents publishes what a merged event asks the notifier to send, in
+// a span that continues the webhook request's trace (carried in the headers)
+// and hands it on to the intents. Both loops, one at a time and batched, come
+// here once the event's merge is stored.
+func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Time, msg jetstream.Msg) error {
+	ctx, span := h.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "processor event", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 	for _, in := range intent.For(ev, at, h.rules) {
 		if err := h.publishIntent(ctx, in); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// eventTimeOf is when an event takes effect: see eventTime.
+func (h *Handler) eventTimeOf(ev event.Event, msg jetstream.Msg) time.Time {
+	var stored time.Time
+	if meta, err := msg.Metadata(); err == nil {
+		stored = meta.Timestamp
+	}
+	return eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), stored)
 }
 
 func (h *Handler) markSeen(ctx context.Context, key string) error {
