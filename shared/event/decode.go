@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -17,12 +18,14 @@ import (
 //
 // A valid JSON value that names no known type decodes as Unknown without error.
 func Decode(body []byte) (Event, error) {
-	if !json.Valid(body) {
-		return Event{Type: Unknown, Format: FormatOther}, ErrInvalidJSON
-	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
-		// Valid JSON, but not an object: an array, a string, a number.
+		// Unmarshal checks the whole body before it decodes: a syntax error
+		// means not JSON; any other error, JSON but not an object (an array,
+		// a string, a number).
+		if syntax := (*json.SyntaxError)(nil); errors.As(err, &syntax) {
+			return Event{Type: Unknown, Format: FormatOther}, ErrInvalidJSON
+		}
 		return Event{Type: Unknown, Format: FormatOther}, nil
 	}
 	d := decoder{}
@@ -211,8 +214,7 @@ func (d *decoder) str(name string) string {
 	if !ok {
 		return ""
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
+	if s, ok := text(raw); ok {
 		return strings.TrimSpace(s)
 	}
 	var n json.Number
@@ -223,14 +225,40 @@ func (d *decoder) str(name string) string {
 	return ""
 }
 
+// text reads a JSON string. One without escapes, the usual case, is read
+// without another pass of the JSON decoder (raw was checked as JSON).
+func text(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	plain := true
+	for _, c := range raw[1 : len(raw)-1] {
+		if c == '\\' || c < 0x20 || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
 // number reads a JSON number or a numeric string as its decimal spelling.
 func (d *decoder) number(name string) (string, bool) {
 	raw, ok := d.take(name)
 	if !ok {
 		return "", false
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
+	if len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		// A JSON number is its own decimal spelling.
+		return string(raw), true
+	}
+	if s, ok := text(raw); ok {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			return "", false
@@ -283,8 +311,8 @@ func (d *decoder) time(name string) time.Time {
 	if !ok {
 		return time.Time{}
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, ok := text(raw)
+	if !ok {
 		var n json.Number
 		if err := json.Unmarshal(raw, &n); err != nil {
 			d.fail("%s: want a time, got %s", name, clip(raw))
