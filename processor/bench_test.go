@@ -27,6 +27,7 @@ func BenchmarkThroughput(b *testing.B) {
 		{"per-message/workers=32", 32, 0},
 		{"batch=32/workers=4", 4, 32},
 		{"batch=64/workers=2", 2, 64},
+		{"batch=128/workers=2", 2, 128},
 		{"batch=256/workers=2", 2, 256},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
