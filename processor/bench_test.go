@@ -82,3 +82,24 @@ func redisCounters(b *testing.B, c redis.UniversalClient) (cmds int64, cpu time.
 	}
 	return cmds, cpu
 }
+
+// BenchmarkThroughputKV is the all-in-one's processor: state in NATS KV on
+// the same (in-process) server, batches of 32 with 4 workers, the default.
+func BenchmarkThroughputKV(b *testing.B) {
+	r := newRig(b, rigOpts{})
+	st := r.kvStore(b)
+	n := max(b.N, 2000)
+	var bodies []string
+	for esims := 200; len(bodies) < n; esims *= 2 {
+		bodies = lifecycles(rand.New(rand.NewPCG(uint64(esims), 9)), esims, false)
+	}
+	r.publishAll(b, bodies[:n])
+	cpu0 := processCPU()
+	b.ResetTimer()
+	start := time.Now()
+	r.start(b, st, instOpts{workers: 4, batch: 32})
+	waitForIn(b, 10*time.Minute, "backlog drained", func() bool { return r.quiet(b) })
+	b.StopTimer()
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(n), "cpu-µs/event")
+}
