@@ -173,7 +173,7 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (event.Event, 
 // decode reads an event and its dedupe key (ingest's header, else derived).
 func decode(msg jetstream.Msg) (event.Event, string, error) {
 	ev, decodeErr := event.Decode(msg.Data())
-	key := msg.Headers().Get(stream.HeaderDedupeKey)
+	key := stream.DedupeKey(msg.Headers())
 	if key == "" {
 		key = dedupe.Key(ev, decodeErr, msg.Data())
 	}
@@ -270,6 +270,11 @@ func publishDeadLetter(ctx context.Context, pub Publisher, names stream.Names, s
 	dl.Data = data
 	for k, v := range hdr {
 		dl.Header[k] = v
+	}
+	if key := stream.DedupeKey(hdr); key != "" {
+		// The dead letter's own Nats-Msg-Id is its id: keep the event's key
+		// beside it, for inspection and re-drive.
+		dl.Header.Set(stream.HeaderDedupeKey, key)
 	}
 	dl.Header.Set(stream.HeaderError, cause)
 	dl.Header.Set(stream.HeaderSubject, subject)
