@@ -69,7 +69,7 @@ type Deps struct {
 	Owner string
 	// Lease is how long a claim is held while sending (default 30s).
 	Lease   time.Duration
-	Workers int // default 4
+	Workers int // default: the configuration's NotifyWorkers
 	// Tracer traces each intent and send; nil means no tracing.
 	Tracer trace.TracerProvider
 }
@@ -99,7 +99,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 		deps.Lease = 30 * time.Second
 	}
 	if deps.Workers <= 0 {
-		deps.Workers = 4
+		deps.Workers = max(1, cfg.NotifyWorkers)
 	}
 
 	// Channels, templates and contact sources.

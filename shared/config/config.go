@@ -78,6 +78,7 @@ var Settings = []Setting{
 	{Env: "ESIMFLOW_NOTIFY_WEBHOOK_SECRET", Meaning: "Standard Webhooks signing secret (`whsec_` + base64); required with the webhook URL", Secret: true},
 	{Env: "ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE", Default: "false", Meaning: "`true` lets the webhook reach loopback, private and link-local addresses (refused by default, against SSRF)"},
 	{Env: "ESIMFLOW_NOTIFY_WEBHOOK_RATE", Default: "20", Meaning: "webhook calls per second, per notifier instance; 0 = unlimited"},
+	{Env: "ESIMFLOW_NOTIFY_WORKERS", Default: "32", Meaning: "intents a notifier handles at once: each waits on store round trips and its channel, so more than the cores; channel rate limits still apply; 1 = one at a time"},
 	{Env: "ESIMFLOW_NOTIFY_LOCALE", Default: "en", Meaning: "locale of messages to customers whose contact has none (templates fall back to English)"},
 	{Env: "ESIMFLOW_CONTACT_WAIT", Default: "15m", Meaning: "how long a message waits for its customer's contact (the checkout may register it late) before it goes to `ESIM_DLQ`"},
 	{Env: "ESIMFLOW_CONTACT_RESOLVER_URL", Meaning: "optional `GET` for contacts not registered through the API, e.g. `https://shop.example/esim-contacts/{transactionId}` (also `{orderNo}`, `{iccid}`); 404 = no contact"},
@@ -140,6 +141,7 @@ type Config struct {
 	NotifyWebhookAllowPrivate bool
 	NotifyWebhookRate         float64
 	NotifyLocale              string
+	NotifyWorkers             int
 	ContactWait               time.Duration
 	ContactResolverURL        string
 	ContactResolverToken      string
@@ -231,6 +233,7 @@ func Load(getenv func(string) string) (Config, error) {
 		NotifyWebhookAllowPrivate: p.bool("ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE", get),
 		NotifyWebhookRate:         p.float("ESIMFLOW_NOTIFY_WEBHOOK_RATE", get),
 		NotifyLocale:              get("ESIMFLOW_NOTIFY_LOCALE"),
+		NotifyWorkers:             p.int("ESIMFLOW_NOTIFY_WORKERS", get),
 		ContactWait:               p.duration("ESIMFLOW_CONTACT_WAIT", get),
 		ContactResolverURL:        get("ESIMFLOW_CONTACT_RESOLVER_URL"),
 		ContactResolverToken:      get("ESIMFLOW_CONTACT_RESOLVER_TOKEN"),
@@ -399,6 +402,9 @@ func (c Config) validateNotifier() []error {
 		if r < 0 {
 			bad(env, "must not be negative (0 = unlimited)")
 		}
+	}
+	if c.NotifyWorkers < 1 || c.NotifyWorkers > 1024 {
+		bad("ESIMFLOW_NOTIFY_WORKERS", "want 1 to 1024")
 	}
 	if !LocaleRE.MatchString(c.NotifyLocale) {
 		bad("ESIMFLOW_NOTIFY_LOCALE", "want a locale such as en, de or pt-BR")

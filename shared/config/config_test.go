@@ -45,6 +45,7 @@ func TestLoadErrors(t *testing.T) {
 		{"negative rate", "ESIMFLOW_SMS_RATE", "-1", "ESIMFLOW_SMS_RATE"},
 		{"rate not a number", "ESIMFLOW_EMAIL_RATE", "fast", "ESIMFLOW_EMAIL_RATE"},
 		{"locale", "ESIMFLOW_NOTIFY_LOCALE", "english!", "ESIMFLOW_NOTIFY_LOCALE"},
+		{"no notifier workers", "ESIMFLOW_NOTIFY_WORKERS", "0", "ESIMFLOW_NOTIFY_WORKERS"},
 		{"contact wait", "ESIMFLOW_CONTACT_WAIT", "-1m", "ESIMFLOW_CONTACT_WAIT"},
 		{"resolver url", "ESIMFLOW_CONTACT_RESOLVER_URL", "ftp://x/{iccid}", "ESIMFLOW_CONTACT_RESOLVER_URL"},
 		{"resolver ttl", "ESIMFLOW_CONTACT_RESOLVER_TTL", "0", "ESIMFLOW_CONTACT_RESOLVER_TTL"},
