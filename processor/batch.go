@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/failpoint"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -37,7 +38,16 @@ func (h *Handler) HandleBatch(ctx context.Context, stop <-chan struct{}, msgs []
 		}
 		keys[i] = key
 	}
+	if failpoint.Enabled("bug-ack-first") { // planted bug (chaos suite): breaks invariant 4
+		for _, m := range msgs {
+			_ = m.Ack()
+		}
+	}
+	if failpoint.Enabled("bug-leak") { // planted bug (chaos suite): memory grows with every batch
+		failpoint.Retain(256 << 10)
+	}
 	h.runBatch(ctx, items, keys)
+	failpoint.Inject("after-seen-mark")
 	var fallback sync.WaitGroup
 	for i := range items {
 		it := &items[i]
@@ -67,6 +77,17 @@ func (h *Handler) runBatch(ctx context.Context, items []batchItem, keys []string
 	seen, err := h.seenMany(ctx, keys)
 	if err != nil {
 		return
+	}
+	if failpoint.Enabled("bug-seen-first") { // planted bug (chaos suite): breaks invariant 4
+		var mark []string
+		for i, it := range items {
+			if !seen[i] && it.err == nil {
+				mark = append(mark, keys[i])
+			}
+		}
+		if err := h.markSeenMany(ctx, mark); err != nil {
+			return
+		}
 	}
 	var wg sync.WaitGroup
 	for i := range items {
