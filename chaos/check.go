@@ -195,7 +195,7 @@ type verdict struct {
 	Attempted, Acknowledged, Present, Lost, Unexpected, Duplicated, Indeterminate int
 	// Messages.
 	Expected, Received, Tolerated, Suppressed int
-	DeadLetters, DeliberateBad               int
+	DeadLetters, DeliberateBad                int
 }
 
 func (v *verdict) add(check, format string, args ...any) {

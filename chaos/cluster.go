@@ -56,17 +56,17 @@ func Build(ctx context.Context, root, dir string, newestNATS bool) (Binaries, st
 
 // cluster is every process of one run and the supervisor that restarts them.
 type cluster struct {
-	dir      string
-	bins     Binaries
-	natsURL  string
-	redisURL string
-	natsKill syscall.Signal // how a NATS restart stops the server
-	ingest   []*proc
-	procs    []*proc // every process, infrastructure first
-	byName   map[string]*proc
-	admin    map[string]string // service name → admin base URL
+	dir        string
+	bins       Binaries
+	natsURL    string
+	redisURL   string
+	natsKill   syscall.Signal // how a NATS restart stops the server
+	ingest     []*proc
+	procs      []*proc // every process, infrastructure first
+	byName     map[string]*proc
+	admin      map[string]string // service name → admin base URL
 	ingestURLs []string
-	log      *slog.Logger
+	log        *slog.Logger
 
 	exits    chan Exit
 	mu       sync.Mutex
@@ -99,14 +99,14 @@ func freePort() (int, error) {
 
 // clusterSpec is what a cluster is made of.
 type clusterSpec struct {
-	dir        string
-	bins       Binaries
-	syncAlways bool // the NATS server fsyncs before every ack: restarts may use SIGKILL
-	sink       *Sink
-	secrets    secrets
-	failpoints map[string]string // role → ESIMFLOW_FAILPOINTS
+	dir                           string
+	bins                          Binaries
+	syncAlways                    bool // the NATS server fsyncs before every ack: restarts may use SIGKILL
+	sink                          *Sink
+	secrets                       secrets
+	failpoints                    map[string]string // role → ESIMFLOW_FAILPOINTS
 	ingest, processors, notifiers int
-	log        *slog.Logger
+	log                           *slog.Logger
 }
 
 func newCluster(spec clusterSpec) (*cluster, error) {

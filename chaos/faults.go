@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/esimflow/esimflow/shared/store/redisstore"
+	"github.com/redis/go-redis/v9"
 )
 
 // Fault kinds.

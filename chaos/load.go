@@ -66,7 +66,10 @@ func plan(rng *rand.Rand, n int, span time.Duration) []*esim {
 			e.contact.Channels = []string{"webhook"}
 		}
 		ts := epoch.Add(time.Duration(i) * time.Minute)
-		next := func() string { ts = ts.Add(time.Duration(1+rng.IntN(3600)) * time.Second); return ts.Format(time.RFC3339) }
+		next := func() string {
+			ts = ts.Add(time.Duration(1+rng.IntN(3600)) * time.Second)
+			return ts.Format(time.RFC3339)
+		}
 		add := func(v any) { e.events = append(e.events, newSent(v, false)) }
 		profile := map[string]any{"iccid": e.iccid, "esimTranNo": "ESIM" + strconv.Itoa(i), "status": "GOT_RESOURCE"}
 		add(map[string]any{"eventType": "ORDER_STATUS", "orderNo": e.orderNo, "transactionId": e.txn, "status": "GOT_RESOURCE",
