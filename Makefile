@@ -49,6 +49,7 @@ run: ## run the whole system in one process (embedded NATS, data in ./data)
 test: ## run every module's tests with -race (uses local Redis/NATS when up)
 	@echo "redis: $${ESIMFLOW_TEST_REDIS_URL:-none (Redis tests skip)}  external nats: $${ESIMFLOW_TEST_NATS_URL:-none (in-process only)}"
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+	$(GO) test -race -count=1 -tags failpoints ./shared/failpoint/
 	@for m in $(STANDALONE); do (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; done
 
 chaos: ## the chaos suite: services as processes, seeded faults, an oracle (DURATION=90s, SEED=, NATS=both|system|newest)
