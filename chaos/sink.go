@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/mail"
@@ -49,6 +50,8 @@ func startSink() (*Sink, error) {
 
 	s.smtp = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{sink: s}, nil }))
 	s.smtp.Domain = "localhost"
+	// Senders killed mid-session are the point of the run, not news.
+	s.smtp.ErrorLog = log.New(io.Discard, "", 0)
 	s.smtp.ReadTimeout, s.smtp.WriteTimeout = 10*time.Second, 10*time.Second
 	go func() { _ = s.smtp.Serve(sl) }()
 
