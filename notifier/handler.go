@@ -141,8 +141,15 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 		return result{err: h.release(ctx, in, err)}
 	} else if busy != "" {
 		// A lower warning is in flight: let it go first (or be suppressed
-		// because of this one), then send.
-		return result{wait: orderDelay, why: "waiting for " + busy, err: h.release(ctx, in, nil)}
+		// because of this one), then send. Backing off: its holder may have
+		// died mid-send, and then it stays held until its lease ends and its
+		// redelivery takes it over — a minute, which waits of orderDelay
+		// would outlast no delivery budget (found by the chaos suite).
+		wait := orderDelay
+		if meta.NumDelivered > 1 {
+			wait = retryDelay(meta.NumDelivered - 1)
+		}
+		return result{wait: wait, why: "waiting for " + busy, err: h.release(ctx, in, nil)}
 	}
 
 	contact, err := h.contacts.find(ctx, in)
