@@ -214,7 +214,7 @@ func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent
 	}
 	present := map[string]int{}
 	for _, m := range msgs {
-		present[m.Headers().Get(stream.HeaderDedupeKey)]++
+		present[stream.DedupeKey(m.Headers())]++
 	}
 	attempted := map[string]*Sent{}
 	for _, s := range slices.Concat(sent, bad) {
@@ -374,7 +374,7 @@ func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent
 	other := 0
 	for _, m := range dlq {
 		v.DeadLetters++
-		key := m.Headers().Get(stream.HeaderDedupeKey)
+		key := stream.DedupeKey(m.Headers())
 		if deliberate[key] && strings.Contains(string(m.Data()), "chaosBad") {
 			delete(deliberate, key)
 			continue

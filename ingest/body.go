@@ -24,7 +24,7 @@ var errUnsupportedType = errors.New("unsupported content type: send application/
 func normalize(r *http.Request, body []byte) ([]byte, error) {
 	ct := r.Header.Get("Content-Type")
 	media := "application/json"
-	if ct != "" {
+	if ct != "" && ct != media { // the provider's own, parsed without allocating
 		var err error
 		if media, _, err = mime.ParseMediaType(ct); err != nil {
 			return nil, errUnsupportedType

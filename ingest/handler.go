@@ -110,7 +110,6 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	msg := nats.NewMsg(h.names.EventSubject(ev.Type))
 	msg.Data = data
 	msg.Header.Set(stream.HeaderReceivedAt, now.Format(time.RFC3339Nano))
-	msg.Header.Set(stream.HeaderDedupeKey, key)
 	span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
 	telemetry.Inject(ctx, msg.Header)
 

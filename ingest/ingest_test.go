@@ -102,7 +102,7 @@ func TestWebhook(t *testing.T) {
 			t.Fatalf("got %d %s", resp.StatusCode, body)
 		}
 		m := lastMsg(t, f, stream.Events, f.names.EventSubject("PROFILE_STATUS"))
-		if string(m.Data) != profile || m.Header.Get(stream.HeaderDedupeKey) == "" || m.Header.Get(stream.HeaderReceivedAt) == "" {
+		if string(m.Data) != profile || stream.DedupeKey(m.Header) == "" || m.Header.Get(stream.HeaderReceivedAt) == "" {
 			t.Errorf("stored %s with headers %v", m.Data, m.Header)
 		}
 	})

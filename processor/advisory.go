@@ -76,7 +76,7 @@ func (a *advisories) deadLetter(ctx context.Context, adv maxDeliveriesAdvisory) 
 	if err != nil {
 		return fmt.Errorf("get event %d: %w", adv.StreamSeq, err)
 	}
-	key := raw.Header.Get(stream.HeaderDedupeKey)
+	key := stream.DedupeKey(raw.Header)
 	if key == "" {
 		ev, decodeErr := event.Decode(raw.Data)
 		key = dedupe.Key(ev, decodeErr, raw.Data)

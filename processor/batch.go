@@ -3,8 +3,11 @@ package processor
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
+	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/failpoint"
 	"github.com/esimflow/esimflow/shared/store"
@@ -89,7 +92,7 @@ func (h *Handler) runBatch(ctx context.Context, items []batchItem, keys []string
 			return
 		}
 	}
-	var wg sync.WaitGroup
+	var todo []*batchItem
 	for i := range items {
 		it := &items[i]
 		switch {
@@ -99,15 +102,25 @@ func (h *Handler) runBatch(ctx context.Context, items []batchItem, keys []string
 			// Malformed: Handle dead-letters it.
 		case parked(it.ev):
 			it.outcome = outcomeParked
+		case failpoint.Enabled("bug-dead-letter-usage") && it.ev.Type == event.DataUsage && it.ev.UsagePercent < 80:
+			// Planted bug (chaos suite): Handle dead-letters it.
 		default:
+			todo = append(todo, it)
+		}
+	}
+	if bs, ok := h.store.(store.BatchState); ok {
+		h.mergeBatch(ctx, bs, todo)
+	} else {
+		var wg sync.WaitGroup
+		for _, it := range todo {
 			wg.Go(func() {
 				if it.err = h.apply(ctx, it.ev, it.msg); it.err == nil {
 					it.outcome = outcomeApplied
 				}
 			})
 		}
+		wg.Wait()
 	}
-	wg.Wait()
 	var mark []string
 	for i, it := range items {
 		if it.outcome == outcomeApplied || it.outcome == outcomeParked {
@@ -122,6 +135,78 @@ func (h *Handler) runBatch(ctx context.Context, items []batchItem, keys []string
 			}
 		}
 	}
+}
+
+// mergeBatch merges the batch's events in one read and one compare-and-set
+// write of every order and profile they touch, then publishes their intents
+// concurrently; see ADR 5. An event whose order or profile another writer
+// changed in between, or any event of a batch whose read or write failed, is
+// left to Handle, which redoes it alone; the merges are idempotent, so what
+// the batch did write is harmless to redo.
+func (h *Handler) mergeBatch(ctx context.Context, bs store.BatchState, todo []*batchItem) {
+	if len(todo) == 0 {
+		return
+	}
+	timed := make([]merge.Timed, len(todo))
+	for i, it := range todo {
+		timed[i] = merge.Timed{Event: it.ev, At: h.eventTimeOf(it.ev, it.msg)}
+	}
+	snap := store.NewSnapshot()
+	orderNos, iccids := merge.Touches(timed)
+	var changed merge.Changed
+	for round := 0; ; round++ {
+		if err := bs.ReadState(ctx, snap, orderNos, iccids); err != nil {
+			h.log.Warn("batch read failed, events go one by one", "events", len(todo), "err", err)
+			return
+		}
+		missing := merge.Fold(snap, timed, &changed)
+		if missing.Empty() {
+			break
+		}
+		if round == 2 {
+			// Only an order whose stored profiles keep changing gets here.
+			h.log.Warn("batch lacks state after three reads, events go one by one", "events", len(todo))
+			return
+		}
+		orderNos, iccids = missing.Orders, missing.Profiles
+	}
+	lost, err := bs.WriteState(ctx, snap, slices.Collect(maps.Keys(changed.Orders)), slices.Collect(maps.Keys(changed.Profiles)))
+	if err != nil {
+		h.log.Warn("batch write failed, events go one by one", "events", len(todo), "err", err)
+		return
+	}
+	failpoint.Inject("after-store-write")
+	h.metrics.batchLost.Add(float64(len(lost.Orders) + len(lost.Profiles)))
+	var wg sync.WaitGroup
+	for i, it := range todo {
+		if touchesLost(snap, it.ev, lost) {
+			continue
+		}
+		wg.Go(func() {
+			if it.err = h.publishIntents(ctx, it.ev, timed[i].At, it.msg); it.err == nil {
+				it.outcome = outcomeApplied
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// touchesLost reports whether an event's merge includes an order or profile
+// whose write lost to another writer.
+func touchesLost(snap *store.Snapshot, ev event.Event, lost store.Lost) bool {
+	if lost.Empty() {
+		return false
+	}
+	orderNo, iccids := merge.Entities(snap, ev)
+	if orderNo != "" && slices.Contains(lost.Orders, orderNo) {
+		return true
+	}
+	for _, iccid := range iccids {
+		if slices.Contains(lost.Profiles, iccid) {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Handler) seenMany(ctx context.Context, keys []string) ([]bool, error) {

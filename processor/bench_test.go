@@ -27,6 +27,8 @@ func BenchmarkThroughput(b *testing.B) {
 		{"per-message/workers=32", 32, 0},
 		{"batch=32/workers=4", 4, 32},
 		{"batch=64/workers=2", 2, 64},
+		{"batch=128/workers=2", 2, 128},
+		{"batch=256/workers=2", 2, 256},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			rs := startRedisServer(b, "--appendonly", "no")
@@ -79,4 +81,25 @@ func redisCounters(b *testing.B, c redis.UniversalClient) (cmds int64, cpu time.
 		}
 	}
 	return cmds, cpu
+}
+
+// BenchmarkThroughputKV is the all-in-one's processor: state in NATS KV on
+// the same (in-process) server, batches of 32 with 4 workers, the default.
+func BenchmarkThroughputKV(b *testing.B) {
+	r := newRig(b, rigOpts{})
+	st := r.kvStore(b)
+	n := max(b.N, 2000)
+	var bodies []string
+	for esims := 200; len(bodies) < n; esims *= 2 {
+		bodies = lifecycles(rand.New(rand.NewPCG(uint64(esims), 9)), esims, false)
+	}
+	r.publishAll(b, bodies[:n])
+	cpu0 := processCPU()
+	b.ResetTimer()
+	start := time.Now()
+	r.start(b, st, instOpts{workers: 4, batch: 32})
+	waitForIn(b, 10*time.Minute, "backlog drained", func() bool { return r.quiet(b) })
+	b.StopTimer()
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(n), "cpu-µs/event")
 }

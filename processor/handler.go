@@ -183,7 +183,7 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (event.Event, 
 // decode reads an event and its dedupe key (ingest's header, else derived).
 func decode(msg jetstream.Msg) (event.Event, string, error) {
 	ev, decodeErr := event.Decode(msg.Data())
-	key := msg.Headers().Get(stream.HeaderDedupeKey)
+	key := stream.DedupeKey(msg.Headers())
 	if key == "" {
 		key = dedupe.Key(ev, decodeErr, msg.Data())
 	}
@@ -197,13 +197,7 @@ func parked(ev event.Event) bool { return ev.Type == event.Unknown || ev.Type ==
 // that continues the webhook request's trace (carried in the headers) and
 // hands it on to the intents. Both loops, one at a time and batched, come here.
 func (h *Handler) apply(ctx context.Context, ev event.Event, msg jetstream.Msg) error {
-	ctx, span := h.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "processor event", trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
-	var stored time.Time
-	if meta, err := msg.Metadata(); err == nil {
-		stored = meta.Timestamp
-	}
-	at := eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), stored)
+	at := h.eventTimeOf(ev, msg)
 	if failpoint.Enabled("bug-dead-letter-usage") && ev.Type == event.DataUsage && ev.UsagePercent < 80 {
 		return fmt.Errorf("%w: planted bug (chaos suite)", errPermanent)
 	}
@@ -211,6 +205,16 @@ func (h *Handler) apply(ctx context.Context, ev event.Event, msg jetstream.Msg) 
 		return err
 	}
 	failpoint.Inject("after-store-write")
+	return h.publishIntents(ctx, ev, at, msg)
+}
+
+// publishIntents publishes what a merged event asks the notifier to send, in
+// a span that continues the webhook request's trace (carried in the headers)
+// and hands it on to the intents. Both loops, one at a time and batched, come
+// here once the event's merge is stored.
+func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Time, msg jetstream.Msg) error {
+	ctx, span := h.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "processor event", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 	for _, in := range intent.For(ev, at, h.rules) {
 		if err := h.publishIntent(ctx, in); err != nil {
 			return err
@@ -218,6 +222,15 @@ func (h *Handler) apply(ctx context.Context, ev event.Event, msg jetstream.Msg) 
 		failpoint.Inject("after-intent-puback")
 	}
 	return nil
+}
+
+// eventTimeOf is when an event takes effect: see eventTime.
+func (h *Handler) eventTimeOf(ev event.Event, msg jetstream.Msg) time.Time {
+	var stored time.Time
+	if meta, err := msg.Metadata(); err == nil {
+		stored = meta.Timestamp
+	}
+	return eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), stored)
 }
 
 func (h *Handler) markSeen(ctx context.Context, key string) error {
@@ -272,6 +285,11 @@ func publishDeadLetter(ctx context.Context, pub Publisher, names stream.Names, s
 	dl.Data = data
 	for k, v := range hdr {
 		dl.Header[k] = v
+	}
+	if key := stream.DedupeKey(hdr); key != "" {
+		// The dead letter's own Nats-Msg-Id is its id: keep the event's key
+		// beside it, for inspection and re-drive.
+		dl.Header.Set(stream.HeaderDedupeKey, key)
 	}
 	dl.Header.Set(stream.HeaderError, cause)
 	dl.Header.Set(stream.HeaderSubject, subject)

@@ -7,6 +7,7 @@ type metrics struct {
 	intents     *prometheus.CounterVec
 	deadLetters prometheus.Counter
 	parked      *prometheus.CounterVec
+	batchLost   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,7 +28,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "esimflow_events_parked_total",
 			Help: "Events of an unknown type or health checks: counted, kept in ESIM_EVENTS, neither merged nor retried; by type.",
 		}, []string{"type"}),
+		batchLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "esimflow_processor_batch_conflicts_total",
+			Help: "Orders and profiles a batch's compare-and-set write lost to another processor; their events were redone one by one.",
+		}),
 	}
-	reg.MustRegister(m.processed, m.intents, m.deadLetters, m.parked)
+	reg.MustRegister(m.processed, m.intents, m.deadLetters, m.parked, m.batchLost)
 	return m
 }

@@ -185,7 +185,7 @@ func replayOne(ctx context.Context, st ReplayStore, msg jetstream.Msg, seenTTL t
 		return "", fmt.Errorf("event %d: %w", meta.Sequence.Stream, err)
 	}
 	if seenTTL > 0 && time.Since(meta.Timestamp) < seenTTL {
-		key := msg.Headers().Get(stream.HeaderDedupeKey)
+		key := stream.DedupeKey(msg.Headers())
 		if key == "" {
 			key = dedupe.Key(ev, decodeErr, msg.Data())
 		}

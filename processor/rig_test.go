@@ -196,19 +196,21 @@ func (in *instance) ready(t testing.TB) bool {
 	return in.call(t, http.MethodGet, "/readyz", nil) == http.StatusOK
 }
 
-// publish stores a body as ingest does; withID false leaves out the
-// Nats-Msg-Id, as for a provider retry later than the duplicate window.
+// publish stores a body as ingest does, its dedupe key the Nats-Msg-Id;
+// withID false leaves that out, as for a provider retry later than the
+// duplicate window, and gives the key in the header older versions set.
 func (r *rig) publish(t testing.TB, body string, withID bool) {
 	t.Helper()
 	ev, err := event.Decode([]byte(body))
 	key := dedupe.Key(ev, err, []byte(body))
 	m := nats.NewMsg(r.names.EventSubject(ev.Type))
 	m.Data = []byte(body)
-	m.Header.Set(stream.HeaderDedupeKey, key)
 	m.Header.Set(stream.HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
 	var opts []jetstream.PublishOpt
 	if withID {
 		opts = append(opts, jetstream.WithMsgID(key))
+	} else {
+		m.Header.Set(stream.HeaderDedupeKey, key)
 	}
 	if _, err := r.js.PublishMsg(context.Background(), m, opts...); err != nil {
 		t.Fatal(err)

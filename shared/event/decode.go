@@ -1,14 +1,20 @@
 package event
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/valyala/fastjson"
 )
+
+// parsers keeps fastjson parsers for reuse: a parser owns the memory of the
+// values it parsed, so one that is reused allocates nothing.
+var parsers fastjson.ParserPool
 
 // Decode turns a webhook body into an Event. The error wraps ErrInvalidJSON when
 // the body is not JSON, and ErrMalformed when it is JSON but a field cannot be
@@ -16,12 +22,23 @@ import (
 // carries the type and format, so callers can route it.
 //
 // A valid JSON value that names no known type decodes as Unknown without error.
+//
+// It is on every request's path in ingest and every event's in the processor:
+// encoding/json validates (strictly, as before), fastjson parses, about ten
+// times faster than decoding into a map (docs/adr/0006).
 func Decode(body []byte) (Event, error) {
 	if !json.Valid(body) {
 		return Event{Type: Unknown, Format: FormatOther}, ErrInvalidJSON
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		// Valid JSON fastjson will not take: nested deeper than it allows.
+		return Event{Type: Unknown, Format: FormatOther}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	top, err := v.Object()
+	if err != nil {
 		// Valid JSON, but not an object: an array, a string, a number.
 		return Event{Type: Unknown, Format: FormatOther}, nil
 	}
@@ -37,33 +54,40 @@ func Decode(body []byte) (Event, error) {
 }
 
 // decoder reads fields out of a JSON object, remembering the first error so the
-// field list reads as a straight table.
+// field list reads as a straight table. Everything it returns is copied out of
+// the parser's memory.
 type decoder struct {
-	fields map[string]json.RawMessage
-	used   map[string]bool
-	err    error
+	fields  *fastjson.Object
+	used    []string
+	err     error
+	usedBuf [16]string // used's first backing array: events have a dozen fields
+	scratch [32]byte   // a number's spelling, before it is copied out
 }
 
-func (d *decoder) decode(top map[string]json.RawMessage) Event {
+func (d *decoder) decode(top *fastjson.Object) Event {
 	var ev Event
-	d.fields, d.used = top, map[string]bool{}
+	d.fields, d.used = top, d.usedBuf[:0]
 	switch {
-	case has(top, "eventType"):
+	case top.Get("eventType") != nil:
 		ev.Format = FormatEventType
 		ev.Type = typeOf(d.str("eventType"))
-	case has(top, "notifyType"):
+	case top.Get("notifyType") != nil:
 		ev.Format = FormatNotifyType
 		ev.Type = typeOf(d.str("notifyType"))
 		ev.NotifyID = d.str("notifyId")
 		ev.Timestamp = d.time("eventGenerateTime")
 		ev.Extra = d.rest()
-		content := map[string]json.RawMessage{}
-		if raw, ok := top["content"]; ok && !isNull(raw) {
-			if err := json.Unmarshal(raw, &content); err != nil {
+		var content *fastjson.Object
+		if raw := top.Get("content"); raw != nil && raw.Type() != fastjson.TypeNull {
+			var err error
+			if content, err = raw.Object(); err != nil {
 				d.fail("content: not an object")
 			}
 		}
-		d.fields, d.used = content, map[string]bool{}
+		if content == nil {
+			content = new(fastjson.Object)
+		}
+		d.fields, d.used = content, d.used[:0]
 	default:
 		ev.Type, ev.Format = Unknown, FormatOther
 		return ev
@@ -177,71 +201,85 @@ func (d *decoder) fail(format string, args ...any) {
 	}
 }
 
-func (d *decoder) take(name string) (json.RawMessage, bool) {
-	raw, ok := d.fields[name]
-	if !ok {
+func (d *decoder) take(name string) (*fastjson.Value, bool) {
+	v := d.fields.Get(name)
+	if v == nil {
 		return nil, false
 	}
-	d.used[name] = true
-	if isNull(raw) {
+	d.used = append(d.used, name)
+	if v.Type() == fastjson.TypeNull {
 		return nil, false
 	}
-	return raw, true
+	return v, true
 }
 
-// rest returns the fields not read so far.
+// rest returns the fields not read so far, as their JSON.
 func (d *decoder) rest() map[string]json.RawMessage {
 	var out map[string]json.RawMessage
-	for k, v := range d.fields {
-		if d.used[k] || k == "content" {
-			continue
+	d.fields.Visit(func(key []byte, v *fastjson.Value) {
+		k := string(key)
+		if k == "content" || slices.Contains(d.used, k) {
+			return
 		}
 		if out == nil {
 			out = map[string]json.RawMessage{}
 		}
-		out[k] = v
-	}
+		out[k] = v.MarshalTo(nil)
+	})
 	return out
+}
+
+// text reads a JSON string.
+func text(v *fastjson.Value) (string, bool) {
+	b, err := v.StringBytes()
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}
+
+// numeral reads a JSON number as its own decimal spelling.
+func (d *decoder) numeral(v *fastjson.Value) (string, bool) {
+	if v.Type() != fastjson.TypeNumber {
+		return "", false
+	}
+	return string(v.MarshalTo(d.scratch[:0])), true
 }
 
 // str reads a string; a number is accepted and kept in its JSON spelling, since
 // providers send ids such as transactionId either way.
 func (d *decoder) str(name string) string {
-	raw, ok := d.take(name)
+	v, ok := d.take(name)
 	if !ok {
 		return ""
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
+	if s, ok := text(v); ok {
 		return strings.TrimSpace(s)
 	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err == nil {
-		return n.String()
+	if n, ok := d.numeral(v); ok {
+		return n
 	}
-	d.fail("%s: want a string, got %s", name, clip(raw))
+	d.fail("%s: want a string, got %s", name, clip(v))
 	return ""
 }
 
 // number reads a JSON number or a numeric string as its decimal spelling.
 func (d *decoder) number(name string) (string, bool) {
-	raw, ok := d.take(name)
+	v, ok := d.take(name)
 	if !ok {
 		return "", false
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
+	if n, ok := d.numeral(v); ok {
+		return n, true
+	}
+	if s, ok := text(v); ok {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			return "", false
 		}
 		return s, true
 	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err == nil {
-		return n.String(), true
-	}
-	d.fail("%s: want a number, got %s", name, clip(raw))
+	d.fail("%s: want a number, got %s", name, clip(v))
 	return "", false
 }
 
@@ -279,18 +317,16 @@ var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2
 // time reads an RFC 3339 time (a zone-less one is UTC) or Unix seconds or
 // milliseconds, as a number or numeric string.
 func (d *decoder) time(name string) time.Time {
-	raw, ok := d.take(name)
+	v, ok := d.take(name)
 	if !ok {
 		return time.Time{}
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		var n json.Number
-		if err := json.Unmarshal(raw, &n); err != nil {
-			d.fail("%s: want a time, got %s", name, clip(raw))
+	s, ok := text(v)
+	if !ok {
+		if s, ok = d.numeral(v); !ok {
+			d.fail("%s: want a time, got %s", name, clip(v))
 			return time.Time{}
 		}
-		s = n.String()
 	}
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -312,18 +348,24 @@ func (d *decoder) time(name string) time.Time {
 }
 
 func (d *decoder) profiles(name string) []ProfileRef {
-	raw, ok := d.take(name)
+	v, ok := d.take(name)
 	if !ok {
 		return nil
 	}
-	var items []map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
+	items, err := v.Array()
+	if err != nil {
 		d.fail("%s: want an array of objects", name)
 		return nil
 	}
 	out := make([]ProfileRef, 0, len(items))
 	for _, item := range items {
-		sub := decoder{fields: item, used: map[string]bool{}}
+		obj, err := item.Object()
+		if err != nil {
+			d.fail("%s: want an array of objects", name)
+			return nil
+		}
+		sub := decoder{fields: obj}
+		sub.used = sub.usedBuf[:0]
 		out = append(out, ProfileRef{ICCID: sub.str("iccid"), EsimTranNo: sub.str("esimTranNo"), Status: sub.str("status")})
 		if sub.err != nil {
 			d.fail("%s: %w", name, sub.err)
@@ -332,11 +374,8 @@ func (d *decoder) profiles(name string) []ProfileRef {
 	return out
 }
 
-func has(m map[string]json.RawMessage, k string) bool { _, ok := m[k]; return ok }
-
-func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
-
-func clip(raw json.RawMessage) string {
+func clip(v *fastjson.Value) string {
+	raw := v.MarshalTo(nil)
 	if len(raw) > 40 {
 		return string(raw[:40]) + "…"
 	}

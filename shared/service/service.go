@@ -218,7 +218,9 @@ func Main(opts Options, build func(env *Env) (Part, error)) {
 		fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", opts.Name, err)
 		os.Exit(2)
 	}
-	log := Logger(cfg).With("service", opts.Name)
+	// "process" names the binary; the services it runs add "service" (the
+	// all-in-one runs three), so no line carries one key twice.
+	log := Logger(cfg).With("process", opts.Name)
 	log.Info("starting", "config", cfg)
 	tp, shutdownTracing, err := telemetry.Setup(ctx, opts.Name, os.Getenv)
 	if err != nil {

@@ -69,6 +69,50 @@ type State interface {
 	Profile(ctx context.Context, iccid string) (Profile, error)
 }
 
+// BatchState reads and writes the orders and profiles of a batch of events
+// in one round trip each, for consumers that merge events in batches. A write
+// is a compare-and-set against what the batch read, so concurrent writers
+// never overwrite each other. It is an optional role: a caller that finds a
+// store without it updates entity by entity through State.
+type BatchState interface {
+	// ReadState adds to snap each listed order and profile it does not hold
+	// yet; one that was never written comes as its zero value with the id set.
+	ReadState(ctx context.Context, snap *Snapshot, orderNos, iccids []string) error
+	// WriteState stores the listed orders and profiles of snap, each only if
+	// it is still as it was read, and returns those another writer changed in
+	// between (they are not written). On error some may be written, which is
+	// harmless: the caller redoes the merge, and merges are idempotent.
+	WriteState(ctx context.Context, snap *Snapshot, orderNos, iccids []string) (Lost, error)
+}
+
+// Snapshot is a batch's copy of some orders and profiles, each with the
+// version it was read at.
+type Snapshot struct {
+	Orders   map[string]*Versioned[Order]
+	Profiles map[string]*Versioned[Profile]
+}
+
+// NewSnapshot returns an empty snapshot.
+func NewSnapshot() *Snapshot {
+	return &Snapshot{Orders: map[string]*Versioned[Order]{}, Profiles: map[string]*Versioned[Profile]{}}
+}
+
+// Versioned is a value and the version it was read at: a token only the store
+// that read it interprets; nil when the value was never written.
+type Versioned[T any] struct {
+	Value   T
+	Version []byte
+}
+
+// Lost lists the orders and profiles a WriteState did not write because
+// another writer had changed them since they were read.
+type Lost struct {
+	Orders, Profiles []string
+}
+
+// Empty reports whether nothing was lost.
+func (l Lost) Empty() bool { return len(l.Orders) == 0 && len(l.Profiles) == 0 }
+
 // Contacts keep who gets a profile's messages, registered by the reseller's
 // checkout under the order's transactionId.
 //

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -35,8 +36,10 @@ const (
 	// HeaderReceivedAt is when ingest received the event (RFC 3339, UTC): the
 	// timestamp that guards merges when the provider sends none.
 	HeaderReceivedAt = "Esimflow-Received-At"
-	// HeaderDedupeKey is the event's dedupe key (also its Nats-Msg-Id, which
-	// consumers do not see).
+	// HeaderDedupeKey is the event's dedupe key on a dead letter (whose own
+	// Nats-Msg-Id is the dead letter's id) and on events stored by versions
+	// before 0.2; ingest now sends the key only as the Nats-Msg-Id, which
+	// JetStream keeps and delivers (see DedupeKey).
 	HeaderDedupeKey = "Esimflow-Dedupe-Key"
 	// HeaderError, HeaderSubject and HeaderDeliveries describe a dead letter.
 	HeaderError      = "Esimflow-Error"
@@ -247,4 +250,14 @@ func compareConsumer(want, got jetstream.ConsumerConfig) error {
 	check("max_ack_pending", want.MaxAckPending == got.MaxAckPending, want.MaxAckPending, got.MaxAckPending)
 	check("inactive_threshold", got.InactiveThreshold == 0, time.Duration(0), got.InactiveThreshold)
 	return errors.Join(errs...)
+}
+
+// DedupeKey is the dedupe key of a stored event: its Nats-Msg-Id, or the
+// header older versions of ingest set beside it. Empty when the publisher
+// set neither; consumers then derive it from the body.
+func DedupeKey(h nats.Header) string {
+	if k := h.Get(HeaderDedupeKey); k != "" {
+		return k
+	}
+	return h.Get(jetstream.MsgIDHeader)
 }

@@ -38,6 +38,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"State/ConcurrentProfileUpdates", testConcurrentProfileUpdates},
 		{"State/ConcurrentOrderUpdates", testConcurrentOrderUpdates},
 		{"OddIDs", testOddIDs},
+		{"BatchState/ReadWrite", testBatchState},
+		{"BatchState/LostToAnotherWriter", testBatchStateLost},
 		{"Seen/MarkAndCheck", testSeen},
 		{"Seen/Expires", testSeenExpires},
 		{"Seen/Batch", testSeenBatch},
@@ -378,6 +380,88 @@ func testSeenBatch(t *testing.T, f Factory) {
 	}
 	if seen, err := f(t, defaults).Seen(ctx(t), "a"); err != nil || seen {
 		t.Errorf("another namespace sees the key: %v, %v", seen, err)
+	}
+}
+
+func batchState(t *testing.T, f Factory) (store.Store, store.BatchState) {
+	s := f(t, defaults)
+	b, ok := s.(store.BatchState)
+	if !ok {
+		t.Skip("the store has no batch state")
+	}
+	return s, b
+}
+
+func testBatchState(t *testing.T, f Factory) {
+	s, b := batchState(t, f)
+	if _, err := s.UpdateProfile(ctx(t), "p1", func(p *store.Profile) (bool, error) { p.Status = "RELEASED"; return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	snap := store.NewSnapshot()
+	if err := b.ReadState(ctx(t), snap, []string{"o1"}, []string{"p1", "p2"}); err != nil {
+		t.Fatal(err)
+	}
+	if o := snap.Orders["o1"]; o == nil || o.Value.OrderNo != "o1" || o.Version != nil {
+		t.Fatalf("never-written order = %+v; want its zero value with the id and no version", o)
+	}
+	if p := snap.Profiles["p1"]; p == nil || p.Value.Status != "RELEASED" || p.Version == nil {
+		t.Fatalf("stored profile = %+v; want it as stored, with a version", p)
+	}
+	snap.Orders["o1"].Value.Status = "GOT_RESOURCE"
+	snap.Orders["o1"].Value.Profiles = []string{"p1", "p2"}
+	snap.Profiles["p1"].Value.Status = "ACTIVATED"
+	snap.Profiles["p2"].Value.Status = "RELEASED"
+	lost, err := b.WriteState(ctx(t), snap, []string{"o1"}, []string{"p1", "p2"})
+	if err != nil || !lost.Empty() {
+		t.Fatalf("WriteState = %+v, %v; want all written", lost, err)
+	}
+	if o, err := s.Order(ctx(t), "o1"); err != nil || o.Status != "GOT_RESOURCE" || len(o.Profiles) != 2 {
+		t.Errorf("order after WriteState = %+v, %v", o, err)
+	}
+	if p, err := s.Profile(ctx(t), "p1"); err != nil || p.Status != "ACTIVATED" {
+		t.Errorf("profile after WriteState = %+v, %v", p, err)
+	}
+	// The snapshot moves to what it wrote: writing again from it succeeds.
+	snap.Profiles["p1"].Value.Status = "SUSPENDED"
+	if lost, err := b.WriteState(ctx(t), snap, nil, []string{"p1"}); err != nil || !lost.Empty() {
+		t.Errorf("second WriteState from the same snapshot = %+v, %v; want written", lost, err)
+	}
+	// Already held entries are not read again.
+	if err := b.ReadState(ctx(t), snap, []string{"o1"}, []string{"p1"}); err != nil || snap.Profiles["p1"].Value.Status != "SUSPENDED" {
+		t.Errorf("ReadState replaced a held entry: %+v, %v", snap.Profiles["p1"], err)
+	}
+	if _, err := b.WriteState(ctx(t), snap, []string{"o-not-read"}, nil); err == nil {
+		t.Error("WriteState of an order the snapshot lacks: no error")
+	}
+}
+
+func testBatchStateLost(t *testing.T, f Factory) {
+	s, b := batchState(t, f)
+	if _, err := s.UpdateProfile(ctx(t), "p1", func(p *store.Profile) (bool, error) { p.Status = "RELEASED"; return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	snap := store.NewSnapshot()
+	if err := b.ReadState(ctx(t), snap, []string{"o1"}, []string{"p1"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer changes the profile and creates the order in between.
+	if _, err := s.UpdateProfile(ctx(t), "p1", func(p *store.Profile) (bool, error) { p.UsagePercent = 50; return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateOrder(ctx(t), "o1", func(o *store.Order) (bool, error) { o.Status = "GOT_RESOURCE"; return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	snap.Profiles["p1"].Value.Status = "ACTIVATED"
+	snap.Orders["o1"].Value.Status = "CANCELLED"
+	lost, err := b.WriteState(ctx(t), snap, []string{"o1"}, []string{"p1"})
+	if err != nil || !slices.Equal(lost.Orders, []string{"o1"}) || !slices.Equal(lost.Profiles, []string{"p1"}) {
+		t.Fatalf("WriteState over another writer = %+v, %v; want both lost", lost, err)
+	}
+	if p, err := s.Profile(ctx(t), "p1"); err != nil || p.Status != "RELEASED" || p.UsagePercent != 50 {
+		t.Errorf("profile = %+v, %v; want the other writer's value untouched", p, err)
+	}
+	if o, err := s.Order(ctx(t), "o1"); err != nil || o.Status != "GOT_RESOURCE" {
+		t.Errorf("order = %+v, %v; want the other writer's value untouched", o, err)
 	}
 }
 

@@ -1,0 +1,108 @@
+package kvstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/esimflow/esimflow/shared/store"
+)
+
+var _ store.BatchState = (*Store)(nil)
+
+// ReadState reads what snap lacks key by key: NATS KV has no pipeline, and
+// the embedded server this store serves is in the same process anyway. The
+// version is the entry's revision.
+func (s *Store) ReadState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) error {
+	for _, no := range orderNos {
+		if _, ok := snap.Orders[no]; ok {
+			continue
+		}
+		v := &store.Versioned[store.Order]{Value: store.Order{OrderNo: no}}
+		rev, err := get(ctx, s.state, orderKey(no), &v.Value)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("order %s: %w", no, err)
+		}
+		v.Version = version(rev)
+		snap.Orders[no] = v
+	}
+	for _, iccid := range iccids {
+		if _, ok := snap.Profiles[iccid]; ok {
+			continue
+		}
+		v := &store.Versioned[store.Profile]{Value: store.Profile{ICCID: iccid}}
+		rev, err := get(ctx, s.state, profileKey(iccid), &v.Value)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("profile %s: %w", iccid, err)
+		}
+		v.Version = version(rev)
+		snap.Profiles[iccid] = v
+	}
+	return nil
+}
+
+// WriteState writes each listed value if its revision is still the one read.
+func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) (store.Lost, error) {
+	var lost store.Lost
+	for _, no := range orderNos {
+		v, ok := snap.Orders[no]
+		if !ok {
+			return lost, fmt.Errorf("write order %s: not in the snapshot", no)
+		}
+		won, err := s.put(ctx, orderKey(no), v.Value, &v.Version)
+		if err != nil {
+			return lost, fmt.Errorf("write order %s: %w", no, err)
+		}
+		if !won {
+			lost.Orders = append(lost.Orders, no)
+		}
+	}
+	for _, iccid := range iccids {
+		v, ok := snap.Profiles[iccid]
+		if !ok {
+			return lost, fmt.Errorf("write profile %s: not in the snapshot", iccid)
+		}
+		won, err := s.put(ctx, profileKey(iccid), v.Value, &v.Version)
+		if err != nil {
+			return lost, fmt.Errorf("write profile %s: %w", iccid, err)
+		}
+		if !won {
+			lost.Profiles = append(lost.Profiles, iccid)
+		}
+	}
+	return lost, nil
+}
+
+// put is one compare-and-set; it reports false when another writer won, and
+// moves *ver to the new revision when it wrote.
+func (s *Store) put(ctx context.Context, key string, v any, ver *[]byte) (bool, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("encode: %w", err)
+	}
+	var rev uint64
+	if len(*ver) == 8 {
+		rev = binary.BigEndian.Uint64(*ver)
+		rev, err = s.state.Update(ctx, key, b, rev)
+	} else {
+		rev, err = s.state.Create(ctx, key, b)
+	}
+	if lostRace(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	*ver = version(rev)
+	return true, nil
+}
+
+// version encodes a revision; 0 (never written) is nil.
+func version(rev uint64) []byte {
+	if rev == 0 {
+		return nil
+	}
+	return binary.BigEndian.AppendUint64(nil, rev)
+}

@@ -1,0 +1,148 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/esimflow/esimflow/shared/store"
+	"github.com/redis/go-redis/v9"
+)
+
+var _ store.BatchState = (*Store)(nil)
+
+// casScript writes KEYS[1] only if it still holds ARGV[1] ("" for absent).
+// Comparing the whole value needs no version field, so the stored layout stays
+// what Order and Profile read; an equal value written in between (A→B→A) is
+// harmless, since a merge is a pure function of the value it starts from.
+// Run with EVAL, not EVALSHA: the server's script cache is lost on restart and
+// failover, and a pipeline cannot fall back from NOSCRIPT command by command.
+var casScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false then cur = '' end
+if cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1`)
+
+// ReadState reads every order and profile snap lacks in one pipeline.
+func (s *Store) ReadState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) error {
+	type read struct {
+		cmd   *redis.StringCmd
+		order string // or
+		iccid string
+	}
+	var reads []read
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, no := range orderNos {
+			if _, ok := snap.Orders[no]; !ok {
+				reads = append(reads, read{cmd: p.Get(ctx, s.key("o", no)), order: no})
+			}
+		}
+		for _, iccid := range iccids {
+			if _, ok := snap.Profiles[iccid]; !ok {
+				reads = append(reads, read{cmd: p.Get(ctx, s.key("p", iccid)), iccid: iccid})
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("read %d orders and profiles: %w", len(reads), err)
+	}
+	for _, r := range reads {
+		b, err := r.cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			b, err = nil, nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", r.cmd.Args()[1], err)
+		}
+		if r.order != "" {
+			v := &store.Versioned[store.Order]{Value: store.Order{OrderNo: r.order}, Version: b}
+			if err := decodeRead(b, &v.Value); err != nil {
+				return fmt.Errorf("order %s: %w", r.order, err)
+			}
+			snap.Orders[r.order] = v
+			continue
+		}
+		v := &store.Versioned[store.Profile]{Value: store.Profile{ICCID: r.iccid}, Version: b}
+		if err := decodeRead(b, &v.Value); err != nil {
+			return fmt.Errorf("profile %s: %w", r.iccid, err)
+		}
+		snap.Profiles[r.iccid] = v
+	}
+	return nil
+}
+
+func decodeRead(b []byte, v any) error {
+	if b == nil {
+		return nil
+	}
+	return json.Unmarshal(b, v)
+}
+
+// WriteState compare-and-sets every listed value in one pipeline.
+func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) (store.Lost, error) {
+	type write struct {
+		cmd   *redis.Cmd
+		data  []byte
+		order string // or
+		iccid string
+	}
+	writes := make([]write, 0, len(orderNos)+len(iccids))
+	for _, no := range orderNos {
+		v, ok := snap.Orders[no]
+		if !ok {
+			return store.Lost{}, fmt.Errorf("write order %s: not in the snapshot", no)
+		}
+		b, err := json.Marshal(v.Value)
+		if err != nil {
+			return store.Lost{}, fmt.Errorf("encode order %s: %w", no, err)
+		}
+		writes = append(writes, write{data: b, order: no})
+	}
+	for _, iccid := range iccids {
+		v, ok := snap.Profiles[iccid]
+		if !ok {
+			return store.Lost{}, fmt.Errorf("write profile %s: not in the snapshot", iccid)
+		}
+		b, err := json.Marshal(v.Value)
+		if err != nil {
+			return store.Lost{}, fmt.Errorf("encode profile %s: %w", iccid, err)
+		}
+		writes = append(writes, write{data: b, iccid: iccid})
+	}
+	if len(writes) == 0 {
+		return store.Lost{}, nil
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range writes {
+			w := &writes[i]
+			key, was := s.key("o", w.order), []byte(nil)
+			if w.order != "" {
+				was = snap.Orders[w.order].Version
+			} else {
+				key, was = s.key("p", w.iccid), snap.Profiles[w.iccid].Version
+			}
+			w.cmd = casScript.Eval(ctx, p, []string{key}, was, w.data)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Lost{}, fmt.Errorf("write %d orders and profiles: %w", len(writes), err)
+	}
+	var lost store.Lost
+	for _, w := range writes {
+		switch {
+		case w.cmd.Val() == int64(1) && w.order != "":
+			snap.Orders[w.order].Version = w.data
+		case w.cmd.Val() == int64(1):
+			snap.Profiles[w.iccid].Version = w.data
+		case w.order != "":
+			lost.Orders = append(lost.Orders, w.order)
+		default:
+			lost.Profiles = append(lost.Profiles, w.iccid)
+		}
+	}
+	return lost, nil
+}
