@@ -55,7 +55,7 @@ type Config struct {
 // notifier between a send and its mark, rarely enough that work goes on.
 func DefaultFailpoints() map[string]string {
 	return map[string]string{
-		"processor": "after-store-write=0.0005,after-intent-puback=0.001,after-seen-mark=0.002",
+		"processor": "after-store-write=0.002,after-intent-puback=0.001,after-seen-mark=0.002",
 		"notifier":  "after-send=0.002",
 	}
 }
