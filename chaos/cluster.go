@@ -320,8 +320,32 @@ func (c *cluster) supervise() {
 			}
 			if err := p.start(c.exits); err != nil {
 				c.log.Error("restart failed", "proc", p.name, "err", err)
+				return
 			}
+			// Holding off NATS and Redis restarts until it is ready: a
+			// service whose start-up meets an outage exits (start failed),
+			// which an orchestrator answers with another restart but this
+			// run would count as a crash.
+			c.settle(p, 30*time.Second)
 		}()
+	}
+}
+
+// settle waits until p answers /readyz, ends, or limit passes.
+func (c *cluster) settle(p *proc, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if _, _, ok := p.running(); !ok {
+			return
+		}
+		resp, err := http.Get(c.admin[p.name] + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
