@@ -25,12 +25,18 @@ endif
 
 FUZZTIME ?= 60s
 
+# The chaos suite: DURATION of load and faults in all (split between the NATS
+# servers when NATS=both), SEED to replay a schedule (empty = from the clock).
+DURATION ?= 90s
+NATS     ?= both
+SEED     ?=
+
 # Container images: deploy/<name>/Dockerfile each, built from the repository root.
 IMAGES       := esimflow ingest processor notifier
 IMAGE_PREFIX ?= esimflow
 IMAGE_TAG    ?= dev
 
-.PHONY: help run test test-scale bench-processor lint build tidy bench fuzz images image-builds
+.PHONY: help run test chaos chaos-bugs test-scale bench-processor lint build tidy bench fuzz images image-builds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,7 +49,14 @@ run: ## run the whole system in one process (embedded NATS, data in ./data)
 test: ## run every module's tests with -race (uses local Redis/NATS when up)
 	@echo "redis: $${ESIMFLOW_TEST_REDIS_URL:-none (Redis tests skip)}  external nats: $${ESIMFLOW_TEST_NATS_URL:-none (in-process only)}"
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+	$(GO) test -race -count=1 -tags failpoints ./shared/failpoint/
 	@for m in $(STANDALONE); do (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; done
+
+chaos: ## the chaos suite: services as processes, seeded faults, an oracle (DURATION=90s, SEED=, NATS=both|system|newest)
+	$(GO) run ./chaos/cmd/chaos -duration $(DURATION) -nats $(NATS) $(if $(SEED),-seed $(SEED))
+
+chaos-bugs: ## show each chaos check catching a planted bug (about 8 minutes)
+	ESIMFLOW_CHAOS_BUGS=1 $(GO) test -count=1 -timeout 30m -run '^TestPlantedBugs$$' -v ./chaos/
 
 test-scale: ## the full scale test: 3 processors, 20 000 events for 2 000 eSIMs (about a minute)
 	ESIMFLOW_TEST_SCALE=full $(GO) test -race -count=1 -timeout 15m -run 'TestScaleOut' -v ./processor/

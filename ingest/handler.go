@@ -13,6 +13,7 @@ import (
 	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/failpoint"
 	"github.com/esimflow/esimflow/shared/httpjson"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
@@ -112,6 +113,12 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
 	telemetry.Inject(ctx, msg.Header)
 
+	if failpoint.Enabled("bug-ok-before-puback") { // planted bug (chaos suite): breaks invariant 1
+		h.ok(w)
+		_ = http.NewResponseController(w).Flush()
+		failpoint.Inject("after-ok")
+		w = discard{w}
+	}
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	ack, err := h.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(key))
@@ -179,3 +186,10 @@ func (h *Handler) reject(ctx context.Context, body []byte, reason error, at time
 		h.log.Warn("could not keep rejected body", "err", err)
 	}
 }
+
+// discard drops the answer of a request already answered (the planted
+// bug-ok-before-puback only).
+type discard struct{ http.ResponseWriter }
+
+func (discard) WriteHeader(int)             {}
+func (discard) Write(b []byte) (int, error) { return len(b), nil }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/shared/failpoint"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
@@ -140,8 +141,15 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 		return result{err: h.release(ctx, in, err)}
 	} else if busy != "" {
 		// A lower warning is in flight: let it go first (or be suppressed
-		// because of this one), then send.
-		return result{wait: orderDelay, why: "waiting for " + busy, err: h.release(ctx, in, nil)}
+		// because of this one), then send. Backing off: its holder may have
+		// died mid-send, and then it stays held until its lease ends and its
+		// redelivery takes it over — a minute, which waits of orderDelay
+		// would outlast no delivery budget (found by the chaos suite).
+		wait := orderDelay
+		if meta.NumDelivered > 1 {
+			wait = retryDelay(meta.NumDelivered - 1)
+		}
+		return result{wait: wait, why: "waiting for " + busy, err: h.release(ctx, in, nil)}
 	}
 
 	contact, err := h.contacts.find(ctx, in)
@@ -205,6 +213,9 @@ func (h *Handler) sendOn(ctx context.Context, in intent.Intent, ch Channel, m ch
 		trace.WithAttributes(attribute.String("esimflow.intent_id", in.ID), attribute.String("esimflow.channel", ch.Name())))
 	defer span.End()
 	claim, err := h.store.Claim(ctx, id, h.owner, h.lease)
+	if failpoint.Enabled("bug-skip-claim") { // planted bug (chaos suite): breaks invariant 5
+		claim, err = store.Claim{Outcome: store.Claimed, Attempt: 1}, nil
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("claim %s: %w", id, err)
 	}
@@ -224,9 +235,18 @@ func (h *Handler) sendOn(ctx context.Context, in intent.Intent, ch Channel, m ch
 		h.logEntry(ctx, unknown)
 		h.metrics.send(ch.Name(), "retried_unknown")
 	}
+	if failpoint.Enabled("bug-mark-first") { // planted bug (chaos suite): breaks invariant 5
+		if err := h.store.Finish(ctx, id, h.owner, store.ClaimSent); err != nil {
+			return time.Time{}, fmt.Errorf("mark %s sent: %w", id, err)
+		}
+		failpoint.Inject("after-mark")
+	}
 	sendCtx, cancel := context.WithTimeout(ctx, h.lease/2)
 	err = ch.Send(sendCtx, m)
 	cancel()
+	if err == nil {
+		failpoint.Inject("after-send")
+	}
 	entry.SentAt = time.Now().UTC()
 	if err != nil {
 		err = fmt.Errorf("send %s on %s: %w", in.ID, ch.Name(), err)

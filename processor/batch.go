@@ -9,6 +9,7 @@ import (
 
 	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/failpoint"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -40,7 +41,16 @@ func (h *Handler) HandleBatch(ctx context.Context, stop <-chan struct{}, msgs []
 		}
 		keys[i] = key
 	}
+	if failpoint.Enabled("bug-ack-first") { // planted bug (chaos suite): breaks invariant 4
+		for _, m := range msgs {
+			_ = m.Ack()
+		}
+	}
+	if failpoint.Enabled("bug-leak") { // planted bug (chaos suite): memory grows with every batch
+		failpoint.Retain(256 << 10)
+	}
 	h.runBatch(ctx, items, keys)
+	failpoint.Inject("after-seen-mark")
 	var fallback sync.WaitGroup
 	for i := range items {
 		it := &items[i]
@@ -71,6 +81,17 @@ func (h *Handler) runBatch(ctx context.Context, items []batchItem, keys []string
 	if err != nil {
 		return
 	}
+	if failpoint.Enabled("bug-seen-first") { // planted bug (chaos suite): breaks invariant 4
+		var mark []string
+		for i, it := range items {
+			if !seen[i] && it.err == nil {
+				mark = append(mark, keys[i])
+			}
+		}
+		if err := h.markSeenMany(ctx, mark); err != nil {
+			return
+		}
+	}
 	var todo []*batchItem
 	for i := range items {
 		it := &items[i]
@@ -81,6 +102,8 @@ func (h *Handler) runBatch(ctx context.Context, items []batchItem, keys []string
 			// Malformed: Handle dead-letters it.
 		case parked(it.ev):
 			it.outcome = outcomeParked
+		case failpoint.Enabled("bug-dead-letter-usage") && it.ev.Type == event.DataUsage && it.ev.UsagePercent < 80:
+			// Planted bug (chaos suite): Handle dead-letters it.
 		default:
 			todo = append(todo, it)
 		}
@@ -152,6 +175,7 @@ func (h *Handler) mergeBatch(ctx context.Context, bs store.BatchState, todo []*b
 		h.log.Warn("batch write failed, events go one by one", "events", len(todo), "err", err)
 		return
 	}
+	failpoint.Inject("after-store-write")
 	h.metrics.batchLost.Add(float64(len(lost.Orders) + len(lost.Profiles)))
 	var wg sync.WaitGroup
 	for i, it := range todo {

@@ -12,6 +12,7 @@ import (
 	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/failpoint"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
@@ -58,6 +59,9 @@ func (h *Handler) Handle(ctx context.Context, stop <-chan struct{}, msg jetstrea
 		_ = msg.Term()
 		return
 	}
+	if failpoint.Enabled("bug-ack-first") { // planted bug (chaos suite): breaks invariant 4
+		_ = msg.Ack()
+	}
 	var (
 		ev      event.Event
 		outcome string
@@ -75,6 +79,7 @@ func (h *Handler) Handle(ctx context.Context, stop <-chan struct{}, msg jetstrea
 	defer cancel()
 	switch {
 	case err == nil:
+		failpoint.Inject("after-seen-mark")
 		if err := msg.Ack(); err != nil {
 			// The effects are stored; a redelivery finds the key seen.
 			h.log.Warn("ack failed", "seq", meta.Sequence.Stream, "err", err)
@@ -164,6 +169,11 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg) (event.Event, 
 		h.log.Info("event parked", "type", ev.Type, "subject", msg.Subject())
 		return ev, outcomeParked, h.markSeen(ctx, key)
 	}
+	if failpoint.Enabled("bug-seen-first") { // planted bug (chaos suite): breaks invariant 4
+		if err := h.markSeen(ctx, key); err != nil {
+			return ev, "", err
+		}
+	}
 	if err := h.apply(ctx, ev, msg); err != nil {
 		return ev, "", err
 	}
@@ -188,9 +198,13 @@ func parked(ev event.Event) bool { return ev.Type == event.Unknown || ev.Type ==
 // hands it on to the intents. Both loops, one at a time and batched, come here.
 func (h *Handler) apply(ctx context.Context, ev event.Event, msg jetstream.Msg) error {
 	at := h.eventTimeOf(ev, msg)
+	if failpoint.Enabled("bug-dead-letter-usage") && ev.Type == event.DataUsage && ev.UsagePercent < 80 {
+		return fmt.Errorf("%w: planted bug (chaos suite)", errPermanent)
+	}
 	if err := merge.Apply(ctx, h.store, ev, at); err != nil {
 		return err
 	}
+	failpoint.Inject("after-store-write")
 	return h.publishIntents(ctx, ev, at, msg)
 }
 
@@ -205,6 +219,7 @@ func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Ti
 		if err := h.publishIntent(ctx, in); err != nil {
 			return err
 		}
+		failpoint.Inject("after-intent-puback")
 	}
 	return nil
 }

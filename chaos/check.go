@@ -1,0 +1,401 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/processor/merge"
+	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/store/redisstore"
+	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+)
+
+// Checks, the names violations are reported under.
+const (
+	CheckLost       = "lost events"         // answered 200, not in ESIM_EVENTS
+	CheckUnexpected = "unexpected events"   // in ESIM_EVENTS, never sent
+	CheckState      = "state"               // order/profile differs from the oracle
+	CheckMissing    = "missing messages"    // expected, not received
+	CheckDuplicate  = "duplicate messages"  // more copies than the log explains
+	CheckExtra      = "unexpected messages" // received, not expected
+	CheckDLQ        = "dead letters"        // in ESIM_DLQ though not deliberate, or deliberate and missing
+	CheckCrash      = "crashes"             // a process exited on its own
+	CheckMemory     = "memory"              // RSS above the bound
+	CheckQuiescence = "quiescence"          // the system did not settle
+)
+
+// Violation is one broken invariant.
+type Violation struct {
+	Check  string
+	Detail string
+}
+
+// stored is one message of ESIM_EVENTS.
+type stored struct {
+	key  string
+	data []byte
+	at   time.Time
+}
+
+// readStream returns every message of a stream, oldest first.
+func readStream(ctx context.Context, js jetstream.JetStream, name string) ([]jetstream.Msg, error) {
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", name, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s info: %w", name, err)
+	}
+	if info.State.Msgs == 0 {
+		return nil, nil
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s reader: %w", name, err)
+	}
+	var out []jetstream.Msg
+	for uint64(len(out)) < info.State.Msgs {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			out = append(out, m)
+			n++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("read %s: %d of %d messages, then nothing", name, len(out), info.State.Msgs)
+		}
+	}
+	return out, nil
+}
+
+// quiesce waits until both consumers have nothing pending or unacked, every
+// process runs, and no message reached the sink for a few seconds.
+func quiesce(ctx context.Context, js jetstream.JetStream, c *cluster, sink *Sink, limit time.Duration) error {
+	names := stream.NewNames("")
+	deadline := time.Now().Add(limit)
+	var last string
+	for {
+		busy := ""
+		for _, sc := range [][2]string{{stream.Events, stream.ProcessorConsumer}, {stream.Notify, stream.NotifierConsumer}} {
+			cons, err := js.Consumer(ctx, names.Stream(sc[0]), names.Consumer(sc[1]))
+			if err != nil {
+				busy = fmt.Sprintf("consumer %s: %v", sc[1], err)
+				break
+			}
+			info, err := cons.Info(ctx)
+			if err != nil {
+				busy = fmt.Sprintf("consumer %s: %v", sc[1], err)
+				break
+			}
+			if info.NumPending > 0 || info.NumAckPending > 0 {
+				busy = fmt.Sprintf("%s: %d pending, %d unacked", sc[1], info.NumPending, info.NumAckPending)
+				break
+			}
+		}
+		if busy == "" && !c.allRunning() {
+			busy = "a process is down or stopped"
+		}
+		if _, at := sink.Total(); busy == "" && time.Since(at) < 3*time.Second {
+			busy = "messages still arriving"
+		}
+		if busy == "" {
+			return nil
+		}
+		last = busy
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not quiet after %v: %s", limit, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// oracle is the state the acknowledged events must produce: merge.Apply on
+// maps, one event at a time, as the processor's own oracle test does.
+type oracle struct {
+	orders   map[string]store.Order
+	profiles map[string]store.Profile
+	intents  map[string]intent.Intent
+}
+
+func (o *oracle) UpdateOrder(_ context.Context, id string, fn func(*store.Order) (bool, error)) (store.Order, error) {
+	v, ok := o.orders[id]
+	if !ok {
+		v = store.Order{OrderNo: id}
+	}
+	if _, err := fn(&v); err != nil {
+		return v, err
+	}
+	v = roundTrip(v)
+	o.orders[id] = v
+	return v, nil
+}
+
+func (o *oracle) UpdateProfile(_ context.Context, id string, fn func(*store.Profile) (bool, error)) (store.Profile, error) {
+	v, ok := o.profiles[id]
+	if !ok {
+		v = store.Profile{ICCID: id}
+	}
+	if _, err := fn(&v); err != nil {
+		return v, err
+	}
+	v = roundTrip(v)
+	o.profiles[id] = v
+	return v, nil
+}
+
+// roundTrip stores as the real stores do (JSON), so zones and nil slices match.
+func roundTrip[T any](v T) T {
+	b, _ := json.Marshal(v)
+	var out T
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+// eventTime is the processor's rule: the provider's timestamp, else when
+// ingest received the event, else when JetStream stored it.
+func eventTime(ev event.Event, m jetstream.Msg) time.Time {
+	if !ev.Timestamp.IsZero() {
+		return ev.Timestamp
+	}
+	if t, err := time.Parse(time.RFC3339Nano, m.Headers().Get(stream.HeaderReceivedAt)); err == nil {
+		return t
+	}
+	if meta, err := m.Metadata(); err == nil {
+		return meta.Timestamp
+	}
+	return time.Time{}
+}
+
+// verdict is the outcome of the checks.
+type verdict struct {
+	Violations []Violation
+	// Jepsen's classes over distinct events.
+	Attempted, Acknowledged, Present, Lost, Unexpected, Duplicated, Indeterminate int
+	// Messages.
+	Expected, Received, Tolerated, Suppressed int
+	DeadLetters, DeliberateBad                int
+}
+
+func (v *verdict) add(check, format string, args ...any) {
+	v.Violations = append(v.Violations, Violation{Check: check, Detail: fmt.Sprintf(format, args...)})
+}
+
+// checkAll compares what the system holds and sent with what the provider sent.
+func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent []*Sent, bad []*Sent, sink *Sink, emailDomain string) (*verdict, error) {
+	v := &verdict{}
+	names := stream.NewNames("")
+
+	// Events: attempted, acknowledged, present.
+	msgs, err := readStream(ctx, js, names.Stream(stream.Events))
+	if err != nil {
+		return nil, err
+	}
+	present := map[string]int{}
+	for _, m := range msgs {
+		present[stream.DedupeKey(m.Headers())]++
+	}
+	attempted := map[string]*Sent{}
+	for _, s := range slices.Concat(sent, bad) {
+		if s.attempted.Load() {
+			attempted[s.Key] = s
+		}
+	}
+	v.Attempted, v.Present = len(attempted), len(present)
+	lost := 0
+	for key, s := range attempted {
+		acked := s.acked.Load()
+		if acked {
+			v.Acknowledged++
+		}
+		switch {
+		case acked && present[key] == 0:
+			if lost++; lost <= 5 {
+				v.add(CheckLost, "answered 200, not in ESIM_EVENTS: %s", s.Body)
+			}
+		case !acked && present[key] > 0:
+			v.Indeterminate++ // never answered 200 but stored: allowed
+		}
+	}
+	v.Lost = lost
+	if lost > 5 {
+		v.add(CheckLost, "... %d events lost in all", lost)
+	}
+	for key, n := range present {
+		if attempted[key] == nil {
+			if v.Unexpected++; v.Unexpected <= 5 {
+				v.add(CheckUnexpected, "in ESIM_EVENTS, never sent: key %s", key)
+			}
+		}
+		if n > 1 {
+			v.Duplicated++ // beyond the duplicate window: the seen-set's job, not a violation
+		}
+	}
+
+	// The oracle's state, from every event present.
+	o := &oracle{orders: map[string]store.Order{}, profiles: map[string]store.Profile{}, intents: map[string]intent.Intent{}}
+	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: intent.DefaultValidityLowDays}
+	for _, m := range msgs {
+		ev, err := event.Decode(m.Data())
+		if err != nil || ev.Type == event.Unknown || ev.Type == event.CheckHealth {
+			continue
+		}
+		at := eventTime(ev, m)
+		if err := merge.Apply(ctx, o, ev, at); err != nil {
+			return nil, fmt.Errorf("oracle merge: %w", err)
+		}
+		for _, in := range intent.For(ev, at, rules) {
+			o.intents[in.ID] = in
+		}
+	}
+	ropts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	st, err := redisstore.New(rdb, redisstore.Options{SeenTTL: time.Hour})
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	diffs := 0
+	diff := func(kind, id string, got, want any, err error) {
+		g, w := mustJSON(got), mustJSON(want)
+		if err == nil && g == w {
+			return
+		}
+		if diffs++; diffs <= 5 {
+			v.add(CheckState, "%s %s (%v):\n      got  %s\n      want %s", kind, id, err, g, w)
+		}
+	}
+	for id, want := range o.orders {
+		got, err := st.Order(ctx, id)
+		diff("order", id, got, want, err)
+	}
+	for id, want := range o.profiles {
+		got, err := st.Profile(ctx, id)
+		diff("profile", id, got, want, err)
+	}
+	if diffs > 5 {
+		v.add(CheckState, "... %d of %d entities differ", diffs, len(o.orders)+len(o.profiles))
+	}
+
+	// Messages: each expected intent once; a stale 80 % warning may be
+	// suppressed; extra copies only where the log says an attempt was
+	// retried after an unknown outcome.
+	copies := map[string]int{} // intent id → copies on any channel
+	known := map[string]string{}
+	for id := range o.intents {
+		known["email "+"<"+channel.MessageID(id, emailDomain)+">"] = id
+		known["sms "+id], known["webhook "+id] = id, id
+	}
+	for k, n := range sink.Copies() {
+		v.Received += n
+		id, ok := known[k]
+		if !ok {
+			v.add(CheckExtra, "%d× %s: no event asks for it", n, k)
+			continue
+		}
+		copies[id] += n
+	}
+	missing, dups := 0, 0
+	for id, in := range o.intents {
+		n := copies[id]
+		optional := in.Kind == intent.LowData && slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := o.intents[s]; return ok })
+		switch {
+		case n == 0 && optional:
+			v.Suppressed++
+		case n == 0:
+			v.Expected++
+			if missing++; missing <= 5 {
+				v.add(CheckMissing, "%s (%s) never reached the customer", id, in.Kind)
+			}
+		case n == 1:
+			v.Expected++
+		default:
+			v.Expected++
+			log, err := st.Notifications(ctx, in.ICCID)
+			if err != nil {
+				return nil, fmt.Errorf("notification log %s: %w", in.ICCID, err)
+			}
+			unknown := 0
+			for _, e := range log {
+				if e.ID == id && e.Status == "retried_unknown" {
+					unknown++
+				}
+			}
+			if n-1 <= unknown {
+				v.Tolerated += n - 1
+			} else if dups++; dups <= 5 {
+				v.add(CheckDuplicate, "%s reached the customer %d times; the log marks %d retries after an unknown outcome", id, n, unknown)
+			}
+		}
+	}
+	if missing > 5 {
+		v.add(CheckMissing, "... %d messages missing in all", missing)
+	}
+	if dups > 5 {
+		v.add(CheckDuplicate, "... %d messages duplicated in all", dups)
+	}
+
+	// Dead letters: the deliberate bad events, all of them, and nothing else.
+	dlq, err := readStream(ctx, js, names.Stream(stream.DLQ))
+	if err != nil {
+		return nil, err
+	}
+	deliberate := map[string]bool{}
+	for _, s := range bad {
+		if s.acked.Load() {
+			deliberate[s.Key] = true
+		}
+	}
+	v.DeliberateBad = len(deliberate)
+	other := 0
+	for _, m := range dlq {
+		v.DeadLetters++
+		key := stream.DedupeKey(m.Headers())
+		if deliberate[key] && strings.Contains(string(m.Data()), "chaosBad") {
+			delete(deliberate, key)
+			continue
+		}
+		if other++; other <= 5 {
+			v.add(CheckDLQ, "%s dead letter not planted: %s (%s)", m.Subject(), m.Data(), m.Headers().Get(stream.HeaderError))
+		}
+	}
+	if other > 5 {
+		v.add(CheckDLQ, "... %d dead letters not planted", other)
+	}
+	for key := range deliberate {
+		v.add(CheckDLQ, "planted bad event %s answered 200 but not dead-lettered", key)
+	}
+	return v, nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%#v", v)
+	}
+	return string(b)
+}
