@@ -19,6 +19,7 @@ import (
 var rows = []struct{ key, group, name, unit, note string }{
 	{"baseline.rate", "baseline handler", "req/s at 64 connections", "req/s", "net/http, json.Valid, JetStream publish with Nats-Msg-Id, PubAck awaited"},
 	{"baseline.p99", "baseline handler", "p99", "ms", ""},
+	{"baseline.half.p99", "baseline handler", "p99 at half its rate", "ms", "the floor the generator and shared cores allow at that rate"},
 	{"ingest.rate", "ingest", "req/s at 64 connections", "req/s", "token, Standard Webhooks signature and allowlist checked"},
 	{"ingest.ratio", "ingest", "ingest ÷ baseline handler", "×", "per run"},
 	{"ingest.p50", "ingest", "p50 at full load", "ms", ""},
@@ -60,7 +61,7 @@ func (h *Harness) document(ctx context.Context, micro []report.Micro) report.Doc
 		Machine: h.machine(ctx),
 		Setup: []string{
 			mode + ".",
-			fmt.Sprintf("HTTP: vegeta, %d connections, %v per attack at full speed (a worker sends when its last request is answered); the same signed, distinct ~200–300-byte bodies (the provider docs' examples with the ICCID, order and timestamp varied) for every server.", h.cfg.Conns, h.cfg.Duration),
+			fmt.Sprintf("HTTP: vegeta, %d connections, %v per attack at full speed (a worker sends when its last request is answered); the same signed, distinct 190–250-byte bodies (the provider docs' examples with the ICCID, order and timestamp varied) for every server.", h.cfg.Conns, h.cfg.Duration),
 			fmt.Sprintf("Drain: a backlog of %d events published as ingest publishes them; each consumer drains it from the same stream. Pipeline: constant-rate steps of %v.", h.cfg.Backlog, h.cfg.Hold),
 			"Everything — load generator, servers, NATS, Redis — shares this machine's cores, so figures are ratios within one run.",
 		},

@@ -197,3 +197,24 @@ func waitListening(t *testing.T, addr string) {
 	}
 	t.Fatalf("%s not listening", addr)
 }
+
+// The search of the sustained rate, against pipelines of known capacity whose
+// steps above it let through only that capacity: it ends held within 5% of the
+// reference below the capacity, in the steps the harness allows.
+func TestRateSearch(t *testing.T) {
+	const ref = 10_000.0
+	for _, capacity := range []float64{300, 1800, 4_900, 5_000, 7_300, 9_960, 12_000} {
+		s := newRateSearch(ref)
+		for range 7 {
+			rate, ok := s.next()
+			if !ok {
+				break
+			}
+			s.record(rate, rate <= capacity, min(rate, capacity))
+		}
+		want := min(capacity, ref)
+		if s.lo > want || (want-s.lo > 0.05*ref && capacity >= 0.05*ref) {
+			t.Errorf("capacity %.0f: search ended at %.0f after %d steps (bounds %.0f–%.0f)", capacity, s.lo, s.steps, s.lo, s.hi)
+		}
+	}
+}

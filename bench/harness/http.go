@@ -77,10 +77,18 @@ func (h *Harness) baselineLoad(ctx context.Context, names stream.Names, bodies *
 	if err := waitTCP(ctx, p, addr); err != nil {
 		return Load{}, err
 	}
-	l := MaxLoad(ctx, h.signer.Targeter("http://"+addr, bodies), h.cfg.Conns, h.cfg.Duration)
+	tr := h.signer.Targeter("http://"+addr, bodies)
+	l := MaxLoad(ctx, tr, h.cfg.Conns, h.cfg.Duration)
 	if err := l.Err(); err != nil {
 		return l, fmt.Errorf("baseline handler: %w", err)
 	}
+	// The baseline's own latency at half its rate: what the load generator
+	// and the shared cores allow at that rate, next to ingest's.
+	half := RateLoad(ctx, tr, l.Rate/2, h.cfg.Conns, h.cfg.Duration)
+	if err := half.Err(); err != nil {
+		return l, fmt.Errorf("baseline handler at half its rate: %w", err)
+	}
+	h.figs.add("baseline.half.p99", ms(half.P99))
 	return l, nil
 }
 

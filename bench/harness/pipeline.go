@@ -13,12 +13,14 @@ import (
 )
 
 // pipelineRun runs ingest, processor and notifier (console channel to the
-// null device, Redis store) together and offers constant rates in steps,
-// as fractions of this run's ingest-alone rate: up from half by tenths while
-// each step holds, then halfway back into the first gap that did not (or down
-// by tenths if half already fails). A step holds when every request succeeds
-// at the offered rate and the consumers' lag, sampled each second, is not
-// growing (report.Growing).
+// null device, Redis store) together and searches, with constant-rate steps,
+// for the highest rate they hold. A step holds when every request succeeds at
+// the offered rate and the consumers' lag, sampled each second, is not growing
+// (report.Growing). The first step offers half this run's ingest-alone rate;
+// after a held step the next offers a tenth of it more, after one that was not
+// held the next aims just under what the pipeline completed during it (answered
+// minus lag growth); once both bounds are known it bisects, until they are
+// within 5% of the ingest-alone rate or the steps run out.
 func (h *Harness) pipelineRun(ctx context.Context) error {
 	ingestMax := h.last("ingest.rate")
 	if math.IsNaN(ingestMax) {
@@ -44,62 +46,86 @@ func (h *Harness) pipelineRun(ctx context.Context) error {
 	defer notif.Stop()
 	tr := h.signer.Targeter(url, bodies)
 
-	step := func(frac float64) (bool, error) {
-		rate := frac * ingestMax
-		held, why, err := h.holdRate(ctx, names, tr, rate)
+	maxSteps := 7
+	if h.cfg.Quick {
+		maxSteps = 4
+	}
+	search := newRateSearch(ingestMax)
+	for range maxSteps {
+		rate, ok := search.next()
+		if !ok {
+			break
+		}
+		st, err := h.holdRate(ctx, names, tr, rate)
 		if err != nil {
-			return false, err
+			return err
 		}
-		if held {
-			h.progress("  %.0f req/s (%.2f × ingest alone): held", rate, frac)
+		search.record(rate, st.held, st.completed)
+		if st.held {
+			h.progress("  %.0f req/s (%.2f × ingest alone): held", rate, rate/ingestMax)
 		} else {
-			h.progress("  %.0f req/s (%.2f × ingest alone): not held, %s", rate, frac, why)
+			h.progress("  %.0f req/s (%.2f × ingest alone): not held, %s; %.0f events/s went through", rate, rate/ingestMax, st.why, st.completed)
 		}
-		return held, h.settle(ctx, names)
-	}
-
-	best := math.NaN()
-	held, err := step(0.5)
-	if err != nil {
-		return err
-	}
-	switch {
-	case held:
-		best = 0.5
-		for f := 0.6; f <= 1.05; f += 0.1 {
-			ok, err := step(f)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				if ok, err := step(f - 0.05); err != nil {
-					return err
-				} else if ok {
-					best = f - 0.05
-				}
-				break
-			}
-			best = f
-		}
-	default:
-		for f := 0.4; f > 0.05; f -= 0.1 {
-			ok, err := step(f)
-			if err != nil {
-				return err
-			}
-			if ok {
-				best = f
-				break
-			}
+		if err := h.settle(ctx, names); err != nil {
+			return err
 		}
 	}
-	h.figs.add("pipeline.rate", best*ingestMax)
-	h.figs.add("pipeline.ratio", best)
+	h.figs.add("pipeline.rate", search.lo)
+	h.figs.add("pipeline.ratio", search.lo/ingestMax)
 	return nil
 }
 
+// rateSearch picks the sustained pipeline's next step (see pipelineRun).
+type rateSearch struct {
+	ref    float64 // ingest alone
+	lo, hi float64 // highest rate held; lowest not held (+Inf until one is)
+	hint   float64 // what went through the last step not held
+	steps  int
+}
+
+func newRateSearch(ref float64) *rateSearch { return &rateSearch{ref: ref, hi: math.Inf(1)} }
+
+func (s *rateSearch) next() (float64, bool) {
+	switch {
+	case s.steps == 0:
+		return 0.5 * s.ref, true
+	case s.hi-s.lo <= 0.05*s.ref:
+		return 0, false
+	case math.IsInf(s.hi, 1):
+		if s.lo >= s.ref {
+			return 0, false
+		}
+		return min(s.lo+0.1*s.ref, s.ref), true
+	}
+	// Both bounds known, or only the upper: aim just under what went through,
+	// kept inside the middle half of the interval so each step narrows it.
+	lo, hi := s.lo, s.hi
+	r := 0.95 * s.hint
+	if math.IsInf(s.hint, 1) {
+		r = (lo + hi) / 2
+	}
+	return min(max(r, lo+0.25*(hi-lo)), hi-0.25*(hi-lo)), true
+}
+
+func (s *rateSearch) record(rate float64, held bool, completed float64) {
+	s.steps++
+	if held {
+		s.lo = max(s.lo, rate)
+		s.hint = math.Inf(1) // no better guess than the middle of the interval
+		return
+	}
+	s.hi = min(s.hi, rate)
+	s.hint = completed
+}
+
+type stepResult struct {
+	held      bool
+	why       string  // when not held
+	completed float64 // events/s through the whole pipeline: answered minus lag growth
+}
+
 // holdRate offers rate for the hold time and samples the lag each second.
-func (h *Harness) holdRate(ctx context.Context, names stream.Names, tr vegeta.Targeter, rate float64) (held bool, why string, err error) {
+func (h *Harness) holdRate(ctx context.Context, names stream.Names, tr vegeta.Targeter, rate float64) (stepResult, error) {
 	loadc := make(chan Load, 1)
 	go func() { loadc <- RateLoad(ctx, tr, rate, h.cfg.Conns, h.cfg.Hold) }()
 	var lag []float64
@@ -108,23 +134,29 @@ func (h *Harness) holdRate(ctx context.Context, names stream.Names, tr vegeta.Ta
 	for {
 		select {
 		case l := <-loadc:
+			st := stepResult{completed: l.Rate}
+			if len(lag) > 1 {
+				st.completed -= (lag[len(lag)-1] - lag[0]) / float64(len(lag)-1)
+			}
 			switch {
 			case l.Err() != nil:
-				return false, l.Err().Error(), nil
+				st.why = l.Err().Error()
 			case l.Rate < 0.95*rate:
-				return false, fmt.Sprintf("%.0f req/s sent, %.0f answered", l.Offered, l.Rate), nil
+				st.why = fmt.Sprintf("%.0f req/s sent, %.0f answered", l.Offered, l.Rate)
 			case report.Growing(lag, rate):
-				return false, fmt.Sprintf("lag growing to %.0f (%s)", lag[len(lag)-1], h.lagDetail(ctx, names)), nil
+				st.why = fmt.Sprintf("lag growing to %.0f (%s)", lag[len(lag)-1], h.lagDetail(ctx, names))
+			default:
+				st.held = true
 			}
-			return true, "", nil
+			return st, nil
 		case <-tick.C:
 			n, err := h.pipelineLag(ctx, names)
 			if err != nil {
-				return false, "", err
+				return stepResult{}, err
 			}
 			lag = append(lag, float64(n))
 		case <-ctx.Done():
-			return false, "", ctx.Err()
+			return stepResult{}, ctx.Err()
 		}
 	}
 }
@@ -153,10 +185,10 @@ func (h *Harness) lagDetail(ctx context.Context, names stream.Names) string {
 	return fmt.Sprintf("processor %d, notifier %d", p, n)
 }
 
-// settle waits, up to two minutes, for the lag of a step to drain, so the
+// settle waits, up to three minutes, for the lag of a step to drain, so the
 // next step starts from an empty backlog.
 func (h *Harness) settle(ctx context.Context, names stream.Names) error {
-	limit := time.Now().Add(2 * time.Minute)
+	limit := time.Now().Add(3 * time.Minute)
 	for {
 		n, err := h.pipelineLag(ctx, names)
 		if err != nil {
@@ -166,7 +198,7 @@ func (h *Harness) settle(ctx context.Context, names stream.Names) error {
 			return nil
 		}
 		if time.Now().After(limit) {
-			return fmt.Errorf("pipeline: %d events still in flight two minutes after the step", n)
+			return fmt.Errorf("pipeline: %d events still in flight three minutes after the step", n)
 		}
 		select {
 		case <-ctx.Done():
