@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -82,7 +81,8 @@ func (h *Harness) document(ctx context.Context, micro []report.Micro) report.Doc
 		{Name: "whole pipeline sustained ≥ 0.75 × ingest alone", Value: med("pipeline.ratio"), Target: 0.75, Unit: "×"},
 		{Name: "durable all-in-one ≥ 0.8 × raw fsync-always publish", Value: med("aio.ratio"), Target: 0.8, Unit: "×"},
 		{Name: "ingest peak RSS under full load ≤ 40 MiB", Value: med("ingest.rss"), Target: 40, AtMost: true, Unit: "MiB"},
-		{Name: "all-in-one peak RSS ≤ 150 MiB (the larger mode)", Value: math.Max(med("aio.always.rss"), med("aio.relaxed.rss")), Target: 150, AtMost: true, Unit: "MiB"},
+		{Name: "all-in-one peak RSS ≤ 150 MiB, sync always (default)", Value: med("aio.always.rss"), Target: 150, AtMost: true, Unit: "MiB"},
+		{Name: "all-in-one peak RSS ≤ 150 MiB, sync 2m", Value: med("aio.relaxed.rss"), Target: 150, AtMost: true, Unit: "MiB"},
 	}
 	for _, m := range micro {
 		if isDedupeKey(m) || isSignature(m) {

@@ -215,10 +215,11 @@ func (h *Harness) startService(ctx context.Context, name string, n stream.Names,
 	env := append(h.serviceEnv(n, httpAddr, adminAddr), extra...)
 	bin := filepath.Join(h.cfg.BinDir, name)
 	var p *Process
+	logName := name + "-" + n.Namespace()
 	if quietStdout {
-		p, err = StartQuiet(h.cfg.WorkDir, name, bin, nil, env)
+		p, err = StartQuiet(h.cfg.WorkDir, logName, bin, nil, env)
 	} else {
-		p, err = Start(h.cfg.WorkDir, name, bin, nil, env)
+		p, err = Start(h.cfg.WorkDir, logName, bin, nil, env)
 	}
 	if err != nil {
 		return nil, "", err

@@ -51,7 +51,7 @@ func (h *Harness) pipelineRun(ctx context.Context) error {
 		maxSteps = 4
 	}
 	search := newRateSearch(ingestMax)
-	for range maxSteps {
+	for i := range maxSteps {
 		rate, ok := search.next()
 		if !ok {
 			break
@@ -61,11 +61,12 @@ func (h *Harness) pipelineRun(ctx context.Context) error {
 			return err
 		}
 		search.record(rate, st.held, st.completed)
-		if st.held {
-			h.progress("  %.0f req/s (%.2f × ingest alone): held", rate, rate/ingestMax)
-		} else {
-			h.progress("  %.0f req/s (%.2f × ingest alone): not held, %s; %.0f events/s went through", rate, rate/ingestMax, st.why, st.completed)
+		line := fmt.Sprintf("%.0f req/s (%.2f × ingest alone): held", rate, rate/ingestMax)
+		if !st.held {
+			line = fmt.Sprintf("%.0f req/s (%.2f × ingest alone): not held, %s; %.0f events/s went through", rate, rate/ingestMax, st.why, st.completed)
 		}
+		h.note("pipeline %s, step %d: %s", names.Namespace(), i+1, line)
+		h.progress("  %s", line)
 		if err := h.settle(ctx, names); err != nil {
 			return err
 		}
