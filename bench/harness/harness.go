@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -45,7 +44,6 @@ type Config struct {
 	NPMBin   string
 	WorkDir  string // temporary: stores, logs, the Express app
 
-	Log      *slog.Logger
 	Progress io.Writer // one line per step
 }
 

@@ -29,7 +29,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "baseline-handler" {
 		err = baselineHandler(ctx, log, os.Args[2:])
 	} else {
-		err = bench(ctx, log)
+		err = bench(ctx)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "esimbench:", err)
@@ -53,7 +53,7 @@ func baselineHandler(ctx context.Context, log *slog.Logger, args []string) error
 
 // bench runs the harness from the repository root (where `make bench` runs
 // it), with the binaries in ./bin.
-func bench(ctx context.Context, log *slog.Logger) error {
+func bench(ctx context.Context) error {
 	cfg := harness.Defaults(os.Getenv("BENCH_QUICK") != "")
 	repo, err := os.Getwd()
 	if err != nil {
@@ -81,7 +81,6 @@ func bench(ctx context.Context, log *slog.Logger) error {
 	if !keep {
 		defer os.RemoveAll(cfg.WorkDir)
 	}
-	cfg.Log = log
 	cfg.Progress = os.Stderr
 	fmt.Fprintf(os.Stderr, "esimbench: work dir %s (servers' logs; BENCH_KEEP=1 keeps it)\n", cfg.WorkDir)
 
