@@ -36,7 +36,7 @@ IMAGES       := esimflow ingest processor notifier
 IMAGE_PREFIX ?= esimflow
 IMAGE_TAG    ?= dev
 
-.PHONY: help run test chaos chaos-bugs test-scale bench-processor lint build tidy bench fuzz images image-builds
+.PHONY: help run test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,7 +77,11 @@ build: ## build the binaries into ./bin
 	$(GO) build -o bin/processor ./processor/cmd/processor
 	$(GO) build -o bin/notifier ./notifier/cmd/notifier
 
-bench: ## run the Go benchmarks of every module (speed goals live here, not in tests)
+bench: build ## the benchmark harness: every stage against its baseline, table in bench/results/<date>.md (BENCH_QUICK=1: a fast pass)
+	$(GO) build -o bin/esimbench ./bench/cmd/esimbench
+	bin/esimbench
+
+bench-go: ## run the Go benchmarks of every module (speed goals live here, not in tests)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 fuzz: ## fuzz the webhook handler, the body normalizer and the event decoder, FUZZTIME each (default 60s)

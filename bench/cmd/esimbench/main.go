@@ -1,0 +1,112 @@
+// Command esimbench is the benchmark harness behind `make bench`: it measures
+// every stage of esimflow against its baseline in one run, prints the Markdown
+// table and writes it to bench/results/<date>.md. BENCH_QUICK=1 makes a short
+// smoke pass. `esimbench baseline-handler` is the baseline HTTP handler the
+// harness starts as its own process.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/esimflow/esimflow/bench/harness"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "baseline-handler" {
+		err = baselineHandler(ctx, log, os.Args[2:])
+	} else {
+		err = bench(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "esimbench:", err)
+		os.Exit(1)
+	}
+}
+
+func baselineHandler(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("baseline-handler", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	natsURL := fs.String("nats", "", "NATS URL")
+	subject := fs.String("subject", "", "subject to publish to (inside a stream)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *natsURL == "" || *subject == "" {
+		return errors.New("baseline-handler: -nats and -subject are required")
+	}
+	return harness.ServeBaseline(ctx, log, *addr, *natsURL, *subject)
+}
+
+// bench runs the harness from the repository root (where `make bench` runs
+// it), with the binaries in ./bin.
+func bench(ctx context.Context) error {
+	cfg := harness.Defaults(os.Getenv("BENCH_QUICK") != "")
+	repo, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	cfg.RepoDir = repo
+	cfg.BinDir = envOr("BENCH_BIN", filepath.Join(repo, "bin"))
+	if cfg.Self, err = os.Executable(); err != nil {
+		return fmt.Errorf("own path: %w", err)
+	}
+	cfg.NATSBin = envOr("BENCH_NATS_SERVER", "/usr/sbin/nats-server")
+	cfg.RedisBin = envOr("BENCH_REDIS_SERVER", "/usr/bin/redis-server")
+	cfg.NodeBin, _ = exec.LookPath("node")
+	cfg.NPMBin, _ = exec.LookPath("npm")
+	for _, bin := range []string{cfg.NATSBin, cfg.RedisBin, filepath.Join(cfg.BinDir, "ingest"), filepath.Join(cfg.BinDir, "processor"),
+		filepath.Join(cfg.BinDir, "notifier"), filepath.Join(cfg.BinDir, "esimflow")} {
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("%s is needed (make build puts esimflow's binaries in ./bin): %w", bin, err)
+		}
+	}
+	if cfg.WorkDir, err = os.MkdirTemp("", "esimbench-"); err != nil {
+		return err
+	}
+	keep := os.Getenv("BENCH_KEEP") != ""
+	if !keep {
+		defer os.RemoveAll(cfg.WorkDir)
+	}
+	cfg.Progress = os.Stderr
+	fmt.Fprintf(os.Stderr, "esimbench: work dir %s (servers' logs; BENCH_KEEP=1 keeps it)\n", cfg.WorkDir)
+
+	doc, err := harness.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	md := doc.Markdown()
+	fmt.Print(md)
+	out := filepath.Join(repo, "bench", "results", time.Now().UTC().Format("2006-01-02")+".md")
+	if cfg.Quick {
+		out = filepath.Join(repo, "bench", "results", "quick.md")
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	fmt.Fprintf(os.Stderr, "esimbench: wrote %s\n", out)
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

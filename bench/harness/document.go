@@ -1,0 +1,148 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/esimflow/esimflow/bench/report"
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// rows lists the table: figure key, stage, what, unit, note.
+var rows = []struct{ key, group, name, unit, note string }{
+	{"baseline.rate", "baseline handler", "req/s at 64 connections", "req/s", "net/http, json.Valid, JetStream publish with Nats-Msg-Id, PubAck awaited"},
+	{"baseline.p99", "baseline handler", "p99", "ms", ""},
+	{"baseline.half.p99", "baseline handler", "p99 at half its rate", "ms", "the floor the generator and shared cores allow at that rate"},
+	{"ingest.rate", "ingest", "req/s at 64 connections", "req/s", "token, Standard Webhooks signature and allowlist checked"},
+	{"ingest.ratio", "ingest", "ingest ÷ baseline handler", "×", "per run"},
+	{"ingest.p50", "ingest", "p50 at full load", "ms", ""},
+	{"ingest.p99", "ingest", "p99 at full load", "ms", ""},
+	{"ingest.p999", "ingest", "p99.9 at full load", "ms", ""},
+	{"ingest.cpu", "ingest", "CPU per request", "µs", "user+system of the ingest process ÷ requests"},
+	{"ingest.rss", "ingest", "peak RSS under full load", "MiB", "VmHWM"},
+	{"ingest.half.rate", "ingest", "offered rate, half the baseline's", "req/s", ""},
+	{"ingest.half.p50", "ingest", "p50 at half the baseline's rate", "ms", ""},
+	{"ingest.half.p99", "ingest", "p99 at half the baseline's rate", "ms", ""},
+	{"ingest.half.p999", "ingest", "p99.9 at half the baseline's rate", "ms", ""},
+	{"express.rate", "Express handler", "req/s at 64 connections", "req/s", "express.json(), answers 200, stores nothing"},
+	{"express.p99", "Express handler", "p99", "ms", ""},
+	{"express.ratio", "ingest", "ingest ÷ Express handler", "×", "per run"},
+	{"tuned.rate", "tuned consumer", "backlog drain", "events/s", "Fetch(256) → one pipelined Lua SET NX + HSET per event → ack, 2 workers"},
+	{"tuned.cpu", "tuned consumer", "CPU per event", "µs", "the harness process (Redis not counted)"},
+	{"processor.rate", "processor", "backlog drain, Redis store", "events/s", "bin/processor, default settings"},
+	{"processor.cpu", "processor", "CPU per event", "µs", "the processor process, start-up included (Redis not counted)"},
+	{"processor.ratio", "processor", "processor ÷ tuned consumer", "×", "per run"},
+	{"pipeline.rate", "whole pipeline", "highest rate held, lag not growing", "req/s", "ingest + processor + notifier (console to the null device), Redis store"},
+	{"pipeline.ratio", "whole pipeline", "pipeline ÷ ingest alone", "×", "per run"},
+	{"aio.always.rate", "all-in-one", "req/s, ESIMFLOW_EMBEDDED_SYNC=always", "req/s", "embedded NATS, NATS KV store, processor and notifier running"},
+	{"aio.always.p99", "all-in-one", "p99, sync always", "ms", ""},
+	{"aio.always.rss", "all-in-one", "peak RSS, sync always", "MiB", "VmHWM"},
+	{"aio.relaxed.rate", "all-in-one", "req/s, ESIMFLOW_EMBEDDED_SYNC=2m", "req/s", ""},
+	{"aio.relaxed.p99", "all-in-one", "p99, sync 2m", "ms", ""},
+	{"aio.relaxed.rss", "all-in-one", "peak RSS, sync 2m", "MiB", "VmHWM"},
+	{"rawfsync.rate", "raw JetStream", "fsync-always sync publish, 64 publishers", "msg/s", "nats-server embedded in the harness, in-process connection"},
+	{"aio.ratio", "all-in-one", "durable all-in-one ÷ raw fsync publish", "×", "per run"},
+}
+
+func (h *Harness) document(ctx context.Context, micro []report.Micro) report.Document {
+	mode := fmt.Sprintf("%d runs of each figure", h.cfg.Runs)
+	if h.cfg.Quick {
+		mode = "BENCH_QUICK: 1 run, short durations, small backlog — a smoke pass, not figures to quote"
+	}
+	d := report.Document{
+		Title:   "esimflow benchmark, " + time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		Machine: h.machine(ctx),
+		Setup: []string{
+			mode + ".",
+			fmt.Sprintf("HTTP: vegeta, %d connections, %v per attack at full speed (a worker sends when its last request is answered); the same signed, distinct 190–250-byte bodies (the provider docs' examples with the ICCID, order and timestamp varied) for every server.", h.cfg.Conns, h.cfg.Duration),
+			fmt.Sprintf("Drain: a backlog of %d events published as ingest publishes them; each consumer drains it from the same stream. Pipeline: constant-rate steps of %v.", h.cfg.Backlog, h.cfg.Hold),
+			"Everything — load generator, servers, NATS, Redis — shares this machine's cores, so figures are ratios within one run.",
+		},
+	}
+	for _, r := range rows {
+		row := report.Row{Group: r.group, Name: r.name, Unit: r.unit, Values: h.figs[r.key], Note: r.note}
+		if strings.HasPrefix(r.key, "express.") && h.express == "" {
+			row.Note = h.noExpr
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	med := func(key string) float64 { return report.Summarize(h.figs[key]).Median }
+	d.Goals = []report.Goal{
+		{Name: "ingest req/s ≥ 0.95 × the baseline handler", Value: med("ingest.ratio"), Target: 0.95, Unit: "×"},
+		{Name: "ingest p99 at half the baseline's rate < 10 ms", Value: med("ingest.half.p99"), Target: 10, AtMost: true, Unit: "ms"},
+		{Name: "ingest req/s ≥ 3.5 × the Express handler", Value: med("express.ratio"), Target: 3.5, Unit: "×", Why: h.noExpr},
+		{Name: "processor drain ≥ 0.7 × the tuned consumer", Value: med("processor.ratio"), Target: 0.7, Unit: "×"},
+		{Name: "whole pipeline sustained ≥ 0.75 × ingest alone", Value: med("pipeline.ratio"), Target: 0.75, Unit: "×"},
+		{Name: "durable all-in-one ≥ 0.8 × raw fsync-always publish", Value: med("aio.ratio"), Target: 0.8, Unit: "×"},
+		{Name: "ingest peak RSS under full load ≤ 40 MiB", Value: med("ingest.rss"), Target: 40, AtMost: true, Unit: "MiB"},
+		{Name: "all-in-one peak RSS ≤ 150 MiB, sync always (default)", Value: med("aio.always.rss"), Target: 150, AtMost: true, Unit: "MiB"},
+		{Name: "all-in-one peak RSS ≤ 150 MiB, sync 2m", Value: med("aio.relaxed.rss"), Target: 150, AtMost: true, Unit: "MiB"},
+	}
+	for _, m := range micro {
+		if isDedupeKey(m) || isSignature(m) {
+			d.Goals = append(d.Goals, report.Goal{
+				Name:  fmt.Sprintf("zero allocations: %s %s", shortPkg(m.Package), m.Name),
+				Value: report.Summarize(m.AllocsOp).Median, Target: 0, AtMost: true, Unit: "allocs/op",
+			})
+		}
+		m.Package = shortPkg(m.Package)
+		d.Micro = append(d.Micro, m)
+	}
+	d.Notes = h.notes
+	return d
+}
+
+func isDedupeKey(m report.Micro) bool {
+	return strings.HasSuffix(m.Package, "/dedupe") && (strings.HasPrefix(m.Name, "Key") || strings.HasPrefix(m.Name, "AppendKey") || strings.HasPrefix(m.Name, "DedupeKey"))
+}
+
+func isSignature(m report.Micro) bool {
+	return strings.HasSuffix(m.Package, "/verify") && strings.HasPrefix(m.Name, "Signature")
+}
+
+func shortPkg(p string) string { return strings.TrimPrefix(p, "github.com/esimflow/esimflow/") }
+
+// machine describes where the figures were measured.
+func (h *Harness) machine(ctx context.Context) [][2]string {
+	m := [][2]string{
+		{"CPU", cpuModel()},
+		{"cores", fmt.Sprint(runtime.NumCPU())},
+		{"Go", commandLine(ctx, "go", "env", "GOVERSION")},
+		{"nats-server", commandLine(ctx, h.cfg.NATSBin, "--version") + " (external); " + server.VERSION + " (embedded)"},
+		{"Redis", commandLine(ctx, h.cfg.RedisBin, "--version")},
+	}
+	if h.cfg.NodeBin != "" {
+		m = append(m, [2]string{"Node.js", commandLine(ctx, h.cfg.NodeBin, "--version")})
+	}
+	m = append(m, [2]string{"kernel", commandLine(ctx, "uname", "-sr")})
+	return m
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func commandLine(ctx context.Context, name string, args ...string) string {
+	out, err := exec.CommandContext(ctx, name, args...).Output()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return strings.TrimSpace(lastLine(out))
+}

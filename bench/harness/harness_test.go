@@ -1,0 +1,220 @@
+package harness
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/esimflow/esimflow/ingest/verify"
+	"github.com/esimflow/esimflow/shared/dedupe"
+	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// The targets must be what ingest accepts: a valid token and signature, and
+// bodies that decode to known events with distinct dedupe keys.
+func TestTargetsAreSignedDistinctEvents(t *testing.T) {
+	s, err := NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := verify.NewStandardWebhooks([]string{s.Secret}, time.Minute, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := s.Targeter("http://127.0.0.1:1", NewBodies(7))
+	keys := map[string]bool{}
+	for i := range 30 {
+		var tgt vegeta.Target
+		if err := tr(&tgt); err != nil {
+			t.Fatal(err)
+		}
+		if want := "http://127.0.0.1:1/webhooks/esim/" + s.Token; tgt.URL != want {
+			t.Fatalf("url %s, want %s", tgt.URL, want)
+		}
+		req := httptest.NewRequest(tgt.Method, tgt.URL, nil)
+		req.Header = tgt.Header
+		if err := check.Verify(verify.Request{HTTP: req, Body: tgt.Body}); err != nil {
+			t.Fatalf("target %d: signature refused: %v", i, err)
+		}
+		ev, err := event.Decode(tgt.Body)
+		if err != nil || ev.Type == event.Unknown {
+			t.Fatalf("target %d: %s decodes to %q, %v", i, tgt.Body, ev.Type, err)
+		}
+		key := dedupe.Key(ev, nil, tgt.Body)
+		if keys[key] {
+			t.Fatalf("target %d: dedupe key %s repeated", i, key)
+		}
+		keys[key] = true
+	}
+}
+
+func TestFindHotBenchmarks(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, names, err := findHotBenchmarks(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"./shared/dedupe", "./shared/event", "./ingest/verify"} {
+		if !slices.Contains(pkgs, want) {
+			t.Errorf("packages %v lack %s", pkgs, want)
+		}
+	}
+	for _, want := range []string{"BenchmarkDecode", "BenchmarkKey", "BenchmarkSignature"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("benchmarks %v lack %s", names, want)
+		}
+	}
+	if slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "BenchmarkThroughput") }) {
+		t.Errorf("benchmarks %v include a non-hot one", names)
+	}
+}
+
+// TestBaselineAndTunedConsumer runs the harness's own parts end to end, small:
+// its servers, the baseline handler under a short load (every answered
+// request is in the stream), a backlog, and the tuned consumer draining it.
+func TestBaselineAndTunedConsumer(t *testing.T) {
+	const natsBin, redisBin = "/usr/sbin/nats-server", "/usr/bin/redis-server"
+	for _, bin := range []string{natsBin, redisBin} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Skipf("%s not installed: the harness needs it (%v)", bin, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	infra, err := StartInfra(ctx, dir, natsBin, redisBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(infra.Stop)
+	nc, err := nats.Connect(infra.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ropts, err := redis.ParseURL(infra.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(ropts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	signer, err := NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Harness{cfg: Config{Conns: 4, Duration: 300 * time.Millisecond, Backlog: 500, WorkDir: dir},
+		infra: infra, nc: nc, js: js, rdb: rdb, signer: signer, figs: figures{}}
+
+	names, bodies := h.namespace("test")
+	if _, _, err := stream.Ensure(ctx, js, names, limits); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCtx, stopSrv := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() {
+		served <- ServeBaseline(srvCtx, slog.New(slog.DiscardHandler), addr, infra.NATSURL, names.EventSubject(event.Type("BASELINE")))
+	}()
+	waitListening(t, addr)
+	l := MaxLoad(ctx, signer.Targeter("http://"+addr, bodies), h.cfg.Conns, h.cfg.Duration)
+	stopSrv()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, names.Stream(stream.Events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok := uint64(math.Round(float64(l.Requests) * l.Success)); info.State.Msgs != ok {
+		t.Errorf("stream holds %d messages, %d requests were answered 200", info.State.Msgs, ok)
+	}
+
+	tuned, err := js.CreateOrUpdateConsumer(ctx, names.Stream(stream.Events), names.ConsumerConfig(tunedConsumer, limits))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.publishBacklog(ctx, names, bodies, h.cfg.Backlog); err != nil {
+		t.Fatal(err)
+	}
+	rate, _, err := h.tunedDrain(ctx, tuned, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rate <= 0 {
+		t.Errorf("tuned drain rate %v", rate)
+	}
+	seen, err := rdb.Keys(ctx, "tuned:"+names.Namespace()+":seen:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != h.cfg.Backlog {
+		t.Errorf("tuned consumer marked %d events seen, want %d", len(seen), h.cfg.Backlog)
+	}
+}
+
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	for range 100 {
+		resp, err := http.Get("http://" + addr + "/")
+		if err == nil {
+			_ = resp.Body.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s not listening", addr)
+}
+
+// The search of the sustained rate, against pipelines of known capacity whose
+// steps above it let through only that capacity: it ends held within 5% of the
+// reference below the capacity, in the steps the harness allows.
+func TestRateSearch(t *testing.T) {
+	const ref = 10_000.0
+	for _, capacity := range []float64{300, 1800, 4_900, 5_000, 7_300, 9_960, 12_000} {
+		s := newRateSearch(ref)
+		for range 7 {
+			rate, ok := s.next()
+			if !ok {
+				break
+			}
+			s.record(rate, rate <= capacity, min(rate, capacity))
+		}
+		want := min(capacity, ref)
+		if s.lo > want || (want-s.lo > 0.05*ref && capacity >= 0.05*ref) {
+			t.Errorf("capacity %.0f: search ended at %.0f after %d steps (bounds %.0f–%.0f)", capacity, s.lo, s.steps, s.lo, s.hi)
+		}
+	}
+}
