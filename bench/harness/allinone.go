@@ -131,8 +131,8 @@ func (h *Harness) rawFsyncPublish(ctx context.Context) (float64, error) {
 	for range h.cfg.Conns {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				msg := ingestMsg(names, bodies.Next(), time.Now())
-				if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(msg.Header.Get(stream.HeaderDedupeKey))); err != nil {
+				msg, key := ingestMsg(names, bodies.Next(), time.Now())
+				if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(key)); err != nil {
 					if ctx.Err() == nil {
 						errOnce.Do(func() { perr = err })
 					}

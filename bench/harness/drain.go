@@ -70,8 +70,8 @@ func (h *Harness) publishBacklog(ctx context.Context, names stream.Names, bodies
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	for range n {
-		msg := ingestMsg(names, bodies.Next(), time.Now())
-		if _, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(msg.Header.Get(stream.HeaderDedupeKey))); err != nil {
+		msg, key := ingestMsg(names, bodies.Next(), time.Now())
+		if _, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(key)); err != nil {
 			return fmt.Errorf("publish backlog: %w", err)
 		}
 	}
@@ -88,15 +88,13 @@ func (h *Harness) publishBacklog(ctx context.Context, names stream.Names, bodies
 	return nil
 }
 
-// ingestMsg is the message ingest makes of a body.
-func ingestMsg(names stream.Names, body []byte, now time.Time) *nats.Msg {
+// ingestMsg is the message ingest makes of a body, and its Nats-Msg-Id.
+func ingestMsg(names stream.Names, body []byte, now time.Time) (*nats.Msg, string) {
 	ev, decodeErr := event.Decode(body)
-	key := dedupe.Key(ev, decodeErr, body)
 	msg := nats.NewMsg(names.EventSubject(ev.Type))
 	msg.Data = body
 	msg.Header.Set(stream.HeaderReceivedAt, now.Format(time.RFC3339Nano))
-	msg.Header.Set(stream.HeaderDedupeKey, key)
-	return msg
+	return msg, dedupe.Key(ev, decodeErr, body)
 }
 
 // tunedScript is the tuned consumer's whole work per event: remember the
@@ -172,7 +170,7 @@ func (h *Harness) tunedBatch(ctx context.Context, c jetstream.Consumer, prefix s
 	}
 	pipe := h.rdb.Pipeline()
 	for _, m := range msgs {
-		key := m.Headers().Get(stream.HeaderDedupeKey)
+		key := stream.DedupeKey(m.Headers())
 		tunedScript.EvalSha(ctx, pipe, []string{prefix + "seen:" + key, prefix + "state:" + key}, 604800, m.Subject(), m.Data())
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
