@@ -115,7 +115,11 @@ func (in *injector) inject(ctx context.Context, kind string, i int, start time.T
 		})
 	case FaultNATS:
 		down := time.Duration(500+in.rng.IntN(2500)) * time.Millisecond
-		in.count(kind, fmt.Sprintf("%s, down %v", in.c.natsKill, down), start)
+		how := "SIGTERM"
+		if in.c.natsKill == syscall.SIGKILL {
+			how = "SIGKILL"
+		}
+		in.count(kind, fmt.Sprintf("%s, down %v", how, down), start)
 		if err := in.c.restartInfra(ctx, "nats", in.c.natsKill, down); err != nil {
 			in.c.log.Error("nats restart", "err", err)
 		}
