@@ -8,8 +8,8 @@ import (
 	"github.com/esimflow/esimflow/shared/intent"
 )
 
-// BenchmarkFor is intent derivation for the two events that ask for one.
-func BenchmarkFor(b *testing.B) {
+// BenchmarkIntentFor is intent derivation for the two events that ask for one.
+func BenchmarkIntentFor(b *testing.B) {
 	rules := intent.Rules{LowDataThresholds: []int{50, 80, 100}, ValidityLowDays: intent.DefaultValidityLowDays}
 	at := time.Date(2024, 1, 16, 8, 0, 0, 0, time.UTC)
 	for name, ev := range map[string]event.Event{
