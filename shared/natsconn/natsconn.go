@@ -61,7 +61,9 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, sec...)
+		// A service started while NATS is down (restarting, or not up yet
+		// beside it) keeps trying instead of exiting; the layout step waits.
+		opts = append(opts, append(sec, nats.RetryOnFailedConnect(true))...)
 	}
 	if url == "" {
 		if start == nil {

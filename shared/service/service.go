@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/httpserve"
@@ -84,8 +86,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		EventsMaxBytes: cfg.EventsMaxBytes,
 		MaxDeliver:     cfg.MaxDeliver,
 	}
-	env.Events, env.Notify, err = stream.Ensure(ctx, nc.JS, env.Names, limits)
-	if err != nil {
+	if err := env.ensureLayout(ctx, limits); err != nil {
 		env.Close()
 		return nil, fmt.Errorf("jetstream layout: %w", err)
 	}
@@ -245,4 +246,29 @@ func Main(opts Options, build func(env *Env) (Part, error)) {
 		os.Exit(1)
 	}
 	log.Info("stopped")
+}
+
+// layoutWait bounds how long a starting service waits for NATS to answer:
+// long enough to ride out a restart of the server or of its cluster's
+// leader, short enough that a wrong address surfaces as an exit.
+const layoutWait = 2 * time.Minute
+
+// ensureLayout creates or checks the streams and consumers, retrying while
+// NATS does not answer (a service started during a NATS restart waits for it
+// instead of exiting). A server that answers but keeps a different config
+// fails at once: waiting cannot fix that.
+func (e *Env) ensureLayout(ctx context.Context, limits stream.Limits) error {
+	op := func() (struct{}, error) {
+		var err error
+		e.Events, e.Notify, err = stream.Ensure(ctx, e.NATS.JS, e.Names, limits)
+		if errors.Is(err, stream.ErrServerIgnoredSetting) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		if err != nil {
+			e.Log.Warn("jetstream not ready, retrying", "err", err)
+		}
+		return struct{}{}, err
+	}
+	_, err := backoff.Retry(ctx, op, backoff.WithBackOff(backoff.NewExponentialBackOff()), backoff.WithMaxElapsedTime(layoutWait))
+	return err
 }
