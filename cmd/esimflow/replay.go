@@ -70,7 +70,7 @@ func replay(ctx context.Context, cfg config.Config, opts processor.ReplayOptions
 			"(or point ESIMFLOW_API_URL elsewhere if that is another deployment)", cfg.APIURL, cfg.DataDir)
 	}
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow-replay", Store: true, Embedded: natsembed.Start})
+	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow-replay", Store: true, Embedded: natsembed.Start, FailFast: true})
 	if err != nil {
 		return err
 	}

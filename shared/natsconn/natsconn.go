@@ -42,7 +42,10 @@ type StartEmbedded func(cfg config.Config) (EmbeddedServer, error)
 // Open connects to cfg.NATSURL, or, when it is empty, starts the embedded
 // server with start (nil: an external NATS is required). name identifies the
 // client in the server's monitoring.
-func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger, start StartEmbedded) (*Conn, error) {
+//
+// With wait, a NATS that does not answer yet is retried in the background
+// (services); without, Open fails at once (operator commands).
+func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger, start StartEmbedded, wait bool) (*Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -63,7 +66,7 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 		}
 		// A service started while NATS is down (restarting, or not up yet
 		// beside it) keeps trying instead of exiting; the layout step waits.
-		opts = append(opts, append(sec, nats.RetryOnFailedConnect(true))...)
+		opts = append(opts, append(sec, nats.RetryOnFailedConnect(wait))...)
 	}
 	if url == "" {
 		if start == nil {

@@ -60,6 +60,9 @@ type Options struct {
 	// (natsembed.Start); nil for the separate service binaries, which need an
 	// external NATS and so do not link the server.
 	Embedded natsconn.StartEmbedded
+	// FailFast makes Open fail at once when NATS does not answer, for
+	// operator commands; services wait for it (up to layoutWait).
+	FailFast bool
 	// Tracer traces the services; nil means no tracing.
 	Tracer trace.TracerProvider
 }
@@ -67,7 +70,7 @@ type Options struct {
 // Open connects everything a process needs and creates the JetStream layout.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*Env, error) {
 	env := &Env{Cfg: cfg, Log: log, Admin: admin.New(cfg.AdminToken), Names: stream.NewNames(cfg.Namespace), Tracer: telemetry.OrNoop(opts.Tracer)}
-	nc, err := natsconn.Open(ctx, cfg, opts.Name, log, opts.Embedded)
+	nc, err := natsconn.Open(ctx, cfg, opts.Name, log, opts.Embedded, !opts.FailFast)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +89,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		EventsMaxBytes: cfg.EventsMaxBytes,
 		MaxDeliver:     cfg.MaxDeliver,
 	}
-	if err := env.ensureLayout(ctx, limits); err != nil {
+	if err := env.ensureLayout(ctx, limits, !opts.FailFast); err != nil {
 		env.Close()
 		return nil, fmt.Errorf("jetstream layout: %w", err)
 	}
@@ -257,11 +260,11 @@ const layoutWait = 2 * time.Minute
 // NATS does not answer (a service started during a NATS restart waits for it
 // instead of exiting). A server that answers but keeps a different config
 // fails at once: waiting cannot fix that.
-func (e *Env) ensureLayout(ctx context.Context, limits stream.Limits) error {
+func (e *Env) ensureLayout(ctx context.Context, limits stream.Limits, wait bool) error {
 	op := func() (struct{}, error) {
 		var err error
 		e.Events, e.Notify, err = stream.Ensure(ctx, e.NATS.JS, e.Names, limits)
-		if errors.Is(err, stream.ErrServerIgnoredSetting) {
+		if errors.Is(err, stream.ErrServerIgnoredSetting) || err != nil && !wait {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		if err != nil {
