@@ -30,7 +30,7 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	if url := os.Getenv(EnvURL); url != "" {
-		return &Server{URL: url}
+		return external(t, url)
 	}
 	return StartEmbedded(t)
 }
@@ -42,7 +42,30 @@ func External(t testing.TB) *Server {
 	if url == "" {
 		t.Skipf("%s is not set: no external NATS to test against", EnvURL)
 	}
-	return &Server{URL: url}
+	return external(t, url)
+}
+
+// anchorStream is a one-message file stream left on a shared server so that
+// its account's stream directory never empties: nats-server 2.9.10 removes
+// that directory with its last stream, and a stream created at the same
+// moment by a parallel test then fails ("could not create storage directory",
+// seen in CI). It holds nothing and is never deleted.
+const anchorStream = "ESIMFLOW_TEST_ANCHOR"
+
+func external(t testing.TB, url string) *Server {
+	t.Helper()
+	s := &Server{URL: url}
+	js, err := jetstream.New(s.Connect(t))
+	if err != nil {
+		t.Fatalf("natstest: jetstream: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: anchorStream, Subjects: []string{"esimflow-test-anchor"},
+		Storage: jetstream.FileStorage, MaxMsgs: 1}); err != nil {
+		t.Fatalf("natstest: anchor stream on %s: %v", url, err)
+	}
+	return s
 }
 
 // StartEmbedded starts an in-process server with JetStream on a random loopback
