@@ -11,9 +11,9 @@ import (
 
 	"github.com/esimflow/esimflow/notifier/channel"
 	"github.com/esimflow/esimflow/processor/merge"
+	"github.com/esimflow/esimflow/processor/merge/mergetest"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
-	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/store/redisstore"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
@@ -134,43 +134,8 @@ func quiesce(ctx context.Context, js jetstream.JetStream, c *cluster, sink *Sink
 // oracle is the state the acknowledged events must produce: merge.Apply on
 // maps, one event at a time, as the processor's own oracle test does.
 type oracle struct {
-	orders   map[string]store.Order
-	profiles map[string]store.Profile
-	intents  map[string]intent.Intent
-}
-
-func (o *oracle) UpdateOrder(_ context.Context, id string, fn func(*store.Order) (bool, error)) (store.Order, error) {
-	v, ok := o.orders[id]
-	if !ok {
-		v = store.Order{OrderNo: id}
-	}
-	if _, err := fn(&v); err != nil {
-		return v, err
-	}
-	v = roundTrip(v)
-	o.orders[id] = v
-	return v, nil
-}
-
-func (o *oracle) UpdateProfile(_ context.Context, id string, fn func(*store.Profile) (bool, error)) (store.Profile, error) {
-	v, ok := o.profiles[id]
-	if !ok {
-		v = store.Profile{ICCID: id}
-	}
-	if _, err := fn(&v); err != nil {
-		return v, err
-	}
-	v = roundTrip(v)
-	o.profiles[id] = v
-	return v, nil
-}
-
-// roundTrip stores as the real stores do (JSON), so zones and nil slices match.
-func roundTrip[T any](v T) T {
-	b, _ := json.Marshal(v)
-	var out T
-	_ = json.Unmarshal(b, &out)
-	return out
+	*mergetest.State
+	intents map[string]intent.Intent
 }
 
 // eventTime is the processor's rule: the provider's timestamp, else when
@@ -254,7 +219,7 @@ func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent
 	}
 
 	// The oracle's state, from every event present.
-	o := &oracle{orders: map[string]store.Order{}, profiles: map[string]store.Profile{}, intents: map[string]intent.Intent{}}
+	o := &oracle{State: mergetest.New(), intents: map[string]intent.Intent{}}
 	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: intent.DefaultValidityLowDays}
 	for _, m := range msgs {
 		ev, err := event.Decode(m.Data())
@@ -289,16 +254,16 @@ func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent
 			v.add(CheckState, "%s %s (%v):\n      got  %s\n      want %s", kind, id, err, g, w)
 		}
 	}
-	for id, want := range o.orders {
+	for id, want := range o.Orders {
 		got, err := st.Order(ctx, id)
 		diff("order", id, got, want, err)
 	}
-	for id, want := range o.profiles {
+	for id, want := range o.Profiles {
 		got, err := st.Profile(ctx, id)
 		diff("profile", id, got, want, err)
 	}
 	if diffs > 5 {
-		v.add(CheckState, "... %d of %d entities differ", diffs, len(o.orders)+len(o.profiles))
+		v.add(CheckState, "... %d of %d entities differ", diffs, len(o.Orders)+len(o.Profiles))
 	}
 
 	// Messages: each expected intent once; a stale 80 % warning may be

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/esimflow/esimflow/processor/merge"
+	"github.com/esimflow/esimflow/processor/merge/mergetest"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
@@ -16,49 +17,14 @@ import (
 // oracle is what the store must hold after a set of events: merge.Apply on
 // maps, one event at a time, and the intent ids the events ask for.
 type oracle struct {
-	orders   map[string]store.Order
-	profiles map[string]store.Profile
-	intents  map[string]bool
-}
-
-func (o *oracle) UpdateOrder(_ context.Context, id string, fn func(*store.Order) (bool, error)) (store.Order, error) {
-	v, ok := o.orders[id]
-	if !ok {
-		v = store.Order{OrderNo: id}
-	}
-	if _, err := fn(&v); err != nil {
-		return v, err
-	}
-	v = roundTrip(v)
-	o.orders[id] = v
-	return v, nil
-}
-
-func (o *oracle) UpdateProfile(_ context.Context, id string, fn func(*store.Profile) (bool, error)) (store.Profile, error) {
-	v, ok := o.profiles[id]
-	if !ok {
-		v = store.Profile{ICCID: id}
-	}
-	if _, err := fn(&v); err != nil {
-		return v, err
-	}
-	v = roundTrip(v)
-	o.profiles[id] = v
-	return v, nil
-}
-
-// roundTrip stores as the real stores do (JSON), so zones and nil slices match.
-func roundTrip[T any](v T) T {
-	b, _ := json.Marshal(v)
-	var out T
-	_ = json.Unmarshal(b, &out)
-	return out
+	*mergetest.State
+	intents map[string]bool
 }
 
 // newOracle applies every well-formed body (they all carry a timestamp).
 func newOracle(t testing.TB, cfg config.Config, bodies []string) *oracle {
 	t.Helper()
-	o := &oracle{orders: map[string]store.Order{}, profiles: map[string]store.Profile{}, intents: map[string]bool{}}
+	o := &oracle{State: mergetest.New(), intents: map[string]bool{}}
 	rules := intent.Rules{LowDataThresholds: cfg.LowDataThresholds, ValidityLowDays: intent.DefaultValidityLowDays}
 	for _, b := range bodies {
 		ev, err := event.Decode([]byte(b))
@@ -90,7 +56,7 @@ func (o *oracle) check(t testing.TB, r *rig, st stateReader) {
 	t.Helper()
 	ctx := context.Background()
 	diffs := 0
-	for id, want := range o.orders {
+	for id, want := range o.Orders {
 		got, err := st.Order(ctx, id)
 		if g, w := mustJSON(got), mustJSON(want); err != nil || g != w {
 			if diffs++; diffs <= 3 {
@@ -98,7 +64,7 @@ func (o *oracle) check(t testing.TB, r *rig, st stateReader) {
 			}
 		}
 	}
-	for id, want := range o.profiles {
+	for id, want := range o.Profiles {
 		got, err := st.Profile(ctx, id)
 		if g, w := mustJSON(got), mustJSON(want); err != nil || g != w {
 			if diffs++; diffs <= 3 {
@@ -107,7 +73,7 @@ func (o *oracle) check(t testing.TB, r *rig, st stateReader) {
 		}
 	}
 	if diffs > 0 {
-		t.Errorf("%d of %d entities differ from the oracle", diffs, len(o.orders)+len(o.profiles))
+		t.Errorf("%d of %d entities differ from the oracle", diffs, len(o.Orders)+len(o.Profiles))
 	}
 	published := map[string]int{}
 	for _, m := range r.streamMsgs(t, stream.Notify) {
