@@ -61,8 +61,8 @@ chaos-bugs: ## show each chaos check catching a planted bug (about 8 minutes)
 test-scale: ## the full scale test: 3 processors, 20 000 events for 2 000 eSIMs (about a minute)
 	ESIMFLOW_TEST_SCALE=full $(GO) test -race -count=1 -timeout 15m -run 'TestScaleOut' -v ./processor/
 
-bench-processor: ## processor throughput with Redis, per-message and batched (see docs/adr/0004)
-	$(GO) test -run XXX -bench Throughput -benchtime 20000x -count 3 ./processor/
+bench-processor: ## processor throughput with Redis and NATS KV, per-message and batched (docs/adr/0004, 0005)
+	$(GO) test -run XXX -bench 'Throughput' -benchtime 20000x -count 3 ./processor/
 
 lint: ## gofmt, go vet, and a GOWORK=off build of each module on its own
 	@out=$$(gofmt -l $(MODULES) $(STANDALONE)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
