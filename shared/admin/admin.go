@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,17 @@ func (s *Server) Gatherer() prometheus.Gatherer { return s.registry }
 
 // Handle registers an API route (Go 1.22 pattern, e.g. "GET /v1/orders/{orderNo}").
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, s.auth(h)) }
+
+// ServeProfiles adds Go's profiles under /debug/pprof/, as API routes (so
+// behind the token when one is set): CPU and heap profiles of a running
+// service, for finding where its time goes under real load.
+func (s *Server) ServeProfiles() {
+	s.Handle("GET /debug/pprof/", http.HandlerFunc(pprof.Index))
+	s.Handle("GET /debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
+	s.Handle("GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+	s.Handle("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
+	s.Handle("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+}
 
 // AddCheck adds a readiness check under a name shown by /readyz.
 func (s *Server) AddCheck(name string, c Check) {

@@ -24,6 +24,7 @@ func get(t *testing.T, h http.Handler, path, auth string) *httptest.ResponseReco
 
 func TestBearerToken(t *testing.T) {
 	s := admin.New("s3cret")
+	s.ServeProfiles()
 	s.Handle("GET /v1/thing", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
 	h := s.Handler()
 	tests := []struct {
@@ -36,6 +37,9 @@ func TestBearerToken(t *testing.T) {
 		{"health stays open for probes", "/healthz", "", 200},
 		{"metrics stay open for scrapers", "/metrics", "", 200},
 		{"readiness stays open", "/readyz", "", 200},
+		{"profiles need the token", "/debug/pprof/cmdline", "", 401},
+		{"profiles with the token", "/debug/pprof/cmdline", "Bearer s3cret", 200},
+		{"a named profile", "/debug/pprof/heap", "Bearer s3cret", 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,6 +52,7 @@ var Settings = []Setting{
 	{Env: "ESIMFLOW_SEEN_TTL", Default: "168h", Meaning: "how long the processor remembers a processed event's dedupe key"},
 	{Env: "ESIMFLOW_MAX_DELIVER", Default: "10", Meaning: "deliveries of an event before it goes to `ESIM_DLQ`"},
 	{Env: "ESIMFLOW_PROCESSOR_BATCH", Default: "32", Meaning: "events a processor worker takes from its pull at once, merged with one read and one write of the state it touches; 1 = one at a time (docs/adr/0004, 0005)"},
+	{Env: "ESIMFLOW_PPROF", Default: "false", Meaning: "`true` serves Go profiles (`/debug/pprof/`) on the admin port, behind the admin token when one is set"},
 	{Env: "ESIMFLOW_ADMIN_TOKEN", Meaning: "when set, the internal API needs `Authorization: Bearer <token>`", Secret: true},
 	{Env: "ESIMFLOW_INGEST_TOKENS", Meaning: "comma-separated path tokens: `POST /webhooks/esim/{token}` (several, for rotation)", Secret: true},
 	{Env: "ESIMFLOW_INGEST_HMAC_SECRETS", Meaning: "comma-separated Standard Webhooks secrets (`whsec_…`): `webhook-id`, `webhook-timestamp`, `webhook-signature` required", Secret: true},
@@ -110,6 +111,7 @@ type Config struct {
 	MaxDeliver          int
 	ProcessorBatch      int
 	AdminToken          string
+	Pprof               bool
 	IngestMaxBody       int64
 	IngestTokens        []string
 	IngestHMACSecrets   []string
@@ -205,6 +207,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ProcessorBatch:      p.int("ESIMFLOW_PROCESSOR_BATCH", get),
 		MaxDeliver:          p.int("ESIMFLOW_MAX_DELIVER", get),
 		AdminToken:          get("ESIMFLOW_ADMIN_TOKEN"),
+		Pprof:               p.bool("ESIMFLOW_PPROF", get),
 		IngestMaxBody:       int64(p.int("ESIMFLOW_INGEST_MAX_BODY", get)),
 		IngestTokens:        list(get("ESIMFLOW_INGEST_TOKENS")),
 		IngestHMACSecrets:   list(get("ESIMFLOW_INGEST_HMAC_SECRETS")),
@@ -448,6 +451,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("admin", c.AdminAddr),
 		slog.String("namespace", c.Namespace),
 		slog.Bool("admin_token", c.AdminToken != ""),
+		slog.Bool("pprof", c.Pprof),
 		slog.Int("ingest_tokens", len(c.IngestTokens)),
 		slog.Int("ingest_hmac_secrets", len(c.IngestHMACSecrets)),
 		slog.Int("ingest_signature_secrets", len(c.SignatureSecrets)),

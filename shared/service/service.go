@@ -70,6 +70,9 @@ type Options struct {
 // Open connects everything a process needs and creates the JetStream layout.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*Env, error) {
 	env := &Env{Cfg: cfg, Log: log, Admin: admin.New(cfg.AdminToken), Names: stream.NewNames(cfg.Namespace), Tracer: telemetry.OrNoop(opts.Tracer)}
+	if cfg.Pprof {
+		env.Admin.ServeProfiles()
+	}
 	nc, err := natsconn.Open(ctx, cfg, opts.Name, log, opts.Embedded, !opts.FailFast)
 	if err != nil {
 		return nil, err
