@@ -52,18 +52,11 @@ func (h *Harness) allInOneLoad(ctx context.Context, sync string) (Load, float64,
 		return Load{}, 0, err
 	}
 	// No ESIMFLOW_NATS_URL or _REDIS_URL: the embedded server and NATS KV.
-	env := []string{
+	env := append(h.ingestEnv(httpAddr, adminAddr),
 		"ESIMFLOW_NATS_URL=", "ESIMFLOW_REDIS_URL=",
-		"ESIMFLOW_DATA_DIR=" + dir,
-		"ESIMFLOW_EMBEDDED_SYNC=" + sync,
-		"ESIMFLOW_HTTP_ADDR=" + httpAddr,
-		"ESIMFLOW_ADMIN_ADDR=" + adminAddr,
-		"ESIMFLOW_INGEST_TOKENS=" + h.signer.Token,
-		"ESIMFLOW_INGEST_HMAC_SECRETS=" + h.signer.Secret,
-		"ESIMFLOW_INGEST_ALLOW_CIDRS=127.0.0.0/8",
-		"ESIMFLOW_LOG_LEVEL=warn",
-		"OTEL_SDK_DISABLED=true",
-	}
+		"ESIMFLOW_DATA_DIR="+dir,
+		"ESIMFLOW_EMBEDDED_SYNC="+sync,
+	)
 	p, err := StartQuiet(h.cfg.WorkDir, "esimflow-"+sync, filepath.Join(h.cfg.BinDir, "esimflow"), []string{"run"}, env)
 	if err != nil {
 		return Load{}, 0, err

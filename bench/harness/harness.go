@@ -186,10 +186,17 @@ func isNotFound(err error) bool { return errors.Is(err, jetstream.ErrStreamNotFo
 // servers, the namespace, free ports, and ingest's verification all on (path
 // token, Standard Webhooks signature, sender allowlist).
 func (h *Harness) serviceEnv(n stream.Names, httpAddr, adminAddr string) []string {
+	return append(h.ingestEnv(httpAddr, adminAddr),
+		"ESIMFLOW_NATS_URL="+h.infra.NATSURL,
+		"ESIMFLOW_REDIS_URL="+h.infra.RedisURL,
+		"ESIMFLOW_NAMESPACE="+n.Namespace(),
+	)
+}
+
+// ingestEnv is what every process that runs ingest gets: its addresses,
+// every check on with the signer's token and secret, quiet logs, no tracing.
+func (h *Harness) ingestEnv(httpAddr, adminAddr string) []string {
 	return []string{
-		"ESIMFLOW_NATS_URL=" + h.infra.NATSURL,
-		"ESIMFLOW_REDIS_URL=" + h.infra.RedisURL,
-		"ESIMFLOW_NAMESPACE=" + n.Namespace(),
 		"ESIMFLOW_HTTP_ADDR=" + httpAddr,
 		"ESIMFLOW_ADMIN_ADDR=" + adminAddr,
 		"ESIMFLOW_INGEST_TOKENS=" + h.signer.Token,

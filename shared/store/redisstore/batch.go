@@ -83,12 +83,18 @@ func decodeRead(b []byte, v any) error {
 
 // WriteState compare-and-sets every listed value in one pipeline.
 func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) (store.Lost, error) {
+	// A write knows its key, what it compares with, and where its version
+	// lives, so the pipeline and the results need not tell orders from
+	// profiles; lost says which list a lost write goes to.
 	type write struct {
-		cmd   *redis.Cmd
-		data  []byte
-		order string // or
-		iccid string
+		key     string
+		data    []byte
+		version *[]byte
+		lost    *[]string
+		id      string
+		cmd     *redis.Cmd
 	}
+	var lost store.Lost
 	writes := make([]write, 0, len(orderNos)+len(iccids))
 	for _, no := range orderNos {
 		v, ok := snap.Orders[no]
@@ -99,7 +105,7 @@ func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, 
 		if err != nil {
 			return store.Lost{}, fmt.Errorf("encode order %s: %w", no, err)
 		}
-		writes = append(writes, write{data: b, order: no})
+		writes = append(writes, write{key: s.key("o", no), data: b, version: &v.Version, lost: &lost.Orders, id: no})
 	}
 	for _, iccid := range iccids {
 		v, ok := snap.Profiles[iccid]
@@ -110,38 +116,26 @@ func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, 
 		if err != nil {
 			return store.Lost{}, fmt.Errorf("encode profile %s: %w", iccid, err)
 		}
-		writes = append(writes, write{data: b, iccid: iccid})
+		writes = append(writes, write{key: s.key("p", iccid), data: b, version: &v.Version, lost: &lost.Profiles, id: iccid})
 	}
 	if len(writes) == 0 {
-		return store.Lost{}, nil
+		return lost, nil
 	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range writes {
 			w := &writes[i]
-			key, was := s.key("o", w.order), []byte(nil)
-			if w.order != "" {
-				was = snap.Orders[w.order].Version
-			} else {
-				key, was = s.key("p", w.iccid), snap.Profiles[w.iccid].Version
-			}
-			w.cmd = casScript.Eval(ctx, p, []string{key}, was, w.data)
+			w.cmd = casScript.Eval(ctx, p, []string{w.key}, *w.version, w.data)
 		}
 		return nil
 	})
 	if err != nil {
 		return store.Lost{}, fmt.Errorf("write %d orders and profiles: %w", len(writes), err)
 	}
-	var lost store.Lost
 	for _, w := range writes {
-		switch {
-		case w.cmd.Val() == int64(1) && w.order != "":
-			snap.Orders[w.order].Version = w.data
-		case w.cmd.Val() == int64(1):
-			snap.Profiles[w.iccid].Version = w.data
-		case w.order != "":
-			lost.Orders = append(lost.Orders, w.order)
-		default:
-			lost.Profiles = append(lost.Profiles, w.iccid)
+		if w.cmd.Val() == int64(1) {
+			*w.version = w.data
+		} else {
+			*w.lost = append(*w.lost, w.id)
 		}
 	}
 	return lost, nil
