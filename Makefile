@@ -36,7 +36,7 @@ IMAGES       := esimflow ingest processor notifier
 IMAGE_PREFIX ?= esimflow
 IMAGE_TAG    ?= dev
 
-.PHONY: help run test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
+.PHONY: secrets help run test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -103,3 +103,6 @@ image-builds: ## without Docker: run each Dockerfile's build stage on a copy of 
 tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
 	@for m in $(STANDALONE); do (cd $$m && GOWORK=off $(GO) mod tidy) || exit 1; done
+
+secrets: ## write random admin/ingest/Grafana secrets for docker compose into deploy/secrets/*.env (existing ones kept)
+	@sh deploy/secrets/generate.sh

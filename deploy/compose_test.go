@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -19,17 +20,22 @@ import (
 )
 
 // loadCompose loads docker-compose.yml as `docker compose` does, every
-// profile on.
+// profile on, with secrets written by deploy/secrets/generate.sh (as `make
+// secrets` does) into a folder of the test's own.
 func loadCompose(t *testing.T) *types.Project {
 	t.Helper()
 	dir, err := filepath.Abs(root)
 	if err != nil {
 		t.Fatal(err)
 	}
+	secrets := t.TempDir()
+	if out, err := exec.Command("sh", filepath.Join(dir, "deploy", "secrets", "generate.sh"), secrets).CombinedOutput(); err != nil {
+		t.Fatalf("deploy/secrets/generate.sh: %v\n%s", err, out)
+	}
 	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
 		WorkingDir:  dir,
 		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(dir, "docker-compose.yml")}},
-		Environment: types.Mapping{},
+		Environment: types.Mapping{"ESIMFLOW_SECRETS_DIR": secrets},
 	}, func(o *loader.Options) {
 		o.SetProjectName("esimflow", true)
 		o.Profiles = []string{"*"}
@@ -184,6 +190,74 @@ func TestCompose(t *testing.T) {
 	}
 	checkPrometheus(t, p, targets)
 	checkMounts(t, p)
+	checkExposure(t, p)
+}
+
+// checkExposure: only ingest's webhook port is published beyond loopback,
+// every esimflow service has an admin token and ingest its path tokens from
+// the generated secrets, and Grafana's password is not a default.
+func checkExposure(t *testing.T, p *types.Project) {
+	t.Helper()
+	for name, svc := range p.Services {
+		bin, isESIMflow := strings.CutPrefix(strings.Split(svc.Image, ":")[0], "esimflow/")
+		for _, pc := range svc.Ports {
+			webhook := bin == "ingest" && pc.Target == 8080
+			if !webhook && pc.HostIP != "127.0.0.1" {
+				t.Errorf("%s: publishes %d on %q, want 127.0.0.1 (only ingest's webhook port is public)", name, pc.Target, pc.HostIP)
+			}
+		}
+		if !isESIMflow {
+			continue
+		}
+		if tok := svc.Environment["ESIMFLOW_ADMIN_TOKEN"]; tok == nil || len(*tok) < 32 {
+			t.Errorf("%s: no admin token from the secrets file", name)
+		}
+		if tok := svc.Environment["ESIMFLOW_INGEST_TOKENS"]; bin == "ingest" && (tok == nil || len(*tok) < 32) {
+			t.Errorf("%s: no path token from the secrets file", name)
+		} else if bin != "ingest" && tok != nil {
+			t.Errorf("%s: gets ingest's path tokens, which it does not need", name)
+		}
+	}
+	if pw := p.Services["grafana"].Environment["GF_SECURITY_ADMIN_PASSWORD"]; pw == nil || len(*pw) < 32 {
+		t.Error("grafana: no generated admin password")
+	}
+}
+
+// TestSecretsGenerator: `make secrets` writes owner-only files and keeps
+// them on a second run, so a restart never rotates tokens by surprise.
+func TestSecretsGenerator(t *testing.T) {
+	dir := t.TempDir()
+	gen := filepath.Join(root, "deploy", "secrets", "generate.sh")
+	read := func() map[string]string {
+		out := map[string]string{}
+		for _, f := range []string{"admin.env", "ingest.env", "grafana.env"} {
+			fi, err := os.Stat(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v, want 0600", f, fi.Mode().Perm())
+			}
+			b, _ := os.ReadFile(filepath.Join(dir, f))
+			out[f] = string(b)
+		}
+		return out
+	}
+	for range 2 {
+		if out, err := exec.Command("sh", gen, dir).CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	first := read()
+	if out, err := exec.Command("sh", gen, dir).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if second := read(); first["admin.env"] != second["admin.env"] {
+		t.Error("a second run changed the admin token")
+	}
+	if first["admin.env"] == first["ingest.env"] {
+		t.Error("the same token twice")
+	}
 }
 
 func checkNATSCluster(t *testing.T, p *types.Project) {

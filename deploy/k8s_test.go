@@ -177,6 +177,10 @@ func checkManifests(t *testing.T, docs []doc) {
 				t.Errorf("%s: env %s is not a setting of shared/config", name, k)
 			}
 			if ref := at(e, "valueFrom", "secretKeyRef"); ref != nil {
+				if at(ref, "optional") == true {
+					// A missing Secret must stop the pod, not start it open.
+					t.Errorf("%s: secret %s is optional", name, k)
+				}
 				env[k] = secretSamples[k]
 				if env[k] == "" {
 					env[k] = "s3cret"
@@ -214,6 +218,9 @@ func checkManifests(t *testing.T, docs []doc) {
 		if str(c, "resources", "requests", "cpu") == "" || str(c, "resources", "requests", "memory") == "" {
 			t.Errorf("%s: no cpu and memory requests", name)
 		}
+		if at(d, "spec", "template", "spec", "automountServiceAccountToken") != false {
+			t.Errorf("%s: mounts a service account token it never uses", name)
+		}
 		if at(d, "spec", "template", "spec", "securityContext", "runAsNonRoot") != true {
 			t.Errorf("%s: runAsNonRoot is not set", name)
 		}
@@ -229,6 +236,8 @@ func checkManifests(t *testing.T, docs []doc) {
 			}
 		}
 	}
+
+	checkNetworkPolicies(t, byKind(docs, "NetworkPolicy"))
 
 	// KEDA scales each consumer on the lag of the consumer the code creates.
 	triggers := map[string][2]string{
@@ -277,5 +286,34 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 				return
 			}
 		}
+	}
+}
+
+// checkNetworkPolicies: ingress is denied by default; the admin port is open
+// to the namespace and monitoring only; nothing but ingest's webhook port is
+// open to everyone.
+func checkNetworkPolicies(t *testing.T, policies map[string]doc) {
+	t.Helper()
+	var denyAll bool
+	for name, np := range policies {
+		rules := list(np, "spec", "ingress")
+		if len(at(np, "spec", "podSelector").(doc)) == 0 && len(rules) == 0 {
+			denyAll = true
+		}
+		for _, r := range rules {
+			open := len(list(r, "from")) == 0
+			for _, p := range list(r, "ports") {
+				port := at(p, "port")
+				if port == "admin" && open {
+					t.Errorf("NetworkPolicy %s opens the admin port to everyone", name)
+				}
+				if open && (port != "http" || str(np, "spec", "podSelector", "matchLabels", "app.kubernetes.io/name") != "ingest") {
+					t.Errorf("NetworkPolicy %s opens %v to everyone; only ingest's webhook port may be", name, port)
+				}
+			}
+		}
+	}
+	if !denyAll {
+		t.Error("no default-deny NetworkPolicy: every port of every pod is open")
 	}
 }
