@@ -84,3 +84,30 @@ func TestSecuritySMSErrorRedactsURLSecrets(t *testing.T) {
 		t.Errorf("Send = %v; want an error without the URL's secrets", err)
 	}
 }
+
+// TestSecurityConsoleICCIDNewlineCannotForgeLines: an ICCID (or id, kind,
+// subject, text) with a newline and terminal escapes prints as one line with
+// the escapes shown, not obeyed.
+func TestSecurityConsoleICCIDNewlineCannotForgeLines(t *testing.T) {
+	var out strings.Builder
+	c := channel.NewConsole(&out)
+	m := message()
+	m.ICCID = "8901\n2026-01-01T00:00:00Z NOTIFY id=forged kind=activation iccid=8999 \x1b]0;pwned\x07\x1b[2J\u009b31m"
+	m.ID = "activation:8901\r\n"
+	m.Kind = "activation\u202e"
+	m.Subject = "hi\n\x1b[31m"
+	m.Text = "a\x1b[2Jb"
+	if err := c.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if n := strings.Count(got, "\n"); n != 1 || !strings.HasSuffix(got, "\n") {
+		t.Errorf("%d lines: %q", n, got)
+	}
+	if strings.ContainsAny(strings.TrimSuffix(got, "\n"), "\x1b\x07\r\n\u009b\u202e") {
+		t.Errorf("raw control characters in %q", got)
+	}
+	if !strings.Contains(got, `iccid=8901\n2026`) {
+		t.Errorf("the ICCID is not shown escaped: %q", got)
+	}
+}
