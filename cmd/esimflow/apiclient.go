@@ -56,7 +56,7 @@ type apiError struct {
 	Msg    string
 }
 
-func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Msg) }
+func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.Status, cell(e.Msg)) }
 
 // send sends a request and returns the status and body; statuses are the
 // caller's to judge.
@@ -103,7 +103,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, out any) error 
 func errorMessage(body []byte) string {
 	var e struct{ Error string }
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return e.Error
+		return cell(e.Error)
 	}
-	return strings.TrimSpace(string(body))
+	return cell(strings.TrimSpace(string(body)))
 }
