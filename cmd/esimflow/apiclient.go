@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/spf13/cobra"
 )
@@ -68,6 +69,9 @@ func (c *apiClient) send(ctx context.Context, method, path string) (int, []byte,
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	// Marks the request as a program's, which the API requires of
+	// state-changing requests (no cross-site form can send it).
+	req.Header.Set(admin.RequestHeader, "1")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s (is esimflow running? --api, ESIMFLOW_API_URL): %w", method, c.base+path, err)

@@ -101,3 +101,31 @@ func TestSecurityNotifyPreviewEscapesControlCharacters(t *testing.T) {
 		t.Errorf("raw escapes in:\n%s", out.String())
 	}
 }
+
+// TestSecurityCLISendsCrossSiteGuardHeader: the CLI's requests carry
+// X-Esimflow-Request, which the API requires of state-changing requests
+// (a cross-site form cannot send it), so purge and re-drive keep working.
+func TestSecurityCLISendsCrossSiteGuardHeader(t *testing.T) {
+	var missing []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Esimflow-Request") != "1" {
+			missing = append(missing, r.Method+" "+r.URL.Path)
+		}
+		switch r.Method {
+		case http.MethodPost:
+			_, _ = w.Write([]byte(`{"stream":"ESIM_EVENTS","streamSeq":9}`))
+		default:
+			_, _ = w.Write([]byte(`{"purged":1}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	env := map[string]string{"ESIMFLOW_API_URL": srv.URL}
+	for _, args := range [][]string{{"dlq", "purge", "1", "--yes"}, {"dlq", "purge", "--yes"}, {"dlq", "redrive", "1"}} {
+		if _, _, err := run(t, env, "", args...); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("requests without the header: %v", missing)
+	}
+}
