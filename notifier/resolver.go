@@ -11,7 +11,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
+	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/shared/redact"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -25,6 +28,14 @@ type ContactKeys struct {
 // {iccid}, answered with the contact's JSON (the API's PUT body) or 404.
 // Contacts found are cached for a TTL; "none" is not, so a contact the shop
 // registers late is found on the next attempt.
+//
+// The keys come from provider events, so they are not trusted: a key that
+// would change the URL's path (".", "..", a slash or backslash, a control
+// character) is refused, and each is escaped for where it lands. Requests go
+// through the webhook channel's SSRF guard (no private address unless
+// allowed, no proxy) and follow no redirect, so the bearer token reaches
+// only the configured host. Errors carry the URL without its query or
+// userinfo.
 type Resolver struct {
 	tmpl   string
 	token  string
@@ -32,26 +43,57 @@ type Resolver struct {
 	cache  *ttlCache
 }
 
-// NewResolver checks the template and returns the resolver.
+// ResolverOptions configure a Resolver.
+type ResolverOptions struct {
+	// URL is the template, e.g. https://shop.example/contacts/{transactionId}.
+	URL string
+	// Token, when set, is sent as "Authorization: Bearer <token>".
+	Token string
+	// TTL is how long a found contact is cached; it must be positive.
+	TTL time.Duration
+	// AllowPrivate lets the resolver reach loopback, private, link-local and
+	// other non-public addresses, which are refused by default.
+	AllowPrivate bool
+	// Timeout bounds each lookup (default 10s).
+	Timeout time.Duration
+}
+
+// NewResolver checks the template and returns the resolver, with private
+// addresses refused (see NewResolverWith).
 func NewResolver(urlTemplate, token string, ttl time.Duration) (*Resolver, error) {
+	return NewResolverWith(ResolverOptions{URL: urlTemplate, Token: token, TTL: ttl})
+}
+
+// NewResolverWith checks the options and returns the resolver.
+func NewResolverWith(o ResolverOptions) (*Resolver, error) {
+	urlTemplate := o.URL
 	probe := strings.NewReplacer("{orderNo}", "o", "{transactionId}", "t", "{iccid}", "i").Replace(urlTemplate)
 	u, err := url.Parse(probe)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("contact resolver: %q: want an http(s) URL template", urlTemplate)
+		return nil, fmt.Errorf("contact resolver: %q: want an http(s) URL template", redact.URL(urlTemplate))
 	}
 	if strings.ContainsAny(probe, "{}") {
-		return nil, fmt.Errorf("contact resolver: %q: placeholders are {orderNo}, {transactionId} and {iccid}", urlTemplate)
+		return nil, fmt.Errorf("contact resolver: %q: placeholders are {orderNo}, {transactionId} and {iccid}", redact.URL(urlTemplate))
 	}
-	if ttl <= 0 {
+	if _, rest, _ := strings.Cut(urlTemplate, "://"); strings.Contains(rest[:strings.IndexAny(rest+"/", "/?#")], "{") {
+		return nil, fmt.Errorf("contact resolver: %q: placeholders belong in the path or the query", redact.URL(urlTemplate))
+	}
+	if o.TTL <= 0 {
 		return nil, errors.New("contact resolver: TTL must be positive")
 	}
-	return &Resolver{tmpl: urlTemplate, token: token, client: &http.Client{Timeout: 10 * time.Second}, cache: newTTLCache(ttl, 10_000)}, nil
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	return &Resolver{tmpl: urlTemplate, token: o.Token, client: channel.GuardedClient(o.Timeout, o.AllowPrivate), cache: newTTLCache(o.TTL, 10_000)}, nil
 }
 
 // Resolve returns the contact for k; store.ErrNotFound when the endpoint
 // answers 404 or the template needs a key k does not have.
 func (r *Resolver) Resolve(ctx context.Context, k ContactKeys) (store.Contact, error) {
-	target, ok := r.expand(k)
+	target, ok, err := r.expand(k)
+	if err != nil {
+		return store.Contact{}, channel.Permanent(err)
+	}
 	if !ok {
 		return store.Contact{}, store.ErrNotFound
 	}
@@ -60,7 +102,7 @@ func (r *Resolver) Resolve(ctx context.Context, k ContactKeys) (store.Contact, e
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return store.Contact{}, fmt.Errorf("contact resolver: %w", err)
+		return store.Contact{}, channel.Permanent(fmt.Errorf("contact resolver: %w", redact.Error(err)))
 	}
 	req.Header.Set("Accept", "application/json")
 	if r.token != "" {
@@ -68,19 +110,23 @@ func (r *Resolver) Resolve(ctx context.Context, k ContactKeys) (store.Contact, e
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return store.Contact{}, fmt.Errorf("contact resolver: %w", err)
+		err = fmt.Errorf("contact resolver: %w", redact.Error(err))
+		if errors.Is(err, channel.ErrNotPublic) {
+			return store.Contact{}, channel.Permanent(fmt.Errorf("%w (set ESIMFLOW_CONTACT_RESOLVER_ALLOW_PRIVATE to allow it)", err))
+		}
+		return store.Contact{}, err
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return store.Contact{}, store.ErrNotFound
 	case resp.StatusCode != http.StatusOK:
-		return store.Contact{}, fmt.Errorf("contact resolver: GET %s: %s", redact(target), resp.Status)
+		return store.Contact{}, fmt.Errorf("contact resolver: GET %s: %s", redact.URL(target), resp.Status)
 	}
 	var in contactBody
 	dec := json.NewDecoder(io.LimitReader(resp.Body, maxContactBody))
 	if err := dec.Decode(&in); err != nil {
-		return store.Contact{}, fmt.Errorf("contact resolver: GET %s: %w", redact(target), err)
+		return store.Contact{}, fmt.Errorf("contact resolver: GET %s: %w", redact.URL(target), err)
 	}
 	// The shop's idea of the transactionId does not have to match ours; the
 	// contact is keyed by ours, or by the iccid when the intent has none.
@@ -88,38 +134,43 @@ func (r *Resolver) Resolve(ctx context.Context, k ContactKeys) (store.Contact, e
 	in.TransactionID = ""
 	c, err := in.contact(tx)
 	if err != nil {
-		return store.Contact{}, fmt.Errorf("contact resolver: GET %s: %w", redact(target), err)
+		return store.Contact{}, fmt.Errorf("contact resolver: GET %s: %w", redact.URL(target), err)
 	}
 	r.cache.put(target, c)
 	return c, nil
 }
 
-// expand fills the template; false when it needs a key that is empty.
-func (r *Resolver) expand(k ContactKeys) (string, bool) {
+// ErrUnsafeKey is a contact key that cannot be placed in the resolver's URL.
+var ErrUnsafeKey = errors.New("not usable in the contact resolver's URL")
+
+// expand fills the template; false when it needs a key that is empty, an
+// error when a key in the path would change it (".", "..", a slash or
+// backslash, a control character). Keys in the query are query-escaped.
+func (r *Resolver) expand(k ContactKeys) (string, bool, error) {
 	ok := true
+	var bad error
 	path, query, _ := strings.Cut(r.tmpl, "?")
-	fill := func(s string, escape func(string) string) string {
-		for ph, v := range map[string]string{"{orderNo}": k.OrderNo, "{transactionId}": k.TransactionID, "{iccid}": k.ICCID} {
-			if strings.Contains(s, ph) {
-				if v == "" {
-					ok = false
-				}
-				s = strings.ReplaceAll(s, ph, escape(v))
+	fill := func(s string, escape func(string) string, inPath bool) string {
+		for _, ph := range []struct{ name, v string }{{"orderNo", k.OrderNo}, {"transactionId", k.TransactionID}, {"iccid", k.ICCID}} {
+			key := "{" + ph.name + "}"
+			if !strings.Contains(s, key) {
+				continue
 			}
+			switch v := ph.v; {
+			case v == "":
+				ok = false
+			case inPath && (v == "." || v == ".." || strings.ContainsAny(v, "/\\") || strings.ContainsFunc(v, unicode.IsControl)):
+				bad = fmt.Errorf("contact resolver: %s %q: %w", ph.name, v, ErrUnsafeKey)
+			}
+			s = strings.ReplaceAll(s, key, escape(ph.v))
 		}
 		return s
 	}
-	out := fill(path, url.PathEscape)
+	out := fill(path, url.PathEscape, true)
 	if query != "" {
-		out += "?" + fill(query, url.QueryEscape)
+		out += "?" + fill(query, url.QueryEscape, false)
 	}
-	return out, ok
-}
-
-// redact drops the query, which may hold a key, from errors.
-func redact(u string) string {
-	p, _, _ := strings.Cut(u, "?")
-	return p
+	return out, ok, bad
 }
 
 // ttlCache is a bounded map whose entries expire. (The expirable LRU of

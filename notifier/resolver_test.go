@@ -52,17 +52,17 @@ func (s *shop) requests() int {
 func TestResolverLookups(t *testing.T) {
 	t.Parallel()
 	sh := newShop(t, map[string]string{
-		"/c/tx%2F1?iccid=8901&order=ORD+1": `{"name":"Ana","email":"ana@example.com","transactionId":"shop-own-id","extra":"ignored"}`,
-		"/i/8902":                          `{"phone":"+351912345678","locale":"pt-BR"}`,
-		"/i/8903":                          "500",
-		"/i/8904":                          `{"email":"not an address"}`,
-		"/i/8905":                          `{"email":`,
+		"/c/tx%201%3F%23?iccid=8901&order=ORD+1": `{"name":"Ana","email":"ana@example.com","transactionId":"shop-own-id","extra":"ignored"}`,
+		"/i/8902":                                `{"phone":"+351912345678","locale":"pt-BR"}`,
+		"/i/8903":                                "500",
+		"/i/8904":                                `{"email":"not an address"}`,
+		"/i/8905":                                `{"email":`,
 	})
-	byTx, err := notifier.NewResolver(sh.srv.URL+"/c/{transactionId}?iccid={iccid}&order={orderNo}", "tok", time.Minute)
+	byTx, err := notifier.NewResolverWith(notifier.ResolverOptions{URL: sh.srv.URL + "/c/{transactionId}?iccid={iccid}&order={orderNo}", Token: "tok", TTL: time.Minute, AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	byICCID, err := notifier.NewResolver(sh.srv.URL+"/i/{iccid}", "", time.Minute)
+	byICCID, err := notifier.NewResolverWith(notifier.ResolverOptions{URL: sh.srv.URL + "/i/{iccid}", TTL: time.Minute, AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +75,8 @@ func TestResolverLookups(t *testing.T) {
 		notFound bool
 		errHas   string
 	}{
-		{"escaped keys in path and query", byTx, notifier.ContactKeys{OrderNo: "ORD 1", TransactionID: "tx/1", ICCID: "8901"},
-			store.Contact{TransactionID: "tx/1", Name: "Ana", Email: "ana@example.com"}, false, ""},
+		{"escaped keys in path and query", byTx, notifier.ContactKeys{OrderNo: "ORD 1", TransactionID: "tx 1?#", ICCID: "8901"},
+			store.Contact{TransactionID: "tx 1?#", Name: "Ana", Email: "ana@example.com"}, false, ""},
 		{"a key the template needs is missing", byTx, notifier.ContactKeys{ICCID: "8901"}, store.Contact{}, true, ""},
 		{"iccid only, no transactionId", byICCID, notifier.ContactKeys{ICCID: "8902"},
 			store.Contact{TransactionID: "iccid:8902", Phone: "+351912345678", Locale: "pt-BR"}, false, ""},
@@ -114,7 +114,7 @@ func sameContact(a, b store.Contact) bool {
 func TestResolverCachesFoundContactsOnly(t *testing.T) {
 	t.Parallel()
 	sh := newShop(t, map[string]string{"/i/8901": `{"email":"a@example.com"}`})
-	r, err := notifier.NewResolver(sh.srv.URL+"/i/{iccid}", "", 200*time.Millisecond)
+	r, err := notifier.NewResolverWith(notifier.ResolverOptions{URL: sh.srv.URL + "/i/{iccid}", TTL: 200 * time.Millisecond, AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -204,7 +204,7 @@ func TestResolver(t *testing.T) {
 		}
 	}))
 	t.Cleanup(shop.Close)
-	res, err := notifier.NewResolver(shop.URL+"/contacts/{transactionId}", "shoptoken", 60e9)
+	res, err := notifier.NewResolverWith(notifier.ResolverOptions{URL: shop.URL + "/contacts/{transactionId}", Token: "shoptoken", TTL: 60e9, AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}

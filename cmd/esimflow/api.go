@@ -111,7 +111,7 @@ func printEntity(w io.Writer, body []byte) error {
 			lists = append(lists, f)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", f.key, scalar(f.key, f.value))
+		fmt.Fprintf(tw, "%s\t%s\n", cell(f.key), scalar(f.key, f.value))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -147,11 +147,11 @@ func printList(w io.Writer, l field) error {
 		}
 		parsed = append(parsed, m)
 	}
-	fmt.Fprintf(w, "\n%s:\n", l.key)
+	fmt.Fprintf(w, "\n%s:\n", cell(l.key))
 	tw := newTable(w)
 	heads := make([]string, len(cols))
 	for i, c := range cols {
-		heads[i] = header(c)
+		heads[i] = cell(header(c))
 	}
 	fmt.Fprintln(tw, strings.Join(heads, "\t"))
 	for _, m := range parsed {
@@ -187,20 +187,20 @@ func scalar(key string, v json.RawMessage) string {
 		if s == "" {
 			return "-"
 		}
-		return s
+		return cell(s)
 	}
 	var list []string
 	if json.Unmarshal(v, &list) == nil {
 		if len(list) == 0 {
 			return "-"
 		}
-		return strings.Join(list, ",")
+		return cell(strings.Join(list, ","))
 	}
 	var n float64
 	if strings.HasSuffix(key, "Volume") && json.Unmarshal(v, &n) == nil && n >= 1024 {
 		return fmt.Sprintf("%s (%s)", v, bytesText(n))
 	}
-	return string(v)
+	return cell(string(v))
 }
 
 func bytesText(n float64) string {
@@ -246,8 +246,7 @@ func getEntity(cmd *cobra.Command, f *opFlags, what, id, path string) error {
 				return fmt.Errorf("GET %s%s: %w", c.base, path, err)
 			}
 			out.WriteByte('\n')
-			_, err := cmd.OutOrStdout().Write(out.Bytes())
-			return err
+			return writeJSON(cmd.OutOrStdout(), out.Bytes())
 		}
 		return printEntity(cmd.OutOrStdout(), body)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/spf13/cobra"
 )
@@ -56,7 +57,7 @@ type apiError struct {
 	Msg    string
 }
 
-func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Msg) }
+func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.Status, cell(e.Msg)) }
 
 // send sends a request and returns the status and body; statuses are the
 // caller's to judge.
@@ -68,6 +69,9 @@ func (c *apiClient) send(ctx context.Context, method, path string) (int, []byte,
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	// Marks the request as a program's, which the API requires of
+	// state-changing requests (no cross-site form can send it).
+	req.Header.Set(admin.RequestHeader, "1")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s (is esimflow running? --api, ESIMFLOW_API_URL): %w", method, c.base+path, err)
@@ -103,7 +107,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, out any) error 
 func errorMessage(body []byte) string {
 	var e struct{ Error string }
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return e.Error
+		return cell(e.Error)
 	}
-	return strings.TrimSpace(string(body))
+	return cell(strings.TrimSpace(string(body)))
 }

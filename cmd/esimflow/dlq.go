@@ -62,8 +62,8 @@ func newDLQListCmd(flags *apiFlags) *cobra.Command {
 					return err
 				}
 				for _, d := range page.DeadLetters {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%s #%d\t%s\n", d.Seq, d.Source, d.DeadAt.Local().Format(time.DateTime),
-						d.Deliveries, d.OriginalSubject, d.OriginalSeq, oneLine(d.Error, 100))
+					fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%s #%d\t%s\n", d.Seq, cell(d.Source), d.DeadAt.Local().Format(time.DateTime),
+						d.Deliveries, cell(d.OriginalSubject), d.OriginalSeq, cell(oneLine(d.Error, 100)))
 					shown++
 				}
 				if page.Next == 0 {
@@ -103,9 +103,11 @@ func newDLQShowCmd(flags *apiFlags) *cobra.Command {
 			if err := c.do(cmd.Context(), http.MethodGet, "/v1/dlq/"+seq, &d); err != nil {
 				return fmt.Errorf("dead letter %s: %w", seq, err)
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(d)
+			b, err := json.MarshalIndent(d, "", "  ")
+			if err != nil {
+				return err
+			}
+			return writeJSON(cmd.OutOrStdout(), append(b, '\n'))
 		},
 	}
 }
@@ -126,7 +128,7 @@ func newDLQRedriveCmd(flags *apiFlags) *cobra.Command {
 				if err == nil {
 					var res processor.Redriven
 					if err = c.do(cmd.Context(), http.MethodPost, "/v1/dlq/"+seq+"/redrive", &res); err == nil {
-						fmt.Fprintf(cmd.OutOrStdout(), "dead letter %s re-driven: %s #%d\n", seq, res.Stream, res.StreamSeq)
+						fmt.Fprintf(cmd.OutOrStdout(), "dead letter %s re-driven: %s #%d\n", seq, cell(res.Stream), res.StreamSeq)
 						continue
 					}
 				}

@@ -62,16 +62,16 @@ func newNotifyPreviewCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			switch part {
 			case "subject":
-				fmt.Fprintln(out, r.Subject)
+				fmt.Fprintln(out, cell(r.Subject))
 			case "text":
-				fmt.Fprintln(out, r.Text)
+				fmt.Fprintln(out, text(r.Text))
 			case "html":
-				fmt.Fprintln(out, r.HTML)
+				fmt.Fprintln(out, text(r.HTML))
 			case "sms":
-				fmt.Fprintln(out, r.SMS)
+				fmt.Fprintln(out, text(r.SMS))
 			case "all":
 				fmt.Fprintf(out, "Locale:  %s\nSubject: %s\n\n--- text\n%s\n\n--- sms (%d characters)\n%s\n\n--- html\n%s\n",
-					r.Locale, r.Subject, r.Text, len([]rune(r.SMS)), r.SMS, r.HTML)
+					cell(r.Locale), cell(r.Subject), text(r.Text), len([]rune(r.SMS)), text(r.SMS), text(r.HTML))
 			default:
 				return fmt.Errorf("--part %q: want all, subject, text, sms or html", part)
 			}

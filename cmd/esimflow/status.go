@@ -200,9 +200,11 @@ func addCounters(ctx context.Context, c *apiClient, sum map[string]map[string]fl
 
 func printStatus(w io.Writer, r statusReport, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, append(b, '\n'))
 	}
 	fmt.Fprintf(w, "esimflow status at %s\n\n", r.At.Format(time.RFC3339))
 
@@ -216,22 +218,22 @@ func printStatus(w io.Writer, r statusReport, asJSON bool) error {
 		if s.Error != "" {
 			checks = s.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.API, ready, checks)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(s.API), ready, cell(checks))
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "STREAM\tMESSAGES\tBYTES\tFIRST\tLAST\tREPLICAS\tLEADER")
 	for _, s := range r.Streams {
 		if s.Error != "" {
-			fmt.Fprintf(tw, "%s\terror: %s\n", s.Name, s.Error)
+			fmt.Fprintf(tw, "%s\terror: %s\n", cell(s.Name), cell(s.Error))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\n", s.Name, s.Messages, bytesText(float64(s.Bytes)), s.FirstSeq, s.LastSeq, s.Replicas, orDash(s.Leader))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\n", cell(s.Name), s.Messages, bytesText(float64(s.Bytes)), s.FirstSeq, s.LastSeq, s.Replicas, cell(orDash(s.Leader)))
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "CONSUMER\tSTREAM\tLAG\tACK PENDING\tREDELIVERED\tWAITING\tDELIVERED")
 	for _, s := range r.Streams {
 		for _, c := range s.Consumers {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\n", c.Name, s.Name, c.Pending, c.AckPending, c.Redelivered, c.Waiting, c.Delivered)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\n", cell(c.Name), cell(s.Name), c.Pending, c.AckPending, c.Redelivered, c.Waiting, c.Delivered)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -239,7 +241,7 @@ func printStatus(w io.Writer, r statusReport, asJSON bool) error {
 	}
 	for _, s := range r.Streams {
 		if strings.HasSuffix(s.Name, "ESIM_DLQ") && s.Error == "" {
-			fmt.Fprintf(w, "\ndead letters: %d in %s\n", s.Messages, s.Name)
+			fmt.Fprintf(w, "\ndead letters: %d in %s\n", s.Messages, cell(s.Name))
 		}
 	}
 
@@ -256,7 +258,7 @@ func printStatus(w io.Writer, r statusReport, asJSON bool) error {
 		for _, k := range slices.Sorted(maps.Keys(by)) {
 			total += by[k]
 			if k != "" {
-				parts = append(parts, fmt.Sprintf("%s=%g", k, by[k]))
+				parts = append(parts, fmt.Sprintf("%s=%g", cell(k), by[k]))
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%g\t%s\n", c.title, total, strings.Join(parts, " "))

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/esimflow/esimflow/shared/escape"
 )
 
 // Names of the channels, as routing, contacts and the notification log use them.
@@ -82,8 +84,11 @@ func (c *Console) Name() string { return ConsoleName }
 func (c *Console) Send(_ context.Context, m Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// Fields come from provider events: escaped, a newline or an escape
+	// sequence in one cannot forge a line or drive the terminal.
 	line := fmt.Sprintf("%s NOTIFY id=%s kind=%s iccid=%s subject=%q text=%q\n",
-		time.Now().UTC().Format(time.RFC3339), m.ID, m.Kind, m.ICCID, m.Subject, oneLine(m.Text))
+		time.Now().UTC().Format(time.RFC3339), escape.Line(m.ID), escape.Line(m.Kind), escape.Line(m.ICCID),
+		m.Subject, oneLine(m.Text))
 	if _, err := io.WriteString(c.w, line); err != nil {
 		return fmt.Errorf("console: %w", err)
 	}

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,16 +20,29 @@ import (
 
 // EmailOptions configure the email channel.
 type EmailOptions struct {
-	// URL is smtp://[user:pass@]host[:port] (port 587, STARTTLS whenever the
-	// server offers it) or smtps://[user:pass@]host[:port] (port 465, implicit
-	// TLS). A user and password make the client authenticate, with the
-	// strongest mechanism both sides support.
+	// URL is one of
+	//   - smtp://[user:pass@]host[:port] (port 587): STARTTLS is required,
+	//     with a verified certificate, so a server that does not offer it (or
+	//     a network that strips the offer) gets no mail and no password in
+	//     clear. To a loopback host (localhost, 127.0.0.0/8, ::1: a local
+	//     relay) STARTTLS is used when offered, and plain AUTH is allowed
+	//     without it;
+	//   - smtps://[user:pass@]host[:port] (port 465): implicit TLS;
+	//   - smtp+insecure://[user:pass@]host[:port] (port 587): STARTTLS only
+	//     when the server offers it, mail in clear otherwise — for a relay on
+	//     a trusted network that has no TLS. Credentials still never travel in
+	//     clear to a host other than loopback (the AUTH mechanisms refuse).
+	// A user and password make the client authenticate, with the strongest
+	// mechanism both sides support.
 	URL string
 	// From is the sender, "care@shop.example" or "Shop <care@shop.example>".
 	From string
 	// TLS, when set, is the client's TLS configuration (tests trust their own
 	// CA with it); nil means the system's roots.
 	TLS *tls.Config
+	// Dial, when set, opens the connections (a SOCKS dialer, or a test
+	// server standing in for the URL's host); nil means a net.Dialer.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Timeout bounds connecting and each SMTP command (default 15s); the send's
 	// context bounds the whole.
 	Timeout time.Duration
@@ -45,7 +60,7 @@ type Email struct {
 func NewEmail(o EmailOptions) (*Email, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Hostname() == "" {
-		return nil, errors.New("email: want smtp://[user:pass@]host[:port] or smtps://…")
+		return nil, errors.New("email: want smtp://[user:pass@]host[:port], smtps://… or smtp+insecure://…")
 	}
 	from, err := mail.ParseAddress(o.From)
 	if err != nil {
@@ -64,12 +79,18 @@ func NewEmail(o EmailOptions) (*Email, error) {
 	port := 587
 	switch u.Scheme {
 	case "smtp":
+		policy := gomail.TLSMandatory
+		if loopback(u.Hostname()) {
+			policy = gomail.TLSOpportunistic
+		}
+		opts = append(opts, gomail.WithTLSPolicy(policy))
+	case "smtp+insecure":
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
 	case "smtps":
 		port = 465
 		opts = append(opts, gomail.WithSSL())
 	default:
-		return nil, fmt.Errorf("email: scheme %q: want smtp or smtps", u.Scheme)
+		return nil, fmt.Errorf("email: scheme %q: want smtp, smtps or smtp+insecure", u.Scheme)
 	}
 	if p := u.Port(); p != "" {
 		if port, err = strconv.Atoi(p); err != nil {
@@ -77,12 +98,32 @@ func NewEmail(o EmailOptions) (*Email, error) {
 		}
 	}
 	opts = append(opts, gomail.WithPort(port))
+	if o.Dial != nil {
+		opts = append(opts, gomail.WithDialContextFunc(o.Dial))
+	}
 	if u.User != nil {
 		pass, _ := u.User.Password()
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
-			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
+		auth := gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover)
+		if u.Scheme == "smtp" && loopback(u.Hostname()) {
+			// A local relay: the password does not cross a network, so
+			// PLAIN and LOGIN may go without TLS.
+			auth = gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthSCRAMSHA256PLUS, gomail.SMTPAuthSCRAMSHA256,
+				gomail.SMTPAuthSCRAMSHA1PLUS, gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthCramMD5,
+				gomail.SMTPAuthPlainNoEnc, gomail.SMTPAuthLoginNoEnc)
+		}
+		opts = append(opts, auth, gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
 	}
 	return &Email{host: u.Hostname(), from: from, domain: domain, opts: opts}, nil
+}
+
+// loopback reports whether host names this machine: mail to it does not
+// cross a network.
+func loopback(host string) bool {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap().IsLoopback()
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 // Name is the channel's name in the notification log.

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/esimflow/esimflow/shared/redact"
 )
 
 // SMSOptions configure the SMS channel.
@@ -72,7 +74,7 @@ func (s *SMS) Send(ctx context.Context, m Message) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return Permanent(fmt.Errorf("sms: %w", err))
+		return Permanent(fmt.Errorf("sms: %w", redact.Error(err)))
 	}
 	req.SetBasicAuth(s.o.AccountSID, s.o.AuthToken)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -80,7 +82,7 @@ func (s *SMS) Send(ctx context.Context, m Message) error {
 	req.Header.Set("Idempotency-Key", m.ID)
 	resp, err := s.o.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("sms: %w", err)
+		return fmt.Errorf("sms: %w", redact.Error(err))
 	}
 	defer resp.Body.Close()
 	if err := checkResponse("sms", resp); err != nil {

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/esimflow/esimflow/shared/redact"
 )
 
 // WebhookOptions configure the signed outbound webhook.
@@ -58,21 +60,30 @@ func NewWebhook(o WebhookOptions) (*Webhook, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second
 	}
-	dialer := &net.Dialer{Timeout: o.Timeout}
-	if !o.AllowPrivate {
-		// Checked on the address actually dialled, after DNS: a name that
-		// resolves inside, now or after a rebinding, is refused too.
+	return &Webhook{url: o.URL, key: key, client: GuardedClient(o.Timeout, o.AllowPrivate)}, nil
+}
+
+// GuardedClient is an HTTP client for URLs that come from configuration but
+// resolve through DNS: unless allowPrivate, every connection is refused
+// (ErrNotPublic) whose address, after DNS, is not public — checked on the
+// address actually dialled, so a name that resolves inside, now or after a
+// rebinding, is refused too. It uses no proxy (a proxy would dial for it and
+// bypass the check) and follows no redirect (a 3xx is the answer): a
+// redirect would carry the request's headers, its token among them, to
+// wherever the peer points.
+func GuardedClient(timeout time.Duration, allowPrivate bool) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout}
+	if !allowPrivate {
 		dialer.Control = refusePrivate
 	}
 	transport := &http.Transport{
-		Proxy:               nil, // a proxy would dial for us and bypass the check
+		Proxy:               nil,
 		DialContext:         dialer.DialContext,
-		TLSHandshakeTimeout: o.Timeout,
+		TLSHandshakeTimeout: timeout,
 		MaxIdleConnsPerHost: 8,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	client := &http.Client{Timeout: o.Timeout, Transport: transport, CheckRedirect: noRedirects}
-	return &Webhook{url: o.URL, key: key, client: client}, nil
+	return &http.Client{Timeout: timeout, Transport: transport, CheckRedirect: noRedirects}
 }
 
 // Name is the channel's name in the notification log.
@@ -116,7 +127,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return Permanent(fmt.Errorf("webhook: %w", err))
+		return Permanent(fmt.Errorf("webhook: %w", redact.Error(err)))
 	}
 	ts := strconv.FormatInt(now.Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
@@ -126,10 +137,12 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	req.Header.Set("webhook-signature", "v1,"+Sign(w.key, m.ID, ts, body))
 	resp, err := w.client.Do(req)
 	if err != nil {
-		if errors.Is(err, errNotPublic) {
-			return Permanent(fmt.Errorf("webhook: %w", err))
+		// The URL's query or userinfo may hold the receiver's key.
+		err = fmt.Errorf("webhook: %w", redact.Error(err))
+		if errors.Is(err, ErrNotPublic) {
+			return Permanent(fmt.Errorf("%w (set ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE to allow it)", err))
 		}
-		return fmt.Errorf("webhook: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	return checkResponse("webhook", resp)
@@ -144,25 +157,27 @@ func Sign(key []byte, id, timestamp string, body []byte) string {
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-var errNotPublic = errors.New("refused: not a public address (set ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE to allow it)")
+// ErrNotPublic is the refusal of a connection to a non-public address.
+var ErrNotPublic = errors.New("refused: not a public address")
 
 // refusePrivate is a net.Dialer Control: it runs on the resolved address of
 // every connection attempt.
 func refusePrivate(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", address, errNotPublic)
+		return fmt.Errorf("dial %s: %w", address, ErrNotPublic)
 	}
 	if !public(ap.Addr()) {
-		return fmt.Errorf("dial %s: %w", address, errNotPublic)
+		return fmt.Errorf("dial %s: %w", address, ErrNotPublic)
 	}
 	return nil
 }
 
 // nonPublic are ranges netip's predicates do not cover: "this network",
 // shared address space (CGNAT), IETF protocol assignments, documentation and
-// benchmarking nets, 6to4 relays, reserved and broadcast; NAT64 and
-// documentation IPv6.
+// benchmarking nets, 6to4 relays, reserved and broadcast; IPv4-compatible
+// IPv6 (deprecated, it carries an IPv4 address), site-local (deprecated, the
+// old private range), local-use NAT64 and documentation IPv6.
 var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"),
@@ -173,10 +188,20 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("198.51.100.0/24"),
 	netip.MustParsePrefix("203.0.113.0/24"),
 	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("::/96"),
+	netip.MustParsePrefix("fec0::/10"),
 	netip.MustParsePrefix("64:ff9b:1::/48"),
 	netip.MustParsePrefix("2001:db8::/32"),
 }
+
+// Transition prefixes carry an IPv4 address that the packets end up at, or
+// pass through: they are as public as what they carry. (IPv4-mapped
+// ::ffff:0:0/96 is unmapped before any check.)
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96") // well-known NAT64: the IPv4 address in the last 32 bits
+	sixToFour = netip.MustParsePrefix("2002::/16")    // 6to4: the IPv4 address in bits 16–47
+	teredo    = netip.MustParsePrefix("2001::/32")    // Teredo: the server's IPv4 in bits 32–63, the client's inverted in the last 32
+)
 
 // public reports whether ip is an ordinary public unicast address.
 func public(ip netip.Addr) bool {
@@ -189,6 +214,16 @@ func public(ip netip.Addr) bool {
 		if p.Contains(ip) {
 			return false
 		}
+	}
+	b := ip.As16()
+	switch {
+	case nat64.Contains(ip):
+		return public(netip.AddrFrom4([4]byte(b[12:16])))
+	case sixToFour.Contains(ip):
+		return public(netip.AddrFrom4([4]byte(b[2:6])))
+	case teredo.Contains(ip):
+		client := [4]byte{^b[12], ^b[13], ^b[14], ^b[15]}
+		return public(netip.AddrFrom4([4]byte(b[4:8]))) && public(netip.AddrFrom4(client))
 	}
 	return true
 }

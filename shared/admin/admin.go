@@ -6,10 +6,9 @@ package admin
 
 import (
 	"context"
-	"crypto/subtle"
 	"net/http"
 	"net/http/pprof"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -27,17 +26,58 @@ type Server struct {
 	mux      *http.ServeMux
 	registry *prometheus.Registry
 	token    string
+	guard    *guard
 	lag      *lagCollector
 
 	mu     sync.Mutex
 	checks map[string]Check
 }
 
-// New returns a Server. When token is set, every route registered with Handle
-// requires "Authorization: Bearer <token>"; health and metrics stay open, for
-// probes and scrapers.
-func New(token string) *Server {
-	s := &Server{mux: http.NewServeMux(), registry: prometheus.NewRegistry(), token: token, checks: map[string]Check{}, lag: newLagCollector()}
+// Options configure a Server.
+type Options struct {
+	// Token, when set, is required as "Authorization: Bearer <token>" by
+	// every API route (those registered with Handle), and /readyz shows its
+	// checks' details only with it. Health and metrics stay open, for probes
+	// and scrapers.
+	Token string
+	// HostCheck turns on the DNS-rebinding guard: an API request (and the
+	// details of /readyz) is answered only when its Host header is a
+	// loopback name (localhost, *.localhost), an IP address, ListenAddr's
+	// host or one of AllowedHosts; any other gets 421 Misdirected Request.
+	HostCheck bool
+	// AllowedHosts are further host names the API answers to, without port
+	// ("esimflow-processor", "admin.internal.example"); "*" allows any.
+	AllowedHosts []string
+	// ListenAddr is the address the server listens on; its host is allowed.
+	ListenAddr string
+	// RequestHeaderCheck turns on the cross-site request guard: PUT, POST,
+	// PATCH and DELETE need "Content-Type: application/json" or the header
+	// "X-Esimflow-Request: 1" (403 otherwise). A browser cannot send either
+	// cross-site without a CORS preflight, which this server never grants,
+	// so a page the operator visits cannot purge or re-drive dead letters or
+	// rewrite contacts through the operator's browser.
+	RequestHeaderCheck bool
+	// FailedAuthBurst failed token attempts from one client (an IPv4
+	// address, an IPv6 /64) are allowed, then one per FailedAuthEvery; beyond
+	// that the client gets 429 with Retry-After until its budget refills.
+	// Defaults: 10 and 6s.
+	FailedAuthBurst int
+	FailedAuthEvery time.Duration
+}
+
+// RequestHeader is the header that marks a state-changing request as made
+// by a program, not by a cross-site form (see Options.RequestHeaderCheck).
+const RequestHeader = "X-Esimflow-Request"
+
+// New returns a Server with only the token (see Options.Token) and the
+// failed-attempt limit: no Host or request-header check. Services use
+// NewWithOptions; New is for tests and in-process use.
+func New(token string) *Server { return NewWithOptions(Options{Token: token}) }
+
+// NewWithOptions returns a Server.
+func NewWithOptions(o Options) *Server {
+	s := &Server{mux: http.NewServeMux(), registry: prometheus.NewRegistry(), token: o.Token, guard: newGuard(o),
+		checks: map[string]Check{}, lag: newLagCollector()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.lag)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -93,19 +133,42 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 			out[name], status = err.Error(), http.StatusServiceUnavailable
 		}
 	}
+	// The checks' errors name internal addresses: only those who may use
+	// the API see them; probes get the status alone.
+	if (s.token != "" && !s.guard.tokenOK(r)) || !s.guard.hostOK(r.Host) {
+		out = map[string]string{"status": "ok"}
+		if status != http.StatusOK {
+			out["status"] = "unavailable"
+		}
+	}
 	httpjson.Write(w, status, out)
 }
 
+// auth wraps an API route: Host, then the failed-attempt limit and the
+// token, then the request-header check.
 func (s *Server) auth(h http.Handler) http.Handler {
-	if s.token == "" {
-		return h
-	}
-	want := []byte("Bearer " + s.token)
+	g := s.guard
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(strings.TrimSpace(r.Header.Get("Authorization")))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="esimflow"`)
-			httpjson.Error(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		if !g.hostOK(r.Host) {
+			httpjson.Error(w, http.StatusMisdirectedRequest, "host "+strconv.Quote(r.Host)+" is not one this API answers to (ESIMFLOW_ADMIN_ALLOWED_HOSTS)")
+			return
+		}
+		if s.token != "" {
+			client := clientKey(r.RemoteAddr)
+			if wait := g.limited(client); wait > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+				httpjson.Error(w, http.StatusTooManyRequests, "too many failed token attempts; retry later")
+				return
+			}
+			if !g.tokenOK(r) {
+				g.failed(client)
+				w.Header().Set("WWW-Authenticate", `Bearer realm="esimflow"`)
+				httpjson.Error(w, http.StatusUnauthorized, "missing or wrong bearer token")
+				return
+			}
+		}
+		if !g.requestHeaderOK(r) {
+			httpjson.Error(w, http.StatusForbidden, "a state-changing request needs Content-Type: application/json or "+RequestHeader+": 1")
 			return
 		}
 		h.ServeHTTP(w, r)

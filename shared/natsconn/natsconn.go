@@ -36,6 +36,12 @@ type EmbeddedServer interface {
 	WaitForShutdown()
 }
 
+// authenticated is an embedded server that requires clients to
+// authenticate: ConnectOptions are what the in-process connection needs.
+type authenticated interface {
+	ConnectOptions() ([]nats.Option, error)
+}
+
 // StartEmbedded starts the embedded server from the configuration.
 type StartEmbedded func(cfg config.Config) (EmbeddedServer, error)
 
@@ -78,6 +84,16 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 		}
 		c.Embedded = srv
 		opts = append(opts, nats.InProcessServer(srv))
+		if a, ok := srv.(authenticated); ok {
+			// A listening embedded server requires authentication, of
+			// in-process clients too.
+			auth, err := a.ConnectOptions()
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			opts = append(opts, auth...)
+		}
 		log.Info("embedded nats started", "store", filepath.Join(cfg.DataDir, "jetstream"),
 			"listen", orNone(cfg.EmbeddedNATSAddr), "sync_always", cfg.EmbeddedSyncAlways)
 	}

@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/redact"
 	"github.com/hashicorp/go-retryablehttp"
 )
 
@@ -39,6 +42,10 @@ func New(base string, creds Credentials, timeout time.Duration) (*Client, error)
 	if base == "" {
 		return nil, errors.New("provider API URL is required (--api-base or ESIMFLOW_PROVIDER_API_URL)")
 	}
+	u, err := url.Parse(base)
+	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && (u.Scheme != "http" || !loopback(u.Hostname()))) {
+		return nil, fmt.Errorf("provider API URL %q: want https:// (http:// only to loopback): the requests carry the secret key", redact.URL(base))
+	}
 	if creds.AccessCode == "" || creds.SecretKey == "" {
 		return nil, errors.New("provider access code and secret key are required (--access-code/--secret-key or ESIMFLOW_PROVIDER_ACCESS_CODE/ESIMFLOW_PROVIDER_SECRET_KEY)")
 	}
@@ -48,10 +55,16 @@ func New(base string, creds Credentials, timeout time.Duration) (*Client, error)
 	rc.RetryWaitMin = 500 * time.Millisecond
 	rc.RetryWaitMax = 4 * time.Second
 	rc.HTTPClient.Timeout = timeout
+	// No redirect is followed, by the retrying client or by the standard
+	// client around it: a redirect would carry RT-SecretKey to wherever the
+	// answer points. A 3xx is reported instead.
+	rc.HTTPClient.CheckRedirect = noRedirects
 	// Give back the last response instead of a generic error, so the
 	// provider's own errorMsg can be shown.
 	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
-	return &Client{base: strings.TrimRight(base, "/"), creds: creds, http: rc.StandardClient()}, nil
+	std := rc.StandardClient()
+	std.CheckRedirect = noRedirects
+	return &Client{base: strings.TrimRight(base, "/"), creds: creds, http: std}, nil
 }
 
 // APIError is a refusal by the provider, with its own code and message.
@@ -88,9 +101,13 @@ func (c *Client) SetWebhook(ctx context.Context, url string) error {
 	req.Header.Set("RT-SecretKey", c.creds.SecretKey)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("call provider: %w", err)
+		return fmt.Errorf("call provider: %w", redact.Error(err))
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return fmt.Errorf("provider API answered %s to %s: not followed, the request carries the secret key (set the API URL to the final address)",
+			resp.Status, redact.URL(resp.Header.Get("Location")))
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("read provider answer: %w", err)
@@ -118,4 +135,14 @@ func clip(s string) string {
 		return s[:200] + "…"
 	}
 	return s
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// loopback reports whether host names this machine.
+func loopback(host string) bool {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap().IsLoopback()
+	}
+	return strings.EqualFold(host, "localhost")
 }

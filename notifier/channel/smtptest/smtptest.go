@@ -43,7 +43,8 @@ const (
 // Options configure a Server.
 type Options struct {
 	Security Security
-	// User and Password, when set, are required (AUTH PLAIN) before MAIL.
+	// User and Password, when set, are required (AUTH PLAIN) before MAIL;
+	// a Plain server offers AUTH without TLS.
 	User, Password string
 	// Reject, when set, is asked about each recipient; an error (an
 	// *smtp.SMTPError for a chosen code) refuses it.
@@ -84,6 +85,9 @@ func Start(t testing.TB, opts Options) *Server {
 		return &session{s: s, tls: isTLS}, nil
 	}))
 	srv.Domain = "localhost"
+	// A Plain server with a user offers AUTH without TLS, as a careless
+	// relay does: the client must be the one that refuses.
+	srv.AllowInsecureAuth = opts.Security == Plain
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
