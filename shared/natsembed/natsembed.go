@@ -20,21 +20,21 @@ import (
 var _ natsconn.StartEmbedded = Start
 
 // Start starts the server and waits until it takes connections.
-func Start(cfg config.Config) (natsconn.EmbeddedServer, error) {
+func Start(cfg config.NATS) (natsconn.EmbeddedServer, error) {
 	opts := &server.Options{
 		ServerName: "esimflow",
 		JetStream:  true,
 		StoreDir:   filepath.Join(cfg.DataDir, "jetstream"),
-		DontListen: cfg.EmbeddedNATSAddr == "",
+		DontListen: cfg.EmbeddedAddr == "",
 		NoSigs:     true,
 		NoLog:      true,
 		// Durable by default: every ack follows an fsync, so an acked event
 		// survives a power loss. An interval trades that for throughput.
-		SyncAlways:   cfg.EmbeddedSyncAlways,
-		SyncInterval: cfg.EmbeddedSyncEvery,
+		SyncAlways:   cfg.SyncEvery == 0,
+		SyncInterval: cfg.SyncEvery,
 	}
-	if cfg.EmbeddedNATSAddr != "" {
-		host, port, err := net.SplitHostPort(cfg.EmbeddedNATSAddr)
+	if cfg.EmbeddedAddr != "" {
+		host, port, err := net.SplitHostPort(cfg.EmbeddedAddr)
 		if err != nil {
 			return nil, fmt.Errorf("ESIMFLOW_EMBEDDED_NATS_ADDR: %w", err)
 		}
