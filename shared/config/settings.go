@@ -36,6 +36,15 @@ func Sections() []Section {
 	return out
 }
 
+// Settings lists every setting, in the order of Sections.
+func Settings() []Setting {
+	var out []Setting
+	for _, sec := range Sections() {
+		out = append(out, sec.Settings...)
+	}
+	return out
+}
+
 // settings is every setting bound to c's fields.
 func (c *Config) settings() []Setting {
 	var out []Setting
