@@ -11,8 +11,8 @@ import (
 	"unicode"
 
 	"github.com/esimflow/esimflow/notifier/channel"
-	"github.com/esimflow/esimflow/shared/locale"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/locale"
 	"github.com/esimflow/esimflow/shared/store"
 )
 

@@ -35,6 +35,7 @@ import (
 )
 
 // Env is a wired process: what service Run functions take their deps from.
+// A main hands each service its own section of Cfg, never the whole.
 type Env struct {
 	Cfg    config.Config
 	Log    *slog.Logger
