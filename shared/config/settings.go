@@ -54,12 +54,17 @@ func (c *Config) settings() []Setting {
 	return out
 }
 
-// sections is the table: every setting, bound to c's fields.
+// sections is the table: every setting, bound to c's fields, one method per
+// section below.
 func (c *Config) sections() []Section {
-	nonNegative := func(d time.Duration) string { return whenf(d < 0, "must not be negative") }
-	positive := func(d time.Duration) string { return whenf(d <= 0, "must be positive") }
-	rate := func(r float64) string { return whenf(r < 0, "must not be negative (0 = unlimited)") }
-	return []Section{{
+	return []Section{
+		c.commonSection(), c.logSection(), c.adminSection(), c.natsSection(), c.storeSection(),
+		c.ingestSection(), c.processorSection(), c.notifierSection(), c.cliSection(),
+	}
+}
+
+func (c *Config) commonSection() Section {
+	return Section{
 		Key: "common", Title: "Common",
 		Intro: "Read by every process: the names and shape of the JetStream layout and of the store's keys.",
 		Settings: []Setting{
@@ -70,14 +75,22 @@ func (c *Config) sections() []Section {
 			{Env: "ESIMFLOW_MAX_DELIVER", Default: "10", Meaning: "deliveries of an event before it goes to `ESIM_DLQ`",
 				field: integer(&c.MaxDeliver, func(n int) string { return whenf(n < 2, "want 2 or more") })},
 		},
-	}, {
+	}
+}
+
+func (c *Config) logSection() Section {
+	return Section{
 		Key: "log", Title: "Logging",
 		Settings: []Setting{
 			{Env: "ESIMFLOW_LOG_LEVEL", Default: "info", Meaning: "`debug`, `info`, `warn` or `error`", field: level(&c.Log.Level)},
 			{Env: "ESIMFLOW_LOG_FORMAT", Default: "json", Meaning: "`json` (for log collectors) or `text` (for people; `make run` uses it)",
 				field: choice(&c.Log.Text, map[string]bool{"json": false, "text": true}, "want json or text")},
 		},
-	}, {
+	}
+}
+
+func (c *Config) adminSection() Section {
+	return Section{
 		Key: "admin", Title: "Internal API",
 		Intro: "Every process serves it: health, readiness, metrics, and the routes of what it owns.",
 		Settings: []Setting{
@@ -86,7 +99,11 @@ func (c *Config) sections() []Section {
 			{Env: "ESIMFLOW_PPROF", Default: "false", Meaning: "`true` serves Go profiles (`/debug/pprof/`) on the admin port, behind the admin token when one is set",
 				field: boolean(&c.Admin.Pprof)},
 		},
-	}, {
+	}
+}
+
+func (c *Config) natsSection() Section {
+	return Section{
 		Key: "nats", Title: "NATS and JetStream",
 		Intro: "Every process connects to NATS; with no `ESIMFLOW_NATS_URL` the all-in-one and the CLI start the embedded server.",
 		Settings: []Setting{
@@ -108,7 +125,11 @@ func (c *Config) sections() []Section {
 					return whenf(n == 0 || n < -1, "want -1 (no limit) or a positive size")
 				})},
 		},
-	}, {
+	}
+}
+
+func (c *Config) storeSection() Section {
+	return Section{
 		Key: "store", Title: "Store",
 		Intro: "Read by the processor, the notifier, the all-in-one and `esimflow replay`; never by ingest.",
 		Settings: []Setting{
@@ -120,7 +141,11 @@ func (c *Config) sections() []Section {
 			{Env: "ESIMFLOW_SEEN_TTL", Default: "168h", Meaning: "how long the processor remembers a processed event's dedupe key",
 				field: duration(&c.Store.SeenTTL, positive)},
 		},
-	}, {
+	}
+}
+
+func (c *Config) ingestSection() Section {
+	return Section{
 		Key: "ingest", Title: "Ingest",
 		Intro: "The webhook receiver. With no sender verification configured it accepts every sender and says so loudly at start-up.",
 		Settings: []Setting{
@@ -151,7 +176,11 @@ func (c *Config) sections() []Section {
 						"want more than 0 and at most 2.5s: with 2s to read the request, the answer must leave inside the provider's 5s")
 				})},
 		},
-	}, {
+	}
+}
+
+func (c *Config) processorSection() Section {
+	return Section{
 		Key: "processor", Title: "Processor",
 		Settings: []Setting{
 			{Env: "ESIMFLOW_PROCESSOR_BATCH", Default: "32", Meaning: "events a processor worker takes from its pull at once, merged with one read and one write of the state it touches; 1 = one at a time (docs/adr/0004, 0005)",
@@ -159,7 +188,11 @@ func (c *Config) sections() []Section {
 			{Env: "ESIMFLOW_LOW_DATA_THRESHOLDS", Default: "80,100", Meaning: "usage percents that notify",
 				field: percents(&c.Processor.LowDataThresholds)},
 		},
-	}, {
+	}
+}
+
+func (c *Config) notifierSection() Section {
+	return Section{
 		Key: "notifier", Title: "Notifier",
 		Intro: "Channels, contacts and templates. With no channel configured, messages are printed (the console channel).",
 		Settings: []Setting{
@@ -190,12 +223,22 @@ func (c *Config) sections() []Section {
 			{Env: "ESIMFLOW_CONTACT_RESOLVER_TTL", Default: "10m", Meaning: "how long a contact the resolver returned is cached", field: duration(&c.Notifier.Resolver.TTL, positive)},
 			{Env: "ESIMFLOW_TEMPLATE_DIR", Meaning: "directory of message templates (`<locale>/<kind>.tmpl`) that override the built-in ones", field: text(&c.Notifier.TemplateDir)},
 		},
-	}, {
+	}
+}
+
+func (c *Config) cliSection() Section {
+	return Section{
 		Key: "cli", Title: "Operator commands",
 		Intro: "Read by `esimflow status`, `order`, `profile` and `dlq`; their `--api` and `--token` flags override these.",
 		Settings: []Setting{
 			{Env: "ESIMFLOW_API_URL", Default: "http://127.0.0.1:8081", Meaning: "internal API the operator commands (`esimflow dlq`) talk to, comma-separated for several services; `--api` overrides it",
 				field: list(&c.CLI.APIURLs, each(func(s string) string { return whenf(!httpURL(s), "want http://host:port or https://host:port") }))},
 		},
-	}}
+	}
 }
+
+func nonNegative(d time.Duration) string { return whenf(d < 0, "must not be negative") }
+
+func positive(d time.Duration) string { return whenf(d <= 0, "must be positive") }
+
+func rate(r float64) string { return whenf(r < 0, "must not be negative (0 = unlimited)") }
