@@ -51,7 +51,7 @@ func loadCompose(t *testing.T) *types.Project {
 func esimflowEnv(t *testing.T, name string, svc types.ServiceConfig) map[string]string {
 	t.Helper()
 	known := map[string]bool{}
-	for _, s := range config.Settings {
+	for _, s := range config.Settings() {
 		known[s.Env] = true
 	}
 	env := map[string]string{}
@@ -135,18 +135,18 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s: the service would refuse its configuration: %v", name, err)
 			continue
 		}
-		if cfg.StreamReplicas != 3 {
-			t.Errorf("%s: ESIMFLOW_STREAM_REPLICAS=%d on a 3-node cluster", name, cfg.StreamReplicas)
+		if cfg.Replicas != 3 {
+			t.Errorf("%s: ESIMFLOW_STREAM_REPLICAS=%d on a 3-node cluster", name, cfg.Replicas)
 		}
-		for _, u := range strings.Split(cfg.NATSURL, ",") {
+		for _, u := range strings.Split(cfg.NATS.URL, ",") {
 			if h := hostOf(t, u); !strings.HasPrefix(h, "nats-") || p.Services[h].Name == "" {
 				t.Errorf("%s: NATS URL %s names no NATS service of the file", name, u)
 			}
 		}
-		if h := hostOf(t, cfg.RedisURL); h != "redis" {
-			t.Errorf("%s: Redis URL %s, want the redis service", name, cfg.RedisURL)
+		if h := hostOf(t, cfg.Store.URL); h != "redis" {
+			t.Errorf("%s: Redis URL %s, want the redis service", name, cfg.Store.URL)
 		}
-		admin, httpPort := port(t, cfg.AdminAddr), port(t, cfg.HTTPAddr)
+		admin, httpPort := port(t, cfg.Admin.Addr), port(t, cfg.Ingest.HTTPAddr)
 		adminOf[name] = admin
 		targets[name+":"+admin] = true
 		for _, pc := range svc.Ports {

@@ -126,7 +126,7 @@ func TestKubernetes(t *testing.T) {
 
 func checkManifests(t *testing.T, docs []doc) {
 	known := map[string]config.Setting{}
-	for _, s := range config.Settings {
+	for _, s := range config.Settings() {
 		known[s.Env] = s
 	}
 	configMaps := byKind(docs, "ConfigMap")
@@ -202,10 +202,10 @@ func checkManifests(t *testing.T, docs []doc) {
 			n, _ := at(p, "containerPort").(int)
 			ports[str(p, "name")] = n
 		}
-		if want := atoi(port(t, cfg.AdminAddr)); ports["admin"] != int(want) {
+		if want := atoi(port(t, cfg.Admin.Addr)); ports["admin"] != int(want) {
 			t.Errorf("%s: admin containerPort %d, ESIMFLOW_ADMIN_ADDR listens on %d", name, ports["admin"], want)
 		}
-		if want := atoi(port(t, cfg.HTTPAddr)); name == "ingest" && ports["http"] != int(want) {
+		if want := atoi(port(t, cfg.Ingest.HTTPAddr)); name == "ingest" && ports["http"] != int(want) {
 			t.Errorf("%s: http containerPort %d, ESIMFLOW_HTTP_ADDR listens on %d", name, ports["http"], want)
 		}
 		for probe, wantPath := range map[string]string{"readinessProbe": "/readyz", "livenessProbe": "/healthz"} {

@@ -48,7 +48,7 @@ type Service struct {
 const readTimeout = 2 * time.Second
 
 // New builds the receiver and registers its metrics.
-func New(cfg config.Config, deps Deps) (*Service, error) {
+func New(cfg config.Ingest, deps Deps) (*Service, error) {
 	if deps.Publisher == nil || deps.Admin == nil || deps.Logger == nil {
 		return nil, errors.New("ingest: publisher, admin server and logger are required")
 	}
@@ -60,11 +60,11 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 	if len(cfg.AllowCIDRs) > 0 {
 		sender = append(sender, verify.NewAllowlist(cfg.AllowCIDRs, clientIP))
 	}
-	if len(cfg.IngestTokens) > 0 {
-		sender = append(sender, verify.NewTokens(cfg.IngestTokens))
+	if len(cfg.Tokens) > 0 {
+		sender = append(sender, verify.NewTokens(cfg.Tokens))
 	}
-	if len(cfg.IngestHMACSecrets) > 0 {
-		sw, err := verify.NewStandardWebhooks(cfg.IngestHMACSecrets, cfg.IngestHMACTolerance, time.Now)
+	if len(cfg.HMACSecrets) > 0 {
+		sw, err := verify.NewStandardWebhooks(cfg.HMACSecrets, cfg.HMACTolerance, time.Now)
 		if err != nil {
 			return nil, fmt.Errorf("ESIMFLOW_INGEST_HMAC_SECRETS: %w", err)
 		}
@@ -78,7 +78,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 	h := &Handler{
 		pub:      deps.Publisher,
 		names:    stream.NewNames(cfg.Namespace),
-		maxBody:  cfg.IngestMaxBody,
+		maxBody:  cfg.MaxBody,
 		timeout:  cfg.PublishTimeout,
 		sender:   sender,
 		signed:   signed,
@@ -119,7 +119,7 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // Run builds a receiver and serves until ctx ends.
-func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+func Run(ctx context.Context, cfg config.Ingest, deps Deps) error {
 	s, err := New(cfg, deps)
 	if err != nil {
 		return err

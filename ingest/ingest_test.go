@@ -57,7 +57,7 @@ func start(t *testing.T, srv *natstest.Server, env map[string]string) fixture {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	go func() {
-		done <- ingest.Run(ctx, cfg, ingest.Deps{Publisher: js, Admin: admin.New(""), Logger: log, Listener: ln})
+		done <- ingest.Run(ctx, cfg.Ingest, ingest.Deps{Publisher: js, Admin: admin.New(""), Logger: log, Listener: ln})
 	}()
 	t.Cleanup(func() {
 		cancel()

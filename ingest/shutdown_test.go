@@ -59,7 +59,7 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- ingest.Run(ctx, cfg, ingest.Deps{Publisher: gate, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Listener: ln})
+		done <- ingest.Run(ctx, cfg.Ingest, ingest.Deps{Publisher: gate, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Listener: ln})
 	}()
 	url := "http://" + ln.Addr().String() + "/webhooks/esim"
 

@@ -11,8 +11,8 @@ import (
 	"unicode"
 
 	"github.com/esimflow/esimflow/notifier/channel"
-	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/locale"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -57,7 +57,7 @@ func (b contactBody) contact(transactionID string) (store.Contact, error) {
 	if b.Phone != "" && !e164RE.MatchString(b.Phone) {
 		bad("phone %q: want E.164, such as +4915112345678", b.Phone)
 	}
-	if b.Locale != "" && !config.LocaleRE.MatchString(b.Locale) {
+	if b.Locale != "" && !locale.Valid(b.Locale) {
 		bad("locale %q: want a language tag such as en, de or pt-BR", b.Locale)
 	}
 	for i, ch := range b.Channels {

@@ -84,7 +84,7 @@ type Service struct {
 
 // New builds the notifier and registers its API routes, metrics and
 // readiness check, so they are in place before the API serves.
-func New(cfg config.Config, deps Deps) (*Service, error) {
+func New(cfg config.Notifier, deps Deps) (*Service, error) {
 	if deps.Consumer == nil || deps.Publisher == nil || deps.Store == nil || deps.Admin == nil || deps.Logger == nil {
 		return nil, errors.New("notifier: consumer, publisher, store, admin server and logger are required")
 	}
@@ -99,7 +99,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 		deps.Lease = 30 * time.Second
 	}
 	if deps.Workers <= 0 {
-		deps.Workers = max(1, cfg.NotifyWorkers)
+		deps.Workers = max(1, cfg.Workers)
 	}
 
 	// Channels, templates and contact sources.
@@ -121,8 +121,8 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("notifier: %w", err)
 		}
 	}
-	if deps.Resolver == nil && cfg.ContactResolverURL != "" {
-		if deps.Resolver, err = NewResolver(cfg.ContactResolverURL, cfg.ContactResolverToken, cfg.ContactResolverTTL); err != nil {
+	if deps.Resolver == nil && cfg.Resolver.URL != "" {
+		if deps.Resolver, err = NewResolver(cfg.Resolver.URL, cfg.Resolver.Token, cfg.Resolver.TTL); err != nil {
 			return nil, fmt.Errorf("notifier: %w", err)
 		}
 	}
@@ -134,7 +134,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 		channels:    channels,
 		contacts:    contacts{store: deps.Store, resolver: deps.Resolver},
 		templates:   deps.Templates,
-		locale:      cfg.NotifyLocale,
+		locale:      cfg.Locale,
 		contactWait: cfg.ContactWait,
 		pub:         deps.Publisher,
 		names:       stream.NewNames(cfg.Namespace),
@@ -156,30 +156,30 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 
 // NewChannels builds the channels the configuration asks for, each behind its
 // rate limit; the console, writing to console, when none is configured.
-func NewChannels(cfg config.Config, console io.Writer) ([]Channel, error) {
+func NewChannels(cfg config.Notifier, console io.Writer) ([]Channel, error) {
 	var out []Channel
-	if cfg.SMTPURL != "" {
-		e, err := channel.NewEmail(channel.EmailOptions{URL: cfg.SMTPURL, From: cfg.EmailFrom})
+	if cfg.Email.URL != "" {
+		e, err := channel.NewEmail(channel.EmailOptions{URL: cfg.Email.URL, From: cfg.Email.From})
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, channel.Limit(e, cfg.EmailRate))
+		out = append(out, channel.Limit(e, cfg.Email.Rate))
 	}
-	if cfg.SMSAPIURL != "" {
-		s, err := channel.NewSMS(channel.SMSOptions{BaseURL: cfg.SMSAPIURL, AccountSID: cfg.SMSAccountSID,
-			AuthToken: cfg.SMSAuthToken, From: cfg.SMSFrom})
+	if cfg.SMS.APIURL != "" {
+		s, err := channel.NewSMS(channel.SMSOptions{BaseURL: cfg.SMS.APIURL, AccountSID: cfg.SMS.AccountSID,
+			AuthToken: cfg.SMS.AuthToken, From: cfg.SMS.From})
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, channel.Limit(s, cfg.SMSRate))
+		out = append(out, channel.Limit(s, cfg.SMS.Rate))
 	}
-	if cfg.NotifyWebhookURL != "" {
-		w, err := channel.NewWebhook(channel.WebhookOptions{URL: cfg.NotifyWebhookURL, Secret: cfg.NotifyWebhookSecret,
-			AllowPrivate: cfg.NotifyWebhookAllowPrivate})
+	if cfg.Webhook.URL != "" {
+		w, err := channel.NewWebhook(channel.WebhookOptions{URL: cfg.Webhook.URL, Secret: cfg.Webhook.Secret,
+			AllowPrivate: cfg.Webhook.AllowPrivate})
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, channel.Limit(w, cfg.NotifyWebhookRate))
+		out = append(out, channel.Limit(w, cfg.Webhook.Rate))
 	}
 	if len(out) == 0 {
 		if console == nil {
@@ -196,7 +196,7 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // Run builds a notifier and runs it until ctx ends.
-func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+func Run(ctx context.Context, cfg config.Notifier, deps Deps) error {
 	s, err := New(cfg, deps)
 	if err != nil {
 		return err

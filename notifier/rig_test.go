@@ -112,7 +112,7 @@ func start(t *testing.T, opts options) rig {
 		if opts.channels != nil {
 			deps.Channels = opts.channels(i)
 		}
-		s, err := notifier.New(cfg, deps)
+		s, err := notifier.New(cfg.Notifier, deps)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,7 @@ type oracle struct {
 }
 
 // newOracle applies every well-formed body (they all carry a timestamp).
-func newOracle(t testing.TB, cfg config.Config, bodies []string) *oracle {
+func newOracle(t testing.TB, cfg config.Processor, bodies []string) *oracle {
 	t.Helper()
 	o := &oracle{State: mergetest.New(), intents: map[string]bool{}}
 	rules := intent.Rules{LowDataThresholds: cfg.LowDataThresholds, ValidityLowDays: intent.DefaultValidityLowDays}

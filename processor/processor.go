@@ -76,7 +76,7 @@ type Service struct {
 
 // New builds the processor and registers its API routes, metrics and
 // readiness check, so they are in place before the API serves.
-func New(cfg config.Config, deps Deps) (*Service, error) {
+func New(cfg config.Processor, deps Deps) (*Service, error) {
 	if deps.Consumer == nil || deps.Publisher == nil || deps.Streams == nil || deps.Subscriber == nil ||
 		deps.Store == nil || deps.Admin == nil || deps.Logger == nil {
 		return nil, errors.New("processor: consumer, publisher, streams, subscriber, store, admin server and logger are required")
@@ -85,7 +85,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 	workers := deps.Workers
 	if workers <= 0 {
 		workers = 8
-		if cfg.ProcessorBatch > 1 {
+		if cfg.Batch > 1 {
 			workers = 4
 		}
 	}
@@ -113,7 +113,7 @@ func New(cfg config.Config, deps Deps) (*Service, error) {
 	registerRoutes(deps.Admin, api{state: deps.Store, streams: deps.Streams, pub: deps.Publisher, names: names, parked: h.parked})
 	deps.Admin.AddCheck("store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
-	return &Service{handler: h, advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, batch: cfg.ProcessorBatch, log: log}, nil
+	return &Service{handler: h, advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, batch: cfg.Batch, log: log}, nil
 }
 
 // Run consumes events and listens for max-deliveries advisories until ctx
@@ -135,7 +135,7 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // Run builds a processor and runs it until ctx ends.
-func Run(ctx context.Context, cfg config.Config, deps Deps) error {
+func Run(ctx context.Context, cfg config.Processor, deps Deps) error {
 	s, err := New(cfg, deps)
 	if err != nil {
 		return err

@@ -58,16 +58,55 @@ type ReplayStats struct {
 // when they were first processed, and the notifier's claims may have been lost
 // with the store, so a re-published intent could be sent a second time.
 func Replay(ctx context.Context, streams Streams, names stream.Names, st ReplayStore, o ReplayOptions) (ReplayStats, error) {
-	var stats ReplayStats
-	s, err := streams.Stream(ctx, names.Stream(stream.Events))
+	name := names.Stream(stream.Events)
+	cons, last, err := replayConsumer(ctx, streams, name, o)
 	if err != nil {
-		return stats, fmt.Errorf("stream %s: %w", names.Stream(stream.Events), err)
+		return ReplayStats{}, err
+	}
+	total := uint64(0)
+	if cons != nil {
+		if ci := cons.CachedInfo(); ci != nil {
+			total = ci.NumPending
+		}
+	}
+	if o.Progress != nil {
+		o.Progress(total)
+	}
+	if total == 0 {
+		return ReplayStats{}, nil
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return ReplayStats{}, fmt.Errorf("read %s: %w", name, err)
+	}
+	defer it.Stop()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pool := startReplayPool(ctx, cancel, st, o)
+	events := pool.feed(ctx, it, last, name)
+	stats, err := pool.wait(ctx)
+	stats.Events = events
+	return stats, err
+}
+
+// replayConsumer opens an ordered consumer on the events stream from where
+// the options say, and returns it with the stream's last sequence, where the
+// replay stops: events stored meanwhile are the processors' to handle. It
+// returns no consumer when there is nothing to replay.
+func replayConsumer(ctx context.Context, streams Streams, name string, o ReplayOptions) (jetstream.Consumer, uint64, error) {
+	s, err := streams.Stream(ctx, name)
+	if err != nil {
+		return nil, 0, fmt.Errorf("stream %s: %w", name, err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return stats, fmt.Errorf("stream %s: %w", names.Stream(stream.Events), err)
+		return nil, 0, fmt.Errorf("stream %s: %w", name, err)
 	}
 	last := info.State.LastSeq
+	if info.State.Msgs == 0 || o.FromSeq > last {
+		return nil, last, nil
+	}
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 	switch {
 	case o.FromSeq > 0:
@@ -76,95 +115,100 @@ func Replay(ctx context.Context, streams Streams, names stream.Names, st ReplayS
 		since := o.Since
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
 	}
-	if info.State.Msgs == 0 || (o.FromSeq > last) {
-		report(o, 0)
-		return stats, nil
-	}
 	cons, err := s.OrderedConsumer(ctx, cfg)
 	if err != nil {
-		return stats, fmt.Errorf("read %s: %w", names.Stream(stream.Events), err)
+		return nil, 0, fmt.Errorf("read %s: %w", name, err)
 	}
-	total := uint64(0)
-	if ci := cons.CachedInfo(); ci != nil {
-		total = ci.NumPending
-	}
-	report(o, total)
-	if total == 0 {
-		return stats, nil
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return stats, fmt.Errorf("read %s: %w", names.Stream(stream.Events), err)
-	}
-	defer it.Stop()
+	return cons, last, nil
+}
 
+// replayPool merges events on several workers — merges are order-independent
+// — and counts what they did. The first merge that fails cancels the replay.
+type replayPool struct {
+	work   chan jetstream.Msg
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	stats ReplayStats
+	err   error
+}
+
+func startReplayPool(ctx context.Context, cancel context.CancelFunc, st ReplayStore, o ReplayOptions) *replayPool {
 	workers := o.Workers
 	if workers <= 0 {
 		workers = 16
 	}
-	work := make(chan jetstream.Msg, 2*workers)
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	p := &replayPool{work: make(chan jetstream.Msg, 2*workers), cancel: cancel}
 	for range workers {
-		wg.Go(func() {
-			for msg := range work {
+		p.wg.Go(func() {
+			for msg := range p.work {
 				kind, err := replayOne(ctx, st, msg, o.SeenTTL)
-				mu.Lock()
-				switch {
-				case err != nil && firstErr == nil:
-					firstErr = err
-					cancel()
-				case kind == outcomeApplied:
-					stats.Applied++
-				case kind == outcomeParked:
-					stats.Parked++
-				case kind == outcomeDead:
-					stats.Malformed++
-				}
-				if o.Step != nil {
-					o.Step()
-				}
-				mu.Unlock()
+				p.done(kind, err, o.Step)
 			}
 		})
 	}
+	return p
+}
+
+// done counts one event, or keeps the first error and cancels the rest.
+func (p *replayPool) done(kind string, err error, step func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case err != nil && p.err == nil:
+		p.err = err
+		p.cancel()
+	case kind == outcomeApplied:
+		p.stats.Applied++
+	case kind == outcomeParked:
+		p.stats.Parked++
+	case kind == outcomeDead:
+		p.stats.Malformed++
+	}
+	if step != nil {
+		step()
+	}
+}
+
+// feed hands the workers every event up to last and returns how many it
+// read; a read that fails stops the replay with that error.
+func (p *replayPool) feed(ctx context.Context, it jetstream.MessagesContext, last uint64, name string) uint64 {
+	defer close(p.work)
+	var events uint64
 	for ctx.Err() == nil {
 		msg, err := it.Next()
 		if err != nil {
-			mu.Lock()
-			if firstErr == nil {
-				firstErr = fmt.Errorf("read %s: %w", names.Stream(stream.Events), err)
+			p.mu.Lock()
+			if p.err == nil {
+				p.err = fmt.Errorf("read %s: %w", name, err)
 			}
-			mu.Unlock()
-			break
+			p.mu.Unlock()
+			return events
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
 			continue
 		}
-		stats.Events++
-		work <- msg
+		events++
+		p.work <- msg
 		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
-			break
+			return events
 		}
 	}
-	close(work)
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
-		firstErr = ctx.Err()
-	}
-	return stats, firstErr
+	return events
 }
 
-func report(o ReplayOptions, total uint64) {
-	if o.Progress != nil {
-		o.Progress(total)
+// wait waits for the workers and returns what they did, with the first error;
+// a deadline that ended the replay is an error, a cancel by the caller not.
+func (p *replayPool) wait(ctx context.Context) (ReplayStats, error) {
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
+		p.err = ctx.Err()
 	}
+	return p.stats, p.err
 }
 
 // replayOne merges one event; it returns outcomeApplied, outcomeParked or

@@ -147,8 +147,8 @@ func (r *rig) start(t testing.TB, st processor.Store, o instOpts) *instance {
 		pub = o.wrap(js)
 	}
 	adm := admin.New("")
-	cfg := r.cfg
-	cfg.ProcessorBatch = max(o.batch, 1)
+	cfg := r.cfg.Processor
+	cfg.Batch = max(o.batch, 1)
 	s, err := processor.New(cfg, processor.Deps{
 		Consumer: cons, Publisher: pub, Streams: js, Subscriber: nc, Store: st, Admin: adm, Logger: testLogger(), Workers: o.workers,
 	})

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"text/tabwriter"
-	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
@@ -21,32 +20,6 @@ const defaultAPI = "http://127.0.0.1:8081"
 
 // errNotFound is an API's 404: the entity does not exist.
 var errNotFound = errors.New("not found")
-
-// opFlags are the flags every command over the internal API shares.
-type opFlags struct {
-	urls    []string
-	token   string
-	json    bool
-	timeout time.Duration
-}
-
-// register adds --api, --token, --json and --timeout, defaulting from
-// ESIMFLOW_API_URL (comma-separated) and ESIMFLOW_ADMIN_TOKEN.
-func (f *opFlags) register(cmd *cobra.Command, getenv func(string) string) {
-	urls := []string{defaultAPI}
-	if v := strings.TrimSpace(getenv("ESIMFLOW_API_URL")); v != "" {
-		urls = strings.Split(v, ",")
-	}
-	cmd.Flags().StringSliceVar(&f.urls, "api", urls, "internal API base URL, repeat or comma-separate for several services ($ESIMFLOW_API_URL)")
-	cmd.Flags().StringVar(&f.token, "token", getenv("ESIMFLOW_ADMIN_TOKEN"), "bearer token of the internal API ($ESIMFLOW_ADMIN_TOKEN)")
-	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON instead of a table")
-	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Second, "timeout of each request")
-}
-
-// client returns a client for the API at base.
-func (f *opFlags) client(base string) *apiClient {
-	return &apiClient{base: strings.TrimRight(strings.TrimSpace(base), "/"), token: f.token, http: &http.Client{Timeout: f.timeout}}
-}
 
 // get fetches path and returns the status and body.
 func (c *apiClient) get(ctx context.Context, path string) (int, []byte, error) {
@@ -218,12 +191,13 @@ func bytesText(n float64) string {
 
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
 
-// getEntity runs `esimflow order|profile ID`. With several --api, the service
+// getEntity runs `esimflow order|profile ID`. With several APIs, the service
 // that owns the route answers (the processor); the others do not serve it.
-func getEntity(cmd *cobra.Command, f *opFlags, what, id, path string) error {
+func getEntity(cmd *cobra.Command, clients []*apiClient, asJSON bool, what, id, path string) error {
 	var errs []error
-	for _, base := range f.urls {
-		c := f.client(base)
+	var bases []string
+	for _, c := range clients {
+		bases = append(bases, c.base)
 		status, body, err := c.get(cmd.Context(), path)
 		switch {
 		case err != nil:
@@ -240,7 +214,7 @@ func getEntity(cmd *cobra.Command, f *opFlags, what, id, path string) error {
 			errs = append(errs, fmt.Errorf("GET %s%s: %d: %s", c.base, path, status, errorMessage(body)))
 			continue
 		}
-		if f.json {
+		if asJSON {
 			var out bytes.Buffer
 			if err := json.Indent(&out, body, "", "  "); err != nil {
 				return fmt.Errorf("GET %s%s: %w", c.base, path, err)
@@ -251,7 +225,7 @@ func getEntity(cmd *cobra.Command, f *opFlags, what, id, path string) error {
 		return printEntity(cmd.OutOrStdout(), body)
 	}
 	if len(errs) == 0 {
-		return fmt.Errorf("none of the APIs %s serves %s", strings.Join(f.urls, ", "), path)
+		return fmt.Errorf("none of the APIs %s serves %s", strings.Join(bases, ", "), path)
 	}
 	return errors.Join(errs...)
 }

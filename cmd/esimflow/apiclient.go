@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,32 +24,68 @@ type apiClient struct {
 	http  *http.Client
 }
 
-// apiFlags are --api and --token, defaulting to ESIMFLOW_API_URL and
-// ESIMFLOW_ADMIN_TOKEN.
+// defaultTimeout bounds each request to the internal API: long enough for a
+// page of dead letters or a purge, short enough that a host that does not
+// answer is reported while the operator waits.
+const defaultTimeout = 10 * time.Second
+
+// apiFlags are the flags of every command that talks to the internal API:
+// --api, --token and --timeout. Their defaults come from the configuration
+// (ESIMFLOW_API_URL, ESIMFLOW_ADMIN_TOKEN), read when the command runs, so
+// --help shows where a default comes from and never the token itself.
 type apiFlags struct {
-	api, token string
-	getenv     func(string) string
+	urls    []string
+	token   string
+	timeout time.Duration
+	getenv  func(string) string
 }
 
-func (f *apiFlags) register(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&f.api, "api", "", "internal API URL (default $ESIMFLOW_API_URL, else http://127.0.0.1:8081)")
-	cmd.PersistentFlags().StringVar(&f.token, "token", "", "bearer token of the internal API (default $ESIMFLOW_ADMIN_TOKEN)")
+// newAPIFlags registers the flags on cmd and its subcommands.
+func newAPIFlags(cmd *cobra.Command, getenv func(string) string) *apiFlags {
+	f := &apiFlags{getenv: getenv}
+	fs := cmd.PersistentFlags()
+	fs.StringSliceVar(&f.urls, "api", nil, "internal API base URL; repeat or comma-separate for several services (default $ESIMFLOW_API_URL, else "+defaultAPI+")")
+	fs.StringVar(&f.token, "token", "", "bearer token of the internal API (default $ESIMFLOW_ADMIN_TOKEN)")
+	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "timeout of each request")
+	return f
 }
 
-func (f *apiFlags) client() (*apiClient, error) {
+// clients returns a client per API, the flags over the configuration.
+func (f *apiFlags) clients() ([]*apiClient, error) {
 	cfg, err := config.Load(f.getenv)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	c := &apiClient{base: cfg.APIURL, token: cfg.AdminToken, http: &http.Client{Timeout: 30 * time.Second}}
-	if f.api != "" {
-		c.base = f.api
+	urls, token := cfg.CLI.APIURLs, cfg.Admin.Token
+	if len(f.urls) > 0 {
+		urls = f.urls
 	}
 	if f.token != "" {
-		c.token = f.token
+		token = f.token
 	}
-	c.base = strings.TrimRight(c.base, "/")
-	return c, nil
+	hc := &http.Client{Timeout: f.timeout}
+	var out []*apiClient
+	for _, u := range urls {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			out = append(out, &apiClient{base: u, token: token, http: hc})
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--api: no internal API given")
+	}
+	return out, nil
+}
+
+// client returns the client of a command that talks to one service.
+func (f *apiFlags) client() (*apiClient, error) {
+	cs, err := f.clients()
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) > 1 {
+		return nil, fmt.Errorf("--api: this command talks to one service's API (the processor's), got %d", len(cs))
+	}
+	return cs[0], nil
 }
 
 // apiError is a non-2xx answer.

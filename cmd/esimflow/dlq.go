@@ -19,7 +19,6 @@ import (
 // newDLQCmd is `esimflow dlq`: the dead letters of ESIM_DLQ, through the
 // internal API of a running esimflow.
 func newDLQCmd(getenv func(string) string) *cobra.Command {
-	flags := &apiFlags{getenv: getenv}
 	cmd := &cobra.Command{
 		Use:   "dlq",
 		Short: "List, show, re-drive and purge dead letters (ESIM_DLQ)",
@@ -27,7 +26,7 @@ func newDLQCmd(getenv func(string) string) *cobra.Command {
 			"the error, the original subject and the delivery count. These commands talk to a running\n" +
 			"esimflow's internal API (--api, ESIMFLOW_API_URL; --token, ESIMFLOW_ADMIN_TOKEN).",
 	}
-	flags.register(cmd)
+	flags := newAPIFlags(cmd, getenv)
 	cmd.AddCommand(newDLQListCmd(flags), newDLQShowCmd(flags), newDLQRedriveCmd(flags), newDLQPurgeCmd(flags))
 	return cmd
 }

@@ -24,16 +24,22 @@ func newProfileCmd(getenv func(string) string) *cobra.Command {
 
 // newEntityCmd reads one entity of the state API by its id.
 func newEntityCmd(getenv func(string) string, what, arg, route, short, long string) *cobra.Command {
-	var f opFlags
+	var asJSON bool
+	var api *apiFlags
 	cmd := &cobra.Command{
 		Use:   what + " " + arg,
 		Short: short,
 		Long:  long,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return getEntity(cmd, &f, what, args[0], route+url.PathEscape(args[0]))
+			clients, err := api.clients()
+			if err != nil {
+				return err
+			}
+			return getEntity(cmd, clients, asJSON, what, args[0], route+url.PathEscape(args[0]))
 		},
 	}
-	f.register(cmd, getenv)
+	api = newAPIFlags(cmd, getenv)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	return cmd
 }

@@ -66,7 +66,7 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("configuration: %w", err)
 			}
-			log := service.Logger(cfg)
+			log := service.Logger(cfg.Log)
 			log.Info("starting", "config", cfg)
 			tp, shutdownTracing, err := telemetry.Setup(ctx, "esimflow", os.Getenv)
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/natsembed"
 	"github.com/esimflow/esimflow/shared/service"
+	"github.com/esimflow/esimflow/shared/storeopen"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
@@ -64,36 +65,74 @@ func newReplayCmd(getenv func(string) string) *cobra.Command {
 	return cmd
 }
 
+// replay runs `esimflow replay` once its flags are read: it refuses beside a
+// running all-in-one, opens NATS and the store as the services do, replays
+// with a progress bar and prints what it did.
 func replay(ctx context.Context, cfg config.Config, opts processor.ReplayOptions, out, errOut io.Writer) error {
-	if cfg.NATSURL == "" && answers(ctx, cfg.APIURL) {
-		return fmt.Errorf("an esimflow answers at %s: stop it first, the embedded NATS data in %s takes one server at a time "+
-			"(or point ESIMFLOW_API_URL elsewhere if that is another deployment)", cfg.APIURL, cfg.DataDir)
+	if err := refuseBesideRunning(ctx, cfg); err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow-replay", Store: true, Embedded: natsembed.Start, FailFast: true})
+	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow-replay", Embedded: natsembed.Start, FailFast: true})
 	if err != nil {
 		return err
 	}
 	defer env.Close()
+	st, closeStore, err := storeopen.Open(ctx, cfg.Store, env.NATS.JS)
+	if err != nil {
+		return err
+	}
+	env.OnClose(closeStore)
 
-	var bar *progressbar.ProgressBar
-	opts.SeenTTL = cfg.SeenTTL
-	opts.Progress = func(total uint64) {
-		bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(errOut), progressbar.OptionSetDescription("replaying ESIM_EVENTS"),
-			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(errOut) }))
-	}
-	opts.Step = func() { _ = bar.Add(1) }
-	stats, err := processor.Replay(ctx, env.NATS.JS, env.Names, env.Store, opts)
-	if bar != nil {
-		_ = bar.Finish()
-	}
+	bar := &progress{w: errOut}
+	opts.SeenTTL, opts.Progress, opts.Step = cfg.Store.SeenTTL, bar.start, bar.step
+	stats, err := processor.Replay(ctx, env.NATS.JS, env.Names, st, opts)
+	bar.finish()
 	if err != nil {
 		return fmt.Errorf("replay stopped after %d events: %w", stats.Events, err)
 	}
 	fmt.Fprintf(out, "replayed %d events: %d merged, %d parked (unknown type or health check), %d malformed (see esimflow dlq list)\n",
 		stats.Events, stats.Applied, stats.Parked, stats.Malformed)
 	return nil
+}
+
+// refuseBesideRunning stops a replay of the embedded server's data while an
+// esimflow answers: the data takes one server at a time.
+func refuseBesideRunning(ctx context.Context, cfg config.Config) error {
+	if cfg.NATS.URL != "" {
+		return nil // an external NATS: the processors may keep running
+	}
+	for _, api := range cfg.CLI.APIURLs {
+		if answers(ctx, api) {
+			return fmt.Errorf("an esimflow answers at %s: stop it first, the embedded NATS data in %s takes one server at a time "+
+				"(or point ESIMFLOW_API_URL elsewhere if that is another deployment)", api, cfg.NATS.DataDir)
+		}
+	}
+	return nil
+}
+
+// progress draws a replay's progress bar once the total is known.
+type progress struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func (p *progress) start(total uint64) {
+	p.bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription("replaying ESIM_EVENTS"),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
+		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }))
+}
+
+func (p *progress) step() {
+	if p.bar != nil {
+		_ = p.bar.Add(1)
+	}
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
 }
 
 // parseSince reads an RFC 3339 time, or a duration back from now.

@@ -22,8 +22,8 @@ import (
 )
 
 func newStatusCmd(getenv func(string) string) *cobra.Command {
-	var f opFlags
-	var watch bool
+	var asJSON, watch bool
+	var api *apiFlags
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -35,10 +35,14 @@ func newStatusCmd(getenv func(string) string) *cobra.Command {
 			"is unreachable or not ready.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			clients, err := api.clients()
+			if err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			if !watch {
-				r := collectStatus(cmd.Context(), &f)
-				if err := printStatus(out, r, f.json); err != nil {
+				r := collectStatus(cmd.Context(), clients)
+				if err := printStatus(out, r, asJSON); err != nil {
 					return err
 				}
 				return r.err()
@@ -48,7 +52,7 @@ func newStatusCmd(getenv func(string) string) *cobra.Command {
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
-				r := collectStatus(ctx, &f)
+				r := collectStatus(ctx, clients)
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -56,7 +60,7 @@ func newStatusCmd(getenv func(string) string) *cobra.Command {
 				if isTerminal(out) {
 					page.WriteString("\x1b[H\x1b[2J") // home and clear, as watch(1) does
 				}
-				if err := printStatus(&page, r, f.json); err != nil {
+				if err := printStatus(&page, r, asJSON); err != nil {
 					return err
 				}
 				if _, err := out.Write(page.Bytes()); err != nil {
@@ -70,7 +74,8 @@ func newStatusCmd(getenv func(string) string) *cobra.Command {
 			}
 		},
 	}
-	f.register(cmd, getenv)
+	api = newAPIFlags(cmd, getenv)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh until Ctrl-C")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval of --watch")
 	return cmd
@@ -115,11 +120,10 @@ var counters = []struct{ name, title string }{
 	{"esimflow_notifications_total", "notifications"},
 }
 
-func collectStatus(ctx context.Context, f *opFlags) statusReport {
+func collectStatus(ctx context.Context, clients []*apiClient) statusReport {
 	r := statusReport{At: time.Now().UTC().Truncate(time.Second), Streams: []admin.StreamStatus{}, Counters: map[string]map[string]float64{}}
 	var streamsErr []string
-	for _, base := range f.urls {
-		c := f.client(base)
+	for _, c := range clients {
 		svc := serviceStatus{API: c.base}
 		status, body, err := c.get(ctx, "/readyz")
 		switch {

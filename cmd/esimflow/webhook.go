@@ -82,7 +82,7 @@ func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("configuration: %w", err)
 			}
-			sign, err := signer(cfg)
+			sign, err := signer(cfg.Ingest)
 			if err != nil {
 				return err
 			}
@@ -125,11 +125,11 @@ func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
 }
 
 // signer returns what adds the configured signature headers to a request.
-func signer(cfg config.Config) (func(*http.Request, []byte), error) {
+func signer(cfg config.Ingest) (func(*http.Request, []byte), error) {
 	var sw *verify.StandardWebhooks
-	if len(cfg.IngestHMACSecrets) > 0 {
+	if len(cfg.HMACSecrets) > 0 {
 		var err error
-		if sw, err = verify.NewStandardWebhooks(cfg.IngestHMACSecrets, cfg.IngestHMACTolerance, time.Now); err != nil {
+		if sw, err = verify.NewStandardWebhooks(cfg.HMACSecrets, cfg.HMACTolerance, time.Now); err != nil {
 			return nil, err
 		}
 	}

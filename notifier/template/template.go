@@ -29,6 +29,8 @@ import (
 	"strconv"
 	"strings"
 	texttemplate "text/template"
+
+	localetag "github.com/esimflow/esimflow/shared/locale"
 )
 
 // Kind is what a message is about, as the templates name it.
@@ -97,8 +99,7 @@ type Set struct {
 }
 
 var (
-	nameRE   = regexp.MustCompile(`^(activation|low_data|low_data_[0-9]{1,3}|data_exhausted|validity_low)\.tmpl$`)
-	localeRE = regexp.MustCompile(`^[a-z]{2,3}(-[a-z0-9]{2,8}){0,3}$`)
+	nameRE = regexp.MustCompile(`^(activation|low_data|low_data_[0-9]{1,3}|data_exhausted|validity_low)\.tmpl$`)
 )
 
 // New parses the built-in templates and, when dir is not empty, the ones in
@@ -139,9 +140,9 @@ func (s *Set) load(fsys fs.FS, origin string) error {
 		locale, name := path.Split(p)
 		locale = strings.TrimSuffix(locale, "/")
 		switch {
-		case d.IsDir() && locale == "" && localeRE.MatchString(name):
+		case d.IsDir() && locale == "" && localetag.Canonical(name):
 			return nil
-		case !d.IsDir() && localeRE.MatchString(locale) && !strings.Contains(locale, "/") && nameRE.MatchString(name):
+		case !d.IsDir() && localetag.Canonical(locale) && !strings.Contains(locale, "/") && nameRE.MatchString(name):
 		default:
 			return fmt.Errorf("templates %s: %s: want <locale>/<kind>.tmpl with a lower-case locale (en, de, pt-br) and a kind of %v or low_data_<threshold>", origin, p, Kinds)
 		}
@@ -228,10 +229,10 @@ func candidates(kind Kind, threshold int) []string {
 
 // Chain is the lookup order for a locale: "pt_BR" → pt-br, pt, en.
 func Chain(locale string) []string {
-	loc := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(locale), "_", "-"))
+	loc := localetag.Normalize(strings.TrimSpace(locale))
 	var out []string
 	add := func(l string) {
-		if l != "" && localeRE.MatchString(l) && (len(out) == 0 || out[len(out)-1] != l) {
+		if l != "" && localetag.Canonical(l) && (len(out) == 0 || out[len(out)-1] != l) {
 			out = append(out, l)
 		}
 	}

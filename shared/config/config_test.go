@@ -1,8 +1,8 @@
 package config_test
 
 import (
+	"flag"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +17,39 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":8080" || c.AdminAddr != ":8081" || c.DataDir != "./data" || c.IngestMaxBody != 262144 ||
-		!c.EmbeddedSyncAlways || c.PublishTimeout != 2*time.Second || len(c.LowDataThresholds) != 2 ||
-		c.LowDataThresholds[0] != 80 || c.LowDataThresholds[1] != 100 || c.MaxDeliver != 10 || c.StreamReplicas != 1 {
+	if c.Ingest.HTTPAddr != ":8080" || c.Admin.Addr != ":8081" || c.NATS.DataDir != "./data" || c.Ingest.MaxBody != 262144 ||
+		c.NATS.SyncEvery != 0 || c.Ingest.PublishTimeout != 2*time.Second || len(c.Processor.LowDataThresholds) != 2 ||
+		c.Processor.LowDataThresholds[0] != 80 || c.Processor.LowDataThresholds[1] != 100 || c.MaxDeliver != 10 || c.Replicas != 1 ||
+		len(c.CLI.APIURLs) != 1 || c.CLI.APIURLs[0] != "http://127.0.0.1:8081" {
 		t.Errorf("defaults: %+v", c)
+	}
+}
+
+// TestSectionsCarryCommon: each service is handed its section alone, so the
+// shared settings must be in it.
+func TestSectionsCarryCommon(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"ESIMFLOW_NAMESPACE": "t1", "ESIMFLOW_MAX_DELIVER": "4", "ESIMFLOW_STREAM_REPLICAS": "3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Common{Namespace: "t1", MaxDeliver: 4, Replicas: 3}
+	for name, got := range map[string]config.Common{"top": c.Common, "store": c.Store.Common, "ingest": c.Ingest.Common,
+		"processor": c.Processor.Common, "notifier": c.Notifier.Common} {
+		if got != want {
+			t.Errorf("%s: %+v, want %+v", name, got, want)
+		}
+	}
+}
+
+func TestSyncInterval(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"ESIMFLOW_EMBEDDED_SYNC": "2m"}))
+	if err != nil || c.NATS.SyncEvery != 2*time.Minute {
+		t.Errorf("sync 2m: %v, %v", c.NATS.SyncEvery, err)
+	}
+	for _, bad := range []string{"0", "-1s", "sometimes"} {
+		if _, err := config.Load(env(map[string]string{"ESIMFLOW_EMBEDDED_SYNC": bad})); err == nil {
+			t.Errorf("sync %q accepted", bad)
+		}
 	}
 }
 
@@ -90,7 +119,7 @@ func TestThresholdsSortedAndDeduplicated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.LowDataThresholds; len(got) != 3 || got[0] != 50 || got[2] != 100 {
+	if got := c.Processor.LowDataThresholds; len(got) != 3 || got[0] != 50 || got[2] != 100 {
 		t.Errorf("thresholds = %v", got)
 	}
 }
@@ -117,7 +146,7 @@ func TestSecretsRedactedInLog(t *testing.T) {
 	if !strings.Contains(s, "n1:4222") || !strings.Contains(s, "n2:4222") {
 		t.Errorf("the servers should still show: %s", s)
 	}
-	if !strings.Contains(s, "[email sms webhook]") {
+	if !strings.Contains(s, "[email sms webhook]") || !strings.Contains(s, "admin_token=(set)") {
 		t.Errorf("log value does not list the channels: %s", s)
 	}
 }
@@ -127,33 +156,44 @@ func TestChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Channels(); len(got) != 1 || got[0] != "console" {
+	if got := c.Notifier.Channels(); len(got) != 1 || got[0] != "console" {
 		t.Errorf("default channels %v, want console alone", got)
 	}
 }
 
-// TestReadmeTableMatches keeps the README's configuration table and Settings
-// equal: same variables, same defaults.
-func TestReadmeTableMatches(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+var update = flag.Bool("update", false, "rewrite docs/configuration.md from the settings table")
+
+// TestReferenceMatches keeps docs/configuration.md equal to what the settings
+// table generates: same variables, defaults and meanings.
+func TestReferenceMatches(t *testing.T) {
+	const path = "../../docs/configuration.md"
+	want := config.Reference()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile("(?m)^\\| `(ESIMFLOW_[A-Z_]+)` \\| (`([^`]*)`|empty) \\|")
-	documented := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
-		documented[m[1]] = m[3]
+	if string(got) != want {
+		t.Errorf("%s differs from the settings table: run go test ./shared/config -update", path)
 	}
-	for _, s := range config.Settings {
-		d, ok := documented[s.Env]
-		if !ok {
-			t.Errorf("README does not document %s", s.Env)
-		} else if d != s.Default {
-			t.Errorf("README says %s defaults to %q, the code %q", s.Env, d, s.Default)
+}
+
+// TestSettingsDeclaredOnce: one row per variable, each with a meaning.
+func TestSettingsDeclaredOnce(t *testing.T) {
+	seen := map[string]bool{}
+	for _, sec := range config.Sections() {
+		for _, s := range sec.Settings {
+			if seen[s.Env] || !strings.HasPrefix(s.Env, "ESIMFLOW_") || s.Meaning == "" {
+				t.Errorf("%s: declared twice, misnamed or without a meaning", s.Env)
+			}
+			seen[s.Env] = true
 		}
-		delete(documented, s.Env)
 	}
-	for env := range documented {
-		t.Errorf("README documents %s, which the code does not read", env)
+	if len(seen) != 59 {
+		t.Errorf("%d settings, want the 59 the contract and the deployments use", len(seen))
 	}
 }

@@ -43,15 +43,15 @@ type authenticated interface {
 }
 
 // StartEmbedded starts the embedded server from the configuration.
-type StartEmbedded func(cfg config.Config) (EmbeddedServer, error)
+type StartEmbedded func(cfg config.NATS) (EmbeddedServer, error)
 
-// Open connects to cfg.NATSURL, or, when it is empty, starts the embedded
+// Open connects to cfg.URL, or, when it is empty, starts the embedded
 // server with start (nil: an external NATS is required). name identifies the
 // client in the server's monitoring.
 //
 // With wait, a NATS that does not answer yet is retried in the background
 // (services); without, Open fails at once (operator commands).
-func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger, start StartEmbedded, wait bool) (*Conn, error) {
+func Open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger, start StartEmbedded, wait bool) (*Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -64,9 +64,9 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	c := &Conn{}
-	url := cfg.NATSURL
+	url := cfg.URL
 	if url != "" {
-		sec, err := securityOptions(cfg.NATS)
+		sec, err := securityOptions(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +95,7 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 			opts = append(opts, auth...)
 		}
 		log.Info("embedded nats started", "store", filepath.Join(cfg.DataDir, "jetstream"),
-			"listen", orNone(cfg.EmbeddedNATSAddr), "sync_always", cfg.EmbeddedSyncAlways)
+			"listen", orNone(cfg.EmbeddedAddr), "sync_always", cfg.SyncEvery == 0)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -136,7 +136,7 @@ func (c *Conn) Close() {
 
 // securityOptions turns the credential and TLS settings into connect options.
 // A user and password, or a token, travel in the URL, which nats.go reads.
-func securityOptions(sec config.NATSSecurity) ([]nats.Option, error) {
+func securityOptions(sec config.NATS) ([]nats.Option, error) {
 	var opts []nats.Option
 	switch {
 	case sec.CredsFile != "":

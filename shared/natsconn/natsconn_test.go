@@ -65,7 +65,7 @@ func open(t *testing.T, env map[string]string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := natsconn.Open(ctx, cfg, t.Name(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, false)
+	c, err := natsconn.Open(ctx, cfg.NATS, t.Name(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, false)
 	if err != nil {
 		return err
 	}

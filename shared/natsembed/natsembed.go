@@ -75,9 +75,9 @@ func (s *Server) ConnectOptions() ([]nats.Option, error) {
 
 // Start starts the server from the configuration and waits until it takes
 // connections.
-func Start(cfg config.Config) (natsconn.EmbeddedServer, error) {
-	return StartWith(Options{DataDir: cfg.DataDir, Addr: cfg.EmbeddedNATSAddr,
-		SyncAlways: cfg.EmbeddedSyncAlways, SyncEvery: cfg.EmbeddedSyncEvery})
+func Start(cfg config.NATS) (natsconn.EmbeddedServer, error) {
+	return StartWith(Options{DataDir: cfg.DataDir, Addr: cfg.EmbeddedAddr,
+		SyncAlways: cfg.SyncEvery == 0, SyncEvery: cfg.SyncEvery})
 }
 
 // StartWith starts the server and waits until it takes connections.

@@ -32,7 +32,7 @@ func clientURL(t *testing.T, srv natsconn.EmbeddedServer) string {
 // own in-process connection keeps working, and a restart keeps the seed.
 func TestSecurityEmbeddedNATSListenerRefusesAnonymousClients(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config.Config{DataDir: dir, EmbeddedNATSAddr: "127.0.0.1:-1", EmbeddedSyncAlways: true}
+	cfg := config.NATS{DataDir: dir, EmbeddedAddr: "127.0.0.1:-1"}
 	srv, err := natsembed.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestSecurityEmbeddedNATSListenerRefusesAnonymousClients(t *testing.T) {
 // listener speaks TLS only, and still needs the seed.
 func TestSecurityEmbeddedNATSRefusesToListenBeyondLoopbackWithoutTLS(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:-1", ":-1", "[::]:-1"} {
-		srv, err := natsembed.Start(config.Config{DataDir: t.TempDir(), EmbeddedNATSAddr: addr, EmbeddedSyncAlways: true})
+		srv, err := natsembed.Start(config.NATS{DataDir: t.TempDir(), EmbeddedAddr: addr})
 		if err == nil {
 			srv.Shutdown()
 			t.Errorf("%s: started without TLS", addr)

@@ -1,14 +1,16 @@
 // Package service wires a process: config, logger, NATS (external or embedded),
-// the JetStream layout, the store and the internal API server. Every binary —
-// the three services and the all-in-one — starts through it, so they connect
-// the same way and shut down in the same order: HTTP first, consumers next,
-// then NATS is drained, then the embedded server stops.
+// the JetStream streams and the internal API server. Every binary — the three
+// services and the all-in-one — starts through it, so they connect the same
+// way and shut down in the same order: HTTP first, consumers next, then the
+// store closes, NATS is drained, and the embedded server stops.
+//
+// It knows no service: each opens its own consumer (Env.Consumer) and, when it
+// keeps state, its own store (package storeopen), so ingest links neither
+// go-redis nor the KV store.
 package service
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,38 +26,32 @@ import (
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/httpserve"
 	"github.com/esimflow/esimflow/shared/natsconn"
-	"github.com/esimflow/esimflow/shared/store"
-	"github.com/esimflow/esimflow/shared/store/kvstore"
-	"github.com/esimflow/esimflow/shared/store/redisstore"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 )
 
 // Env is a wired process: what service Run functions take their deps from.
+// A main hands each service its own section of Cfg, never the whole.
 type Env struct {
 	Cfg    config.Config
 	Log    *slog.Logger
 	NATS   *natsconn.Conn
-	Store  store.Store // nil unless Options.Store
 	Admin  *admin.Server
 	Names  stream.Names
-	Events jetstream.Consumer // durable "processor" consumer on ESIM_EVENTS
-	Notify jetstream.Consumer // durable "notifier" consumer on ESIM_NOTIFY
 	Tracer trace.TracerProvider
 
+	limits  stream.Limits
+	wait    bool // wait for NATS (services), or fail at once (commands)
 	closers []func()
 }
 
 // Options say what a process needs.
 type Options struct {
 	Name string // client and log name
-	// Store opens the store: Redis when ESIMFLOW_REDIS_URL is set, else NATS KV.
-	Store bool
 	// Embedded starts the embedded server when ESIMFLOW_NATS_URL is empty
 	// (natsembed.Start); nil for the separate service binaries, which need an
 	// external NATS and so do not link the server.
@@ -67,18 +63,24 @@ type Options struct {
 	Tracer trace.TracerProvider
 }
 
-// Open connects everything a process needs and creates the JetStream layout.
+// Open connects to NATS, creates or checks the streams and builds the
+// internal API server. The process's consumer and store are its own to open
+// (Consumer, storeopen.Open).
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*Env, error) {
-	env := &Env{Cfg: cfg, Log: log, Admin: admin.New(cfg.AdminToken), Names: stream.NewNames(cfg.Namespace), Tracer: telemetry.OrNoop(opts.Tracer)}
-	if cfg.Pprof {
+	env := &Env{
+		Cfg: cfg, Log: log, Admin: admin.New(cfg.Admin.Token), Names: stream.NewNames(cfg.Namespace),
+		Tracer: telemetry.OrNoop(opts.Tracer), wait: !opts.FailFast,
+		limits: stream.Limits{Replicas: cfg.Replicas, EventsMaxAge: cfg.NATS.EventsMaxAge, EventsMaxBytes: cfg.NATS.EventsMaxBytes, MaxDeliver: cfg.MaxDeliver},
+	}
+	if cfg.Admin.Pprof {
 		env.Admin.ServeProfiles()
 	}
-	nc, err := natsconn.Open(ctx, cfg, opts.Name, log, opts.Embedded, !opts.FailFast)
+	nc, err := natsconn.Open(ctx, cfg.NATS, opts.Name, log, opts.Embedded, env.wait)
 	if err != nil {
 		return nil, err
 	}
 	env.NATS = nc
-	env.closers = append(env.closers, nc.Close)
+	env.OnClose(nc.Close)
 	env.Admin.AddCheck("nats", func(context.Context) error {
 		if s := nc.NC.Status(); s != nats.CONNECTED {
 			return fmt.Errorf("nats %s", s)
@@ -86,87 +88,38 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		return nil
 	})
 
-	limits := stream.Limits{
-		Replicas:       cfg.StreamReplicas,
-		EventsMaxAge:   cfg.EventsMaxAge,
-		EventsMaxBytes: cfg.EventsMaxBytes,
-		MaxDeliver:     cfg.MaxDeliver,
-	}
-	if err := env.ensureLayout(ctx, limits, !opts.FailFast); err != nil {
+	err = env.retry(ctx, func() error { return stream.EnsureStreams(ctx, nc.JS, env.Names, env.limits) })
+	if err != nil {
 		env.Close()
 		return nil, fmt.Errorf("jetstream layout: %w", err)
 	}
 	var streams []string
-	for _, sc := range env.Names.StreamConfigs(limits) {
+	for _, sc := range env.Names.StreamConfigs(env.limits) {
 		streams = append(streams, sc.Name)
 	}
 	env.Admin.ServeStatus(nc.JS, streams...)
-	if opts.Store {
-		if env.Store, err = env.openStore(ctx); err != nil {
-			env.Close()
-			return nil, err
-		}
-	}
 	return env, nil
 }
 
-func (env *Env) openStore(ctx context.Context) (store.Store, error) {
-	cfg := env.Cfg
-	if cfg.RedisURL == "" {
-		st, err := kvstore.New(ctx, env.NATS.JS, kvstore.Options{Namespace: cfg.Namespace, SeenTTL: cfg.SeenTTL, Replicas: cfg.StreamReplicas})
-		if err != nil {
-			return nil, fmt.Errorf("nats kv store: %w", err)
-		}
-		return st, nil
-	}
-	ropts, err := RedisOptions(cfg)
+// Consumer creates or checks the process's durable consumer,
+// stream.ProcessorConsumer or stream.NotifierConsumer, waiting for NATS as
+// Open does.
+func (env *Env) Consumer(ctx context.Context, name string) (jetstream.Consumer, error) {
+	var c jetstream.Consumer
+	err := env.retry(ctx, func() error {
+		var err error
+		c, err = stream.EnsureConsumer(ctx, env.NATS.JS, env.Names, env.limits, name)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("jetstream layout: %w", err)
 	}
-	client := redis.NewClient(ropts)
-	env.closers = append(env.closers, func() { _ = client.Close() })
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := client.Ping(pctx).Err(); err != nil {
-		return nil, fmt.Errorf("redis %s: %w", ropts.Addr, err)
-	}
-	st, err := redisstore.New(client, redisstore.Options{Namespace: cfg.Namespace, SeenTTL: cfg.SeenTTL})
-	if err != nil {
-		return nil, fmt.Errorf("redis store: %w", err)
-	}
-	return st, nil
+	return c, nil
 }
 
-// RedisOptions turns ESIMFLOW_REDIS_URL — with its ACL user and password, and
-// rediss:// for TLS — and the Redis TLS files into client options.
-func RedisOptions(cfg config.Config) (*redis.Options, error) {
-	ropts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("ESIMFLOW_REDIS_URL: %w", err)
-	}
-	if ropts.TLSConfig == nil {
-		return ropts, nil // Validate refuses TLS files without rediss://
-	}
-	if f := cfg.Redis.CAFile; f != "" {
-		pem, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("ESIMFLOW_REDIS_TLS_CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ESIMFLOW_REDIS_TLS_CA: no PEM certificate in %s", f)
-		}
-		ropts.TLSConfig.RootCAs = pool
-	}
-	if cfg.Redis.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.Redis.CertFile, cfg.Redis.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("ESIMFLOW_REDIS_TLS_CERT: %w", err)
-		}
-		ropts.TLSConfig.Certificates = []tls.Certificate{cert}
-	}
-	return ropts, nil
-}
+// OnClose registers f to run at Close, before what was opened earlier is
+// released: a store closes before NATS drains.
+func (env *Env) OnClose(f func()) { env.closers = append(env.closers, f) }
 
 // Close releases everything Open opened, in reverse order.
 func (env *Env) Close() {
@@ -188,11 +141,12 @@ func Supervise(ctx context.Context, parts ...Part) error {
 	return g.Wait()
 }
 
-// AdminPart serves the internal API on ln, or on cfg.AdminAddr when ln is nil.
+// AdminPart serves the internal API on ln, or on ESIMFLOW_ADMIN_ADDR when ln
+// is nil.
 func (env *Env) AdminPart(ln net.Listener) Part {
 	return func(ctx context.Context) error {
 		srv := &http.Server{
-			Addr:              env.Cfg.AdminAddr,
+			Addr:              env.Cfg.Admin.Addr,
 			Handler:           env.Admin.Handler(),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,
@@ -205,19 +159,20 @@ func (env *Env) AdminPart(ln net.Listener) Part {
 
 // Logger returns the process logger on stderr, JSON or text, at the
 // configured level.
-func Logger(cfg config.Config) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogText {
+func Logger(cfg config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Level}
+	if cfg.Text {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
 
 // Main is a service binary's main: it loads config from the environment,
-// wires the process, builds the service (which registers its routes and
-// checks), then runs it with the internal API, and exits non-zero with the
-// error on failure. SIGINT and SIGTERM stop it gracefully.
-func Main(opts Options, build func(env *Env) (Part, error)) {
+// wires the process, builds the service (which opens its consumer and store
+// and registers its routes and checks), then runs it with the internal API,
+// and exits non-zero with the error on failure. SIGINT and SIGTERM stop it
+// gracefully.
+func Main(opts Options, build func(ctx context.Context, env *Env) (Part, error)) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := config.Load(os.Getenv)
@@ -227,7 +182,7 @@ func Main(opts Options, build func(env *Env) (Part, error)) {
 	}
 	// "process" names the binary; the services it runs add "service" (the
 	// all-in-one runs three), so no line carries one key twice.
-	log := Logger(cfg).With("process", opts.Name)
+	log := Logger(cfg.Log).With("process", opts.Name)
 	log.Info("starting", "config", cfg)
 	tp, shutdownTracing, err := telemetry.Setup(ctx, opts.Name, os.Getenv)
 	if err != nil {
@@ -241,7 +196,7 @@ func Main(opts Options, build func(env *Env) (Part, error)) {
 		log.Error("start failed", "err", err)
 		os.Exit(1)
 	}
-	run, err := build(env)
+	run, err := build(ctx, env)
 	if err == nil {
 		err = Supervise(ctx, env.AdminPart(nil), run)
 	}
@@ -259,22 +214,21 @@ func Main(opts Options, build func(env *Env) (Part, error)) {
 // leader, short enough that a wrong address surfaces as an exit.
 const layoutWait = 2 * time.Minute
 
-// ensureLayout creates or checks the streams and consumers, retrying while
-// NATS does not answer (a service started during a NATS restart waits for it
-// instead of exiting). A server that answers but keeps a different config
-// fails at once: waiting cannot fix that.
-func (e *Env) ensureLayout(ctx context.Context, limits stream.Limits, wait bool) error {
-	op := func() (struct{}, error) {
-		var err error
-		e.Events, e.Notify, err = stream.Ensure(ctx, e.NATS.JS, e.Names, limits)
-		if errors.Is(err, stream.ErrServerIgnoredSetting) || err != nil && !wait {
+// retry runs op, a step of the JetStream layout, retrying while NATS does not
+// answer (a service started during a NATS restart waits for it instead of
+// exiting). A server that answers but keeps a different config fails at
+// once: waiting cannot fix that. Operator commands do not wait.
+func (env *Env) retry(ctx context.Context, op func() error) error {
+	step := func() (struct{}, error) {
+		err := op()
+		if errors.Is(err, stream.ErrServerIgnoredSetting) || err != nil && !env.wait {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		if err != nil {
-			e.Log.Warn("jetstream not ready, retrying", "err", err)
+			env.Log.Warn("jetstream not ready, retrying", "err", err)
 		}
 		return struct{}{}, err
 	}
-	_, err := backoff.Retry(ctx, op, backoff.WithBackOff(backoff.NewExponentialBackOff()), backoff.WithMaxElapsedTime(layoutWait))
+	_, err := backoff.Retry(ctx, step, backoff.WithBackOff(backoff.NewExponentialBackOff()), backoff.WithMaxElapsedTime(layoutWait))
 	return err
 }

@@ -178,29 +178,53 @@ func (n Names) ConsumerConfig(name string, l Limits) jetstream.ConsumerConfig {
 
 // Ensure creates or updates the streams and returns the two durable consumers
 // (processor on ESIM_EVENTS, notifier on ESIM_NOTIFY), checking that the server
-// kept every setting.
+// kept every setting. A process opens only what it uses: EnsureStreams, then
+// EnsureConsumer for its own consumer.
 func Ensure(ctx context.Context, js jetstream.JetStream, n Names, l Limits) (processor, notifier jetstream.Consumer, err error) {
+	if err := EnsureStreams(ctx, js, n, l); err != nil {
+		return nil, nil, err
+	}
+	if processor, err = EnsureConsumer(ctx, js, n, l, ProcessorConsumer); err != nil {
+		return nil, nil, err
+	}
+	if notifier, err = EnsureConsumer(ctx, js, n, l, NotifierConsumer); err != nil {
+		return nil, nil, err
+	}
+	return processor, notifier, nil
+}
+
+// EnsureStreams creates or updates the four streams, checking that the
+// server kept every setting.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error {
 	if l.MaxDeliver < 2 {
-		return nil, nil, fmt.Errorf("max deliver %d: want at least 2, or a transient failure dead-letters at once", l.MaxDeliver)
+		return fmt.Errorf("max deliver %d: want at least 2, or a transient failure dead-letters at once", l.MaxDeliver)
 	}
 	for _, want := range n.StreamConfigs(l) {
 		s, err := js.CreateOrUpdateStream(ctx, want)
 		if err != nil {
-			return nil, nil, fmt.Errorf("stream %s: %w", want.Name, err)
+			return fmt.Errorf("stream %s: %w", want.Name, err)
 		}
 		if err := compareStream(want, s.CachedInfo().Config); err != nil {
-			return nil, nil, fmt.Errorf("stream %s: %w", want.Name, err)
+			return fmt.Errorf("stream %s: %w", want.Name, err)
 		}
 	}
-	processor, err = ensureConsumer(ctx, js, n.Stream(Events), n.ConsumerConfig(ProcessorConsumer, l))
-	if err != nil {
-		return nil, nil, err
+	return nil
+}
+
+// EnsureConsumer creates or updates one durable consumer, ProcessorConsumer
+// or NotifierConsumer, on its stream, checking that the server kept every
+// setting.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, n Names, l Limits, name string) (jetstream.Consumer, error) {
+	var base string
+	switch name {
+	case ProcessorConsumer:
+		base = Events
+	case NotifierConsumer:
+		base = Notify
+	default:
+		return nil, fmt.Errorf("consumer %q: not one of esimflow's", name)
 	}
-	notifier, err = ensureConsumer(ctx, js, n.Stream(Notify), n.ConsumerConfig(NotifierConsumer, l))
-	if err != nil {
-		return nil, nil, err
-	}
-	return processor, notifier, nil
+	return ensureConsumer(ctx, js, n.Stream(base), n.ConsumerConfig(name, l))
 }
 
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, streamName string, want jetstream.ConsumerConfig) (jetstream.Consumer, error) {

@@ -18,6 +18,8 @@ import (
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/natsembed"
 	"github.com/esimflow/esimflow/shared/service"
+	"github.com/esimflow/esimflow/shared/storeopen"
+	"github.com/esimflow/esimflow/shared/stream"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -40,11 +42,24 @@ type Deps struct {
 // first, consumers next, then NATS is drained and the embedded server stops.
 func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	log := deps.Logger
-	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow", Store: true, Embedded: natsembed.Start, Tracer: deps.Tracer})
+	env, err := service.Open(ctx, cfg, log, service.Options{Name: "esimflow", Embedded: natsembed.Start, Tracer: deps.Tracer})
 	if err != nil {
 		return err
 	}
 	defer env.Close()
+	events, err := env.Consumer(ctx, stream.ProcessorConsumer)
+	if err != nil {
+		return err
+	}
+	intents, err := env.Consumer(ctx, stream.NotifierConsumer)
+	if err != nil {
+		return err
+	}
+	st, closeStore, err := storeopen.Open(ctx, cfg.Store, env.NATS.JS)
+	if err != nil {
+		return err
+	}
+	env.OnClose(closeStore)
 
 	httpLn, adminLn, err := listen(cfg, deps)
 	if err != nil {
@@ -53,21 +68,21 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	fmt.Fprintf(deps.Banner, "esimflow is running.\n  POST webhooks to http://%s/webhooks/esim\n  internal API at  http://%s (/v1/orders/{orderNo}, /v1/profiles/{iccid}, /v1/contacts/{transactionId}, /v1/notifications?iccid=, /v1/dlq, /metrics)\n  data in %s — Ctrl-C stops cleanly\n",
 		display(httpLn.Addr()), display(adminLn.Addr()), storageOf(cfg))
 
-	// Build every service first: their routes and readiness checks are in
-	// place before the API answers /readyz.
-	in, err := ingest.New(cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: log, Listener: httpLn, Tracer: env.Tracer})
+	// Build every service first, each from its own section: their routes and
+	// readiness checks are in place before the API answers /readyz.
+	in, err := ingest.New(cfg.Ingest, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: log, Listener: httpLn, Tracer: env.Tracer})
 	if err != nil {
 		return err
 	}
-	proc, err := processor.New(cfg, processor.Deps{
-		Consumer: env.Events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
-		Store: env.Store, Admin: env.Admin, Logger: log, Tracer: env.Tracer,
+	proc, err := processor.New(cfg.Processor, processor.Deps{
+		Consumer: events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
+		Store: st, Admin: env.Admin, Logger: log, Tracer: env.Tracer,
 	})
 	if err != nil {
 		return err
 	}
-	notify, err := notifier.New(cfg, notifier.Deps{
-		Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
+	notify, err := notifier.New(cfg.Notifier, notifier.Deps{
+		Consumer: intents, Publisher: env.NATS.JS, Store: st,
 		Console: deps.Messages, Admin: env.Admin, Logger: log, Tracer: env.Tracer,
 	})
 	if err != nil {
@@ -79,14 +94,14 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 func listen(cfg config.Config, deps Deps) (httpLn, adminLn net.Listener, err error) {
 	httpLn, adminLn = deps.HTTP, deps.Admin
 	if httpLn == nil {
-		if httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, nil, fmt.Errorf("listen ESIMFLOW_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+		if httpLn, err = net.Listen("tcp", cfg.Ingest.HTTPAddr); err != nil {
+			return nil, nil, fmt.Errorf("listen ESIMFLOW_HTTP_ADDR %s: %w", cfg.Ingest.HTTPAddr, err)
 		}
 	}
 	if adminLn == nil {
-		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+		if adminLn, err = net.Listen("tcp", cfg.Admin.Addr); err != nil {
 			httpLn.Close()
-			return nil, nil, fmt.Errorf("listen ESIMFLOW_ADMIN_ADDR %s: %w", cfg.AdminAddr, err)
+			return nil, nil, fmt.Errorf("listen ESIMFLOW_ADMIN_ADDR %s: %w", cfg.Admin.Addr, err)
 		}
 	}
 	return httpLn, adminLn, nil
@@ -105,11 +120,11 @@ func display(a net.Addr) string {
 }
 
 func storageOf(cfg config.Config) string {
-	nats, st := "embedded NATS under "+cfg.DataDir, "NATS KV"
-	if cfg.NATSURL != "" {
-		nats = "NATS at " + config.RedactURLs(cfg.NATSURL)
+	nats, st := "embedded NATS under "+cfg.NATS.DataDir, "NATS KV"
+	if cfg.NATS.URL != "" {
+		nats = "NATS at " + config.RedactURLs(cfg.NATS.URL)
 	}
-	if cfg.RedisURL != "" {
+	if cfg.Store.URL != "" {
 		st = "Redis"
 	}
 	return nats + ", state in " + st

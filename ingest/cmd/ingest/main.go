@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"runtime/debug"
 
@@ -19,8 +20,8 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	service.Main(service.Options{Name: "ingest"}, func(env *service.Env) (service.Part, error) {
-		s, err := ingest.New(env.Cfg, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer})
+	service.Main(service.Options{Name: "ingest"}, func(_ context.Context, env *service.Env) (service.Part, error) {
+		s, err := ingest.New(env.Cfg.Ingest, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer})
 		if err != nil {
 			return nil, err
 		}

@@ -2,16 +2,28 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/esimflow/esimflow/notifier"
 	"github.com/esimflow/esimflow/shared/service"
+	"github.com/esimflow/esimflow/shared/storeopen"
+	"github.com/esimflow/esimflow/shared/stream"
 )
 
 func main() {
-	service.Main(service.Options{Name: "notifier", Store: true}, func(env *service.Env) (service.Part, error) {
-		s, err := notifier.New(env.Cfg, notifier.Deps{
-			Consumer: env.Notify, Publisher: env.NATS.JS, Store: env.Store,
+	service.Main(service.Options{Name: "notifier"}, func(ctx context.Context, env *service.Env) (service.Part, error) {
+		cons, err := env.Consumer(ctx, stream.NotifierConsumer)
+		if err != nil {
+			return nil, err
+		}
+		st, closeStore, err := storeopen.Open(ctx, env.Cfg.Store, env.NATS.JS)
+		if err != nil {
+			return nil, err
+		}
+		env.OnClose(closeStore)
+		s, err := notifier.New(env.Cfg.Notifier, notifier.Deps{
+			Consumer: cons, Publisher: env.NATS.JS, Store: st,
 			Console: os.Stdout, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer,
 		})
 		if err != nil {

@@ -3,15 +3,28 @@
 package main
 
 import (
+	"context"
+
 	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/shared/service"
+	"github.com/esimflow/esimflow/shared/storeopen"
+	"github.com/esimflow/esimflow/shared/stream"
 )
 
 func main() {
-	service.Main(service.Options{Name: "processor", Store: true}, func(env *service.Env) (service.Part, error) {
-		s, err := processor.New(env.Cfg, processor.Deps{
-			Consumer: env.Events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
-			Store: env.Store, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer,
+	service.Main(service.Options{Name: "processor"}, func(ctx context.Context, env *service.Env) (service.Part, error) {
+		cons, err := env.Consumer(ctx, stream.ProcessorConsumer)
+		if err != nil {
+			return nil, err
+		}
+		st, closeStore, err := storeopen.Open(ctx, env.Cfg.Store, env.NATS.JS)
+		if err != nil {
+			return nil, err
+		}
+		env.OnClose(closeStore)
+		s, err := processor.New(env.Cfg.Processor, processor.Deps{
+			Consumer: cons, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
+			Store: st, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer,
 		})
 		if err != nil {
 			return nil, err

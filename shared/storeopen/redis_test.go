@@ -1,4 +1,4 @@
-package service_test
+package storeopen_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/esimflow/esimflow/shared/certtest"
 	"github.com/esimflow/esimflow/shared/config"
-	"github.com/esimflow/esimflow/shared/service"
+	"github.com/esimflow/esimflow/shared/storeopen"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -123,7 +123,7 @@ func TestRedisTLSAndACL(t *testing.T) {
 
 func ping(t *testing.T, cfg config.Config) error {
 	t.Helper()
-	opts, err := service.RedisOptions(cfg)
+	opts, err := storeopen.RedisOptions(cfg.Store)
 	if err != nil {
 		return err
 	}

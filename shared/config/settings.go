@@ -1,0 +1,244 @@
+package config
+
+import (
+	"time"
+)
+
+// Setting is one environment variable: declared once, in sections below.
+type Setting struct {
+	Env     string
+	Default string // "" = empty
+	Meaning string
+	Secret  bool // redacted in the log
+
+	field field // the Config field it fills; nil in Settings()
+}
+
+// Section is a group of settings: one part of the system, a heading in
+// docs/configuration.md and a group in the log.
+type Section struct {
+	Key      string // the log group
+	Title    string
+	Intro    string
+	Settings []Setting
+}
+
+// Sections lists every setting, by section, without binding them to a
+// Config: what the reference documents.
+func Sections() []Section {
+	var c Config
+	out := c.sections()
+	for i := range out {
+		for j := range out[i].Settings {
+			out[i].Settings[j].field = nil
+		}
+	}
+	return out
+}
+
+// Settings lists every setting, in the order of Sections.
+func Settings() []Setting {
+	var out []Setting
+	for _, sec := range Sections() {
+		out = append(out, sec.Settings...)
+	}
+	return out
+}
+
+// settings is every setting bound to c's fields.
+func (c *Config) settings() []Setting {
+	var out []Setting
+	for _, sec := range c.sections() {
+		out = append(out, sec.Settings...)
+	}
+	return out
+}
+
+// sections is the table: every setting, bound to c's fields, one method per
+// section below.
+func (c *Config) sections() []Section {
+	return []Section{
+		c.commonSection(), c.logSection(), c.adminSection(), c.natsSection(), c.storeSection(),
+		c.ingestSection(), c.processorSection(), c.notifierSection(), c.cliSection(),
+	}
+}
+
+func (c *Config) commonSection() Section {
+	return Section{
+		Key: "common", Title: "Common",
+		Intro: "Read by every process: the names and shape of the JetStream layout and of the store's keys.",
+		Settings: []Setting{
+			{Env: "ESIMFLOW_NAMESPACE", Meaning: "prefix for stream, consumer, subject, KV and Redis key names",
+				field: text(&c.Namespace, matches(namespaceRE, "want up to 32 letters, digits, '-' or '_', starting with a letter or digit"))},
+			{Env: "ESIMFLOW_STREAM_REPLICAS", Default: "1", Meaning: "replicas of every stream and KV bucket (3 on a cluster)",
+				field: integer(&c.Replicas, between(1, 5))},
+			{Env: "ESIMFLOW_MAX_DELIVER", Default: "10", Meaning: "deliveries of an event before it goes to `ESIM_DLQ`",
+				field: integer(&c.MaxDeliver, func(n int) string { return whenf(n < 2, "want 2 or more") })},
+		},
+	}
+}
+
+func (c *Config) logSection() Section {
+	return Section{
+		Key: "log", Title: "Logging",
+		Settings: []Setting{
+			{Env: "ESIMFLOW_LOG_LEVEL", Default: "info", Meaning: "`debug`, `info`, `warn` or `error`", field: level(&c.Log.Level)},
+			{Env: "ESIMFLOW_LOG_FORMAT", Default: "json", Meaning: "`json` (for log collectors) or `text` (for people; `make run` uses it)",
+				field: choice(&c.Log.Text, map[string]bool{"json": false, "text": true}, "want json or text")},
+		},
+	}
+}
+
+func (c *Config) adminSection() Section {
+	return Section{
+		Key: "admin", Title: "Internal API",
+		Intro: "Every process serves it: health, readiness, metrics, and the routes of what it owns.",
+		Settings: []Setting{
+			{Env: "ESIMFLOW_ADMIN_ADDR", Default: ":8081", Meaning: "internal API, `/healthz`, `/readyz`, `/metrics`", field: text(&c.Admin.Addr)},
+			{Env: "ESIMFLOW_ADMIN_TOKEN", Meaning: "when set, the internal API needs `Authorization: Bearer <token>`", Secret: true, field: text(&c.Admin.Token)},
+			{Env: "ESIMFLOW_PPROF", Default: "false", Meaning: "`true` serves Go profiles (`/debug/pprof/`) on the admin port, behind the admin token when one is set",
+				field: boolean(&c.Admin.Pprof)},
+		},
+	}
+}
+
+func (c *Config) natsSection() Section {
+	return Section{
+		Key: "nats", Title: "NATS and JetStream",
+		Intro: "Every process connects to NATS; with no `ESIMFLOW_NATS_URL` the all-in-one and the CLI start the embedded server.",
+		Settings: []Setting{
+			{Env: "ESIMFLOW_NATS_URL", Meaning: "NATS to use, comma-separated for a cluster (`nats://user:pass@host:4222`, `tls://…`); empty = embedded server",
+				Secret: true, field: text(&c.NATS.URL, urls)},
+			{Env: "ESIMFLOW_NATS_CREDS", Meaning: "NATS credentials file (user JWT and nkey seed, as `nsc` writes it)", field: text(&c.NATS.CredsFile)},
+			{Env: "ESIMFLOW_NATS_NKEY", Meaning: "NATS nkey seed file (a user the server lists by public nkey)", field: text(&c.NATS.NkeyFile)},
+			{Env: "ESIMFLOW_NATS_TLS_CA", Meaning: "PEM file of the CA that signed the NATS servers' certificates (implies TLS)", field: text(&c.NATS.CAFile)},
+			{Env: "ESIMFLOW_NATS_TLS_CERT", Meaning: "PEM client certificate for NATS mutual TLS (with `ESIMFLOW_NATS_TLS_KEY`)", field: text(&c.NATS.CertFile)},
+			{Env: "ESIMFLOW_NATS_TLS_KEY", Meaning: "PEM private key of `ESIMFLOW_NATS_TLS_CERT`", field: text(&c.NATS.KeyFile)},
+			{Env: "ESIMFLOW_DATA_DIR", Default: "./data", Meaning: "embedded JetStream storage", field: text(&c.NATS.DataDir)},
+			{Env: "ESIMFLOW_EMBEDDED_NATS_ADDR", Meaning: "`host:port` the embedded NATS listens on; empty = in-process connections only", field: text(&c.NATS.EmbeddedAddr)},
+			{Env: "ESIMFLOW_EMBEDDED_SYNC", Default: "always", Meaning: "embedded JetStream fsync: `always` (fsync before every ack) or an interval such as `2m` (faster; a power loss can lose the last interval's acked events)",
+				field: syncInterval(&c.NATS.SyncEvery)},
+			{Env: "ESIMFLOW_EVENTS_MAX_AGE", Default: "720h", Meaning: "how long `ESIM_EVENTS` keeps events (the replay horizon); 0 = forever",
+				field: duration(&c.NATS.EventsMaxAge, nonNegative)},
+			{Env: "ESIMFLOW_EVENTS_MAX_BYTES", Default: "-1", Meaning: "size limit of `ESIM_EVENTS`; when full, ingest answers 503; -1 = none",
+				field: integer(&c.NATS.EventsMaxBytes, func(n int64) string {
+					return whenf(n == 0 || n < -1, "want -1 (no limit) or a positive size")
+				})},
+		},
+	}
+}
+
+func (c *Config) storeSection() Section {
+	return Section{
+		Key: "store", Title: "Store",
+		Intro: "Read by the processor, the notifier, the all-in-one and `esimflow replay`; never by ingest.",
+		Settings: []Setting{
+			{Env: "ESIMFLOW_REDIS_URL", Meaning: "Redis to use (`redis://user:pass@host:6379/0`, or `rediss://` for TLS); empty = NATS KV store",
+				Secret: true, field: text(&c.Store.URL, redisURL)},
+			{Env: "ESIMFLOW_REDIS_TLS_CA", Meaning: "PEM file of the CA that signed Redis's certificate (`rediss://` only; default: the system's roots)", field: text(&c.Store.CAFile)},
+			{Env: "ESIMFLOW_REDIS_TLS_CERT", Meaning: "PEM client certificate for Redis (`tls-auth-clients yes`), with `ESIMFLOW_REDIS_TLS_KEY`", field: text(&c.Store.CertFile)},
+			{Env: "ESIMFLOW_REDIS_TLS_KEY", Meaning: "PEM private key of `ESIMFLOW_REDIS_TLS_CERT`", field: text(&c.Store.KeyFile)},
+			{Env: "ESIMFLOW_SEEN_TTL", Default: "168h", Meaning: "how long the processor remembers a processed event's dedupe key",
+				field: duration(&c.Store.SeenTTL, positive)},
+		},
+	}
+}
+
+func (c *Config) ingestSection() Section {
+	return Section{
+		Key: "ingest", Title: "Ingest",
+		Intro: "The webhook receiver. With no sender verification configured it accepts every sender and says so loudly at start-up.",
+		Settings: []Setting{
+			{Env: "ESIMFLOW_HTTP_ADDR", Default: ":8080", Meaning: "webhook receiver: `POST /webhooks/esim` (also `/api/webhooks/esim`)", field: text(&c.Ingest.HTTPAddr)},
+			{Env: "ESIMFLOW_INGEST_TOKENS", Meaning: "comma-separated path tokens: `POST /webhooks/esim/{token}` (several, for rotation)",
+				Secret: true, field: list(&c.Ingest.Tokens)},
+			{Env: "ESIMFLOW_INGEST_HMAC_SECRETS", Meaning: "comma-separated Standard Webhooks secrets (`whsec_…`): `webhook-id`, `webhook-timestamp`, `webhook-signature` required",
+				Secret: true, field: list(&c.Ingest.HMACSecrets, each(func(s string) string {
+					return whenf(!hasPrefix(s, "whsec_"), "secrets start with whsec_ (Standard Webhooks)")
+				}))},
+			{Env: "ESIMFLOW_INGEST_HMAC_TOLERANCE", Default: "5m", Meaning: "how far a Standard Webhooks timestamp may be from now (replay window)",
+				field: duration(&c.Ingest.HMACTolerance, positive)},
+			{Env: "ESIMFLOW_INGEST_SIGNATURE_HEADER", Meaning: "generic HMAC-SHA256 mode: the header carrying the body's signature (e.g. `X-Signature`)", field: text(&c.Ingest.SignatureHeader)},
+			{Env: "ESIMFLOW_INGEST_SIGNATURE_SECRETS", Meaning: "comma-separated secrets for the generic HMAC mode", Secret: true, field: list(&c.Ingest.SignatureSecrets)},
+			{Env: "ESIMFLOW_INGEST_SIGNATURE_ENCODING", Default: "hex", Meaning: "generic HMAC mode: `hex` or `base64` (an optional `sha256=` prefix is accepted)",
+				field: text(&c.Ingest.SignatureEncoding, oneOf("want hex or base64", "hex", "base64"))},
+			{Env: "ESIMFLOW_INGEST_ALLOW_CIDRS", Meaning: "comma-separated sender allowlist (CIDRs or addresses)", field: prefixes(&c.Ingest.AllowCIDRs)},
+			{Env: "ESIMFLOW_INGEST_TRUSTED_PROXIES", Meaning: "comma-separated CIDRs of proxies whose `X-Forwarded-For` is believed", field: prefixes(&c.Ingest.TrustedProxies)},
+			{Env: "ESIMFLOW_INGEST_RATE_LIMIT", Default: "0", Meaning: "requests per second allowed per sender IP (429 beyond); 0 = no limit",
+				field: number(&c.Ingest.RateLimit, func(r float64) string { return whenf(r < 0, "want a rate of 0 or more") })},
+			{Env: "ESIMFLOW_INGEST_RATE_BURST", Default: "50", Meaning: "burst allowed per sender IP above the rate",
+				field: integer(&c.Ingest.RateBurst, func(n int) string { return whenf(n < 1, "want a burst of 1 or more") })},
+			{Env: "ESIMFLOW_INGEST_MAX_BODY", Default: "262144", Meaning: "bytes; larger bodies get 413",
+				field: integer(&c.Ingest.MaxBody, func(n int64) string { return whenf(n < 1024, "want at least 1024 bytes") })},
+			{Env: "ESIMFLOW_INGEST_PUBLISH_TIMEOUT", Default: "2s", Meaning: "how long ingest waits for the JetStream ack before answering 503",
+				field: duration(&c.Ingest.PublishTimeout, func(d time.Duration) string {
+					return whenf(d <= 0 || d > 2500*time.Millisecond,
+						"want more than 0 and at most 2.5s: with 2s to read the request, the answer must leave inside the provider's 5s")
+				})},
+		},
+	}
+}
+
+func (c *Config) processorSection() Section {
+	return Section{
+		Key: "processor", Title: "Processor",
+		Settings: []Setting{
+			{Env: "ESIMFLOW_PROCESSOR_BATCH", Default: "32", Meaning: "events a processor worker takes from its pull at once, merged with one read and one write of the state it touches; 1 = one at a time (docs/adr/0004, 0005)",
+				field: integer(&c.Processor.Batch, between(1, 256))},
+			{Env: "ESIMFLOW_LOW_DATA_THRESHOLDS", Default: "80,100", Meaning: "usage percents that notify",
+				field: percents(&c.Processor.LowDataThresholds)},
+		},
+	}
+}
+
+func (c *Config) notifierSection() Section {
+	return Section{
+		Key: "notifier", Title: "Notifier",
+		Intro: "Channels, contacts and templates. With no channel configured, messages are printed (the console channel).",
+		Settings: []Setting{
+			{Env: "ESIMFLOW_SMTP_URL", Meaning: "email channel: `smtp://user:pass@host:587` (STARTTLS when the server offers it) or `smtps://user:pass@host:465` (implicit TLS); empty = no email",
+				Secret: true, field: text(&c.Notifier.Email.URL, smtpURL)},
+			{Env: "ESIMFLOW_EMAIL_FROM", Meaning: "sender of customer emails (`Shop <care@shop.example>`); required with `ESIMFLOW_SMTP_URL`", field: text(&c.Notifier.Email.From)},
+			{Env: "ESIMFLOW_EMAIL_RATE", Default: "10", Meaning: "emails per second, per notifier instance; 0 = unlimited", field: number(&c.Notifier.Email.Rate, rate)},
+			{Env: "ESIMFLOW_SMS_API_URL", Meaning: "SMS channel: base URL of a Twilio-compatible REST API (the part before `/2010-04-01/Accounts/…`); empty = no SMS", field: text(&c.Notifier.SMS.APIURL)},
+			{Env: "ESIMFLOW_SMS_ACCOUNT_SID", Meaning: "SMS account SID (basic-auth user and part of the API path)", field: text(&c.Notifier.SMS.AccountSID)},
+			{Env: "ESIMFLOW_SMS_AUTH_TOKEN", Meaning: "SMS auth token (basic-auth password)", Secret: true, field: text(&c.Notifier.SMS.AuthToken)},
+			{Env: "ESIMFLOW_SMS_FROM", Meaning: "SMS sender: an E.164 number, or a messaging service SID (`MG…`)", field: text(&c.Notifier.SMS.From)},
+			{Env: "ESIMFLOW_SMS_RATE", Default: "1", Meaning: "SMS per second, per notifier instance; 0 = unlimited", field: number(&c.Notifier.SMS.Rate, rate)},
+			{Env: "ESIMFLOW_NOTIFY_WEBHOOK_URL", Meaning: "signed outbound webhook channel: the reseller's endpoint (`https://…`); empty = none",
+				field: text(&c.Notifier.Webhook.URL, optional(httpURL, "want an http:// or https:// URL"))},
+			{Env: "ESIMFLOW_NOTIFY_WEBHOOK_SECRET", Meaning: "Standard Webhooks signing secret (`whsec_` + base64); required with the webhook URL", Secret: true, field: text(&c.Notifier.Webhook.Secret)},
+			{Env: "ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE", Default: "false", Meaning: "`true` lets the webhook reach loopback, private and link-local addresses (refused by default, against SSRF)",
+				field: boolean(&c.Notifier.Webhook.AllowPrivate)},
+			{Env: "ESIMFLOW_NOTIFY_WEBHOOK_RATE", Default: "20", Meaning: "webhook calls per second, per notifier instance; 0 = unlimited", field: number(&c.Notifier.Webhook.Rate, rate)},
+			{Env: "ESIMFLOW_NOTIFY_WORKERS", Default: "32", Meaning: "intents a notifier handles at once: each waits on store round trips and its channel, so more than the cores; channel rate limits still apply; 1 = one at a time",
+				field: integer(&c.Notifier.Workers, between(1, 1024))},
+			{Env: "ESIMFLOW_NOTIFY_LOCALE", Default: "en", Meaning: "locale of messages to customers whose contact has none (templates fall back to English)",
+				field: text(&c.Notifier.Locale, localeTag)},
+			{Env: "ESIMFLOW_CONTACT_WAIT", Default: "15m", Meaning: "how long a message waits for its customer's contact (the checkout may register it late) before it goes to `ESIM_DLQ`",
+				field: duration(&c.Notifier.ContactWait, nonNegative)},
+			{Env: "ESIMFLOW_CONTACT_RESOLVER_URL", Meaning: "optional `GET` for contacts not registered through the API, e.g. `https://shop.example/esim-contacts/{transactionId}` (also `{orderNo}`, `{iccid}`); 404 = no contact",
+				field: text(&c.Notifier.Resolver.URL, optional(resolverURL, "want an http:// or https:// URL"))},
+			{Env: "ESIMFLOW_CONTACT_RESOLVER_TOKEN", Meaning: "sent to the resolver as `Authorization: Bearer <token>`", Secret: true, field: text(&c.Notifier.Resolver.Token)},
+			{Env: "ESIMFLOW_CONTACT_RESOLVER_TTL", Default: "10m", Meaning: "how long a contact the resolver returned is cached", field: duration(&c.Notifier.Resolver.TTL, positive)},
+			{Env: "ESIMFLOW_TEMPLATE_DIR", Meaning: "directory of message templates (`<locale>/<kind>.tmpl`) that override the built-in ones", field: text(&c.Notifier.TemplateDir)},
+		},
+	}
+}
+
+func (c *Config) cliSection() Section {
+	return Section{
+		Key: "cli", Title: "Operator commands",
+		Intro: "Read by `esimflow status`, `order`, `profile` and `dlq`; their `--api` and `--token` flags override these.",
+		Settings: []Setting{
+			{Env: "ESIMFLOW_API_URL", Default: "http://127.0.0.1:8081", Meaning: "internal API the operator commands (`esimflow dlq`) talk to, comma-separated for several services; `--api` overrides it",
+				field: list(&c.CLI.APIURLs, each(func(s string) string { return whenf(!httpURL(s), "want http://host:port or https://host:port") }))},
+		},
+	}
+}
+
+func nonNegative(d time.Duration) string { return whenf(d < 0, "must not be negative") }
+
+func positive(d time.Duration) string { return whenf(d <= 0, "must be positive") }
+
+func rate(r float64) string { return whenf(r < 0, "must not be negative (0 = unlimited)") }
