@@ -162,7 +162,8 @@ func TestCompose(t *testing.T) {
 		t.Errorf("esimflow services by image: %v, want 2 ingest, 2 processor, 1 notifier and the CLI", count)
 	}
 
-	// The README's curls: webhooks on localhost:8080, the state API on 8081.
+	// The curls of docs/operations.md (docker compose): webhooks on
+	// localhost:8080, the state API on 8081.
 	published := map[string]string{} // host port → service:container port
 	for name, svc := range p.Services {
 		for _, pc := range svc.Ports {

@@ -1,6 +1,6 @@
 // Package notifier consumes notification intents from ESIM_NOTIFY through its
 // own durable consumer and sends each customer message exactly once per
-// intent id and channel (DESIGN.md invariant 5).
+// intent id and channel (docs/design.md, Invariants 5).
 //
 // For each intent it:
 //

@@ -29,7 +29,7 @@ type maxDeliveriesAdvisory struct {
 	Deliveries uint64 `json:"deliveries"`
 }
 
-// advisories is the safety net of DESIGN.md invariant 6: an event whose
+// advisories is the safety net of docs/design.md, Invariants 6: an event whose
 // deliveries ran out without a dead letter gets one here, so nothing
 // silently disappears.
 type advisories struct {

@@ -3,10 +3,11 @@
 // event into order and profile state, and publishes the notification intents
 // it asks for.
 //
-// Ack last (DESIGN.md invariant 4): an event is acked only after its merge is
-// stored, its intents are acked by JetStream and its dedupe key is marked seen.
-// A crash anywhere before the ack redelivers the event, and since merges are
-// idempotent and intents deterministic, the redelivery ends in the same state.
+// Ack last (docs/design.md, Invariants 4): an event is acked only after its
+// merge is stored, its intents are acked by JetStream and its dedupe key is
+// marked seen. A crash anywhere before the ack redelivers the event, and since
+// merges are idempotent and intents deterministic, the redelivery ends in the
+// same state.
 //
 // Failures are sorted by kind. A store that does not answer is an outage, not
 // the event's fault: the handler holds the event (InProgress, no delivery

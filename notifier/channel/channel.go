@@ -7,8 +7,8 @@
 //   - safe for concurrent use;
 //   - carries Message.ID, the intent id, as the idempotency key the protocol
 //     offers (email Message-ID, SMS Idempotency-Key header, webhook-id), so a
-//     receiver can drop the copy that the one unavoidable window of DESIGN.md
-//     invariant 5 may produce;
+//     receiver can drop the copy that the one unavoidable window of
+//     docs/design.md, Invariants 5 may produce;
 //   - returns nil only once the peer accepted the message, and otherwise an
 //     error that IsPermanent classifies: permanent (a 4xx that cannot succeed,
 //     a recipient the channel cannot address) goes to the dead letters at

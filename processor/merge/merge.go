@@ -1,9 +1,9 @@
 // Package merge folds events into order and profile state.
 //
-// Every function here is idempotent and order-independent (DESIGN.md invariant
-// 2): applying an event twice, or a set of events in any order, gives the same
-// state. That is what lets many processor instances run at once without
-// per-key ordering. Statuses are kept as a set of timestamped transitions and
+// Every function here is idempotent and order-independent (docs/design.md,
+// Invariants 2): applying an event twice, or a set of events in any order,
+// gives the same state. That is what lets many processor instances run at once
+// without per-key ordering. Statuses are kept as a set of timestamped transitions and
 // the current status is the latest one (ties broken by status name, so the
 // winner never depends on arrival order); volumes only move forward; links
 // (orderNo, transactionId, the order's profiles) fill in and never change once

@@ -1,9 +1,10 @@
 // Package intent defines notification intents: what the processor asks the
 // notifier to tell a customer, and how an event turns into them.
 //
-// Intents are deterministic (DESIGN.md invariant 3): an intent's id comes from
-// the event alone — activation:<iccid>, low_data:<iccid>:<threshold>,
-// validity_low:<iccid>:<days> — and is the Nats-Msg-Id of its publish, so
+// Intents are deterministic (docs/design.md, Invariants 3): an intent's id
+// comes from the event alone — activation:<iccid>,
+// low_data:<iccid>:<threshold>, validity_low:<iccid>:<days> — and is the
+// Nats-Msg-Id of its publish, so
 // reprocessing an event re-publishes the same intents and the notifier's
 // claims send each id once.
 package intent

@@ -150,8 +150,8 @@ type Contact struct {
 	UpdatedAt     time.Time `json:"updatedAt,omitzero"`
 }
 
-// Claims make each customer message go out once per intent id (DESIGN.md
-// invariant 5): a sender claims the id with a lease, sends, then finishes it.
+// Claims make each customer message go out once per intent id (docs/design.md,
+// Invariants 5): a sender claims the id with a lease, sends, then finishes it.
 type Claims interface {
 	// Claim tries to take id for owner until the lease runs out.
 	Claim(ctx context.Context, id, owner string, lease time.Duration) (Claim, error)
