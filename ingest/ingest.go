@@ -53,6 +53,12 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 		return nil, errors.New("ingest: publisher, admin server and logger are required")
 	}
 	log := deps.Logger.With("service", "ingest")
+	// Who may post: judged on the address actually listened on.
+	exposed := cfg
+	exposed.HTTPAddr = addrOf(deps.Listener, cfg.HTTPAddr)
+	if err := exposed.CheckExposure(); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
 
 	// Sender verification: every configured check must pass.
 	clientIP := verify.NewClientIP(cfg.TrustedProxies)
@@ -111,8 +117,9 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 // their true answer. The caller drains NATS after Run returns.
 func (s *Service) Run(ctx context.Context) error {
 	if !s.protected {
-		s.log.Warn("INGEST ACCEPTS WEBHOOKS FROM EVERY SENDER: no sender verification is configured " +
-			"(set ESIMFLOW_INGEST_TOKENS, ESIMFLOW_INGEST_HMAC_SECRETS, ESIMFLOW_INGEST_SIGNATURE_* or ESIMFLOW_INGEST_ALLOW_CIDRS)")
+		s.log.Warn("INGEST ACCEPTS WEBHOOKS FROM EVERY SENDER THAT REACHES "+addrOf(s.ln, s.srv.Addr)+": no sender verification is configured "+
+			"(set ESIMFLOW_INGEST_TOKENS, ESIMFLOW_INGEST_HMAC_SECRETS, ESIMFLOW_INGEST_SIGNATURE_* or ESIMFLOW_INGEST_ALLOW_CIDRS)",
+			"loopback_only", config.Loopback(addrOf(s.ln, s.srv.Addr)))
 	}
 	s.log.Info("ingest listening", "addr", addrOf(s.ln, s.srv.Addr), "path", "/webhooks/esim")
 	return httpserve.Run(ctx, s.srv, s.ln)

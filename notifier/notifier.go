@@ -122,7 +122,8 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 		}
 	}
 	if deps.Resolver == nil && cfg.Resolver.URL != "" {
-		if deps.Resolver, err = NewResolver(cfg.Resolver.URL, cfg.Resolver.Token, cfg.Resolver.TTL); err != nil {
+		if deps.Resolver, err = NewResolverWith(ResolverOptions{URL: cfg.Resolver.URL, Token: cfg.Resolver.Token,
+			TTL: cfg.Resolver.TTL, AllowPrivate: cfg.Resolver.AllowPrivate}); err != nil {
 			return nil, fmt.Errorf("notifier: %w", err)
 		}
 	}

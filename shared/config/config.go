@@ -58,6 +58,12 @@ type Admin struct {
 	Addr  string
 	Token string // secret; empty = no authentication
 	Pprof bool
+	// Insecure lets the API listen beyond loopback without a token: an
+	// explicit opt-out, for a network the operator protects otherwise.
+	Insecure bool
+	// AllowedHosts are Host names the API answers besides loopback names,
+	// IP literals and its listen host (against DNS rebinding); "*" = any.
+	AllowedHosts []string
 }
 
 // NATS is the connection (external, or the embedded server) and the stream
@@ -71,6 +77,10 @@ type NATS struct {
 
 	DataDir      string // embedded JetStream storage
 	EmbeddedAddr string // empty = in-process connections only
+	// The embedded listener's user (nkey seed file; empty = generated into
+	// DataDir) and TLS files (required beyond loopback).
+	EmbeddedNkeyFile                string
+	EmbeddedTLSCert, EmbeddedTLSKey string
 	// SyncEvery is the embedded server's fsync interval; 0 = fsync before
 	// every ack (ESIMFLOW_EMBEDDED_SYNC=always).
 	SyncEvery time.Duration
@@ -106,8 +116,11 @@ type Ingest struct {
 	SignatureEncoding string
 	AllowCIDRs        []netip.Prefix
 	TrustedProxies    []netip.Prefix
-	RateLimit         float64
-	RateBurst         int
+	// Insecure lets ingest listen beyond loopback with no sender
+	// verification: an explicit opt-out.
+	Insecure  bool
+	RateLimit float64
+	RateBurst int
 }
 
 // Processor is the processor's section.
@@ -155,9 +168,10 @@ type Webhook struct {
 
 // Resolver is the contact resolver; on when URL is set.
 type Resolver struct {
-	URL   string
-	Token string // secret
-	TTL   time.Duration
+	URL          string
+	Token        string // secret
+	TTL          time.Duration
+	AllowPrivate bool // lets the resolver reach loopback and private addresses
 }
 
 // CLI is what the operator commands read.

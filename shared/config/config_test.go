@@ -17,7 +17,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Ingest.HTTPAddr != ":8080" || c.Admin.Addr != ":8081" || c.NATS.DataDir != "./data" || c.Ingest.MaxBody != 262144 ||
+	if c.Ingest.HTTPAddr != "127.0.0.1:8080" || c.Admin.Addr != "127.0.0.1:8081" || c.NATS.DataDir != "./data" || c.Ingest.MaxBody != 262144 ||
 		c.NATS.SyncEvery != 0 || c.Ingest.PublishTimeout != 2*time.Second || len(c.Processor.LowDataThresholds) != 2 ||
 		c.Processor.LowDataThresholds[0] != 80 || c.Processor.LowDataThresholds[1] != 100 || c.MaxDeliver != 10 || c.Replicas != 1 ||
 		len(c.CLI.APIURLs) != 1 || c.CLI.APIURLs[0] != "http://127.0.0.1:8081" {
@@ -193,7 +193,7 @@ func TestSettingsDeclaredOnce(t *testing.T) {
 			seen[s.Env] = true
 		}
 	}
-	if len(seen) != 59 {
-		t.Errorf("%d settings, want the 59 the contract and the deployments use", len(seen))
+	if len(seen) != 66 {
+		t.Errorf("%d settings, want the 66 the contract, the deployments and the security defaults use", len(seen))
 	}
 }

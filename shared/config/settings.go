@@ -94,8 +94,12 @@ func (c *Config) adminSection() Section {
 		Key: "admin", Title: "Internal API",
 		Intro: "Every process serves it: health, readiness, metrics, and the routes of what it owns.",
 		Settings: []Setting{
-			{Env: "ESIMFLOW_ADMIN_ADDR", Default: ":8081", Meaning: "internal API, `/healthz`, `/readyz`, `/metrics`", field: text(&c.Admin.Addr)},
-			{Env: "ESIMFLOW_ADMIN_TOKEN", Meaning: "when set, the internal API needs `Authorization: Bearer <token>`", Secret: true, field: text(&c.Admin.Token)},
+			{Env: "ESIMFLOW_ADMIN_ADDR", Default: "127.0.0.1:8081", Meaning: "internal API, `/healthz`, `/readyz`, `/metrics`; beyond loopback (`:8081`) only with `ESIMFLOW_ADMIN_TOKEN`", field: text(&c.Admin.Addr)},
+			{Env: "ESIMFLOW_ADMIN_TOKEN", Meaning: "when set, the internal API needs `Authorization: Bearer <token>` (`/healthz`, `/metrics` and a bare `/readyz` stay open)", Secret: true, field: text(&c.Admin.Token)},
+			{Env: "ESIMFLOW_ADMIN_INSECURE", Default: "false", Meaning: "`true` lets the internal API listen beyond loopback without a token (customer contacts and dead letters open to the network): only behind a network you protect otherwise",
+				field: boolean(&c.Admin.Insecure)},
+			{Env: "ESIMFLOW_ADMIN_ALLOWED_HOSTS", Meaning: "comma-separated `Host` names the internal API answers besides loopback names, IP addresses and its listen host (against DNS rebinding); `*` = any",
+				field: list(&c.Admin.AllowedHosts)},
 			{Env: "ESIMFLOW_PPROF", Default: "false", Meaning: "`true` serves Go profiles (`/debug/pprof/`) on the admin port, behind the admin token when one is set",
 				field: boolean(&c.Admin.Pprof)},
 		},
@@ -115,7 +119,10 @@ func (c *Config) natsSection() Section {
 			{Env: "ESIMFLOW_NATS_TLS_CERT", Meaning: "PEM client certificate for NATS mutual TLS (with `ESIMFLOW_NATS_TLS_KEY`)", field: text(&c.NATS.CertFile)},
 			{Env: "ESIMFLOW_NATS_TLS_KEY", Meaning: "PEM private key of `ESIMFLOW_NATS_TLS_CERT`", field: text(&c.NATS.KeyFile)},
 			{Env: "ESIMFLOW_DATA_DIR", Default: "./data", Meaning: "embedded JetStream storage", field: text(&c.NATS.DataDir)},
-			{Env: "ESIMFLOW_EMBEDDED_NATS_ADDR", Meaning: "`host:port` the embedded NATS listens on; empty = in-process connections only", field: text(&c.NATS.EmbeddedAddr)},
+			{Env: "ESIMFLOW_EMBEDDED_NATS_ADDR", Meaning: "`host:port` the embedded NATS listens on, for clients that authenticate with its nkey; beyond loopback only with TLS; empty = in-process connections only", field: text(&c.NATS.EmbeddedAddr)},
+			{Env: "ESIMFLOW_EMBEDDED_NATS_NKEY", Meaning: "nkey seed file of the user the embedded listener admits; empty = `embedded-nats.nk` in the data dir, generated (0600) on first start", field: text(&c.NATS.EmbeddedNkeyFile)},
+			{Env: "ESIMFLOW_EMBEDDED_NATS_TLS_CERT", Meaning: "PEM certificate of the embedded listener (with `ESIMFLOW_EMBEDDED_NATS_TLS_KEY`); required beyond loopback", field: text(&c.NATS.EmbeddedTLSCert)},
+			{Env: "ESIMFLOW_EMBEDDED_NATS_TLS_KEY", Meaning: "PEM private key of `ESIMFLOW_EMBEDDED_NATS_TLS_CERT`", field: text(&c.NATS.EmbeddedTLSKey)},
 			{Env: "ESIMFLOW_EMBEDDED_SYNC", Default: "always", Meaning: "embedded JetStream fsync: `always` (fsync before every ack) or an interval such as `2m` (faster; a power loss can lose the last interval's acked events)",
 				field: syncInterval(&c.NATS.SyncEvery)},
 			{Env: "ESIMFLOW_EVENTS_MAX_AGE", Default: "720h", Meaning: "how long `ESIM_EVENTS` keeps events (the replay horizon); 0 = forever",
@@ -147,9 +154,11 @@ func (c *Config) storeSection() Section {
 func (c *Config) ingestSection() Section {
 	return Section{
 		Key: "ingest", Title: "Ingest",
-		Intro: "The webhook receiver. With no sender verification configured it accepts every sender and says so loudly at start-up.",
+		Intro: "The webhook receiver. With no sender verification (path tokens, a signature scheme or an allowlist) it listens on loopback only, unless `ESIMFLOW_INGEST_INSECURE` says otherwise.",
 		Settings: []Setting{
-			{Env: "ESIMFLOW_HTTP_ADDR", Default: ":8080", Meaning: "webhook receiver: `POST /webhooks/esim` (also `/api/webhooks/esim`)", field: text(&c.Ingest.HTTPAddr)},
+			{Env: "ESIMFLOW_HTTP_ADDR", Default: "127.0.0.1:8080", Meaning: "webhook receiver: `POST /webhooks/esim` (also `/api/webhooks/esim`); beyond loopback (`:8080`) only with sender verification", field: text(&c.Ingest.HTTPAddr)},
+			{Env: "ESIMFLOW_INGEST_INSECURE", Default: "false", Meaning: "`true` lets ingest listen beyond loopback with no sender verification (anyone who reaches it can post events)",
+				field: boolean(&c.Ingest.Insecure)},
 			{Env: "ESIMFLOW_INGEST_TOKENS", Meaning: "comma-separated path tokens: `POST /webhooks/esim/{token}` (several, for rotation)",
 				Secret: true, field: list(&c.Ingest.Tokens)},
 			{Env: "ESIMFLOW_INGEST_HMAC_SECRETS", Meaning: "comma-separated Standard Webhooks secrets (`whsec_…`): `webhook-id`, `webhook-timestamp`, `webhook-signature` required",
@@ -196,7 +205,7 @@ func (c *Config) notifierSection() Section {
 		Key: "notifier", Title: "Notifier",
 		Intro: "Channels, contacts and templates. With no channel configured, messages are printed (the console channel).",
 		Settings: []Setting{
-			{Env: "ESIMFLOW_SMTP_URL", Meaning: "email channel: `smtp://user:pass@host:587` (STARTTLS when the server offers it) or `smtps://user:pass@host:465` (implicit TLS); empty = no email",
+			{Env: "ESIMFLOW_SMTP_URL", Meaning: "email channel: `smtp://user:pass@host:587` (STARTTLS required beyond loopback), `smtps://user:pass@host:465` (implicit TLS) or `smtp+insecure://host:1025` (STARTTLS only if offered: a development catcher); empty = no email",
 				Secret: true, field: text(&c.Notifier.Email.URL, smtpURL)},
 			{Env: "ESIMFLOW_EMAIL_FROM", Meaning: "sender of customer emails (`Shop <care@shop.example>`); required with `ESIMFLOW_SMTP_URL`", field: text(&c.Notifier.Email.From)},
 			{Env: "ESIMFLOW_EMAIL_RATE", Default: "10", Meaning: "emails per second, per notifier instance; 0 = unlimited", field: number(&c.Notifier.Email.Rate, rate)},
@@ -221,6 +230,8 @@ func (c *Config) notifierSection() Section {
 				field: text(&c.Notifier.Resolver.URL, optional(resolverURL, "want an http:// or https:// URL"))},
 			{Env: "ESIMFLOW_CONTACT_RESOLVER_TOKEN", Meaning: "sent to the resolver as `Authorization: Bearer <token>`", Secret: true, field: text(&c.Notifier.Resolver.Token)},
 			{Env: "ESIMFLOW_CONTACT_RESOLVER_TTL", Default: "10m", Meaning: "how long a contact the resolver returned is cached", field: duration(&c.Notifier.Resolver.TTL, positive)},
+			{Env: "ESIMFLOW_CONTACT_RESOLVER_ALLOW_PRIVATE", Default: "false", Meaning: "`true` lets the resolver reach loopback and private addresses (refused by default, against SSRF)",
+				field: boolean(&c.Notifier.Resolver.AllowPrivate)},
 			{Env: "ESIMFLOW_TEMPLATE_DIR", Meaning: "directory of message templates (`<locale>/<kind>.tmpl`) that override the built-in ones", field: text(&c.Notifier.TemplateDir)},
 		},
 	}

@@ -41,7 +41,8 @@ func smtpURL(v string) string {
 		return ""
 	}
 	u, err := url.Parse(v)
-	return whenf(err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "", "want smtp://[user:pass@]host[:port] or smtps://…")
+	return whenf(err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps" && u.Scheme != "smtp+insecure") || u.Hostname() == "",
+		"want smtp://[user:pass@]host[:port], smtps://… or smtp+insecure://…")
 }
 
 func localeTag(v string) string {

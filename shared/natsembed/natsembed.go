@@ -77,7 +77,8 @@ func (s *Server) ConnectOptions() ([]nats.Option, error) {
 // connections.
 func Start(cfg config.NATS) (natsconn.EmbeddedServer, error) {
 	return StartWith(Options{DataDir: cfg.DataDir, Addr: cfg.EmbeddedAddr,
-		SyncAlways: cfg.SyncEvery == 0, SyncEvery: cfg.SyncEvery})
+		SyncAlways: cfg.SyncEvery == 0, SyncEvery: cfg.SyncEvery,
+		NkeyFile: cfg.EmbeddedNkeyFile, TLSCert: cfg.EmbeddedTLSCert, TLSKey: cfg.EmbeddedTLSKey})
 }
 
 // StartWith starts the server and waits until it takes connections.

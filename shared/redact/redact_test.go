@@ -13,13 +13,13 @@ import (
 
 func TestURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"https://shop.example/c/1?key=SECRET":          "https://shop.example/c/1?xxxxx",
-		"https://user:SECRET@shop.example/c":           "https://xxxxx@shop.example/c",
-		"nats://SECRET@nats:4222":                      "nats://xxxxx@nats:4222",
-		"https://shop.example/c#SECRET":                "https://shop.example/c",
-		"https://shop.example/c":                       "https://shop.example/c",
+		"https://shop.example/c/1?key=SECRET":           "https://shop.example/c/1?xxxxx",
+		"https://user:SECRET@shop.example/c":            "https://xxxxx@shop.example/c",
+		"nats://SECRET@nats:4222":                       "nats://xxxxx@nats:4222",
+		"https://shop.example/c#SECRET":                 "https://shop.example/c",
+		"https://shop.example/c":                        "https://shop.example/c",
 		"https://user:SECRET@shop.example/%zz?k=SECRET": "https://xxxxx@shop.example/%zz?xxxxx",
-		"not a url?token=SECRET":                       "not%20a%20url?xxxxx",
+		"not a url?token=SECRET":                        "not%20a%20url?xxxxx",
 	} {
 		if got := redact.URL(in); got != want {
 			t.Errorf("URL(%q) = %q, want %q", in, got, want)

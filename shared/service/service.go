@@ -68,7 +68,11 @@ type Options struct {
 // (Consumer, storeopen.Open).
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*Env, error) {
 	env := &Env{
-		Cfg: cfg, Log: log, Admin: admin.New(cfg.Admin.Token), Names: stream.NewNames(cfg.Namespace),
+		Cfg: cfg, Log: log, Names: stream.NewNames(cfg.Namespace),
+		Admin: admin.NewWithOptions(admin.Options{
+			Token: cfg.Admin.Token, ListenAddr: cfg.Admin.Addr, AllowedHosts: cfg.Admin.AllowedHosts,
+			HostCheck: true, RequestHeaderCheck: true,
+		}),
 		Tracer: telemetry.OrNoop(opts.Tracer), wait: !opts.FailFast,
 		limits: stream.Limits{Replicas: cfg.Replicas, EventsMaxAge: cfg.NATS.EventsMaxAge, EventsMaxBytes: cfg.NATS.EventsMaxBytes, MaxDeliver: cfg.MaxDeliver},
 	}
@@ -184,6 +188,11 @@ func Main(opts Options, build func(ctx context.Context, env *Env) (Part, error))
 	// all-in-one runs three), so no line carries one key twice.
 	log := Logger(cfg.Log).With("process", opts.Name)
 	log.Info("starting", "config", cfg)
+	if err := cfg.Admin.CheckExposure(); err != nil {
+		log.Error("start refused", "err", err)
+		os.Exit(2)
+	}
+	log.Info("internal API", "addr", cfg.Admin.Addr, "access", cfg.Admin.Exposure())
 	tp, shutdownTracing, err := telemetry.Setup(ctx, opts.Name, os.Getenv)
 	if err != nil {
 		log.Error("start failed", "err", err)

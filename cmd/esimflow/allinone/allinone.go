@@ -65,6 +65,16 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
+	// Judged on the address actually listened on: an internal API beyond
+	// loopback needs its token.
+	exposed := cfg.Admin
+	exposed.Addr = adminLn.Addr().String()
+	if err := exposed.CheckExposure(); err != nil {
+		httpLn.Close()
+		adminLn.Close()
+		return err
+	}
+	log.Info("internal API", "addr", exposed.Addr, "access", exposed.Exposure())
 	fmt.Fprintf(deps.Banner, "esimflow is running.\n  POST webhooks to http://%s/webhooks/esim\n  internal API at  http://%s (/v1/orders/{orderNo}, /v1/profiles/{iccid}, /v1/contacts/{transactionId}, /v1/notifications?iccid=, /v1/dlq, /metrics)\n  data in %s — Ctrl-C stops cleanly\n",
 		display(httpLn.Addr()), display(adminLn.Addr()), storageOf(cfg))
 
@@ -107,14 +117,16 @@ func listen(cfg config.Config, deps Deps) (httpLn, adminLn net.Listener, err err
 	return httpLn, adminLn, nil
 }
 
-// display turns a wildcard listen address into one a curl can use.
+// display turns a listen address into one a curl on this machine can use,
+// and says when it listens on every interface: the banner must not suggest
+// loopback for a port the network reaches.
 func display(a net.Addr) string {
 	host, port, err := net.SplitHostPort(a.String())
 	if err != nil {
 		return a.String()
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
+		return net.JoinHostPort("127.0.0.1", port) + " (listening on every interface)"
 	}
 	return net.JoinHostPort(host, port)
 }
