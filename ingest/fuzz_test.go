@@ -75,7 +75,7 @@ func FuzzNormalize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		r := httptest.NewRequest(http.MethodPost, "/webhooks/esim", nil)
 		r.Header.Set("Content-Type", contentType)
-		out, err := normalize(r, body)
+		out, err := normalize(r, body, true)
 		if err != nil {
 			return
 		}

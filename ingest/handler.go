@@ -80,7 +80,7 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	data, err := normalize(r, body)
+	data, err := normalize(r, body, len(h.signed) == 0)
 	if errors.Is(err, errUnsupportedType) {
 		h.refuse(w, r, ip, http.StatusUnsupportedMediaType, "unsupported_type", err.Error())
 		return

@@ -122,6 +122,9 @@ func (s *StandardWebhooks) Verify(r Request) error {
 	if id == "" || ts == "" || sigs == "" {
 		return fail(http.StatusUnauthorized, ReasonNoSignature)
 	}
+	if len(r.Body) == 0 {
+		return fail(http.StatusUnauthorized, ReasonEmptyBody)
+	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
 		return fail(http.StatusUnauthorized, ReasonTimestamp)
@@ -199,6 +202,9 @@ func (c *HeaderHMAC) Verify(r Request) error {
 	v := strings.TrimSpace(first(r.HTTP.Header[c.header]))
 	if v == "" {
 		return fail(http.StatusUnauthorized, ReasonNoSignature)
+	}
+	if len(r.Body) == 0 {
+		return fail(http.StatusUnauthorized, ReasonEmptyBody)
 	}
 	v = strings.TrimPrefix(v, "sha256=")
 	enc, fold := appendHex, true

@@ -20,6 +20,10 @@ const (
 	ReasonSignature   Reason = "bad_signature"
 	ReasonTimestamp   Reason = "stale_timestamp"
 	ReasonIP          Reason = "ip_not_allowed"
+	// ReasonEmptyBody: a signature check got no body. A signature of the
+	// empty body signs no event (the empty body's HMAC is a constant, and a
+	// bodyless request's event would come from its unsigned query string).
+	ReasonEmptyBody Reason = "empty_signed_body"
 )
 
 // Failure is a failed check: the HTTP status to answer and why.
