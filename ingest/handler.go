@@ -36,11 +36,20 @@ type Handler struct {
 	// sender checks run before the body is read (allowlist, path token);
 	// body checks need it (signatures).
 	sender, signed verify.All
-	clientIP       *verify.ClientIP
-	limiter        *ipLimiter
-	metrics        *metrics
-	tracer         trace.Tracer
-	log            *slog.Logger
+	// replays, when set, answers a signed message delivered before without
+	// storing it again (Standard Webhooks: the webhook-id is signed).
+	replays  replayGuard
+	clientIP *verify.ClientIP
+	limiter  *ipLimiter
+	metrics  *metrics
+	tracer   trace.Tracer
+	log      *slog.Logger
+}
+
+// replayGuard remembers the messages delivered; see verify.StandardWebhooks.
+type replayGuard interface {
+	Replayed(h http.Header) bool
+	Delivered(h http.Header)
 }
 
 var received = []byte(`{"received":true}` + "\n")
@@ -77,6 +86,12 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	vr.Body = body
 	if err := h.signed.Verify(vr); err != nil {
 		h.refuseCheck(w, r, ip, err)
+		return
+	}
+	if h.replays != nil && h.replays.Replayed(r.Header) {
+		// Stored already: answer as for a retry, so an honest sender stops.
+		h.metrics.received(event.Unknown, outcomeReplay)
+		h.ok(w)
 		return
 	}
 
@@ -130,6 +145,9 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", retryAfter)
 		httpjson.Error(w, http.StatusServiceUnavailable, "event store unavailable, retry later")
 		return
+	}
+	if h.replays != nil {
+		h.replays.Delivered(r.Header)
 	}
 	outcome := outcomeStored
 	if ack.Duplicate {

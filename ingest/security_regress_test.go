@@ -128,3 +128,45 @@ func TestSecurityTextPlainCrossSitePostRefused(t *testing.T) {
 		t.Errorf("a text/plain body was stored (%d → %d)", before, after)
 	}
 }
+
+// TestSecurityReplayedSignedRequestNotStoredTwice: a captured signed request
+// replayed inside the signature's tolerance window, after JetStream's
+// duplicate window has passed, is answered 200 (a sender's honest retry
+// reuses its webhook-id too) and not stored again.
+func TestSecurityReplayedSignedRequestNotStoredTwice(t *testing.T) {
+	f := start(t, natstest.Start(t), map[string]string{"ESIMFLOW_INGEST_HMAC_SECRETS": swSecret})
+	// Shrink the duplicate window so the test need not wait two minutes.
+	s, err := f.js.Stream(t.Context(), f.names.Stream(stream.Events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.Duplicates = 100 * time.Millisecond
+	if _, err := f.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := verify.NewStandardWebhooks([]string{swSecret}, 5*time.Minute, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No timestamp, no id: an event the processor cannot tell from a new
+	// fact once stored again (IN_USE after a SUSPENDED).
+	body := `{"eventType":"PROFILE_STATUS","iccid":"8943108170000828413","currentStatus":"IN_USE"}`
+	now := time.Now()
+	captured := map[string]string{
+		"webhook-id":        "msg_replayed",
+		"webhook-timestamp": strconv.FormatInt(now.Unix(), 10),
+		"webhook-signature": sw.Sign("msg_replayed", now, []byte(body)),
+	}
+	before := f.stored(t, stream.Events)
+	if code := rawPost(t, f.url+"/webhooks/esim", "application/json", body, captured); code != 200 {
+		t.Fatalf("first delivery: %d", code)
+	}
+	time.Sleep(300 * time.Millisecond) // let the duplicate window pass: time itself is the condition
+	if code := rawPost(t, f.url+"/webhooks/esim", "application/json", body, captured); code != 200 {
+		t.Errorf("replay: %d, want 200 (answered, not stored)", code)
+	}
+	if after := f.stored(t, stream.Events); after != before+1 {
+		t.Errorf("events %d → %d: the replay was stored again", before, after)
+	}
+}
