@@ -170,3 +170,35 @@ func TestSecurityReplayedSignedRequestNotStoredTwice(t *testing.T) {
 		t.Errorf("events %d → %d: the replay was stored again", before, after)
 	}
 }
+
+// TestSecurityHugeNotifyIDStoredNotRetriedForever: a notifyId over 64 KiB
+// used to become a Nats-Msg-Id JetStream refuses; ingest answered 503, the
+// provider retried forever and the event was never stored. It is stored now
+// (its id hashed into the dedupe key) and answered 200.
+func TestSecurityHugeNotifyIDStoredNotRetriedForever(t *testing.T) {
+	f := start(t, natstest.Start(t), map[string]string{})
+	body := `{"notifyType":"ESIM_STATUS","notifyId":"` + strings.Repeat("9", 70_000) + `","content":{"iccid":"8943108170000828413","esimStatus":"IN_USE"}}`
+	before := f.stored(t, stream.Events)
+	if code := rawPost(t, f.url+"/webhooks/esim", "application/json", body, nil); code != 200 {
+		t.Errorf("huge notifyId: %d, want 200", code)
+	}
+	if after := f.stored(t, stream.Events); after != before+1 {
+		t.Errorf("events %d → %d, want it stored", before, after)
+	}
+	m := lastMsg(t, f, stream.Events, f.names.EventSubject("ESIM_STATUS"))
+	if k := stream.DedupeKey(m.Header); len(k) > 128 {
+		t.Errorf("stored with a dedupe key of %d bytes", len(k))
+	}
+}
+
+// TestSecurityEventTooLargeForStreamIs4xxNotRetryForever: an event NATS
+// refuses for its size (here over the server's max payload, with ingest's
+// body limit set above it) gets 413, not the 503 that makes a provider retry
+// the same bytes forever.
+func TestSecurityEventTooLargeForStreamIs4xxNotRetryForever(t *testing.T) {
+	f := start(t, natstest.Start(t), map[string]string{"ESIMFLOW_INGEST_MAX_BODY": strconv.Itoa(4 << 20)})
+	body := `{"eventType":"UNKNOWN","pad":"` + strings.Repeat("x", 2<<20) + `"}`
+	if code := rawPost(t, f.url+"/webhooks/esim", "application/json", body, nil); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("event over the max payload: %d, want 413", code)
+	}
+}
