@@ -88,6 +88,8 @@ fuzz: ## fuzz the webhook handler, the body normalizer and the event decoder, FU
 	cd ingest && $(GO) test -run '^$$' -fuzz '^FuzzWebhook$$' -fuzztime $(FUZZTIME) .
 	cd ingest && $(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) .
 	cd shared && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./event
+	cd ingest && $(GO) test -run '^$$' -fuzz '^FuzzForm$$' -fuzztime $(FUZZTIME) .
+	cd ingest && $(GO) test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime $(FUZZTIME) ./verify
 
 images: ## docker build esimflow/{esimflow,ingest,processor,notifier}:dev (IMAGE_PREFIX, IMAGE_TAG)
 	@command -v docker >/dev/null || { echo "make images: no docker command here; install Docker (or run the docker build lines in deploy/*/Dockerfile elsewhere)" >&2; exit 1; }

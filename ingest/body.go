@@ -15,13 +15,19 @@ import (
 const maxDepth = 32
 
 // errUnsupportedType means a content type ingest does not read (415).
-var errUnsupportedType = errors.New("unsupported content type: send application/json or application/x-www-form-urlencoded")
+var errUnsupportedType = errors.New("unsupported content type: send application/json (or, where no signature is configured, application/x-www-form-urlencoded)")
 
 // normalize returns the JSON to store for a request: a JSON body as it is,
-// or the form the eSIM Access test tool sends (a urlencoded body, or the
-// query string of a bodyless POST) turned into the same JSON the provider
-// posts. The signature was checked on the raw body before.
-func normalize(r *http.Request, body []byte) ([]byte, error) {
+// or, when form is true, the form the eSIM Access test tool sends (a
+// urlencoded body, or the query string of a bodyless POST) turned into the
+// same JSON the provider posts.
+//
+// form is false wherever a signature is configured: a signature covers the
+// raw body, so only a body stored byte for byte is what the sender signed (a
+// form is rewritten, a query string is not signed at all). text/plain and
+// every other type a web page can POST cross-site without a preflight are
+// refused; a request without a Content-Type is read as JSON.
+func normalize(r *http.Request, body []byte, form bool) ([]byte, error) {
 	ct := r.Header.Get("Content-Type")
 	media := "application/json"
 	if ct != "" && ct != media { // the provider's own, parsed without allocating
@@ -31,7 +37,7 @@ func normalize(r *http.Request, body []byte) ([]byte, error) {
 		}
 	}
 	switch {
-	case media == "application/x-www-form-urlencoded":
+	case media == "application/x-www-form-urlencoded" && form:
 		if !utf8.Valid(body) {
 			return nil, errors.New("body is not UTF-8")
 		}
@@ -40,8 +46,8 @@ func normalize(r *http.Request, body []byte) ([]byte, error) {
 			return nil, errors.New("body is not a valid form")
 		}
 		return formJSON(values)
-	case media == "application/json" || media == "text/json" || media == "text/plain" || strings.HasSuffix(media, "+json"):
-		if len(body) == 0 && r.URL.RawQuery != "" {
+	case media == "application/json" || media == "text/json" || strings.HasSuffix(media, "+json"):
+		if len(body) == 0 && r.URL.RawQuery != "" && form {
 			return formJSON(r.URL.Query())
 		}
 		if !utf8.Valid(body) {

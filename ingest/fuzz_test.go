@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -75,12 +76,42 @@ func FuzzNormalize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		r := httptest.NewRequest(http.MethodPost, "/webhooks/esim", nil)
 		r.Header.Set("Content-Type", contentType)
-		out, err := normalize(r, body)
+		out, err := normalize(r, body, true)
 		if err != nil {
 			return
 		}
 		if depth(out) > maxDepth {
 			t.Fatalf("accepted depth %d", depth(out))
+		}
+	})
+}
+
+// FuzzForm checks the form and query-string forms (the eSIM Access test
+// tool's): where nothing is signed, a form or query string accepted becomes
+// one JSON object no deeper than maxDepth (a JSON body passes as it is, for
+// the decoder to judge); where a signature is configured, neither form is
+// ever accepted, and a body is stored byte for byte.
+func FuzzForm(f *testing.F) {
+	f.Add("notifyType=ESIM_STATUS&iccid=1&esimStatus=IN_USE", []byte(nil), "application/json")
+	f.Add("", []byte("notifyType=ORDER_STATUS&content=%7B%22orderNo%22%3A%22B1%22%7D"), "application/x-www-form-urlencoded")
+	f.Add("notifyType=X&content=[[[[1]]]]", []byte(nil), "")
+	f.Add("a=1&a=2&b=%7B%7D", []byte(`{"eventType":"X"}`), "application/json; charset=utf-8")
+	f.Fuzz(func(t *testing.T, query string, body []byte, contentType string) {
+		r := httptest.NewRequest(http.MethodPost, "/webhooks/esim", nil)
+		r.URL.RawQuery = query
+		r.Header.Set("Content-Type", contentType)
+		if out, err := normalize(r, body, true); err == nil {
+			var obj map[string]json.RawMessage
+			if !bytes.Equal(out, body) && json.Unmarshal(out, &obj) != nil {
+				t.Fatalf("form %q %q became %q: not a JSON object", query, body, out)
+			}
+			if depth(out) > maxDepth {
+				t.Fatalf("accepted depth %d", depth(out))
+			}
+		}
+		out, err := normalize(r, body, false)
+		if err == nil && !bytes.Equal(out, body) {
+			t.Fatalf("signed mode stored %q for the signed body %q", out, body)
 		}
 	})
 }

@@ -36,11 +36,20 @@ type Handler struct {
 	// sender checks run before the body is read (allowlist, path token);
 	// body checks need it (signatures).
 	sender, signed verify.All
-	clientIP       *verify.ClientIP
-	limiter        *ipLimiter
-	metrics        *metrics
-	tracer         trace.Tracer
-	log            *slog.Logger
+	// replays, when set, answers a signed message delivered before without
+	// storing it again (Standard Webhooks: the webhook-id is signed).
+	replays  replayGuard
+	clientIP *verify.ClientIP
+	limiter  *ipLimiter
+	metrics  *metrics
+	tracer   trace.Tracer
+	log      *slog.Logger
+}
+
+// replayGuard remembers the messages delivered; see verify.StandardWebhooks.
+type replayGuard interface {
+	Replayed(h http.Header) bool
+	Delivered(h http.Header)
 }
 
 var received = []byte(`{"received":true}` + "\n")
@@ -79,8 +88,14 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 		h.refuseCheck(w, r, ip, err)
 		return
 	}
+	if h.replays != nil && h.replays.Replayed(r.Header) {
+		// Stored already: answer as for a retry, so an honest sender stops.
+		h.metrics.received(event.Unknown, outcomeReplay)
+		h.ok(w)
+		return
+	}
 
-	data, err := normalize(r, body)
+	data, err := normalize(r, body, len(h.signed) == 0)
 	if errors.Is(err, errUnsupportedType) {
 		h.refuse(w, r, ip, http.StatusUnsupportedMediaType, "unsupported_type", err.Error())
 		return
@@ -123,13 +138,25 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	ack, err := h.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(key))
 	h.metrics.publishSeconds.Observe(time.Since(now).Seconds())
+	if err != nil && tooLargeToStore(err) {
+		// Permanent: a retry of the same request gets the same answer, so
+		// never 503 (the provider would retry it forever).
+		span.SetStatus(codes.Error, "event too large to store")
+		h.metrics.received(ev.Type, outcomeTooLarge)
+		h.log.Warn("event refused by the stream, answering 413", "type", ev.Type, "key", clipLog(key), "bytes", len(data), "err", err)
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "event too large to store")
+		return
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, "publish failed")
 		h.metrics.received(ev.Type, outcomeUnavailable)
-		h.log.Warn("publish failed, answering 503", "type", ev.Type, "key", key, "err", err)
+		h.log.Warn("publish failed, answering 503", "type", ev.Type, "key", clipLog(key), "err", err)
 		w.Header().Set("Retry-After", retryAfter)
 		httpjson.Error(w, http.StatusServiceUnavailable, "event store unavailable, retry later")
 		return
+	}
+	if h.replays != nil {
+		h.replays.Delivered(r.Header)
 	}
 	outcome := outcomeStored
 	if ack.Duplicate {
@@ -137,6 +164,33 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	h.metrics.received(ev.Type, outcome)
 	h.ok(w)
+}
+
+// jsHeaderTooLarge is JetStream's "header size exceeds maximum allowed"
+// (JSStreamHeaderExceedsMaximumErr), which nats.go names no constant for.
+const jsHeaderTooLarge jetstream.ErrorCode = 10097
+
+// tooLargeToStore reports whether a publish failed because of the message
+// itself (its size, its headers' size): retrying cannot store it.
+func tooLargeToStore(err error) bool {
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum || apiErr.ErrorCode == jsHeaderTooLarge
+	}
+	return false
+}
+
+// clipLog shortens what a sender chose (a key derived from its id) for a log
+// line: never a whole huge value.
+func clipLog(s string) string {
+	const most = 128
+	if len(s) <= most {
+		return s
+	}
+	return s[:most] + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // Probe answers the HEAD some providers send before enabling a webhook URL.

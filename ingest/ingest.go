@@ -63,6 +63,7 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 	// Sender verification: every configured check must pass.
 	clientIP := verify.NewClientIP(cfg.TrustedProxies)
 	var sender, signed verify.All
+	var replays replayGuard
 	if len(cfg.AllowCIDRs) > 0 {
 		sender = append(sender, verify.NewAllowlist(cfg.AllowCIDRs, clientIP))
 	}
@@ -75,6 +76,7 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("ESIMFLOW_INGEST_HMAC_SECRETS: %w", err)
 		}
 		signed = append(signed, sw)
+		replays = sw
 	}
 	if len(cfg.SignatureSecrets) > 0 {
 		signed = append(signed, verify.NewHeaderHMAC(cfg.SignatureHeader, cfg.SignatureEncoding, cfg.SignatureSecrets))
@@ -88,6 +90,7 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 		timeout:  cfg.PublishTimeout,
 		sender:   sender,
 		signed:   signed,
+		replays:  replays,
 		clientIP: clientIP,
 		limiter:  newIPLimiter(cfg.RateLimit, cfg.RateBurst),
 		metrics:  newMetrics(deps.Admin.Registerer()),

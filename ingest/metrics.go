@@ -14,6 +14,7 @@ const (
 	outcomeTooLarge    = "too_large"    // 413
 	outcomeUnavailable = "unavailable"  // no PubAck in time: 503
 	outcomeHealth      = "health_check" // provider's ping: answered, not stored
+	outcomeReplay      = "replay"       // a signed message delivered before: answered, not stored again
 )
 
 type metrics struct {

@@ -123,7 +123,7 @@ func TestBadInputs(t *testing.T) {
 		{"truncated JSON", req{body: goodEvent[:40]}, 400},
 		{"deeply nested JSON", req{body: nested}, 400},
 		{"non-UTF-8", req{body: "{\"eventType\":\"PROFILE_STATUS\",\"iccid\":\"\xff\xfe\"}"}, 400},
-		{"empty body", req{body: ""}, 400},
+		{"empty body, signed", req{body: ""}, 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,7 +45,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 			st := r.kvStore(t)
 			in := r.start(t, st, instOpts{consumer: idle})
 
-			lost := `{"eventType":"PROFILE_STATUS","iccid":"L","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
+			lost := `{"eventType":"PROFILE_STATUS","iccid":"8912","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
 			r.publish(t, lost, true)
 			// Deliveries 1 and 2 (the last) are taken and never acked.
 			for delivery := 1; delivery <= 2; {
@@ -88,13 +88,13 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 			waitFor(t, "the second advisory handled", func() bool { return deadLettered(in) == 2 })
 
 			// An event applied before its instance died: no dead letter.
-			applied := `{"eventType":"PROFILE_STATUS","iccid":"A","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
+			applied := `{"eventType":"PROFILE_STATUS","iccid":"8901","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
 			r.publish(t, applied, true) // seq 2
 			ev, derr := event.Decode([]byte(applied))
 			if err := st.MarkSeen(ctx, dedupe.Key(ev, derr, []byte(applied))); err != nil {
 				t.Fatal(err)
 			}
-			r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"B","currentStatus":"ACTIVATED"}`, true) // seq 3
+			r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"8902","currentStatus":"ACTIVATED"}`, true) // seq 3
 			advise(2)
 			advise(3) // handled after 2: the listener takes advisories one at a time
 			waitFor(t, "the third dead letter written", func() bool { return deadLettered(in) == 3 })

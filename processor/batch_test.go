@@ -45,9 +45,9 @@ func TestBatchLostWriteRedoneAlone(t *testing.T) {
 	st := &racingStore{Store: r.kvStore(t)}
 	in := r.start(t, st, instOpts{workers: 1, batch: 32})
 	for _, body := range []string{
-		`{"eventType":"ORDER_STATUS","orderNo":"B1","status":"GOT_RESOURCE","timestamp":"2024-01-15T12:00:00Z","profiles":[{"iccid":"89A","status":"GOT_RESOURCE"}]}`,
-		`{"eventType":"PROFILE_STATUS","iccid":"89A","orderNo":"B1","previousStatus":"GOT_RESOURCE","currentStatus":"ACTIVATED","timestamp":"2024-01-15T13:00:00Z"}`,
-		`{"eventType":"DATA_USAGE","iccid":"89A","usedVolume":800,"totalVolume":1000,"usagePercent":80,"timestamp":"2024-01-16T08:00:00Z"}`,
+		`{"eventType":"ORDER_STATUS","orderNo":"B1","status":"GOT_RESOURCE","timestamp":"2024-01-15T12:00:00Z","profiles":[{"iccid":"8910","status":"GOT_RESOURCE"}]}`,
+		`{"eventType":"PROFILE_STATUS","iccid":"8910","orderNo":"B1","previousStatus":"GOT_RESOURCE","currentStatus":"ACTIVATED","timestamp":"2024-01-15T13:00:00Z"}`,
+		`{"eventType":"DATA_USAGE","iccid":"8910","usedVolume":800,"totalVolume":1000,"usagePercent":80,"timestamp":"2024-01-16T08:00:00Z"}`,
 	} {
 		r.publish(t, body, true)
 	}
@@ -56,7 +56,7 @@ func TestBatchLostWriteRedoneAlone(t *testing.T) {
 		t.Fatal("no batch write happened: the test does not test the batch path")
 	}
 	var p store.Profile
-	if code := in.call(t, "GET", "/v1/profiles/89A", &p); code != 200 {
+	if code := in.call(t, "GET", "/v1/profiles/8910", &p); code != 200 {
 		t.Fatalf("profile: %d", code)
 	}
 	if p.Status != "ACTIVATED" || p.UsagePercent != 80 || p.OrderNo != "B1" || p.EsimTranNo != "E-other" {

@@ -46,14 +46,14 @@ func TestDeadLetterAPI(t *testing.T) {
 
 func testDeadLetterAPI(t *testing.T, external bool) {
 	r := newRig(t, rigOpts{maxDeliver: 3, external: external})
-	st := &brokenProfile{Store: r.kvStore(t), iccid: "X"}
+	st := &brokenProfile{Store: r.kvStore(t), iccid: "8924"}
 	st.broken.Store(true)
 	in := r.start(t, st, instOpts{})
 
 	// Published without a Nats-Msg-Id, as if older than the duplicate window.
-	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"X","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`, false)
-	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"Y"}`, true) // malformed: no status
-	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"Z"}`, true)
+	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"8924","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`, false)
+	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"8925"}`, true) // malformed: no status
+	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"8926"}`, true)
 	waitFor(t, "three dead letters", func() bool { return len(r.streamMsgs(t, stream.DLQ)) == 3 })
 
 	var list struct {
@@ -88,7 +88,7 @@ func testDeadLetterAPI(t *testing.T, external bool) {
 		t.Fatalf("redrive: %d %+v", code, res)
 	}
 	waitFor(t, "the re-driven event applied", func() bool {
-		p, err := st.Profile(context.Background(), "X")
+		p, err := st.Profile(context.Background(), "8924")
 		return err == nil && p.Status == "ACTIVATED"
 	})
 	if code := in.call(t, "GET", "/v1/dlq/"+strconv.FormatUint(x.Seq, 10), nil); code != http.StatusNotFound {

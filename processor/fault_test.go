@@ -175,7 +175,7 @@ func testCrash(t *testing.T, afterProfile, afterSeen bool, o instOpts) {
 	o.workers = 1
 	dying := r.start(t, crashing, o)
 	crashing.crash = dying.nc.Close
-	body := `{"eventType":"PROFILE_STATUS","iccid":"C","orderNo":"O","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
+	body := `{"eventType":"PROFILE_STATUS","iccid":"8903","orderNo":"O","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
 	r.publish(t, body, true)
 	waitFor(t, "the crash", crashing.crashed.Load)
 

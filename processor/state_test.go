@@ -17,12 +17,12 @@ func TestStateAPI(t *testing.T) {
 	in := r.start(t, r.kvStore(t), instOpts{})
 	for _, body := range []string{
 		`{"eventType":"ORDER_STATUS","orderNo":"B1","transactionId":"tx1","status":"GOT_RESOURCE","timestamp":"2024-01-15T12:00:00Z",
-		  "profiles":[{"iccid":"89A","esimTranNo":"EA","status":"GOT_RESOURCE"},{"iccid":"89B","status":"GOT_RESOURCE"}]}`,
-		`{"notifyType":"ESIM_STATUS","eventGenerateTime":"2024-01-15T13:00:00Z","content":{"orderNo":"B1","iccid":"89A","esimStatus":"IN_USE","smdpStatus":"ENABLED"}}`,
-		`{"notifyType":"DATA_USAGE","eventGenerateTime":"2024-01-16T13:00:00Z","content":{"orderNo":"B1","iccid":"89A","totalVolume":1000,"orderUsage":800,"remain":200}}`,
-		`{"notifyType":"DATA_USAGE","eventGenerateTime":"2024-01-16T14:00:00Z","content":{"orderNo":"B1","iccid":"89B","totalVolume":1000,"remain":100}}`,
-		`{"notifyType":"VALIDITY_USAGE","eventGenerateTime":"2024-01-17T00:00:00Z","content":{"orderNo":"B1","iccid":"89A","durationUnit":"DAY","totalDuration":30,"expiredTime":"2024-02-14T12:00:00Z","remain":3}}`,
-		`{"eventType":"PROFILE_STATUS","iccid":"89A","previousStatus":"IN_USE","currentStatus":"SUSPENDED","timestamp":"2024-01-18T00:00:00Z"}`,
+		  "profiles":[{"iccid":"8910","esimTranNo":"EA","status":"GOT_RESOURCE"},{"iccid":"8911","status":"GOT_RESOURCE"}]}`,
+		`{"notifyType":"ESIM_STATUS","eventGenerateTime":"2024-01-15T13:00:00Z","content":{"orderNo":"B1","iccid":"8910","esimStatus":"IN_USE","smdpStatus":"ENABLED"}}`,
+		`{"notifyType":"DATA_USAGE","eventGenerateTime":"2024-01-16T13:00:00Z","content":{"orderNo":"B1","iccid":"8910","totalVolume":1000,"orderUsage":800,"remain":200}}`,
+		`{"notifyType":"DATA_USAGE","eventGenerateTime":"2024-01-16T14:00:00Z","content":{"orderNo":"B1","iccid":"8911","totalVolume":1000,"remain":100}}`,
+		`{"notifyType":"VALIDITY_USAGE","eventGenerateTime":"2024-01-17T00:00:00Z","content":{"orderNo":"B1","iccid":"8910","durationUnit":"DAY","totalDuration":30,"expiredTime":"2024-02-14T12:00:00Z","remain":3}}`,
+		`{"eventType":"PROFILE_STATUS","iccid":"8910","previousStatus":"IN_USE","currentStatus":"SUSPENDED","timestamp":"2024-01-18T00:00:00Z"}`,
 	} {
 		r.publish(t, body, true)
 	}
@@ -39,15 +39,15 @@ func TestStateAPI(t *testing.T) {
 		t.Fatalf("order %+v", o)
 	}
 	a, b := o.ProfileStates[0], o.ProfileStates[1]
-	if a.ICCID != "89A" || a.Status != "SUSPENDED" || a.UsagePercent != 80 || a.Validity == nil || a.Validity.Remain != 3 || a.History != nil {
+	if a.ICCID != "8910" || a.Status != "SUSPENDED" || a.UsagePercent != 80 || a.Validity == nil || a.Validity.Remain != 3 || a.History != nil {
 		t.Errorf("profile A in the order %+v", a)
 	}
-	if b.ICCID != "89B" || b.Status != "GOT_RESOURCE" || b.UsedVolume != 900 || b.UsagePercent != 90 {
+	if b.ICCID != "8911" || b.Status != "GOT_RESOURCE" || b.UsedVolume != 900 || b.UsagePercent != 90 {
 		t.Errorf("profile B in the order %+v", b)
 	}
 
 	var p store.Profile
-	if code := in.call(t, "GET", "/v1/profiles/89A", &p); code != 200 {
+	if code := in.call(t, "GET", "/v1/profiles/8910", &p); code != 200 {
 		t.Fatalf("profile: %d", code)
 	}
 	want := []string{"SUSPENDED", "IN_USE", "GOT_RESOURCE"}
@@ -64,7 +64,7 @@ func TestStateAPI(t *testing.T) {
 		t.Errorf("profile %+v validity %+v", p, p.Validity)
 	}
 	var last store.Profile
-	if in.call(t, "GET", "/v1/profiles/89A?history=1", &last); len(last.History) != 1 || last.History[0].Status != "SUSPENDED" {
+	if in.call(t, "GET", "/v1/profiles/8910?history=1", &last); len(last.History) != 1 || last.History[0].Status != "SUSPENDED" {
 		t.Errorf("?history=1: %+v", last.History)
 	}
 
@@ -74,7 +74,7 @@ func TestStateAPI(t *testing.T) {
 			t.Errorf("%s: %d %s, want a 404 JSON error", path, w.Code, w.Body)
 		}
 	}
-	if code := in.call(t, "GET", "/v1/profiles/89A?history=x", nil); code != http.StatusBadRequest {
+	if code := in.call(t, "GET", "/v1/profiles/8910?history=x", nil); code != http.StatusBadRequest {
 		t.Errorf("bad history: %d", code)
 	}
 }

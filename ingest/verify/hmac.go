@@ -42,15 +42,15 @@ func (m *macer) start() *macState {
 	return st
 }
 
-// matches reports in constant time whether the encoded MAC of what was
-// written equals sig (fold lower-cases sig's ASCII letters, for hex), and
-// returns st to the pool.
-func (m *macer) matches(st *macState, sig string, enc func(dst, mac []byte) []byte, fold bool) bool {
+// encode finishes the MAC of what was written to st and returns it encoded
+// (into st's buffer: valid until st is released).
+func (st *macState) encode(enc func(dst, mac []byte) []byte) []byte {
 	st.buf = enc(st.buf[:0], st.h.Sum(st.sum[:0]))
-	ok := constantTimeEqual(sig, st.buf, fold)
-	m.pool.Put(st)
-	return ok
+	return st.buf
 }
+
+// release returns st to the pool.
+func (m *macer) release(st *macState) { m.pool.Put(st) }
 
 // constantTimeEqual compares without an early exit; only the lengths, which
 // are public, are compared first.
@@ -81,11 +81,28 @@ type StandardWebhooks struct {
 	macs      []*macer
 	tolerance time.Duration
 	now       func() time.Time
+	replays   *replays
 }
 
-// NewStandardWebhooks returns the check for the given whsec_ secrets.
+// Bounds on what a signature check reads, so that the work done before a
+// request is authenticated stays that of one MAC per secret. Honest senders
+// list one signature, two or three while they rotate secrets.
+const (
+	// MaxSignatureHeader is the longest webhook-signature (or generic
+	// signature header) read; longer ones are refused (401).
+	MaxSignatureHeader = 4 << 10
+	// MaxSignatures is the most entries a webhook-signature may list.
+	MaxSignatures = 16
+	// MaxWebhookID is the longest webhook-id accepted: it is signed, hashed
+	// and kept in the replay cache.
+	MaxWebhookID = 256
+)
+
+// NewStandardWebhooks returns the check for the given whsec_ secrets. It
+// remembers the ids of delivered messages (see Replayed) up to
+// DefaultReplayCapacity of them.
 func NewStandardWebhooks(secrets []string, tolerance time.Duration, now func() time.Time) (*StandardWebhooks, error) {
-	s := &StandardWebhooks{tolerance: tolerance, now: now}
+	s := &StandardWebhooks{tolerance: tolerance, now: now, replays: newReplays(DefaultReplayCapacity)}
 	for i, sec := range secrets {
 		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sec, "whsec_"))
 		if err != nil || len(key) == 0 {
@@ -113,14 +130,22 @@ func swMAC(key []byte, id, ts string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
-// Verify checks the headers, the timestamp and every signature against every
-// secret. The headers are read by their canonical names directly, so that
-// nothing is allocated on the way.
+// Verify checks the headers, the timestamp and the signatures: each
+// secret's MAC is computed once, then compared in constant time with every
+// listed signature. Oversized headers and empty bodies are refused before any
+// MAC is computed. The headers are read by their canonical names directly, so
+// that nothing is allocated on the way.
 func (s *StandardWebhooks) Verify(r Request) error {
 	h := r.HTTP.Header
 	id, ts, sigs := first(h["Webhook-Id"]), first(h["Webhook-Timestamp"]), first(h["Webhook-Signature"])
 	if id == "" || ts == "" || sigs == "" {
 		return fail(http.StatusUnauthorized, ReasonNoSignature)
+	}
+	if len(sigs) > MaxSignatureHeader || strings.Count(sigs, " ") >= MaxSignatures || len(id) > MaxWebhookID {
+		return fail(http.StatusUnauthorized, ReasonOversize)
+	}
+	if len(r.Body) == 0 {
+		return fail(http.StatusUnauthorized, ReasonEmptyBody)
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
@@ -131,27 +156,46 @@ func (s *StandardWebhooks) Verify(r Request) error {
 	}
 	ok := 0
 	for _, m := range s.macs {
+		st := m.start()
+		st.h.Write(unsafeBytes(id))
+		st.h.Write(st.dot[:])
+		st.h.Write(unsafeBytes(ts))
+		st.h.Write(st.dot[:])
+		st.h.Write(r.Body)
+		mac := st.encode(appendBase64)
 		rest := sigs
 		for rest != "" {
 			var sig string
 			sig, rest, _ = strings.Cut(rest, " ")
-			b64, found := strings.CutPrefix(sig, "v1,")
-			if !found {
-				continue
+			if b64, found := strings.CutPrefix(sig, "v1,"); found {
+				ok |= boolInt(constantTimeEqual(b64, mac, false))
 			}
-			st := m.start()
-			st.h.Write(unsafeBytes(id))
-			st.h.Write(st.dot[:])
-			st.h.Write(unsafeBytes(ts))
-			st.h.Write(st.dot[:])
-			st.h.Write(r.Body)
-			ok |= boolInt(m.matches(st, b64, appendBase64, false))
 		}
+		m.release(st)
 	}
 	if ok != 1 {
 		return fail(http.StatusUnauthorized, ReasonSignature)
 	}
 	return nil
+}
+
+// Replayed reports whether a request that passed Verify repeats a message
+// already delivered (see Delivered) whose timestamp is still inside the
+// tolerance window. The signature covers the id, so only the sender, or
+// someone replaying its captured request, can send a known id again.
+func (s *StandardWebhooks) Replayed(h http.Header) bool {
+	return s.replays.seen(first(h["Webhook-Id"]), s.now())
+}
+
+// Delivered records that the message of a request that passed Verify is
+// stored: until its timestamp leaves the tolerance window (after which Verify
+// refuses it anyway), Replayed reports a repeat.
+func (s *StandardWebhooks) Delivered(h http.Header) {
+	sec, err := strconv.ParseInt(first(h["Webhook-Timestamp"]), 10, 64)
+	if err != nil {
+		return
+	}
+	s.replays.remember(first(h["Webhook-Id"]), time.Unix(sec, 0).Add(s.tolerance), s.now())
 }
 
 func first(v []string) string {
@@ -196,9 +240,16 @@ func (c *HeaderHMAC) Header() string { return c.header }
 
 // Verify checks the header against every secret.
 func (c *HeaderHMAC) Verify(r Request) error {
-	v := strings.TrimSpace(first(r.HTTP.Header[c.header]))
+	raw := first(r.HTTP.Header[c.header])
+	if len(raw) > MaxSignatureHeader {
+		return fail(http.StatusUnauthorized, ReasonOversize)
+	}
+	v := strings.TrimSpace(raw)
 	if v == "" {
 		return fail(http.StatusUnauthorized, ReasonNoSignature)
+	}
+	if len(r.Body) == 0 {
+		return fail(http.StatusUnauthorized, ReasonEmptyBody)
 	}
 	v = strings.TrimPrefix(v, "sha256=")
 	enc, fold := appendHex, true
@@ -209,7 +260,8 @@ func (c *HeaderHMAC) Verify(r Request) error {
 	for _, m := range c.macs {
 		st := m.start()
 		st.h.Write(r.Body)
-		ok |= boolInt(m.matches(st, v, enc, fold))
+		ok |= boolInt(constantTimeEqual(v, st.encode(enc), fold))
+		m.release(st)
 	}
 	if ok != 1 {
 		return fail(http.StatusUnauthorized, ReasonSignature)

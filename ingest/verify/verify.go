@@ -3,6 +3,25 @@
 // and a sender IP allowlist. Each check is independent; ingest runs every one
 // configured and a request must pass them all. Comparisons of secrets are
 // constant-time, and no error carries a secret, so errors can be logged.
+//
+// Verification costs the same bounded work whatever an unauthenticated
+// request sends: a signature header over MaxSignatureHeader bytes or listing
+// more than MaxSignatures entries is refused before any MAC is computed, and
+// each secret's MAC is computed once per request, then compared with every
+// listed signature. A signature check refuses an empty body (401): what is
+// signed must be what is stored.
+//
+// Replays: a Standard Webhooks message is signed with its webhook-id, so a
+// request carrying an id already delivered within the tolerance window is the
+// sender's retry or a captured request replayed. ingest answers it 200 and
+// does not store it again (StandardWebhooks.Replayed, Delivered), rather than
+// 409: Standard Webhooks senders retry with the same id, and a non-2xx answer
+// would make an honest sender retry a message already stored, forever. The
+// cache is bounded (DefaultReplayCapacity, oldest forgotten first) and holds
+// only ids whose signature verified and whose event was stored. The generic
+// header mode carries no id; its replays fall to the dedupe layers
+// (JetStream's duplicate window and the processor's seen-set, both keyed by
+// the event's content).
 package verify
 
 import (
@@ -20,6 +39,13 @@ const (
 	ReasonSignature   Reason = "bad_signature"
 	ReasonTimestamp   Reason = "stale_timestamp"
 	ReasonIP          Reason = "ip_not_allowed"
+	// ReasonEmptyBody: a signature check got no body. A signature of the
+	// empty body signs no event (the empty body's HMAC is a constant, and a
+	// bodyless request's event would come from its unsigned query string).
+	ReasonEmptyBody Reason = "empty_signed_body"
+	// ReasonOversize: a signature header (or webhook-id) longer, or listing
+	// more signatures, than an honest sender sends (see MaxSignatureHeader).
+	ReasonOversize Reason = "oversize_signature"
 )
 
 // Failure is a failed check: the HTTP status to answer and why.

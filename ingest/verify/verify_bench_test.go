@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,4 +52,39 @@ func BenchmarkSignature(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkWorstCaseUnauthenticatedSignature is the most CPU one unsigned
+// request can cost the Standard Webhooks check (issue 13, item 3): the
+// largest body ingest reads (256 KiB) and three secrets (mid-rotation plus
+// one), with a signature header as full of "v1," entries as the HTTP server
+// lets through (~4 800), and with the most entries the check reads (16). It
+// reports CPU per request: compare it with BenchmarkSignature/standard-webhooks,
+// a normal request.
+func BenchmarkWorstCaseUnauthenticatedSignature(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 256<<10)
+	now := time.Now()
+	key := func(s string) string { return "whsec_" + base64.StdEncoding.EncodeToString([]byte(s)) }
+	sw, err := verify.NewStandardWebhooks([]string{key("key-a-0123456789"), key("key-b-0123456789"), key("key-c-0123456789")}, 5*time.Minute, time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	entry := "v1," + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	for _, tt := range []struct{ name, sig string }{
+		{"4800-entries", strings.TrimSuffix(strings.Repeat("v1, ", 4800), " ")},
+		{"16-entries", strings.TrimSuffix(strings.Repeat(entry+" ", 16), " ")},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodPost, "/webhooks/esim", nil)
+			r.Header.Set("webhook-id", "msg_attack")
+			r.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+			r.Header.Set("webhook-signature", tt.sig)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := sw.Verify(verify.Request{HTTP: r, Body: body}); err == nil {
+					b.Fatal("a forged request passed")
+				}
+			}
+		})
+	}
 }

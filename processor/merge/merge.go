@@ -9,6 +9,14 @@
 // (orderNo, transactionId, the order's profiles) fill in and never change once
 // set. Each function reports whether it changed the state, so unchanged state
 // is not written.
+//
+// State is bounded whatever the events say (issue 13: forged events must not
+// fill an entity to the store's value limit): an order lists at most
+// MaxOrderProfiles ICCIDs (the smallest, so the set kept does not depend on
+// arrival order), each history at most HistoryLimit transitions, and one
+// entity's encoded state at most about MaxStateBytes, its oldest history
+// trimmed first. The decoder bounds every string an event carries (package
+// event), which keeps the rest small.
 package merge
 
 import (
@@ -23,6 +31,13 @@ import (
 // HistoryLimit bounds the transitions kept per order or profile: the newest
 // ones win, which keeps the merge order-independent.
 const HistoryLimit = 20
+
+// MaxOrderProfiles bounds the ICCIDs an order lists.
+const MaxOrderProfiles = 100
+
+// MaxStateBytes bounds the encoded state of one order or profile: history is
+// trimmed, oldest first, to stay under it.
+const MaxStateBytes = 16 << 10
 
 // Profile applies a profile-level event (PROFILE_STATUS, ESIM_STATUS,
 // DATA_USAGE, VALIDITY_USAGE) at time at.
@@ -42,6 +57,7 @@ func Profile(p *store.Profile, ev event.Event, at time.Time) bool {
 	case event.ValidityUsage:
 		changed = validity(p, ev, at) || changed
 	}
+	changed = trimHistory(&p.History, profileBytes(p)) || changed
 	return settle(&p.Status, &p.PreviousStatus, &p.UpdatedAt, p.History, at) || changed
 }
 
@@ -88,6 +104,7 @@ func ProfileInOrder(p *store.Profile, ev event.Event, o store.Order, at time.Tim
 		changed = fill(&p.EsimTranNo, ref.EsimTranNo) || changed
 		if ref.Status != "" {
 			changed = addTransition(&p.History, store.Transition{Status: ref.Status, At: at}) || changed
+			changed = trimHistory(&p.History, profileBytes(p)) || changed
 			changed = settle(&p.Status, &p.PreviousStatus, &p.UpdatedAt, p.History, at) || changed
 		}
 	}
@@ -111,6 +128,7 @@ func Order(o *store.Order, ev event.Event, at time.Time) bool {
 		for _, ref := range ev.Profiles {
 			changed = addProfile(o, ref.ICCID) || changed
 		}
+		changed = trimHistory(&o.History, orderBytes(o)) || changed
 		changed = settle(&o.Status, &o.PreviousStatus, &o.UpdatedAt, o.History, at) || changed
 	} else if ev.ICCID != "" {
 		changed = addProfile(o, ev.ICCID) || changed
@@ -121,13 +139,69 @@ func Order(o *store.Order, ev event.Event, at time.Time) bool {
 	return changed
 }
 
+// addProfile inserts iccid in the order's sorted list, which keeps the
+// MaxOrderProfiles smallest: a function of the set of ICCIDs seen, so the
+// same whatever the order events arrive in.
 func addProfile(o *store.Order, iccid string) bool {
 	i, found := slices.BinarySearch(o.Profiles, iccid)
-	if found || iccid == "" {
+	if found || iccid == "" || i >= MaxOrderProfiles {
 		return false
 	}
 	o.Profiles = slices.Insert(o.Profiles, i, iccid)
+	if len(o.Profiles) > MaxOrderProfiles {
+		o.Profiles = slices.Clip(o.Profiles[:MaxOrderProfiles])
+	}
 	return true
+}
+
+// Sizes, in bytes, of the parts of an encoded state, generously estimated
+// (field names, quotes, a time each) so the estimate stays above the JSON.
+const (
+	fixedBytes      = 512
+	transitionBytes = 128
+	stringBytes     = 8
+)
+
+// trimHistory drops the oldest transitions while the state, whose size apart
+// from its history and statuses is others, would encode to more than
+// MaxStateBytes. The newest transition (the current status) is always kept.
+func trimHistory(h *[]store.Transition, others int) bool {
+	strs := func(t store.Transition) int { return len(t.Status) + len(t.PreviousStatus) + len(t.SmdpStatus) }
+	size := others
+	for i, t := range *h {
+		size += transitionBytes + strs(t)
+		if i < 2 { // the current and previous statuses settle copies from them
+			size += strs(t)
+		}
+	}
+	n := len(*h)
+	for n > 1 && size > MaxStateBytes {
+		n--
+		size -= transitionBytes + strs((*h)[n])
+	}
+	if n == len(*h) {
+		return false
+	}
+	*h = (*h)[:n]
+	return true
+}
+
+// profileBytes estimates a profile's encoded size apart from its history.
+func profileBytes(p *store.Profile) int {
+	n := fixedBytes + len(p.ICCID) + len(p.OrderNo) + len(p.TransactionID) + len(p.EsimTranNo)
+	if p.Validity != nil {
+		n += fixedBytes/2 + len(p.Validity.Unit)
+	}
+	return n
+}
+
+// orderBytes estimates an order's encoded size apart from its history.
+func orderBytes(o *store.Order) int {
+	n := fixedBytes + len(o.OrderNo) + len(o.TransactionID)
+	for _, iccid := range o.Profiles {
+		n += stringBytes + len(iccid)
+	}
+	return n
 }
 
 // newer orders transitions newest first; equal times fall back to the status

@@ -7,6 +7,12 @@
 // carries its own id (eSIM Access's notifyId) is keyed by that id. A body that
 // does not decode into a known, well-formed event is keyed by a hash of its
 // canonical JSON, so a retry of the same bytes (in any key order) still matches.
+//
+// Every key is at most MaxKeyLen bytes of printable ASCII without spaces: a
+// provider id longer than MaxIDLen, or carrying any other byte, is keyed by
+// its SHA-256 ("h:" and 64 hex digits) instead of its spelling. A key is held
+// by JetStream for its duplicate window and sent as a NATS header, so neither
+// its size nor its bytes may be the sender's choice.
 package dedupe
 
 import (
@@ -31,10 +37,20 @@ func Key(ev event.Event, decodeErr error, body []byte) string {
 // keyLen is the length of a hashed key: a two-byte prefix and 32 hex digits.
 const keyLen = 2 + 2*16
 
+// MaxIDLen is the longest provider id used in a key as it is spelled.
+const MaxIDLen = 64
+
+// MaxKeyLen bounds every key: an id's "n:" key, or a long id's "h:" hash.
+const MaxKeyLen = 2 + 2*sha256.Size
+
 // AppendKey appends the key to dst. For a well-formed event of a known type
 // it allocates nothing (ingest derives one per request).
 func AppendKey(dst []byte, ev event.Event, decodeErr error, body []byte) []byte {
 	if decodeErr == nil && ev.NotifyID != "" {
+		if !plainID(ev.NotifyID) {
+			sum := sha256.Sum256([]byte(ev.NotifyID))
+			return hex.AppendEncode(append(dst, "h:"...), sum[:])
+		}
 		return append(append(dst, "n:"...), ev.NotifyID...)
 	}
 	if decodeErr != nil || ev.Type == event.Unknown || ev.Type == event.CheckHealth {
@@ -42,6 +58,20 @@ func AppendKey(dst []byte, ev event.Event, decodeErr error, body []byte) []byte 
 	}
 	var scratch [256]byte
 	return appendDigest(append(dst, "e:"...), identity(scratch[:0], ev))
+}
+
+// plainID reports whether a provider id can be a key as it is: short, and
+// printable ASCII without spaces.
+func plainID(id string) bool {
+	if len(id) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // identity appends, NUL-separated, what makes the event that event.
