@@ -36,7 +36,9 @@ func TestSecuritySMTPRefusesCleartextWhenSTARTTLSIsStripped(t *testing.T) {
 			var d net.Dialer
 			e, err := channel.NewEmail(channel.EmailOptions{
 				URL: strings.Replace(tt.url, "%s", port, 1), From: "care@shop.example", Timeout: 5 * time.Second,
-				Dial: func(ctx context.Context, network, _ string) (net.Conn, error) { return d.DialContext(ctx, network, srv.Addr) },
+				Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+					return d.DialContext(ctx, network, srv.Addr)
+				},
 			})
 			if err != nil {
 				t.Fatal(err)
