@@ -1,9 +1,13 @@
 package main
 
 import (
+	neturl "net/url"
+	"path"
+
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/esimflow/esimflow/shared/redact"
 	"io"
 	"net/http"
 	"slices"
@@ -51,7 +55,7 @@ func newWebhookSetCmd(getenv func(string) string) *cobra.Command {
 			if err := c.SetWebhook(cmd.Context(), url); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "webhook set to %s\n", url)
+			fmt.Fprintf(cmd.OutOrStdout(), "webhook set to %s\n", maskPathToken(url))
 			return nil
 		},
 	}
@@ -179,4 +183,26 @@ func orEnv(flag string, getenv func(string) string, env string) string {
 		return flag
 	}
 	return getenv(env)
+}
+
+// maskPathToken hides the path token of a webhook URL
+// (https://host/webhooks/esim/<token>) and the URL's own secrets: the output
+// of a command ends up in terminals' scrollback and CI logs.
+func maskPathToken(raw string) string {
+	u, err := neturl.Parse(redact.URL(raw))
+	if err != nil {
+		return "(unprintable URL)"
+	}
+	dir, token := path.Split(u.Path)
+	if token != "" && strings.Contains(dir, "/webhooks/") {
+		// The first characters of a long token tell two apart; a short
+		// one shows nothing.
+		shown := ""
+		if len(token) >= 16 {
+			shown = token[:4]
+		}
+		u.Path = dir + shown + "(hidden)"
+		u.RawPath = u.Path
+	}
+	return u.String()
 }

@@ -70,6 +70,14 @@ func TestWebhookSet(t *testing.T) {
 			t.Errorf("credentials printed: %s", out)
 		}
 	})
+	t.Run("TestSecurityWebhookSetDoesNotPrintPathToken", func(t *testing.T) {
+		srv, _ := fakeProvider(t, ok)
+		out, err := runCLI(t, nil, "webhook", "set", "--url", "https://hooks.example/webhooks/esim/tok",
+			"--api-base", srv.URL, "--access-code", "ac-1", "--secret-key", "sk-1")
+		if err != nil || strings.Contains(out, "/esim/tok") || !strings.Contains(out, "https://hooks.example/webhooks/esim/(hidden)") {
+			t.Errorf("%v: %s", err, out)
+		}
+	})
 	t.Run("provider refuses: its code and message shown, non-zero exit", func(t *testing.T) {
 		srv, _ := fakeProvider(t, answer(200, `{"errorCode":"000101","errorMsg":"access code invalid","success":false}`))
 		_, err := runCLI(t, nil, "webhook", "set", "--url", "https://hooks.example/webhooks/esim/tok",
