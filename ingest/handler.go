@@ -13,7 +13,6 @@ import (
 	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
-	"github.com/esimflow/esimflow/shared/failpoint"
 	"github.com/esimflow/esimflow/shared/httpjson"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
@@ -100,7 +99,7 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 		// The provider checks the endpoint right after the webhook is set:
 		// answer, count, keep nothing.
 		h.metrics.received(ev.Type, outcomeHealth)
-		h.ok(w)
+		answerReceived(w)
 		return
 	}
 
@@ -113,12 +112,6 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
 	telemetry.Inject(ctx, msg.Header)
 
-	if failpoint.Enabled("bug-ok-before-puback") { // planted bug (chaos suite): breaks invariant 1
-		h.ok(w)
-		_ = http.NewResponseController(w).Flush()
-		failpoint.Inject("after-ok")
-		w = discard{w}
-	}
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	ack, err := h.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(key))
@@ -136,7 +129,7 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 		outcome = outcomeDuplicate
 	}
 	h.metrics.received(ev.Type, outcome)
-	h.ok(w)
+	answerReceived(w)
 }
 
 // Probe answers the HEAD some providers send before enabling a webhook URL.
@@ -145,7 +138,8 @@ func (h *Handler) Probe(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (h *Handler) ok(w http.ResponseWriter) {
+// answerReceived answers 200 {"received":true}: the event is stored.
+func answerReceived(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(received)
@@ -186,10 +180,3 @@ func (h *Handler) reject(ctx context.Context, body []byte, reason error, at time
 		h.log.Warn("could not keep rejected body", "err", err)
 	}
 }
-
-// discard drops the answer of a request already answered (the planted
-// bug-ok-before-puback only).
-type discard struct{ http.ResponseWriter }
-
-func (discard) WriteHeader(int)             {}
-func (discard) Write(b []byte) (int, error) { return len(b), nil }
