@@ -13,7 +13,6 @@ import (
 	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
-	"github.com/esimflow/esimflow/shared/failpoint"
 	"github.com/esimflow/esimflow/shared/httpjson"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
@@ -91,7 +90,7 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	if h.replays != nil && h.replays.Replayed(r.Header) {
 		// Stored already: answer as for a retry, so an honest sender stops.
 		h.metrics.received(event.Unknown, outcomeReplay)
-		h.ok(w)
+		answerReceived(w)
 		return
 	}
 
@@ -115,7 +114,7 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 		// The provider checks the endpoint right after the webhook is set:
 		// answer, count, keep nothing.
 		h.metrics.received(ev.Type, outcomeHealth)
-		h.ok(w)
+		answerReceived(w)
 		return
 	}
 
@@ -128,12 +127,6 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
 	telemetry.Inject(ctx, msg.Header)
 
-	if failpoint.Enabled("bug-ok-before-puback") { // planted bug (chaos suite): breaks invariant 1
-		h.ok(w)
-		_ = http.NewResponseController(w).Flush()
-		failpoint.Inject("after-ok")
-		w = discard{w}
-	}
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	ack, err := h.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(key))
@@ -163,7 +156,7 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 		outcome = outcomeDuplicate
 	}
 	h.metrics.received(ev.Type, outcome)
-	h.ok(w)
+	answerReceived(w)
 }
 
 // jsHeaderTooLarge is JetStream's "header size exceeds maximum allowed"
@@ -199,7 +192,8 @@ func (h *Handler) Probe(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (h *Handler) ok(w http.ResponseWriter) {
+// answerReceived answers 200 {"received":true}: the event is stored.
+func answerReceived(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(received)
@@ -240,10 +234,3 @@ func (h *Handler) reject(ctx context.Context, body []byte, reason error, at time
 		h.log.Warn("could not keep rejected body", "err", err)
 	}
 }
-
-// discard drops the answer of a request already answered (the planted
-// bug-ok-before-puback only).
-type discard struct{ http.ResponseWriter }
-
-func (discard) WriteHeader(int)             {}
-func (discard) Write(b []byte) (int, error) { return len(b), nil }

@@ -82,10 +82,13 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 		signed = append(signed, verify.NewHeaderHMAC(cfg.SignatureHeader, cfg.SignatureEncoding, cfg.SignatureSecrets))
 	}
 
-	// Handler: limit, verify, bound, classify, publish, answer.
+	// Handler: limit, verify, bound, classify, publish, answer. The chaos
+	// suite's failpoints wrap the publisher and the routes in its builds
+	// (failpoints.go), and nothing in others.
+	names := stream.NewNames(cfg.Namespace)
 	h := &Handler{
-		pub:      deps.Publisher,
-		names:    stream.NewNames(cfg.Namespace),
+		pub:      failpointPublisher(deps.Publisher, names),
+		names:    names,
 		maxBody:  cfg.MaxBody,
 		timeout:  cfg.PublishTimeout,
 		sender:   sender,
@@ -103,7 +106,7 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 	// provider's 5 s; slow clients (slow-loris) are cut off by the same bound.
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
-		Handler:           routes(h),
+		Handler:           failpointRoutes(routes(h)),
 		ReadHeaderTimeout: readTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      readTimeout + cfg.PublishTimeout + time.Second,

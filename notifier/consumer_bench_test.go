@@ -22,7 +22,7 @@ import (
 
 // BenchmarkConsumers drains a backlog of intents from the notifier's durable
 // consumer with a handler that stands for a channel send (a fixed latency),
-// three ways: the pull iterator with a worker pool (what the notifier runs),
+// three ways: the consume pipeline with a worker pool (what the notifier runs),
 // and Watermill's router over watermill-nats' JetStream subscriber with one
 // handler and with four on the same durable. ADR 0003 records the numbers.
 //
@@ -80,10 +80,11 @@ func runIterator(workers int) func(*testing.B, *nats.Conn, jetstream.Consumer, s
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_ = consume.Run(ctx, cons, workers, func(_ context.Context, m jetstream.Msg) {
+			p := &consume.Pipeline{Kind: "notify", MaxDeliver: 10, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			_ = p.Run(ctx, cons, workers, func(context.Context, *consume.Msg) consume.Outcome {
 				handle()
-				_ = m.Ack()
-			}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+				return consume.Ack("sent")
+			})
 		}()
 		return func() { cancel(); <-done }
 	}

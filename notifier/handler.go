@@ -7,22 +7,19 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/esimflow/esimflow/notifier/channel"
-	"github.com/esimflow/esimflow/shared/failpoint"
+	"github.com/esimflow/esimflow/shared/consume"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
-	"github.com/esimflow/esimflow/shared/stream"
-	"github.com/esimflow/esimflow/shared/telemetry"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Handler sends the message of one intent.
+// Handler decides what becomes of intents: it sends each intent's message
+// and returns an outcome that the pipeline (shared/consume) settles.
 type Handler struct {
 	store       Store
 	channels    map[string]Channel
@@ -30,8 +27,6 @@ type Handler struct {
 	templates   Renderer
 	locale      string
 	contactWait time.Duration
-	pub         Publisher
-	names       stream.Names
 	owner       string
 	lease       time.Duration
 	maxDeliver  int
@@ -40,105 +35,67 @@ type Handler struct {
 	log         *slog.Logger
 }
 
-var errPermanent = errors.New("permanent")
-
-// result is what processing an intent asks of its message.
-type result struct {
-	// wait > 0 with err nil: look again after wait (another holder, a lower
-	// warning in flight, no contact yet); why says what for.
-	wait time.Duration
-	why  string
-	// err: the attempt failed; retried after at least wait (what the channel
-	// asked for), or dead-lettered when it wraps errPermanent.
-	err error
-}
-
-// Handle runs one intent to its ack, delayed retry or dead letter.
-func (h *Handler) Handle(ctx context.Context, msg jetstream.Msg) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		h.log.Error("message without metadata", "subject", msg.Subject(), "err", err)
-		_ = msg.Term()
-		return
-	}
-	res := h.process(ctx, msg, meta)
-	last := meta.NumDelivered >= uint64(h.maxDeliver)
-	switch {
-	case res.err == nil && res.wait == 0:
-		if err := msg.Ack(); err != nil {
-			h.log.Warn("ack failed", "seq", meta.Sequence.Stream, "err", err)
-		}
-	case res.err == nil && !last:
-		_ = msg.NakWithDelay(res.wait)
-	case res.err == nil:
-		// The server would not redeliver a NAK on the last delivery: the
-		// wait ends here, in the dead letters, not in silence.
-		h.toDeadLetters(ctx, msg, meta, fmt.Errorf("%w: deliveries exhausted while waiting (%s)", errPermanent, res.why))
-	case errors.Is(res.err, errPermanent) || last:
-		h.toDeadLetters(ctx, msg, meta, res.err)
-	default:
-		h.log.Warn("send failed, will retry", "seq", meta.Sequence.Stream, "deliveries", meta.NumDelivered, "err", res.err)
-		_ = msg.NakWithDelay(max(retryDelay(meta.NumDelivered), res.wait))
-	}
-}
-
-func (h *Handler) toDeadLetters(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) {
-	if err := h.deadLetter(ctx, msg, meta, cause); err != nil {
-		h.log.Error("dead letter failed, will retry", "seq", meta.Sequence.Stream, "err", err)
-		_ = msg.NakWithDelay(time.Minute)
-		return
-	}
-	h.log.Warn("intent dead-lettered", "seq", meta.Sequence.Stream, "err", cause)
+// Handle decides one intent (a consume.Handler): claim it, check that it is
+// still due, find the contact, route and render, send on each routed channel,
+// and turn what the sends did into an outcome.
+func (h *Handler) Handle(ctx context.Context, m *consume.Msg) consume.Outcome {
 	var in intent.Intent
-	if json.Unmarshal(msg.Data(), &in) == nil && in.ID != "" && in.ICCID != "" {
-		h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
-			Status: "dead_lettered", Error: cause.Error(), SentAt: time.Now().UTC()})
-		h.metrics.outcome(in.Kind, "dead_lettered")
+	if err := json.Unmarshal(m.Data(), &in); err != nil || in.ID == "" || in.ICCID == "" {
+		return consume.Fail(consume.Permanent(fmt.Errorf("undecodable intent: %v", err)))
 	}
-	_ = msg.Term()
+	claim, o, ok := h.claim(ctx, in, m)
+	if !ok {
+		return o.For(string(in.Kind))
+	}
+	// The intent's claim is ours until the lease ends; every path below
+	// finishes or releases it.
+	if o, ok := h.due(ctx, in, claim, m); !ok {
+		return o.For(string(in.Kind))
+	}
+	targets, msg, o, ok := h.prepare(ctx, in, m)
+	if !ok {
+		return o.For(string(in.Kind))
+	}
+	return h.conclude(ctx, in, h.sendAll(ctx, in, targets, msg), m).For(string(in.Kind))
 }
 
-// retryDelay spaces the retries of an intent: 1s, 2s, 4s … up to a minute.
-func retryDelay(delivered uint64) time.Duration {
-	return min(time.Second<<min(max(delivered, 1)-1, 6), time.Minute)
-}
-
-// process claims the intent, checks that it is still due, finds the contact,
-// renders the message and sends it on each routed channel.
-func (h *Handler) process(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) result {
-	// The span continues the trace of the webhook that caused the intent.
-	ctx, span := h.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "notifier intent", trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
-	var in intent.Intent
-	if err := json.Unmarshal(msg.Data(), &in); err != nil || in.ID == "" || in.ICCID == "" {
-		return result{err: fmt.Errorf("%w: undecodable intent: %v", errPermanent, err)}
-	}
+// claim takes the intent's claim, or says why not: another instance holds
+// it, or it is done already.
+func (h *Handler) claim(ctx context.Context, in intent.Intent, m *consume.Msg) (store.Claim, consume.Outcome, bool) {
 	claim, err := h.store.Claim(ctx, in.ID, h.owner, h.lease)
 	if err != nil {
-		return result{err: fmt.Errorf("claim %s: %w", in.ID, err)}
+		return claim, consume.Fail(fmt.Errorf("claim %s: %w", in.ID, err)), false
 	}
 	switch claim.Outcome {
 	case store.AlreadyDone:
 		h.metrics.outcome(in.Kind, "already_done")
-		return result{}
+		return claim, consume.Ack("already_done"), false
 	case store.HeldByOther:
 		// Usually the holder finishes within milliseconds: look again soon,
 		// backing off, and at the latest when its lease ends.
-		return result{wait: max(min(time.Until(claim.LeaseUntil), retryDelay(meta.NumDelivered)), 100*time.Millisecond),
-			why: "held by another instance"}
+		return claim, consume.Wait("held by another instance", leaseWait(claim.LeaseUntil, m)), false
 	}
+	return claim, consume.Outcome{}, true
+}
 
-	// The intent's claim is ours until the lease ends; every path below
-	// finishes or releases it.
+// leaseWait is how long to wait for a claim another instance holds until.
+func leaseWait(until time.Time, m *consume.Msg) time.Duration {
+	return max(min(time.Until(until), consume.Backoff(m.Meta.NumDelivered)), 100*time.Millisecond)
+}
+
+// due checks that the claimed intent is still to be sent: not superseded by
+// a higher warning (then it is suppressed), and not ahead of a lower one in
+// flight (then it waits).
+func (h *Handler) due(ctx context.Context, in intent.Intent, claim store.Claim, m *consume.Msg) (consume.Outcome, bool) {
 	if stale, err := h.firstIn(ctx, in.SupersededBy, store.ClaimHeld, store.ClaimSent); err != nil {
-		return result{err: h.release(ctx, in, err)}
+		return consume.Fail(h.release(ctx, in, err)), false
 	} else if stale != "" {
 		entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
 			Attempt: claim.Attempt, Status: string(store.ClaimSuppressed), Error: "superseded by " + stale}
-		return result{err: h.finish(ctx, in, &entry, store.ClaimSuppressed)}
+		return h.finish(ctx, in, &entry, store.ClaimSuppressed), false
 	}
 	if busy, err := h.firstIn(ctx, in.After, store.ClaimHeld); err != nil {
-		return result{err: h.release(ctx, in, err)}
+		return consume.Fail(h.release(ctx, in, err)), false
 	} else if busy != "" {
 		// A lower warning is in flight: let it go first (or be suppressed
 		// because of this one), then send. Backing off: its holder may have
@@ -146,62 +103,77 @@ func (h *Handler) process(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 		// redelivery takes it over — a minute, which waits of orderDelay
 		// would outlast no delivery budget (found by the chaos suite).
 		wait := orderDelay
-		if meta.NumDelivered > 1 {
-			wait = retryDelay(meta.NumDelivered - 1)
+		if m.Meta.NumDelivered > 1 {
+			wait = consume.Backoff(m.Meta.NumDelivered - 1)
 		}
-		return result{wait: wait, why: "waiting for " + busy, err: h.release(ctx, in, nil)}
+		return h.waitReleasing(ctx, in, "waiting for "+busy, wait), false
 	}
+	return consume.Outcome{}, true
+}
 
+// prepare finds the contact, the channels to send on and the message.
+func (h *Handler) prepare(ctx context.Context, in intent.Intent, m *consume.Msg) ([]Channel, channel.Message, consume.Outcome, bool) {
 	contact, err := h.contacts.find(ctx, in)
 	if err != nil {
-		return result{err: h.release(ctx, in, fmt.Errorf("find contact: %w", err))}
+		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, fmt.Errorf("find contact: %w", err))), false
 	}
 	targets, err := route(contact, h.channels)
 	switch {
 	case errors.Is(err, errNoContact):
-		if wait := h.contactWaitDelay(meta); wait > 0 {
+		if wait := h.contactWaitDelay(m.Meta); wait > 0 {
 			h.metrics.contactWaits.Inc()
-			return result{wait: wait, why: "no contact yet", err: h.release(ctx, in, nil)}
+			return nil, channel.Message{}, h.waitReleasing(ctx, in, "no contact yet", wait), false
 		}
-		return result{err: h.release(ctx, in, fmt.Errorf("%w: no contact for transactionId %q or iccid %s after %v",
-			errPermanent, in.TransactionID, in.ICCID, time.Since(meta.Timestamp).Round(time.Second)))}
+		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, consume.Permanent(fmt.Errorf("no contact for transactionId %q or iccid %s after %v",
+			in.TransactionID, in.ICCID, time.Since(m.Meta.Timestamp).Round(time.Second))))), false
 	case err != nil:
-		return result{err: h.release(ctx, in, fmt.Errorf("%w: %w", errPermanent, err))}
+		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, consume.Permanent(err))), false
 	}
-	m, err := render(h.templates, in, contact, h.locale)
+	msg, err := render(h.templates, in, contact, h.locale)
 	if err != nil {
-		return result{err: h.release(ctx, in, fmt.Errorf("%w: render %s: %w", errPermanent, in.ID, err))}
+		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, consume.Permanent(fmt.Errorf("render %s: %w", in.ID, err)))), false
 	}
+	return targets, msg, consume.Outcome{}, true
+}
 
-	// One claim per channel, "<intent id>/<channel>": a channel that took the
-	// message is never sent to again, whichever instance retries the others.
-	var (
-		failures  []error
-		permanent bool
-		retryAt   time.Duration
-		heldUntil time.Time
-	)
+// sends is what sending on the routed channels did.
+type sends struct {
+	failures  []error
+	permanent bool          // a failure no retry can fix
+	retryAt   time.Duration // the longest wait a failed channel asked for
+	heldUntil time.Time     // the earliest lease end of a channel another instance holds
+}
+
+// sendAll sends msg on each target under one claim per channel,
+// "<intent id>/<channel>": a channel that took the message is never sent to
+// again, whichever instance retries the others.
+func (h *Handler) sendAll(ctx context.Context, in intent.Intent, targets []Channel, msg channel.Message) sends {
+	var s sends
 	for _, ch := range targets {
-		held, err := h.sendOn(ctx, in, ch, m)
+		held, err := h.sendOn(ctx, in, ch, msg)
 		switch {
 		case err != nil:
-			failures = append(failures, err)
-			permanent = permanent || channel.IsPermanent(err)
-			retryAt = max(retryAt, channel.RetryAfter(err))
-		case !held.IsZero() && (heldUntil.IsZero() || held.Before(heldUntil)):
-			heldUntil = held
+			s.failures = append(s.failures, err)
+			s.permanent = s.permanent || channel.IsPermanent(err)
+			s.retryAt = max(s.retryAt, channel.RetryAfter(err))
+		case !held.IsZero() && (s.heldUntil.IsZero() || held.Before(s.heldUntil)):
+			s.heldUntil = held
 		}
 	}
+	return s
+}
+
+// conclude marks the intent sent, or releases it to be retried.
+func (h *Handler) conclude(ctx context.Context, in intent.Intent, s sends, m *consume.Msg) consume.Outcome {
 	switch {
-	case len(failures) > 0 && permanent:
-		return result{err: h.release(ctx, in, fmt.Errorf("%w: %w", errPermanent, errors.Join(failures...)))}
-	case len(failures) > 0:
-		return result{wait: retryAt, err: h.release(ctx, in, errors.Join(failures...))}
-	case !heldUntil.IsZero():
-		return result{wait: max(min(time.Until(heldUntil), retryDelay(meta.NumDelivered)), 100*time.Millisecond),
-			why: "a channel is held by another instance", err: h.release(ctx, in, nil)}
+	case len(s.failures) > 0 && s.permanent:
+		return consume.Fail(h.release(ctx, in, consume.Permanent(errors.Join(s.failures...))))
+	case len(s.failures) > 0:
+		return consume.Fail(h.release(ctx, in, errors.Join(s.failures...))).After(s.retryAt)
+	case !s.heldUntil.IsZero():
+		return h.waitReleasing(ctx, in, "a channel is held by another instance", leaseWait(s.heldUntil, m))
 	}
-	return result{err: h.finish(ctx, in, nil, store.ClaimSent)}
+	return h.finish(ctx, in, nil, store.ClaimSent)
 }
 
 // sendOn sends m on ch under the claim "<intent id>/<channel>". It returns
@@ -213,9 +185,6 @@ func (h *Handler) sendOn(ctx context.Context, in intent.Intent, ch Channel, m ch
 		trace.WithAttributes(attribute.String("esimflow.intent_id", in.ID), attribute.String("esimflow.channel", ch.Name())))
 	defer span.End()
 	claim, err := h.store.Claim(ctx, id, h.owner, h.lease)
-	if failpoint.Enabled("bug-skip-claim") { // planted bug (chaos suite): breaks invariant 5
-		claim, err = store.Claim{Outcome: store.Claimed, Attempt: 1}, nil
-	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("claim %s: %w", id, err)
 	}
@@ -235,18 +204,9 @@ func (h *Handler) sendOn(ctx context.Context, in intent.Intent, ch Channel, m ch
 		h.logEntry(ctx, unknown)
 		h.metrics.send(ch.Name(), "retried_unknown")
 	}
-	if failpoint.Enabled("bug-mark-first") { // planted bug (chaos suite): breaks invariant 5
-		if err := h.store.Finish(ctx, id, h.owner, store.ClaimSent); err != nil {
-			return time.Time{}, fmt.Errorf("mark %s sent: %w", id, err)
-		}
-		failpoint.Inject("after-mark")
-	}
 	sendCtx, cancel := context.WithTimeout(ctx, h.lease/2)
 	err = ch.Send(sendCtx, m)
 	cancel()
-	if err == nil {
-		failpoint.Inject("after-send")
-	}
 	entry.SentAt = time.Now().UTC()
 	if err != nil {
 		err = fmt.Errorf("send %s on %s: %w", in.ID, ch.Name(), err)
@@ -290,7 +250,7 @@ func (h *Handler) contactWaitDelay(meta *jetstream.MsgMetadata) time.Duration {
 	if remaining <= 0 || left <= 0 {
 		return 0
 	}
-	return min(max(retryDelay(meta.NumDelivered), remaining/time.Duration(left)), remaining)
+	return min(max(consume.Backoff(meta.NumDelivered), remaining/time.Duration(left)), remaining)
 }
 
 // orderDelay is how soon an intent waiting for a lower one looks again.
@@ -310,8 +270,9 @@ func (h *Handler) firstIn(ctx context.Context, ids []string, states ...store.Cla
 	return "", nil
 }
 
-// finish records the intent's final state, and entry (when not nil) in the log.
-func (h *Handler) finish(ctx context.Context, in intent.Intent, entry *store.Notification, state store.ClaimState) error {
+// finish records the intent's final state, and entry (when not nil) in the
+// log: done, to be acked.
+func (h *Handler) finish(ctx context.Context, in intent.Intent, entry *store.Notification, state store.ClaimState) consume.Outcome {
 	err := h.store.Finish(ctx, in.ID, h.owner, state)
 	if errors.Is(err, store.ErrNotOwner) {
 		// Our lease ran out and another instance took over; the channel
@@ -320,17 +281,27 @@ func (h *Handler) finish(ctx context.Context, in intent.Intent, entry *store.Not
 	} else if err != nil {
 		// Not marked: the claim expires and the intent is looked at again;
 		// its channel claims say what went out already.
-		return fmt.Errorf("mark %s %s: %w", in.ID, state, err)
+		return consume.Fail(fmt.Errorf("mark %s %s: %w", in.ID, state, err))
 	}
 	if entry != nil {
 		entry.SentAt = time.Now().UTC()
 		h.logEntry(ctx, *entry)
 	}
 	h.metrics.outcome(in.Kind, string(state))
-	return nil
+	return consume.Ack(string(state))
 }
 
-// release gives the claim back and returns cause (nil to retry without error).
+// waitReleasing gives the claim back to wait for why; a claim that could not
+// be given back makes it a failure, retried after at least the wait.
+func (h *Handler) waitReleasing(ctx context.Context, in intent.Intent, why string, wait time.Duration) consume.Outcome {
+	if err := h.release(ctx, in, nil); err != nil {
+		return consume.Fail(err).After(wait)
+	}
+	return consume.Wait(why, wait)
+}
+
+// release gives the claim back and returns cause, joined with the release's
+// failure if any.
 func (h *Handler) release(ctx context.Context, in intent.Intent, cause error) error {
 	if err := h.store.Release(ctx, in.ID, h.owner); err != nil && !errors.Is(err, store.ErrNotOwner) {
 		return errors.Join(cause, fmt.Errorf("release %s: %w", in.ID, err))
@@ -346,15 +317,18 @@ func (h *Handler) logEntry(ctx context.Context, n store.Notification) {
 	}
 }
 
-func (h *Handler) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) error {
-	dl := nats.NewMsg(h.names.DLQSubject("notify"))
-	dl.Data = msg.Data()
-	dl.Header.Set(stream.HeaderError, cause.Error())
-	dl.Header.Set(stream.HeaderSubject, msg.Subject())
-	dl.Header.Set(stream.HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
-	dl.Header.Set(stream.HeaderSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
-	if _, err := h.pub.PublishMsg(ctx, dl, jetstream.WithMsgID("dlq:notify:"+strconv.FormatUint(meta.Sequence.Stream, 10))); err != nil {
-		return fmt.Errorf("publish dead letter: %w", err)
+// observe records a dead-lettered intent in the notification log.
+func (h *Handler) observe(ctx context.Context, m *consume.Msg, s consume.Settled) {
+	if s.Result != consume.ResultDeadLetter {
+		return
 	}
-	return nil
+	var in intent.Intent
+	if json.Unmarshal(m.Data(), &in) == nil && in.ID != "" && in.ICCID != "" {
+		h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
+			Status: "dead_lettered", Error: s.Err.Error(), SentAt: time.Now().UTC()})
+		h.metrics.outcome(in.Kind, "dead_lettered")
+	}
 }
+
+// deadLetterKind names ESIM_NOTIFY in dead-letter subjects and ids.
+const deadLetterKind = "notify"

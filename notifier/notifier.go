@@ -76,10 +76,10 @@ type Deps struct {
 
 // Service is a notifier ready to consume.
 type Service struct {
-	handler *Handler
+	pipe    *consume.Pipeline
+	handle  consume.Handler
 	cons    jetstream.Consumer
 	workers int
-	log     *slog.Logger
 }
 
 // New builds the notifier and registers its API routes, metrics and
@@ -114,7 +114,7 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 		if !channel.Known(ch.Name()) || channels[ch.Name()] != nil {
 			return nil, fmt.Errorf("notifier: channel %q unknown or given twice", ch.Name())
 		}
-		channels[ch.Name()] = ch
+		channels[ch.Name()] = failpointChannel(ch, deps.Store, deps.Owner)
 	}
 	if deps.Templates == nil {
 		if deps.Templates, err = template.New(cfg.TemplateDir); err != nil {
@@ -129,22 +129,28 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 	}
 
 	// Handler: claim, check staleness and order, find the contact, route,
-	// render, send on each channel under its own claim, mark, log.
+	// render, send on each channel under its own claim, mark, log; the
+	// pipeline acks (or retries, dead-letters) what the handler decided. The
+	// chaos suite's failpoints wrap the store and the channels in its builds
+	// (failpoints.go), and nothing in others.
+	tracer := telemetry.OrNoop(deps.Tracer).Tracer("esimflow/notifier")
 	h := &Handler{
-		store:       deps.Store,
+		store:       failpointStore(deps.Store),
 		channels:    channels,
 		contacts:    contacts{store: deps.Store, resolver: deps.Resolver},
 		templates:   deps.Templates,
 		locale:      cfg.Locale,
 		contactWait: cfg.ContactWait,
-		pub:         deps.Publisher,
-		names:       stream.NewNames(cfg.Namespace),
 		owner:       deps.Owner,
 		lease:       deps.Lease,
 		maxDeliver:  cfg.MaxDeliver,
 		metrics:     newMetrics(deps.Admin.Registerer()),
-		tracer:      telemetry.OrNoop(deps.Tracer).Tracer("esimflow/notifier"),
+		tracer:      tracer,
 		log:         log,
+	}
+	pipe := &consume.Pipeline{
+		Kind: deadLetterKind, Names: stream.NewNames(cfg.Namespace), MaxDeliver: cfg.MaxDeliver, Publisher: deps.Publisher,
+		Observe: h.observe, Tracer: tracer, Span: "notifier intent", Log: log,
 	}
 
 	// API and readiness.
@@ -152,7 +158,7 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 	deps.Admin.AddCheck("notifier_store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
 	log.Info("notifier ready", "channels", names(channels), "owner", deps.Owner, "contact_resolver", deps.Resolver != nil)
-	return &Service{handler: h, cons: deps.Consumer, workers: deps.Workers, log: log}, nil
+	return &Service{pipe: pipe, handle: h.Handle, cons: deps.Consumer, workers: deps.Workers}, nil
 }
 
 // NewChannels builds the channels the configuration asks for, each behind its
@@ -193,7 +199,7 @@ func NewChannels(cfg config.Notifier, console io.Writer) ([]Channel, error) {
 
 // Run consumes intents until ctx ends, then lets sends in flight finish.
 func (s *Service) Run(ctx context.Context) error {
-	return consume.Run(ctx, s.cons, s.workers, s.handler.Handle, s.log)
+	return s.pipe.Run(ctx, s.cons, s.workers, s.handle)
 }
 
 // Run builds a notifier and runs it until ctx ends.

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/esimflow/esimflow/shared/dedupe"
-	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/consume"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
@@ -76,11 +75,7 @@ func (a *advisories) deadLetter(ctx context.Context, adv maxDeliveriesAdvisory) 
 	if err != nil {
 		return fmt.Errorf("get event %d: %w", adv.StreamSeq, err)
 	}
-	key := stream.DedupeKey(raw.Header)
-	if key == "" {
-		ev, decodeErr := event.Decode(raw.Data)
-		key = dedupe.Key(ev, decodeErr, raw.Data)
-	}
+	key := keyOf(raw.Header, raw.Data)
 	// An instance that died after marking the event seen but before its ack
 	// left nothing undone: no dead letter for an applied event. When the
 	// store cannot say, the dead letter is written: a spare one is harmless
@@ -90,9 +85,11 @@ func (a *advisories) deadLetter(ctx context.Context, adv maxDeliveriesAdvisory) 
 		return nil
 	}
 	cause := fmt.Sprintf("max deliveries (%d) reached without an ack: the instance holding the event stopped or could not finish it", adv.Deliveries)
-	if err := publishDeadLetter(ctx, a.pub, a.names, raw.Subject, raw.Data, raw.Header, adv.StreamSeq, adv.Deliveries, cause, a.metrics); err != nil {
+	if err := consume.WriteDeadLetter(ctx, a.pub, a.names, deadLetterKind, consume.Letter{Subject: raw.Subject, Data: raw.Data,
+		Header: raw.Header, Seq: adv.StreamSeq, Deliveries: adv.Deliveries, Key: key, Cause: cause}); err != nil {
 		return err
 	}
+	a.metrics.deadLetters.Inc()
 	a.log.Warn("event dead-lettered after max deliveries", "seq", adv.StreamSeq, "subject", raw.Subject, "deliveries", adv.Deliveries)
 	return nil
 }

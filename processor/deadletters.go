@@ -196,8 +196,9 @@ func (x api) redrive(ctx context.Context, m *jetstream.RawStreamMsg) (Redriven, 
 	for k, v := range m.Header {
 		switch {
 		case strings.HasPrefix(k, "Nats-"), k == stream.HeaderError, k == stream.HeaderSubject,
-			k == stream.HeaderDeliveries, k == stream.HeaderSequence:
-			// JetStream's own headers, and those that describe the dead letter.
+			k == stream.HeaderDeliveries, k == stream.HeaderSequence, k == stream.HeaderDedupeKey:
+			// JetStream's own headers, and those that describe the dead
+			// letter; the key goes back as the Nats-Msg-Id.
 		default:
 			out.Header[k] = v
 		}
@@ -225,7 +226,8 @@ func (x api) redrive(ctx context.Context, m *jetstream.RawStreamMsg) (Redriven, 
 }
 
 // originalID is the Nats-Msg-Id the dead letter's original was published
-// with: an event's dedupe key, an intent's id.
+// with: the key the dead letter carries (an event's dedupe key, an intent's
+// id), else, for a dead letter written without one, the intent id in its body.
 func originalID(m *jetstream.RawStreamMsg) string {
 	if k := m.Header.Get(stream.HeaderDedupeKey); k != "" {
 		return k

@@ -10,8 +10,9 @@
 // same state.
 //
 // Failures are sorted by kind. A store that does not answer is an outage, not
-// the event's fault: the handler holds the event (InProgress, no delivery
-// spent) until the store answers, and /readyz says 503 meanwhile. Another
+// the event's fault: the handler decides to hold the event, and the
+// pipeline (shared/consume) keeps it InProgress, no delivery spent, until the
+// store answers, and /readyz says 503 meanwhile. Another
 // transient failure (a NATS timeout, a lost compare-and-set race) is retried
 // with a delay that grows with the delivery count; the consumers have no
 // server-side BackOff on purpose (see shared/stream). A permanent one (a body

@@ -118,7 +118,8 @@ func testRedisOutage(t *testing.T, o instOpts) {
 
 // crashingStore lets an instance "die" — its NATS connection closed, so
 // nothing more it publishes or acks gets out — right after a chosen store
-// write succeeded.
+// write succeeded: of a profile, one at a time or in a batch's state write,
+// or of a seen mark, one or a batch's.
 type crashingStore struct {
 	processor.Store
 	afterProfile, afterSeen bool
@@ -137,9 +138,25 @@ func (c *crashingStore) UpdateProfile(ctx context.Context, iccid string, fn func
 	return p, err
 }
 
+func (c *crashingStore) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) (store.Lost, error) {
+	lost, err := c.Store.WriteState(ctx, snap, orderNos, iccids)
+	if err == nil && c.afterProfile && len(iccids) > 0 {
+		c.die()
+	}
+	return lost, err
+}
+
 func (c *crashingStore) MarkSeen(ctx context.Context, key string) error {
 	err := c.Store.MarkSeen(ctx, key)
 	if err == nil && c.afterSeen {
+		c.die()
+	}
+	return err
+}
+
+func (c *crashingStore) MarkSeenMany(ctx context.Context, keys []string) error {
+	err := c.Store.MarkSeenMany(ctx, keys)
+	if err == nil && c.afterSeen && len(keys) > 0 {
 		c.die()
 	}
 	return err

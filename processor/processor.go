@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/consume"
+	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
@@ -20,10 +20,13 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Store is what the processor keeps: the seen-set and order/profile state.
+// Store is what the processor keeps: the seen-set and order/profile state,
+// one key or entity at a time and batched (both stores do both).
 type Store interface {
 	merge.State
 	store.SeenSet
+	store.BatchSeenSet
+	store.BatchState
 	Order(ctx context.Context, orderNo string) (store.Order, error)
 	Profile(ctx context.Context, iccid string) (store.Profile, error)
 	Ping(ctx context.Context) error
@@ -65,13 +68,15 @@ type Deps struct {
 
 // Service is a processor ready to consume.
 type Service struct {
-	handler    *Handler
-	advisories *advisories
-	sub        Subscriber
-	cons       jetstream.Consumer
-	workers    int
-	batch      int
-	log        *slog.Logger
+	pipe        *consume.Pipeline
+	handle      consume.Handler
+	handleBatch consume.BatchHandler
+	advisories  *advisories
+	sub         Subscriber
+	cons        jetstream.Consumer
+	workers     int
+	batch       int
+	log         *slog.Logger
 }
 
 // New builds the processor and registers its API routes, metrics and
@@ -93,17 +98,24 @@ func New(cfg config.Processor, deps Deps) (*Service, error) {
 	names := stream.NewNames(cfg.Namespace)
 	m := newMetrics(deps.Admin.Registerer())
 
-	// Handler: decode, merge, publish intents, mark seen, ack.
+	// Handler: decode, merge, publish intents, mark seen; the pipeline acks
+	// (or retries, holds, dead-letters) what the handler decided. The chaos
+	// suite's failpoints wrap the store, the publisher and the handlers in
+	// its builds (failpoints.go), and nothing in others.
 	h := &Handler{
-		store:      deps.Store,
-		pub:        deps.Publisher,
-		names:      names,
-		rules:      intent.Rules{LowDataThresholds: cfg.LowDataThresholds, ValidityLowDays: intent.DefaultValidityLowDays},
-		maxDeliver: cfg.MaxDeliver,
-		metrics:    m,
-		parked:     newParkedLog(),
-		tracer:     telemetry.OrNoop(deps.Tracer).Tracer("esimflow/processor"),
-		log:        log,
+		store:   failpointStore(deps.Store),
+		pub:     failpointPublisher(deps.Publisher),
+		decoder: event.Decoder{MaxSkew: cfg.MaxEventSkew},
+		names:   names,
+		rules:   intent.Rules{LowDataThresholds: cfg.LowDataThresholds, ValidityLowDays: intent.DefaultValidityLowDays},
+		metrics: m,
+		parked:  newParkedLog(),
+		log:     log,
+	}
+	pipe := &consume.Pipeline{
+		Kind: deadLetterKind, Names: names, MaxDeliver: cfg.MaxDeliver, Publisher: deps.Publisher, Key: keyOf,
+		Ready: h.storeUp, Observe: h.observe,
+		Tracer: telemetry.OrNoop(deps.Tracer).Tracer("esimflow/processor"), Span: "processor event", Log: log,
 	}
 	// Safety net: the dead letter of an event whose instance died holding it
 	// on its last delivery.
@@ -113,7 +125,8 @@ func New(cfg config.Processor, deps Deps) (*Service, error) {
 	registerRoutes(deps.Admin, api{state: deps.Store, streams: deps.Streams, pub: deps.Publisher, names: names, parked: h.parked})
 	deps.Admin.AddCheck("store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
-	return &Service{handler: h, advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, batch: cfg.Batch, log: log}, nil
+	return &Service{pipe: pipe, handle: failpointHandler(h.Handle), handleBatch: failpointBatchHandler(h.HandleBatch),
+		advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, batch: cfg.Batch, log: log}, nil
 }
 
 // Run consumes events and listens for max-deliveries advisories until ctx
@@ -123,13 +136,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.advisories.listen(ctx, s.sub) })
 	g.Go(func() error {
 		if s.batch > 1 {
-			return consume.RunBatches(ctx, s.cons, s.workers, s.batch, func(hctx context.Context, msgs []jetstream.Msg) {
-				s.handler.HandleBatch(hctx, ctx.Done(), msgs)
-			}, s.log)
+			return s.pipe.RunBatches(ctx, s.cons, s.workers, s.batch, s.handleBatch, s.handle)
 		}
-		return consume.Run(ctx, s.cons, s.workers, func(hctx context.Context, msg jetstream.Msg) {
-			s.handler.Handle(hctx, ctx.Done(), msg)
-		}, s.log)
+		return s.pipe.Run(ctx, s.cons, s.workers, s.handle)
 	})
 	return g.Wait()
 }
@@ -141,9 +150,4 @@ func Run(ctx context.Context, cfg config.Processor, deps Deps) error {
 		return err
 	}
 	return s.Run(ctx)
-}
-
-// nakDelay spaces the retries of an event that failed for a transient reason.
-func nakDelay(delivered uint64) time.Duration {
-	return min(time.Second<<min(delivered-1, 6), time.Minute)
 }

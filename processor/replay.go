@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/processor/merge"
-	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
@@ -229,11 +228,7 @@ func replayOne(ctx context.Context, st ReplayStore, msg jetstream.Msg, seenTTL t
 		return "", fmt.Errorf("event %d: %w", meta.Sequence.Stream, err)
 	}
 	if seenTTL > 0 && time.Since(meta.Timestamp) < seenTTL {
-		key := stream.DedupeKey(msg.Headers())
-		if key == "" {
-			key = dedupe.Key(ev, decodeErr, msg.Data())
-		}
-		if err := st.MarkSeen(ctx, key); err != nil {
+		if err := st.MarkSeen(ctx, eventKey(msg.Headers(), ev, decodeErr, msg.Data())); err != nil {
 			return "", fmt.Errorf("event %d: mark seen: %w", meta.Sequence.Stream, err)
 		}
 	}

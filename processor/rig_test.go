@@ -198,7 +198,7 @@ func (in *instance) ready(t testing.TB) bool {
 
 // publish stores a body as ingest does, its dedupe key the Nats-Msg-Id;
 // withID false leaves that out, as for a provider retry later than the
-// duplicate window, and gives the key in the header older versions set.
+// duplicate window: the processor derives the same key from the body.
 func (r *rig) publish(t testing.TB, body string, withID bool) {
 	t.Helper()
 	ev, err := event.Decode([]byte(body))
@@ -209,8 +209,6 @@ func (r *rig) publish(t testing.TB, body string, withID bool) {
 	var opts []jetstream.PublishOpt
 	if withID {
 		opts = append(opts, jetstream.WithMsgID(key))
-	} else {
-		m.Header.Set(stream.HeaderDedupeKey, key)
 	}
 	if _, err := r.js.PublishMsg(context.Background(), m, opts...); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
@@ -93,7 +92,8 @@ func distinct(bodies []string) int {
 	return len(seen)
 }
 
-// publishAll stores the bodies as ingest does (without Nats-Msg-Id), with
+// publishAll stores the bodies as ingest does, but without Nats-Msg-Id (the
+// processor derives each key from the body), with
 // asynchronous publishes, and waits for every ack.
 func (r *rig) publishAll(t testing.TB, bodies []string) {
 	t.Helper()
@@ -103,10 +103,9 @@ func (r *rig) publishAll(t testing.TB, bodies []string) {
 	}
 	received := time.Now().UTC().Format(time.RFC3339Nano)
 	for _, b := range bodies {
-		ev, derr := event.Decode([]byte(b))
+		ev, _ := event.Decode([]byte(b))
 		m := nats.NewMsg(r.names.EventSubject(ev.Type))
 		m.Data = []byte(b)
-		m.Header.Set(stream.HeaderDedupeKey, dedupe.Key(ev, derr, []byte(b)))
 		m.Header.Set(stream.HeaderReceivedAt, received)
 		if _, err := js.PublishMsgAsync(m); err != nil {
 			t.Fatal(err)

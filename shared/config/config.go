@@ -128,6 +128,9 @@ type Processor struct {
 	Common
 	Batch             int
 	LowDataThresholds []int
+	// MaxEventSkew is how far past now an event time may be; a later one is
+	// dead-lettered rather than pin a profile's state.
+	MaxEventSkew time.Duration
 }
 
 // Notifier is the notifier's section: channels, contacts and templates.

@@ -196,6 +196,8 @@ func (c *Config) processorSection() Section {
 				field: integer(&c.Processor.Batch, between(1, 256))},
 			{Env: "ESIMFLOW_LOW_DATA_THRESHOLDS", Default: "80,100", Meaning: "usage percents that notify",
 				field: percents(&c.Processor.LowDataThresholds)},
+			{Env: "ESIMFLOW_EVENT_MAX_SKEW", Default: "10m", Meaning: "how far past now an event's own time may be; a later one goes to `ESIM_DLQ` with the reason instead of pinning the state",
+				field: duration(&c.Processor.MaxEventSkew, positive)},
 		},
 	}
 }

@@ -46,16 +46,19 @@ func TestRunBatchesTrickle(t *testing.T) {
 			var batches atomic.Int32
 			runCtx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
+			p := &consume.Pipeline{Kind: "test", MaxDeliver: 5, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			go func() {
-				done <- consume.RunBatches(runCtx, cons, 4, 32, func(_ context.Context, msgs []jetstream.Msg) {
+				done <- p.RunBatches(runCtx, cons, 4, 32, func(_ context.Context, msgs []*consume.Msg) []consume.Outcome {
 					batches.Add(1)
-					for _, m := range msgs {
+					outs := make([]consume.Outcome, len(msgs))
+					for i, m := range msgs {
 						mu.Lock()
 						got[string(m.Data())]++
 						mu.Unlock()
-						_ = m.Ack()
+						outs[i] = consume.Ack("done")
 					}
-				}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+					return outs
+				}, nil)
 			}()
 			defer func() {
 				cancel()

@@ -5,7 +5,9 @@
 // "content": {...}}. Numbers may arrive as JSON numbers or numeric strings. Fields
 // the decoder does not know are kept in Event.Extra, never rejected.
 //
-// Decoding is lenient by contract: Peek only needs a JSON value to name a type, so
-// ingest can store whatever the provider sent; Decode reports malformed fields as
-// an error wrapping ErrMalformed, which the processor treats as permanent.
+// Decoding is lenient by contract: Decode fails hard (ErrInvalidJSON) only on a
+// body that is not JSON. Malformed or missing fields come back as an error
+// wrapping ErrMalformed beside an Event that still names its type, so ingest
+// stores whatever JSON the provider sent and the processor dead-letters the
+// malformed event as permanent; JSON that names no known type is Unknown.
 package event

@@ -30,7 +30,9 @@ var ErrNotOwner = errors.New("claim not held by this owner")
 // interfaces they use, not on this one.
 type Store interface {
 	SeenSet
+	BatchSeenSet
 	State
+	BatchState
 	Contacts
 	Claims
 	NotificationLog
@@ -47,8 +49,7 @@ type SeenSet interface {
 }
 
 // BatchSeenSet is a SeenSet that answers many keys in one round trip, for
-// consumers that handle events in batches. Both stores implement it; a caller
-// that finds a store without it checks the keys one by one.
+// consumers that handle events in batches.
 type BatchSeenSet interface {
 	// SeenMany reports, for each key, whether it was marked within the TTL.
 	SeenMany(ctx context.Context, keys []string) ([]bool, error)
@@ -72,8 +73,7 @@ type State interface {
 // BatchState reads and writes the orders and profiles of a batch of events
 // in one round trip each, for consumers that merge events in batches. A write
 // is a compare-and-set against what the batch read, so concurrent writers
-// never overwrite each other. It is an optional role: a caller that finds a
-// store without it updates entity by entity through State.
+// never overwrite each other.
 type BatchState interface {
 	// ReadState adds to snap each listed order and profile it does not hold
 	// yet; one that was never written comes as its zero value with the id set.

@@ -36,12 +36,13 @@ const (
 	// HeaderReceivedAt is when ingest received the event (RFC 3339, UTC): the
 	// timestamp that guards merges when the provider sends none.
 	HeaderReceivedAt = "Esimflow-Received-At"
-	// HeaderDedupeKey is the event's dedupe key on a dead letter (whose own
-	// Nats-Msg-Id is the dead letter's id) and on events stored by versions
-	// before 0.2; ingest now sends the key only as the Nats-Msg-Id, which
-	// JetStream keeps and delivers (see DedupeKey).
+	// HeaderDedupeKey is the original's dedupe key on a dead letter, whose
+	// own Nats-Msg-Id is the dead letter's id; a re-drive publishes the
+	// original again with it as Nats-Msg-Id (see DedupeKey).
 	HeaderDedupeKey = "Esimflow-Dedupe-Key"
-	// HeaderError, HeaderSubject and HeaderDeliveries describe a dead letter.
+	// HeaderError, HeaderSubject, HeaderDeliveries and HeaderSequence
+	// describe a dead letter of either stream: the error, and the original's
+	// subject, delivery count and stream sequence.
 	HeaderError      = "Esimflow-Error"
 	HeaderSubject    = "Esimflow-Original-Subject"
 	HeaderDeliveries = "Esimflow-Deliveries"
@@ -276,9 +277,10 @@ func compareConsumer(want, got jetstream.ConsumerConfig) error {
 	return errors.Join(errs...)
 }
 
-// DedupeKey is the dedupe key of a stored event: its Nats-Msg-Id, or the
-// header older versions of ingest set beside it. Empty when the publisher
-// set neither; consumers then derive it from the body.
+// DedupeKey is the dedupe key a stored message carries: a dead letter's
+// HeaderDedupeKey, else the Nats-Msg-Id it was published with (ingest
+// publishes each event with its key as the id). Empty when the publisher set
+// none; consumers then derive the key from the body.
 func DedupeKey(h nats.Header) string {
 	if k := h.Get(HeaderDedupeKey); k != "" {
 		return k

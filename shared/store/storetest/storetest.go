@@ -361,10 +361,7 @@ func testSeen(t *testing.T, f Factory) {
 }
 
 func testSeenBatch(t *testing.T, f Factory) {
-	s, ok := f(t, defaults).(store.BatchSeenSet)
-	if !ok {
-		t.Skip("the store has no batch seen-set")
-	}
+	s := f(t, defaults)
 	if err := s.MarkSeenMany(ctx(t), []string{"a", "c", "a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -383,22 +380,13 @@ func testSeenBatch(t *testing.T, f Factory) {
 	}
 }
 
-func batchState(t *testing.T, f Factory) (store.Store, store.BatchState) {
-	s := f(t, defaults)
-	b, ok := s.(store.BatchState)
-	if !ok {
-		t.Skip("the store has no batch state")
-	}
-	return s, b
-}
-
 func testBatchState(t *testing.T, f Factory) {
-	s, b := batchState(t, f)
+	s := f(t, defaults)
 	if _, err := s.UpdateProfile(ctx(t), "p1", func(p *store.Profile) (bool, error) { p.Status = "RELEASED"; return true, nil }); err != nil {
 		t.Fatal(err)
 	}
 	snap := store.NewSnapshot()
-	if err := b.ReadState(ctx(t), snap, []string{"o1"}, []string{"p1", "p2"}); err != nil {
+	if err := s.ReadState(ctx(t), snap, []string{"o1"}, []string{"p1", "p2"}); err != nil {
 		t.Fatal(err)
 	}
 	if o := snap.Orders["o1"]; o == nil || o.Value.OrderNo != "o1" || o.Version != nil {
@@ -411,7 +399,7 @@ func testBatchState(t *testing.T, f Factory) {
 	snap.Orders["o1"].Value.Profiles = []string{"p1", "p2"}
 	snap.Profiles["p1"].Value.Status = "ACTIVATED"
 	snap.Profiles["p2"].Value.Status = "RELEASED"
-	lost, err := b.WriteState(ctx(t), snap, []string{"o1"}, []string{"p1", "p2"})
+	lost, err := s.WriteState(ctx(t), snap, []string{"o1"}, []string{"p1", "p2"})
 	if err != nil || !lost.Empty() {
 		t.Fatalf("WriteState = %+v, %v; want all written", lost, err)
 	}
@@ -423,25 +411,25 @@ func testBatchState(t *testing.T, f Factory) {
 	}
 	// The snapshot moves to what it wrote: writing again from it succeeds.
 	snap.Profiles["p1"].Value.Status = "SUSPENDED"
-	if lost, err := b.WriteState(ctx(t), snap, nil, []string{"p1"}); err != nil || !lost.Empty() {
+	if lost, err := s.WriteState(ctx(t), snap, nil, []string{"p1"}); err != nil || !lost.Empty() {
 		t.Errorf("second WriteState from the same snapshot = %+v, %v; want written", lost, err)
 	}
 	// Already held entries are not read again.
-	if err := b.ReadState(ctx(t), snap, []string{"o1"}, []string{"p1"}); err != nil || snap.Profiles["p1"].Value.Status != "SUSPENDED" {
+	if err := s.ReadState(ctx(t), snap, []string{"o1"}, []string{"p1"}); err != nil || snap.Profiles["p1"].Value.Status != "SUSPENDED" {
 		t.Errorf("ReadState replaced a held entry: %+v, %v", snap.Profiles["p1"], err)
 	}
-	if _, err := b.WriteState(ctx(t), snap, []string{"o-not-read"}, nil); err == nil {
+	if _, err := s.WriteState(ctx(t), snap, []string{"o-not-read"}, nil); err == nil {
 		t.Error("WriteState of an order the snapshot lacks: no error")
 	}
 }
 
 func testBatchStateLost(t *testing.T, f Factory) {
-	s, b := batchState(t, f)
+	s := f(t, defaults)
 	if _, err := s.UpdateProfile(ctx(t), "p1", func(p *store.Profile) (bool, error) { p.Status = "RELEASED"; return true, nil }); err != nil {
 		t.Fatal(err)
 	}
 	snap := store.NewSnapshot()
-	if err := b.ReadState(ctx(t), snap, []string{"o1"}, []string{"p1"}); err != nil {
+	if err := s.ReadState(ctx(t), snap, []string{"o1"}, []string{"p1"}); err != nil {
 		t.Fatal(err)
 	}
 	// Another writer changes the profile and creates the order in between.
@@ -453,7 +441,7 @@ func testBatchStateLost(t *testing.T, f Factory) {
 	}
 	snap.Profiles["p1"].Value.Status = "ACTIVATED"
 	snap.Orders["o1"].Value.Status = "CANCELLED"
-	lost, err := b.WriteState(ctx(t), snap, []string{"o1"}, []string{"p1"})
+	lost, err := s.WriteState(ctx(t), snap, []string{"o1"}, []string{"p1"})
 	if err != nil || !slices.Equal(lost.Orders, []string{"o1"}) || !slices.Equal(lost.Profiles, []string{"p1"}) {
 		t.Fatalf("WriteState over another writer = %+v, %v; want both lost", lost, err)
 	}
