@@ -31,6 +31,7 @@ const (
 	CheckExtra      = "unexpected messages" // received, not expected
 	CheckDLQ        = "dead letters"        // in ESIM_DLQ though not deliberate, or deliberate and missing
 	CheckCrash      = "crashes"             // a process exited on its own
+	CheckBind       = "bind"                // a restarted process never got its port back
 	CheckMemory     = "memory"              // RSS above the bound
 	CheckQuiescence = "quiescence"          // the system did not settle
 )
@@ -110,9 +111,10 @@ func quiesce(ctx context.Context, js jetstream.JetStream, c *cluster, sink *Sink
 				break
 			}
 		}
-		if busy == "" && !c.allRunning() {
-			busy = "a process is down or stopped"
+		if busy == "" {
+			busy = c.down()
 		}
+
 		if _, at := sink.Total(); busy == "" && time.Since(at) < 3*time.Second {
 			busy = "messages still arriving"
 		}
