@@ -71,15 +71,15 @@ type cluster struct {
 	ingestURLs []string
 	log        *slog.Logger
 
-	exits    chan Exit
-	mu       sync.Mutex
-	history  []Exit
-	closing  bool
-	binding  map[string]time.Time // process → first of its failed binds in a row
-	unbound  map[string]string    // process → why it was given up on
+	exits   chan Exit
+	mu      sync.Mutex
+	history []Exit
+	closing bool
+	binding map[string]time.Time // process → first of its failed binds in a row
+	unbound map[string]string    // process → why it was given up on
 	// bindLimit is how long a process that cannot bind is restarted.
 	bindLimit time.Duration
-	restarts sync.WaitGroup
+	restarts  sync.WaitGroup
 	// infraDown counts NATS or Redis restarts under way: services killed
 	// meanwhile are restarted once both are back, as an orchestrator would.
 	infraDown sync.RWMutex
