@@ -33,9 +33,11 @@ func run() error {
 	keep := flag.Bool("keep", false, "keep the data directories and logs")
 	verbose := flag.Bool("v", false, "log progress")
 	flag.Parse()
+	drawn := ""
 	if *seed == 0 {
-		*seed = uint64(time.Now().UnixNano() % 1_000_000)
+		*seed, drawn = uint64(time.Now().UnixNano()%1_000_000), " (from the clock)"
 	}
+	fmt.Printf("chaos: seed %d%s; replay: make chaos SEED=%d NATS=%s DURATION=%v\n", *seed, drawn, *seed, *server, *duration)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	level := slog.LevelWarn
