@@ -12,7 +12,7 @@ import (
 // module's tests with -race can be slow; a condition that holds returns at
 // once.
 const (
-	DefaultTimeout  = 30 * time.Second
+	DefaultTimeout  = time.Minute
 	DefaultInterval = 20 * time.Millisecond
 )
 
@@ -31,7 +31,7 @@ func Every(d time.Duration) Option { return func(s *settings) { s.interval = d }
 
 // Until calls cond until it returns true. When the timeout (DefaultTimeout
 // unless set) passes first, it fails the test with t.Fatalf, naming what:
-// "timed out after 30s waiting for <what>". Call it from the test's
+// "timed out after 1m0s waiting for <what>". Call it from the test's
 // goroutine, as Fatalf requires.
 func Until(t testing.TB, what string, cond func() bool, opts ...Option) {
 	t.Helper()
