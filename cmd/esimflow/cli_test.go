@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
+	"github.com/esimflow/esimflow/shared/poll"
 )
 
 // system is a running all-in-one for the CLI to talk to.
@@ -47,18 +47,13 @@ func run(t *testing.T, env map[string]string, stdin string, args ...string) (std
 	return out.String(), errOut.String(), err
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	allinonetest.WaitFor(t, 30*time.Second, what, cond)
-}
-
 // TestDLQCommands drives `esimflow dlq` against a running all-in-one with a
 // bearer token: list, show, a refused re-drive, purge that asks first.
 func TestDLQCommands(t *testing.T) {
 	sys := startSystem(t, map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir(), "ESIMFLOW_ADMIN_TOKEN": "s3cret"})
 	sys.post(t, `{"eventType":"PROFILE_STATUS","iccid":"8901","orderNo":"O1"}`) // no status: dead letter
 	env := map[string]string{"ESIMFLOW_API_URL": sys.API, "ESIMFLOW_ADMIN_TOKEN": "s3cret"}
-	waitFor(t, "the dead letter listed", func() bool {
+	poll.Until(t, "the dead letter listed", func() bool {
 		out, _, err := run(t, env, "", "dlq", "list")
 		return err == nil && strings.Contains(out, "missing status")
 	})
