@@ -26,7 +26,10 @@ endif
 FUZZTIME ?= 60s
 
 # The chaos suite: DURATION of load and faults in all (split between the NATS
-# servers when NATS=both), SEED to replay a schedule (empty = from the clock).
+# servers when NATS=both), SEED to replay a schedule (empty = from the clock;
+# the seed is printed first either way). make test's short run (TestChaos)
+# has a fixed seed and server; ESIMFLOW_CHAOS_SEED and ESIMFLOW_CHAOS_NATS
+# override them.
 DURATION ?= 90s
 NATS     ?= both
 SEED     ?=

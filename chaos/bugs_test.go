@@ -18,6 +18,8 @@ func TestPlantedBugs(t *testing.T) {
 	if os.Getenv("ESIMFLOW_CHAOS_BUGS") == "" {
 		t.Skip("set ESIMFLOW_CHAOS_BUGS=1 (make chaos-bugs) to run the planted-bug demonstrations")
 	}
+	seed := seed(t)
+	t.Logf("chaos: seed %d, NATS system (ESIMFLOW_CHAOS_SEED chooses another)", seed)
 	bins := binariesFor(t, "system")
 	for _, tc := range []struct {
 		name       string
@@ -52,7 +54,7 @@ func TestPlantedBugs(t *testing.T) {
 			[]string{chaos.CheckMemory}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := chaos.Config{Duration: 15 * time.Second, Seed: seed(t), Server: "system", Bins: bins,
+			cfg := chaos.Config{Duration: 15 * time.Second, Seed: seed, Server: "system", Bins: bins,
 				Dir: filepath.Join(t.TempDir(), "run"), Failpoints: tc.failpoints, MaxRSSMB: tc.maxRSSMB, SettleLimit: 2 * time.Minute}
 			rep, err := chaos.Run(t.Context(), cfg)
 			if err != nil {

@@ -62,28 +62,53 @@ func binariesFor(t *testing.T, server string) chaos.Binaries {
 	return b
 }
 
+// make test's chaos run is the same schedule every time: this seed (the
+// one issue 12's flaky run had) against the NATS server the workspace pins.
+// ESIMFLOW_CHAOS_SEED and ESIMFLOW_CHAOS_NATS=system|newest choose others;
+// make chaos draws its seed from the clock.
+const (
+	defaultSeed   = 149248
+	defaultServer = "newest"
+)
+
+// seed returns ESIMFLOW_CHAOS_SEED, else defaultSeed.
 func seed(t *testing.T) uint64 {
-	if s := os.Getenv("ESIMFLOW_CHAOS_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("ESIMFLOW_CHAOS_SEED: %v", err)
-		}
-		return v
+	t.Helper()
+	s := os.Getenv("ESIMFLOW_CHAOS_SEED")
+	if s == "" {
+		return defaultSeed
 	}
-	return uint64(time.Now().UnixNano() % 1_000_000)
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("ESIMFLOW_CHAOS_SEED=%q: %v", s, err)
+	}
+	return v
+}
+
+// server returns ESIMFLOW_CHAOS_NATS, else defaultServer.
+func server(t *testing.T) string {
+	t.Helper()
+	switch s := os.Getenv("ESIMFLOW_CHAOS_NATS"); s {
+	case "":
+		return defaultServer
+	case "system", "newest":
+		return s
+	default:
+		t.Fatalf("ESIMFLOW_CHAOS_NATS=%q: want system or newest", s)
+		return ""
+	}
 }
 
 // TestChaos is the short run of make test: 45 s of load and faults against
-// one NATS server — the machine's 2.9.10 on even days of the year, the
-// newest on odd ones (ESIMFLOW_CHAOS_NATS=system|newest picks one) — then
-// the oracle.
+// one NATS server, then the oracle; the seed and the server are fixed
+// (defaultSeed, defaultServer) unless the environment names others.
 func TestChaos(t *testing.T) {
-	server := os.Getenv("ESIMFLOW_CHAOS_NATS")
-	if server == "" {
-		server = []string{"system", "newest"}[time.Now().YearDay()%2]
-	}
+	const duration = 45 * time.Second
+	seed, server := seed(t), server(t)
+	t.Logf("chaos: seed %d, NATS %s; replay with ESIMFLOW_CHAOS_SEED=%d ESIMFLOW_CHAOS_NATS=%s go test -run '^TestChaos$' ./chaos/, or make chaos SEED=%d NATS=%s DURATION=%v",
+		seed, server, seed, server, seed, server, duration)
 	bins := binariesFor(t, server)
-	cfg := chaos.Config{Duration: 45 * time.Second, Seed: seed(t), Server: server, Bins: bins,
+	cfg := chaos.Config{Duration: duration, Seed: seed, Server: server, Bins: bins,
 		Dir: filepath.Join(t.TempDir(), server), Faults: true}
 	rep, err := chaos.Run(t.Context(), cfg)
 	if err != nil {

@@ -31,6 +31,7 @@ const (
 	CheckExtra      = "unexpected messages" // received, not expected
 	CheckDLQ        = "dead letters"        // in ESIM_DLQ though not deliberate, or deliberate and missing
 	CheckCrash      = "crashes"             // a process exited on its own
+	CheckBind       = "bind"                // a restarted process never got its port back
 	CheckMemory     = "memory"              // RSS above the bound
 	CheckQuiescence = "quiescence"          // the system did not settle
 )
@@ -110,9 +111,10 @@ func quiesce(ctx context.Context, js jetstream.JetStream, c *cluster, sink *Sink
 				break
 			}
 		}
-		if busy == "" && !c.allRunning() {
-			busy = "a process is down or stopped"
+		if busy == "" {
+			busy = c.down()
 		}
+
 		if _, at := sink.Total(); busy == "" && time.Since(at) < 3*time.Second {
 			busy = "messages still arriving"
 		}
@@ -167,28 +169,68 @@ func (v *verdict) add(check, format string, args ...any) {
 	v.Violations = append(v.Violations, Violation{Check: check, Detail: fmt.Sprintf(format, args...)})
 }
 
+// shown is how many violations of one kind are listed before a total.
+const shown = 5
+
+// addCapped adds the nth violation of a kind only while n ≤ shown.
+func (v *verdict) addCapped(n int, check, format string, args ...any) {
+	if n <= shown {
+		v.add(check, format, args...)
+	}
+}
+
+// addTotal adds "... n in all" when more than shown were found.
+func (v *verdict) addTotal(n int, check, format string) {
+	if n > shown {
+		v.add(check, format, n)
+	}
+}
+
 // checkAll compares what the system holds and sent with what the provider sent.
 func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent []*Sent, bad []*Sent, sink *Sink, emailDomain string) (*verdict, error) {
 	v := &verdict{}
 	names := stream.NewNames("")
-
-	// Events: attempted, acknowledged, present.
 	msgs, err := readStream(ctx, js, names.Stream(stream.Events))
 	if err != nil {
 		return nil, err
 	}
+	v.checkEvents(msgs, slices.Concat(sent, bad))
+	o, err := newOracle(ctx, msgs)
+	if err != nil {
+		return nil, err
+	}
+	st, closeStore, err := openStore(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+	v.checkState(ctx, st, o)
+	if err := v.checkMessages(ctx, st, o, sink.Copies(), emailDomain); err != nil {
+		return nil, err
+	}
+	dlq, err := readStream(ctx, js, names.Stream(stream.DLQ))
+	if err != nil {
+		return nil, err
+	}
+	v.checkDeadLetters(dlq, bad)
+	return v, nil
+}
+
+// checkEvents classes the events: attempted (sent at least once),
+// acknowledged (answered 200), present (in ESIM_EVENTS). An acknowledged
+// event that is not present is lost; a present one never sent is unexpected.
+func (v *verdict) checkEvents(msgs []jetstream.Msg, sent []*Sent) {
 	present := map[string]int{}
 	for _, m := range msgs {
 		present[stream.DedupeKey(m.Headers())]++
 	}
 	attempted := map[string]*Sent{}
-	for _, s := range slices.Concat(sent, bad) {
+	for _, s := range sent {
 		if s.attempted.Load() {
 			attempted[s.Key] = s
 		}
 	}
 	v.Attempted, v.Present = len(attempted), len(present)
-	lost := 0
 	for key, s := range attempted {
 		acked := s.acked.Load()
 		if acked {
@@ -196,29 +238,27 @@ func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent
 		}
 		switch {
 		case acked && present[key] == 0:
-			if lost++; lost <= 5 {
-				v.add(CheckLost, "answered 200, not in ESIM_EVENTS: %s", s.Body)
-			}
+			v.Lost++
+			v.addCapped(v.Lost, CheckLost, "answered 200, not in ESIM_EVENTS: %s", s.Body)
 		case !acked && present[key] > 0:
 			v.Indeterminate++ // never answered 200 but stored: allowed
 		}
 	}
-	v.Lost = lost
-	if lost > 5 {
-		v.add(CheckLost, "... %d events lost in all", lost)
-	}
+	v.addTotal(v.Lost, CheckLost, "... %d events lost in all")
 	for key, n := range present {
 		if attempted[key] == nil {
-			if v.Unexpected++; v.Unexpected <= 5 {
-				v.add(CheckUnexpected, "in ESIM_EVENTS, never sent: key %s", key)
-			}
+			v.Unexpected++
+			v.addCapped(v.Unexpected, CheckUnexpected, "in ESIM_EVENTS, never sent: key %s", key)
 		}
 		if n > 1 {
 			v.Duplicated++ // beyond the duplicate window: the seen-set's job, not a violation
 		}
 	}
+}
 
-	// The oracle's state, from every event present.
+// newOracle applies every event present, in stream order, to maps, and
+// collects the intents they ask for.
+func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
 	o := &oracle{State: mergetest.New(), intents: map[string]intent.Intent{}}
 	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: intent.DefaultValidityLowDays}
 	for _, m := range msgs {
@@ -234,25 +274,34 @@ func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent
 			o.intents[in.ID] = in
 		}
 	}
+	return o, nil
+}
+
+// openStore opens the run's Redis store; done closes its client.
+func openStore(redisURL string) (st *redisstore.Store, done func(), err error) {
 	ropts, err := redis.ParseURL(redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+		return nil, nil, fmt.Errorf("redis url: %w", err)
 	}
 	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
-	st, err := redisstore.New(rdb, redisstore.Options{SeenTTL: time.Hour})
+	st, err = redisstore.New(rdb, redisstore.Options{SeenTTL: time.Hour})
 	if err != nil {
-		return nil, fmt.Errorf("redis store: %w", err)
+		_ = rdb.Close()
+		return nil, nil, fmt.Errorf("redis store: %w", err)
 	}
+	return st, func() { _ = rdb.Close() }, nil
+}
+
+// checkState compares every order and profile in the store with the oracle's.
+func (v *verdict) checkState(ctx context.Context, st *redisstore.Store, o *oracle) {
 	diffs := 0
 	diff := func(kind, id string, got, want any, err error) {
 		g, w := mustJSON(got), mustJSON(want)
 		if err == nil && g == w {
 			return
 		}
-		if diffs++; diffs <= 5 {
-			v.add(CheckState, "%s %s (%v):\n      got  %s\n      want %s", kind, id, err, g, w)
-		}
+		diffs++
+		v.addCapped(diffs, CheckState, "%s %s (%v):\n      got  %s\n      want %s", kind, id, err, g, w)
 	}
 	for id, want := range o.Orders {
 		got, err := st.Order(ctx, id)
@@ -262,73 +311,87 @@ func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent
 		got, err := st.Profile(ctx, id)
 		diff("profile", id, got, want, err)
 	}
-	if diffs > 5 {
+	if diffs > shown {
 		v.add(CheckState, "... %d of %d entities differ", diffs, len(o.Orders)+len(o.Profiles))
 	}
+}
 
-	// Messages: each expected intent once; a stale 80 % warning may be
-	// suppressed; extra copies only where the log says an attempt was
-	// retried after an unknown outcome.
-	copies := map[string]int{} // intent id → copies on any channel
-	known := map[string]string{}
+// checkMessages holds what reached the customers (copies, by the sink's
+// keys) to the oracle's intents: each once; a stale 80 % warning may be
+// suppressed; extra copies only where the log says an attempt was retried
+// after an unknown outcome.
+func (v *verdict) checkMessages(ctx context.Context, st *redisstore.Store, o *oracle, copies map[string]int, emailDomain string) error {
+	perIntent := v.copiesPerIntent(o, copies, emailDomain)
+	missing, dups := 0, 0
+	for id, in := range o.intents {
+		n := perIntent[id]
+		optional := in.Kind == intent.LowData && slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := o.intents[s]; return ok })
+		switch {
+		case n == 0 && optional:
+			v.Suppressed++
+			continue
+		case n == 0:
+			missing++
+			v.addCapped(missing, CheckMissing, "%s (%s) never reached the customer", id, in.Kind)
+		case n > 1:
+			unknown, err := retriedUnknown(ctx, st, in)
+			if err != nil {
+				return err
+			}
+			if n-1 <= unknown {
+				v.Tolerated += n - 1
+			} else {
+				dups++
+				v.addCapped(dups, CheckDuplicate, "%s reached the customer %d times; the log marks %d retries after an unknown outcome", id, n, unknown)
+			}
+		}
+		v.Expected++
+	}
+	v.addTotal(missing, CheckMissing, "... %d messages missing in all")
+	v.addTotal(dups, CheckDuplicate, "... %d messages duplicated in all")
+	return nil
+}
+
+// copiesPerIntent maps the sink's copies to the intents they carry, and
+// reports copies no intent asks for.
+func (v *verdict) copiesPerIntent(o *oracle, copies map[string]int, emailDomain string) map[string]int {
+	known := map[string]string{} // sink key → intent id
 	for id := range o.intents {
 		known["email "+"<"+channel.MessageID(id, emailDomain)+">"] = id
 		known["sms "+id], known["webhook "+id] = id, id
 	}
-	for k, n := range sink.Copies() {
+	out := map[string]int{}
+	for k, n := range copies {
 		v.Received += n
 		id, ok := known[k]
 		if !ok {
 			v.add(CheckExtra, "%d× %s: no event asks for it", n, k)
 			continue
 		}
-		copies[id] += n
+		out[id] += n
 	}
-	missing, dups := 0, 0
-	for id, in := range o.intents {
-		n := copies[id]
-		optional := in.Kind == intent.LowData && slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := o.intents[s]; return ok })
-		switch {
-		case n == 0 && optional:
-			v.Suppressed++
-		case n == 0:
-			v.Expected++
-			if missing++; missing <= 5 {
-				v.add(CheckMissing, "%s (%s) never reached the customer", id, in.Kind)
-			}
-		case n == 1:
-			v.Expected++
-		default:
-			v.Expected++
-			log, err := st.Notifications(ctx, in.ICCID)
-			if err != nil {
-				return nil, fmt.Errorf("notification log %s: %w", in.ICCID, err)
-			}
-			unknown := 0
-			for _, e := range log {
-				if e.ID == id && e.Status == "retried_unknown" {
-					unknown++
-				}
-			}
-			if n-1 <= unknown {
-				v.Tolerated += n - 1
-			} else if dups++; dups <= 5 {
-				v.add(CheckDuplicate, "%s reached the customer %d times; the log marks %d retries after an unknown outcome", id, n, unknown)
-			}
+	return out
+}
+
+// retriedUnknown counts the attempts at in that the notification log marks
+// as retried after an unknown outcome: the copies a customer may get twice.
+func retriedUnknown(ctx context.Context, st *redisstore.Store, in intent.Intent) (int, error) {
+	log, err := st.Notifications(ctx, in.ICCID)
+	if err != nil {
+		return 0, fmt.Errorf("notification log %s: %w", in.ICCID, err)
+	}
+	n := 0
+	for _, e := range log {
+		if e.ID == in.ID && e.Status == "retried_unknown" {
+			n++
 		}
 	}
-	if missing > 5 {
-		v.add(CheckMissing, "... %d messages missing in all", missing)
-	}
-	if dups > 5 {
-		v.add(CheckDuplicate, "... %d messages duplicated in all", dups)
-	}
+	return n, nil
+}
 
-	// Dead letters: the deliberate bad events, all of them, and nothing else.
-	dlq, err := readStream(ctx, js, names.Stream(stream.DLQ))
-	if err != nil {
-		return nil, err
-	}
+// checkDeadLetters holds ESIM_DLQ to the planted bad events: each one
+// answered 200 is there, and nothing else is.
+func (v *verdict) checkDeadLetters(dlq []jetstream.Msg, bad []*Sent) {
 	deliberate := map[string]bool{}
 	for _, s := range bad {
 		if s.acked.Load() {
@@ -344,17 +407,13 @@ func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent
 			delete(deliberate, key)
 			continue
 		}
-		if other++; other <= 5 {
-			v.add(CheckDLQ, "%s dead letter not planted: %s (%s)", m.Subject(), m.Data(), m.Headers().Get(stream.HeaderError))
-		}
+		other++
+		v.addCapped(other, CheckDLQ, "%s dead letter not planted: %s (%s)", m.Subject(), m.Data(), m.Headers().Get(stream.HeaderError))
 	}
-	if other > 5 {
-		v.add(CheckDLQ, "... %d dead letters not planted", other)
-	}
+	v.addTotal(other, CheckDLQ, "... %d dead letters not planted")
 	for key := range deliberate {
 		v.add(CheckDLQ, "planted bad event %s answered 200 but not dead-lettered", key)
 	}
-	return v, nil
 }
 
 func mustJSON(v any) string {

@@ -6,11 +6,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +60,7 @@ func Build(ctx context.Context, root, dir string, newestNATS bool) (Binaries, st
 type cluster struct {
 	dir        string
 	bins       Binaries
+	ports      *portPool
 	natsURL    string
 	redisURL   string
 	natsKill   syscall.Signal // how a NATS restart stops the server
@@ -68,15 +71,28 @@ type cluster struct {
 	ingestURLs []string
 	log        *slog.Logger
 
-	exits    chan Exit
-	mu       sync.Mutex
-	history  []Exit
-	closing  bool
-	restarts sync.WaitGroup
+	exits   chan Exit
+	mu      sync.Mutex
+	history []Exit
+	closing bool
+	binding map[string]time.Time // process → first of its failed binds in a row
+	unbound map[string]string    // process → why it was given up on
+	// bindLimit is how long a process that cannot bind is restarted.
+	bindLimit time.Duration
+	restarts  sync.WaitGroup
 	// infraDown counts NATS or Redis restarts under way: services killed
 	// meanwhile are restarted once both are back, as an orchestrator would.
 	infraDown sync.RWMutex
 }
+
+// How a process that cannot bind its port is treated: restarted after
+// restartDelay, as any other, until bindLimit has passed since the first
+// failed bind in a row; then it stays down and the run reports it under
+// CheckBind, naming the address.
+const (
+	restartDelay = 500 * time.Millisecond
+	bindLimit    = 30 * time.Second
+)
 
 // Secrets the run configures: the provider's signing secret and the
 // notifier's webhook secret.
@@ -86,15 +102,6 @@ func newSecret() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	return "whsec_" + base64.StdEncoding.EncodeToString(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // clusterSpec is what a cluster is made of.
@@ -110,79 +117,111 @@ type clusterSpec struct {
 }
 
 func newCluster(spec clusterSpec) (*cluster, error) {
-	c := &cluster{dir: spec.dir, bins: spec.bins, byName: map[string]*proc{}, admin: map[string]string{},
-		exits: make(chan Exit, 64), log: spec.log, natsKill: syscall.SIGTERM}
+	ports, err := newPortPool()
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{dir: spec.dir, bins: spec.bins, ports: ports, byName: map[string]*proc{}, admin: map[string]string{},
+		exits: make(chan Exit, 64), log: spec.log, natsKill: syscall.SIGTERM,
+		binding: map[string]time.Time{}, unbound: map[string]string{}, bindLimit: bindLimit}
 	if spec.syncAlways {
 		c.natsKill = syscall.SIGKILL
 	}
-	natsPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	redisPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	c.natsURL = "nats://127.0.0.1:" + strconv.Itoa(natsPort)
-	c.redisURL = "redis://127.0.0.1:" + strconv.Itoa(redisPort)
-
-	natsDir := filepath.Join(spec.dir, "nats")
-	redisDir := filepath.Join(spec.dir, "redis")
-	for _, d := range []string{natsDir, redisDir, filepath.Join(spec.dir, "logs")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for _, d := range []string{"nats", "redis", "logs"} {
+		if err := os.MkdirAll(filepath.Join(spec.dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
+	if err := c.addNATS(spec); err != nil {
+		return nil, err
+	}
+	if err := c.addRedis(spec); err != nil {
+		return nil, err
+	}
+	if err := c.addServices(spec); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// addNATS adds the NATS server, its store in dir/nats.
+func (c *cluster) addNATS(spec clusterSpec) error {
+	port, err := c.ports.take()
+	if err != nil {
+		return err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	c.natsURL = "nats://" + addr
 	natsConf := filepath.Join(spec.dir, "nats.conf")
-	conf := fmt.Sprintf("listen: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n", natsPort, natsDir)
+	conf := fmt.Sprintf("listen: %s\njetstream {\n  store_dir: %q\n", addr, filepath.Join(spec.dir, "nats"))
 	if spec.syncAlways {
 		conf += "  sync_interval: always\n"
 	}
 	conf += "}\n"
 	if err := os.WriteFile(natsConf, []byte(conf), 0o644); err != nil {
-		return nil, fmt.Errorf("nats config: %w", err)
+		return fmt.Errorf("nats config: %w", err)
 	}
-	c.add(&proc{name: "nats", role: "nats", bin: spec.bins.NATS, args: []string{"-c", natsConf}})
-	c.add(&proc{name: "redis", role: "redis", bin: spec.bins.Redis, args: []string{
-		"--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1", "--dir", redisDir, "--save", "",
-		"--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction", "--protected-mode", "no"}})
+	c.add(&proc{name: "nats", role: "nats", bin: spec.bins.NATS, args: []string{"-c", natsConf}, addrs: []string{addr}})
+	return nil
+}
 
+// addRedis adds the Redis server, its append-only file in dir/redis.
+func (c *cluster) addRedis(spec clusterSpec) error {
+	port, err := c.ports.take()
+	if err != nil {
+		return err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	c.redisURL = "redis://" + addr
+	c.add(&proc{name: "redis", role: "redis", bin: spec.bins.Redis, addrs: []string{addr}, args: []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", filepath.Join(spec.dir, "redis"), "--save", "",
+		"--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction", "--protected-mode", "no"}})
+	return nil
+}
+
+// addServices adds the ingest, processor and notifier instances.
+func (c *cluster) addServices(spec clusterSpec) error {
 	base := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"ESIMFLOW_NATS_URL=" + c.natsURL, "ESIMFLOW_REDIS_URL=" + c.redisURL,
 		"ESIMFLOW_LOG_FORMAT=text", "ESIMFLOW_LOG_LEVEL=warn",
 	}
+	bins := map[string]string{"ingest": spec.bins.Ingest, "processor": spec.bins.Processor, "notifier": spec.bins.Notifier}
+	// service adds one instance: an admin port, and the HTTP port of ingest.
 	service := func(role string, i int, extra ...string) error {
-		port, err := freePort()
+		port, err := c.ports.take()
 		if err != nil {
 			return err
 		}
-		name := role + "-" + strconv.Itoa(i)
-		env := append(append([]string{}, base...), "ESIMFLOW_ADMIN_ADDR=127.0.0.1:"+strconv.Itoa(port))
-		if fp := spec.failpoints[role]; fp != "" {
-			env = append(env, "ESIMFLOW_FAILPOINTS="+fp)
+		admin := "127.0.0.1:" + strconv.Itoa(port)
+		p := &proc{name: role + "-" + strconv.Itoa(i), role: role, bin: bins[role], addrs: []string{admin},
+			env: append(append([]string{}, base...), "ESIMFLOW_ADMIN_ADDR="+admin)}
+		if role == "ingest" {
+			port, err := c.ports.take()
+			if err != nil {
+				return err
+			}
+			hook := "127.0.0.1:" + strconv.Itoa(port)
+			p.addrs = append(p.addrs, hook)
+			p.env = append(p.env, "ESIMFLOW_HTTP_ADDR="+hook)
+			c.ingestURLs = append(c.ingestURLs, "http://"+hook+"/webhooks/esim")
 		}
-		env = append(env, extra...)
-		bin := map[string]string{"ingest": spec.bins.Ingest, "processor": spec.bins.Processor, "notifier": spec.bins.Notifier}[role]
-		p := &proc{name: name, role: role, bin: bin, env: env}
+		if fp := spec.failpoints[role]; fp != "" {
+			p.env = append(p.env, "ESIMFLOW_FAILPOINTS="+fp)
+		}
+		p.env = append(p.env, extra...)
 		c.add(p)
-		c.admin[name] = "http://127.0.0.1:" + strconv.Itoa(port)
+		c.admin[p.name] = "http://" + admin
 		return nil
 	}
 	for i := 1; i <= spec.ingest; i++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
+		if err := service("ingest", i, "ESIMFLOW_INGEST_HMAC_SECRETS="+spec.secrets.ingestHMAC); err != nil {
+			return err
 		}
-		if err := service("ingest", i, "ESIMFLOW_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port),
-			"ESIMFLOW_INGEST_HMAC_SECRETS="+spec.secrets.ingestHMAC); err != nil {
-			return nil, err
-		}
-		c.ingestURLs = append(c.ingestURLs, "http://127.0.0.1:"+strconv.Itoa(port)+"/webhooks/esim")
 	}
 	for i := 1; i <= spec.processors; i++ {
 		if err := service("processor", i); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for i := 1; i <= spec.notifiers; i++ {
@@ -192,10 +231,10 @@ func newCluster(spec clusterSpec) (*cluster, error) {
 			"ESIMFLOW_SMS_FROM=+15005550006", "ESIMFLOW_SMS_RATE=0",
 			"ESIMFLOW_NOTIFY_WEBHOOK_URL="+spec.sink.HTTPURL+"/hook", "ESIMFLOW_NOTIFY_WEBHOOK_SECRET="+spec.secrets.notifyHMAC,
 			"ESIMFLOW_NOTIFY_WEBHOOK_ALLOW_PRIVATE=true", "ESIMFLOW_NOTIFY_WEBHOOK_RATE=0"); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func (c *cluster) add(p *proc) {
@@ -209,26 +248,24 @@ func (c *cluster) add(p *proc) {
 
 // services returns the processes of the service roles.
 func (c *cluster) services() []*proc {
-	var out []*proc
-	for _, p := range c.procs {
-		if p.role != "nats" && p.role != "redis" {
-			out = append(out, p)
-		}
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(c.procs), (*proc).isInfra)
 }
+
+// infra returns NATS and Redis.
+func (c *cluster) infra() []*proc {
+	return slices.DeleteFunc(slices.Clone(c.procs), func(p *proc) bool { return !p.isInfra() })
+}
+
+func (p *proc) isInfra() bool { return p.role == "nats" || p.role == "redis" }
 
 // start runs everything, infrastructure first, and waits until every
 // service answers /readyz.
 func (c *cluster) start(ctx context.Context) error {
 	go c.supervise()
-	for _, p := range c.procs[:2] {
-		if err := p.start(c.exits); err != nil {
+	for _, p := range c.infra() {
+		if err := c.startInfra(ctx, p); err != nil {
 			return err
 		}
-	}
-	if err := c.waitInfra(ctx); err != nil {
-		return err
 	}
 	for _, p := range c.services() {
 		if err := p.start(c.exits); err != nil {
@@ -243,28 +280,59 @@ func (c *cluster) start(ctx context.Context) error {
 	return nil
 }
 
-// waitInfra waits until NATS and Redis accept connections.
-func (c *cluster) waitInfra(ctx context.Context) error {
-	for _, u := range []string{c.natsURL, c.redisURL} {
-		addr := u[strings.Index(u, "//")+2:]
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			conn, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				_ = conn.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s does not answer: %w", u, err)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
+// startInfra starts NATS or Redis and waits until it accepts connections;
+// a start that fails to bind its port is tried again for bindLimit.
+func (c *cluster) startInfra(ctx context.Context, p *proc) error {
+	first := time.Now()
+	for {
+		if err := p.start(c.exits); err != nil {
+			return err
+		}
+		err := waitListening(ctx, p, 30*time.Second)
+		if err == nil {
+			return nil
+		}
+		e, down := p.lastExit()
+		if !down || e.Bind == "" || ctx.Err() != nil {
+			return err
+		}
+		if time.Since(first) > c.bindLimit {
+			c.giveUp(p, e, first)
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(restartDelay):
 		}
 	}
-	return nil
+}
+
+// waitListening waits until p's first address accepts connections, p ends,
+// or limit passes.
+func waitListening(ctx context.Context, p *proc, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		conn, err := net.DialTimeout("tcp", p.addrs[0], time.Second)
+		if err == nil {
+			_ = conn.Close()
+			return nil
+		}
+		if e, down := p.lastExit(); down {
+			if e.Bind != "" {
+				return fmt.Errorf("%s could not bind %s: address already in use (log %s)", p.name, e.Bind, p.log)
+			}
+			return fmt.Errorf("%s ended before it listened on %s: %s (log %s)", p.name, p.addrs[0], e.Status, p.log)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s does not answer on %s after %v: %w", p.name, p.addrs[0], limit, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (c *cluster) waitReady(ctx context.Context, name string, limit time.Duration) error {
@@ -292,43 +360,84 @@ func (c *cluster) waitReady(ctx context.Context, name string, limit time.Duratio
 // orchestrator would; infrastructure is restarted by the fault that stopped it.
 func (c *cluster) supervise() {
 	for e := range c.exits {
+		p := c.byName[e.Proc]
 		c.mu.Lock()
 		c.history = append(c.history, e)
 		closing := c.closing
+		first, ok := c.binding[p.name]
+		switch {
+		case e.Bind == "":
+			delete(c.binding, p.name)
+		case !ok:
+			first = e.At
+			c.binding[p.name] = first
+		}
 		c.mu.Unlock()
-		p := c.byName[e.Proc]
 		switch {
 		case e.Crash():
 			c.log.Error("process exited on its own", "proc", e.Proc, "status", e.Status, "log", p.log)
+		case e.Bind != "":
+			c.log.Warn("could not bind, restarting", "proc", e.Proc, "addr", e.Bind, "since", time.Since(first).Round(time.Millisecond))
 		case e.Failpoint != "":
 			c.log.Info("failpoint", "proc", e.Proc, "point", e.Failpoint)
 		}
-		if closing || p.role == "nats" || p.role == "redis" {
+		if closing || p.isInfra() {
+			continue
+		}
+		if e.Bind != "" && time.Since(first) > c.bindLimit {
+			c.giveUp(p, e, first)
 			continue
 		}
 		c.restarts.Add(1)
 		go func() {
 			defer c.restarts.Done()
-			time.Sleep(500 * time.Millisecond)
-			c.infraDown.RLock() // not while NATS or Redis is restarting
-			defer c.infraDown.RUnlock()
-			c.mu.Lock()
-			closing := c.closing
-			c.mu.Unlock()
-			if closing {
-				return
-			}
-			if err := p.start(c.exits); err != nil {
-				c.log.Error("restart failed", "proc", p.name, "err", err)
-				return
-			}
-			// Holding off NATS and Redis restarts until it is ready: a
-			// service whose start-up meets an outage exits (start failed),
-			// which an orchestrator answers with another restart but this
-			// run would count as a crash.
-			c.settle(p, 30*time.Second)
+			c.restart(p)
 		}()
 	}
+}
+
+// restart starts a service that ended again after restartDelay.
+func (c *cluster) restart(p *proc) {
+	time.Sleep(restartDelay)
+	c.infraDown.RLock() // not while NATS or Redis is restarting
+	defer c.infraDown.RUnlock()
+	c.mu.Lock()
+	closing := c.closing
+	c.mu.Unlock()
+	if closing {
+		return
+	}
+	if err := p.start(c.exits); err != nil {
+		c.log.Error("restart failed", "proc", p.name, "err", err)
+		return
+	}
+	// Holding off NATS and Redis restarts until it is ready: a service
+	// whose start-up meets an outage exits (start failed), which an
+	// orchestrator answers with another restart but this run would count
+	// as a crash.
+	c.settle(p, 30*time.Second)
+}
+
+// giveUp records that p could not bind its port for c.bindLimit: it stays
+// down, and the run reports it.
+func (c *cluster) giveUp(p *proc, e Exit, first time.Time) {
+	why := fmt.Sprintf("%s could not bind %s for %v (address already in use; log %s)",
+		p.name, e.Bind, e.At.Sub(first).Round(time.Second), p.log)
+	c.log.Error("gave up restarting", "proc", p.name, "why", why)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unbound[p.name] = why
+}
+
+// gaveUp returns why each process given up on is down, in no order.
+func (c *cluster) gaveUp() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, why := range c.unbound {
+		out = append(out, why)
+	}
+	return out
 }
 
 // settle waits until p answers /readyz, ends, or limit passes.
@@ -359,10 +468,7 @@ func (c *cluster) restartInfra(ctx context.Context, name string, sig syscall.Sig
 	case <-ctx.Done():
 	case <-time.After(down):
 	}
-	if err := p.start(c.exits); err != nil {
-		return err
-	}
-	return c.waitInfra(ctx)
+	return c.startInfra(ctx, p)
 }
 
 // exitsSoFar returns every exit recorded.
@@ -372,14 +478,21 @@ func (c *cluster) exitsSoFar() []Exit {
 	return append([]Exit(nil), c.history...)
 }
 
-// allRunning reports whether every process is up and not stopped.
-func (c *cluster) allRunning() bool {
+// down names a process that is not running or is stopped, "" when every
+// process runs but those given up on (reported under CheckBind).
+func (c *cluster) down() string {
+	c.mu.Lock()
+	unbound := maps.Clone(c.unbound)
+	c.mu.Unlock()
 	for _, p := range c.procs {
+		if _, given := unbound[p.name]; given {
+			continue
+		}
 		if _, stopped, ok := p.running(); !ok || stopped {
-			return false
+			return p.name + " is down or stopped"
 		}
 	}
-	return true
+	return ""
 }
 
 // close stops everything: services first, then Redis and NATS.
@@ -393,7 +506,7 @@ func (c *cluster) close() {
 		wg.Go(func() { p.stop(syscall.SIGTERM, 5*time.Second) })
 	}
 	wg.Wait()
-	for _, p := range c.procs[:2] {
+	for _, p := range c.infra() {
 		p.stop(syscall.SIGTERM, 5*time.Second)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,12 +23,15 @@ type Exit struct {
 	At        time.Time
 	Failpoint string // the failpoint that killed it, when one did
 	Injected  bool   // the runner killed it (a fault or the final stop)
-	Status    string // the wait status, for reports
+	// Bind is the address the process could not listen on, when that ended
+	// it: a restart that found its port held, retried rather than a crash.
+	Bind   string
+	Status string // the wait status, for reports
 }
 
 // Crash reports whether nobody asked the process to end: not the runner, not
-// a failpoint.
-func (e Exit) Crash() bool { return !e.Injected && e.Failpoint == "" }
+// a failpoint, and not a port it could not bind.
+func (e Exit) Crash() bool { return !e.Injected && e.Failpoint == "" && e.Bind == "" }
 
 // proc is one child process, restartable, in its own process group so that
 // stopping it stops whatever it started.
@@ -38,12 +42,16 @@ type proc struct {
 	args []string
 	env  []string
 	log  string // stdout and stderr, appended across restarts
+	// addrs are the loopback addresses it listens on, the one that answers
+	// when it is up first.
+	addrs []string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	done     chan struct{}
 	killing  bool // the runner is ending it: its exit is injected
 	stopped  bool // SIGSTOPped
+	last     Exit // how the last incarnation ended
 	maxRSSKB int64
 }
 
@@ -70,17 +78,27 @@ func (p *proc) start(exits chan<- Exit) error {
 	go func() {
 		err := cmd.Wait()
 		_ = logf.Close()
+		e := Exit{Proc: p.name, At: time.Now(), Status: exitStatus(err)}
+		run := lastRun(p.log)
 		p.mu.Lock()
-		e := Exit{Proc: p.name, At: time.Now(), Injected: p.killing, Status: exitStatus(err)}
-		p.cmd = nil
-		p.mu.Unlock()
+		e.Injected = p.killing
 		if !e.Injected {
-			e.Failpoint = failpointIn(p.log)
+			e.Failpoint = failpointIn(run)
+			e.Bind = p.bindFailureIn(run)
 		}
+		p.cmd, p.last = nil, e
+		p.mu.Unlock()
 		close(done)
 		exits <- e
 	}()
 	return nil
+}
+
+// lastExit returns how the process last ended, when it is not running.
+func (p *proc) lastExit() (Exit, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last, p.cmd == nil && p.last.Proc != ""
 }
 
 func exitStatus(err error) string {
@@ -94,11 +112,12 @@ func exitStatus(err error) string {
 	return "exit status 0"
 }
 
-// failpointIn returns the failpoint named at the end of a log, if any.
-func failpointIn(path string) string {
+// lastRun returns what the last incarnation wrote to the log at path: the
+// log's tail after the last start marker.
+func lastRun(path string) []byte {
 	f, err := os.Open(path)
 	if err != nil {
-		return ""
+		return nil
 	}
 	defer f.Close()
 	const tail = 64 << 10
@@ -106,16 +125,40 @@ func failpointIn(path string) string {
 		_, _ = f.Seek(st.Size()-tail, io.SeekStart)
 	}
 	b, _ := io.ReadAll(f)
-	i := bytes.LastIndex(b, []byte(failpoint.Marker))
+	if i := bytes.LastIndex(b, []byte(startedMarker)); i >= 0 {
+		b = b[i+len(startedMarker):]
+	}
+	return b
+}
+
+// failpointIn returns the failpoint named at the end of a run's log, if any.
+func failpointIn(run []byte) string {
+	i := bytes.LastIndex(run, []byte(failpoint.Marker))
 	if i < 0 {
 		return ""
 	}
-	line, _, _ := strings.Cut(string(b[i+len(failpoint.Marker):]), "\n")
-	// A marker followed by a later start is an earlier incarnation's.
-	if bytes.Contains(b[i:], []byte(startedMarker)) {
-		return ""
-	}
+	line, _, _ := strings.Cut(string(run[i+len(failpoint.Marker):]), "\n")
 	return strings.TrimSpace(line)
+}
+
+// inUse matches a failed listen as Go, nats-server and redis-server log it:
+// "listen tcp 127.0.0.1:23456: bind: address already in use", "Could not
+// create server TCP listening socket 127.0.0.1:23456: bind: Address already
+// in use".
+var inUse = regexp.MustCompile(`(?i)(?:([0-9.]+:[0-9]+): )?bind: address already in use`)
+
+// bindFailureIn returns the address a run's log says could not be bound, or
+// "" when it says nothing of the kind.
+func (p *proc) bindFailureIn(run []byte) string {
+	m := inUse.FindSubmatch(run)
+	switch {
+	case m == nil:
+		return ""
+	case len(m[1]) > 0:
+		return string(m[1])
+	default:
+		return strings.Join(p.addrs, ", ")
+	}
 }
 
 // startedMarker is appended to a log before each start, so a failpoint line

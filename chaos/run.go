@@ -86,6 +86,66 @@ func (r *Report) Has(check string) bool {
 // Run starts a cluster, plays the load with faults, waits for quiescence,
 // checks the oracle and stops everything, also when ctx ends early.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg = cfg.withDefaults()
+	rep := &Report{Config: cfg, ESIMs: cfg.ESIMs, Load: &LoadStats{}, MaxRSSKB: map[string]int64{}}
+	began := time.Now()
+
+	// The customers' side, then NATS, Redis and the services.
+	sink, err := startSink()
+	if err != nil {
+		return nil, err
+	}
+	defer sink.Close()
+	sec := secrets{ingestHMAC: newSecret(), notifyHMAC: newSecret()}
+	c, err := newCluster(clusterSpec{dir: cfg.Dir, bins: cfg.Bins, syncAlways: cfg.Server == "newest", sink: sink, secrets: sec,
+		failpoints: cfg.Failpoints, ingest: 2, processors: 3, notifiers: 2, log: cfg.Log})
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	cfg.Log.Info("starting cluster", "server", cfg.Server, "dir", cfg.Dir)
+	if err := c.start(ctx); err != nil {
+		return nil, err
+	}
+	stopSampling := sampleMemory(ctx, c.procs)
+	defer stopSampling()
+
+	// The provider's customers, registered before their orders (the checkout does).
+	esims := plan(rand.New(rand.NewPCG(cfg.Seed, 1)), cfg.ESIMs, cfg.Duration)
+	if err := putContacts(ctx, c.redisURL, esims); err != nil {
+		return nil, err
+	}
+	var events []*Sent
+	for _, e := range esims {
+		events = append(events, e.events...)
+	}
+	rep.Events = len(events)
+
+	// The load and the faults.
+	inj, err := play(ctx, cfg, c, sec, events, rep.Load)
+	if err != nil {
+		return nil, err
+	}
+
+	// The verdict, once the system is quiet.
+	if err := rep.judge(ctx, c, sink, events, inj.bad, stopSampling); err != nil {
+		return nil, err
+	}
+	for _, e := range rep.Exits {
+		if e.Failpoint != "" {
+			inj.counts[FaultFailpoint+" "+e.Failpoint]++
+		}
+	}
+	for _, p := range c.procs {
+		rep.MaxRSSKB[p.name] = p.maxRSS()
+	}
+	rep.Faults, rep.Timeline = inj.summary(), inj.timeline()
+	rep.Elapsed = time.Since(began)
+	return rep, nil
+}
+
+// withDefaults fills in what cfg leaves zero.
+func (cfg Config) withDefaults() Config {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -107,33 +167,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.SettleLimit == 0 {
 		cfg.SettleLimit = 3 * time.Minute
 	}
-	rep := &Report{Config: cfg, ESIMs: cfg.ESIMs, Load: &LoadStats{}, MaxRSSKB: map[string]int64{}}
-	began := time.Now()
-	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
+	return cfg
+}
 
-	sink, err := startSink()
-	if err != nil {
-		return nil, err
-	}
-	defer sink.Close()
-	sec := secrets{ingestHMAC: newSecret(), notifyHMAC: newSecret()}
-	c, err := newCluster(clusterSpec{dir: cfg.Dir, bins: cfg.Bins, syncAlways: cfg.Server == "newest", sink: sink, secrets: sec,
-		failpoints: cfg.Failpoints, ingest: 2, processors: 3, notifiers: 2, log: cfg.Log})
-	if err != nil {
-		return nil, err
-	}
-	defer c.close()
-	cfg.Log.Info("starting cluster", "server", cfg.Server, "dir", cfg.Dir)
-	if err := c.start(ctx); err != nil {
-		return nil, err
-	}
-
-	// Memory: every process's RSS, once a second, until the end.
-	sampling, stopSampling := context.WithCancel(ctx)
+// sampleMemory keeps every process's largest RSS, sampled once a second,
+// until the returned stop is called (more than once is fine) or ctx ends.
+func sampleMemory(ctx context.Context, procs []*proc) (stop func()) {
+	sampling, cancel := context.WithCancel(ctx)
 	var sampled sync.WaitGroup
 	sampled.Go(func() {
 		for {
-			for _, p := range c.procs {
+			for _, p := range procs {
 				p.sampleRSS()
 			}
 			select {
@@ -143,28 +187,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 	})
-	defer func() { stopSampling(); sampled.Wait() }()
+	return sync.OnceFunc(func() { cancel(); sampled.Wait() })
+}
 
-	// The provider's customers, registered before their orders (the checkout does).
-	esims := plan(rng, cfg.ESIMs, cfg.Duration)
-	if err := putContacts(ctx, c.redisURL, esims); err != nil {
-		return nil, err
-	}
-	var events []*Sent
-	for _, e := range esims {
-		events = append(events, e.events...)
-	}
-	rep.Events = len(events)
-
-	prov, err := newProvider(c.ingestURLs, sec.ingestHMAC, rep.Load)
+// play sends the events and, when cfg.Faults, injects the scheduled faults;
+// it returns the injector, which knows the faults and the bad events sent.
+// The load gets a grace period after its duration to have every event
+// answered 200; the faults stop at 80 % of the duration.
+func play(ctx context.Context, cfg Config, c *cluster, sec secrets, events []*Sent, stats *LoadStats) (*injector, error) {
+	prov, err := newProvider(c.ingestURLs, sec.ingestHMAC, stats)
 	if err != nil {
 		return nil, err
 	}
 	inj := &injector{c: c, rng: rand.New(rand.NewPCG(cfg.Seed, 2)), p: prov, stopFor: cfg.StopFor, counts: map[string]int{}}
 	cfg.Log.Info("load", "esims", cfg.ESIMs, "events", len(events), "duration", cfg.Duration)
-
-	// The load gets a grace period after its duration to have every event
-	// answered 200; the faults stop at 80 % of the duration.
 	loadCtx, cancelLoad := context.WithTimeout(ctx, cfg.Duration+2*time.Minute)
 	defer cancelLoad()
 	var wg sync.WaitGroup
@@ -173,52 +209,47 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		wg.Go(func() { inj.run(loadCtx, schedule(rand.New(rand.NewPCG(cfg.Seed, 3)), cfg.Duration)) })
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
+	return inj, ctx.Err()
+}
 
+// judge waits for quiescence, then checks the oracle, the exits, the ports
+// and the memory, into r's Verdict, Violations and Exits.
+func (r *Report) judge(ctx context.Context, c *cluster, sink *Sink, events, bad []*Sent, stopSampling func()) error {
+	cfg := r.Config
 	nc, err := nats.Connect(c.natsURL, nats.MaxReconnects(-1))
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats: %w", err)
+		return fmt.Errorf("connect to nats: %w", err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
+		return fmt.Errorf("jetstream: %w", err)
 	}
 	cfg.Log.Info("load done, waiting for quiescence")
-	var violations []Violation
 	if err := quiesce(ctx, js, c, sink, cfg.SettleLimit); err != nil {
-		violations = append(violations, Violation{Check: CheckQuiescence, Detail: err.Error()})
+		r.Violations = append(r.Violations, Violation{Check: CheckQuiescence, Detail: err.Error()})
 	}
 	stopSampling()
-	sampled.Wait()
-	v, err := checkAll(ctx, js, c.redisURL, events, inj.bad, sink, "shop.example")
+	r.Verdict, err = checkAll(ctx, js, c.redisURL, events, bad, sink, "shop.example")
 	if err != nil {
-		return nil, fmt.Errorf("checks: %w", err)
+		return fmt.Errorf("checks: %w", err)
 	}
-	violations = append(violations, v.Violations...)
-
-	rep.Exits = c.exitsSoFar()
-	for _, e := range rep.Exits {
+	r.Violations = append(r.Violations, r.Verdict.Violations...)
+	r.Exits = c.exitsSoFar()
+	for _, e := range r.Exits {
 		if e.Crash() {
-			violations = append(violations, Violation{Check: CheckCrash, Detail: fmt.Sprintf("%s: %s (log %s)", e.Proc, e.Status, c.byName[e.Proc].log)})
-		}
-		if e.Failpoint != "" {
-			inj.counts[FaultFailpoint+" "+e.Failpoint]++
+			r.Violations = append(r.Violations, Violation{Check: CheckCrash, Detail: fmt.Sprintf("%s: %s (log %s)", e.Proc, e.Status, c.byName[e.Proc].log)})
 		}
 	}
-	for _, p := range c.procs {
-		rss := p.maxRSS()
-		rep.MaxRSSKB[p.name] = rss
-		if p.role != "nats" && p.role != "redis" && rss > cfg.MaxRSSMB<<10 {
-			violations = append(violations, Violation{Check: CheckMemory, Detail: fmt.Sprintf("%s reached %d MB RSS, bound %d MB", p.name, rss>>10, cfg.MaxRSSMB)})
+	for _, why := range c.gaveUp() {
+		r.Violations = append(r.Violations, Violation{Check: CheckBind, Detail: why})
+	}
+	for _, p := range c.services() {
+		if rss := p.maxRSS(); rss > cfg.MaxRSSMB<<10 {
+			r.Violations = append(r.Violations, Violation{Check: CheckMemory, Detail: fmt.Sprintf("%s reached %d MB RSS, bound %d MB", p.name, rss>>10, cfg.MaxRSSMB)})
 		}
 	}
-	rep.Verdict, rep.Violations = v, violations
-	rep.Faults, rep.Timeline = inj.summary(), inj.timeline()
-	rep.Elapsed = time.Since(began)
-	return rep, nil
+	return nil
 }
 
 // putContacts registers every customer's contact in the store the notifier reads.
@@ -279,6 +310,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	sort.Strings(rss)
 	row("max RSS", strings.Join(rss, ", "))
+	row("exits: crashes / failed binds, restarted", fmt.Sprintf("%d / %d", r.countExits(Exit.Crash), r.countExits(func(e Exit) bool { return e.Bind != "" })))
 	row("violations", len(r.Violations))
 	_ = tw.Flush()
 	for _, x := range r.Violations {
@@ -287,6 +319,17 @@ func (r *Report) Print(w io.Writer) {
 	if r.Failed() {
 		fmt.Fprintf(w, "  replay: make chaos SEED=%d DURATION=%v NATS=%s\n", r.Config.Seed, r.Config.Duration, r.Config.Server)
 	}
+}
+
+// countExits counts the exits that match.
+func (r *Report) countExits(match func(Exit) bool) int {
+	n := 0
+	for _, e := range r.Exits {
+		if match(e) {
+			n++
+		}
+	}
+	return n
 }
 
 func statusList(m map[int]int) string {

@@ -9,9 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
+	"github.com/esimflow/esimflow/shared/poll"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -43,7 +43,7 @@ func scrape(t *testing.T) map[string]*dto.MetricFamily {
 		families map[string]*dto.MetricFamily
 		err      error
 	)
-	waitUntil(t, "two messages sent", func() bool {
+	poll.Until(t, "two messages sent", func() bool {
 		parser := expfmt.NewTextParser(model.UTF8Validation)
 		families, err = parser.TextToMetricFamilies(strings.NewReader(get(api + "/metrics")))
 		if err != nil {
@@ -73,17 +73,6 @@ func get(url string) string {
 		return ""
 	}
 	return string(b)
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // exposed maps each series name /metrics can carry to its label names: a

@@ -94,9 +94,11 @@ func lastMsg(t *testing.T, f fixture, streamName, subject string) jetstream.RawS
 
 func TestWebhook(t *testing.T) {
 	f := start(t, natstest.Start(t), map[string]string{"ESIMFLOW_INGEST_MAX_BODY": "2048"})
-	profile := `{"eventType":"PROFILE_STATUS","iccid":"8901","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
 
+	// Each subtest posts events of its own (its own iccid), so that each
+	// runs alone (-run) and in any order.
 	t.Run("event stored before 200", func(t *testing.T) {
+		profile := `{"eventType":"PROFILE_STATUS","iccid":"8901","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
 		resp, body := post(t, f.url+"/webhooks/esim", profile)
 		if resp.StatusCode != 200 || strings.TrimSpace(body) != `{"received":true}` {
 			t.Fatalf("got %d %s", resp.StatusCode, body)
@@ -112,9 +114,13 @@ func TestWebhook(t *testing.T) {
 			i, _ := s.Info(context.Background())
 			return i.State.Msgs
 		}
+		first := `{"eventType":"PROFILE_STATUS","iccid":"8902","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
+		if resp, body := post(t, f.url+"/webhooks/esim", first); resp.StatusCode != 200 {
+			t.Fatalf("first copy: %d %s", resp.StatusCode, body)
+		}
 		before := info()
-		// The same event re-spelled: keys reordered, numbers as strings.
-		resp, _ := post(t, f.url+"/api/webhooks/esim", `{"timestamp":"2024-01-15T14:00:00Z","currentStatus":"ACTIVATED","iccid":"8901","eventType":"PROFILE_STATUS"}`)
+		// The same event re-spelled: keys reordered.
+		resp, _ := post(t, f.url+"/api/webhooks/esim", `{"timestamp":"2024-01-15T14:00:00Z","currentStatus":"ACTIVATED","iccid":"8902","eventType":"PROFILE_STATUS"}`)
 		if resp.StatusCode != 200 || info() != before {
 			t.Errorf("status %d, messages %d → %d", resp.StatusCode, before, info())
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/natstest"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats.go"
@@ -92,13 +93,11 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 // waitClosed polls until the listener refuses new connections.
 func waitClosed(t *testing.T, addr string) {
 	t.Helper()
-	for i := 0; i < 500; i++ {
+	poll.Until(t, "the listener to refuse connections after shutdown began", func() bool {
 		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return
+		if err == nil {
+			c.Close()
 		}
-		c.Close()
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the listener still accepts connections after shutdown began")
+		return err != nil
+	}, poll.Timeout(5*time.Second))
 }

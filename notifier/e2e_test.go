@@ -9,6 +9,7 @@ import (
 
 	"github.com/esimflow/esimflow/notifier/channel/smtptest"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -85,13 +86,13 @@ func endToEnd(t *testing.T, redis bool) {
 		r.publish(t, warn, fmt.Sprintf("%s#%d", warn.ID, copy))
 		r.publish(t, full, fmt.Sprintf("%s#%d", full.ID, copy))
 	}
-	waitFor(t, "the late intent's first attempt", func() bool {
+	poll.Until(t, "the late intent's first attempt", func() bool {
 		st, _ := r.store.ClaimState(ctx, late.ID)
 		return st == store.ClaimHeld
 	})
 	r.putContact(t, "tx50", `{"email":"late@example.com"}`)
 
-	waitFor(t, "every expected message", func() bool {
+	poll.Until(t, "every expected message", func() bool {
 		for _, w := range wants {
 			sms, _ := p.sms.count(w.in.ID)
 			if len(mails(p.smtp, w.in.ID)) < w.email || sms < w.sms || p.hook.count(w.in.ID) < w.webhook {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
@@ -45,7 +46,7 @@ func TestStaleLowDataSuppressed(t *testing.T) {
 	full := intent.Intent{ID: intent.LowDataID("8901", 100), Kind: intent.LowData, ICCID: "8901", Threshold: 100}
 	warn := intent.Intent{ID: intent.LowDataID("8901", 80), Kind: intent.LowData, ICCID: "8901", Threshold: 80, SupersededBy: []string{full.ID}}
 	r.publish(t, full, full.ID)
-	waitFor(t, "the 100% message", func() bool { return r.out.count(full.ID) == 1 })
+	poll.Until(t, "the 100% message", func() bool { return r.out.count(full.ID) == 1 })
 	r.publish(t, warn, warn.ID)
 	r.quiet(t)
 	if got := r.out.count(warn.ID); got != 0 {
@@ -71,7 +72,7 @@ func TestUndecodableIntentDeadLettered(t *testing.T) {
 	if _, err := r.js.PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a dead letter", func() bool {
+	poll.Until(t, "a dead letter", func() bool {
 		s, err := r.js.Stream(context.Background(), r.names.Stream(stream.DLQ))
 		if err != nil {
 			return false
@@ -96,7 +97,7 @@ func TestTakeoverLoggedAsRetriedUnknown(t *testing.T) {
 		}
 	}
 	r.publish(t, in, in.ID)
-	waitFor(t, "the message", func() bool { return r.out.count(in.ID) == 1 })
+	poll.Until(t, "the message", func() bool { return r.out.count(in.ID) == 1 })
 	r.quiet(t)
 	if got := r.statuses(t, "8901", in.ID); !slices.Equal(got, []string{"retried_unknown/console", "sent/console"}) {
 		t.Errorf("log %v", got)

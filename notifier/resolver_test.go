@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/notifier"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -130,7 +131,7 @@ func TestResolverCachesFoundContactsOnly(t *testing.T) {
 	if n := sh.requests(); n != 4 {
 		t.Errorf("%d requests; want 1 for the cached contact and 3 for the missing one", n)
 	}
-	waitFor(t, "the cached contact to expire", func() bool {
+	poll.Until(t, "the cached contact to expire", func() bool {
 		if _, err := r.Resolve(ctx, notifier.ContactKeys{ICCID: "8901"}); err != nil {
 			t.Fatal(err)
 		}

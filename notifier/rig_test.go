@@ -20,6 +20,7 @@ import (
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/natstest"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/redistest"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/store/kvstore"
@@ -157,17 +158,6 @@ func (r rig) putContact(t *testing.T, txID, body string) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // quiet waits until the notifier consumer has nothing pending or unacked.
 func (r rig) quiet(t *testing.T) {
 	t.Helper()
@@ -175,7 +165,7 @@ func (r rig) quiet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "notifier consumer drained", func() bool {
+	poll.Until(t, "notifier consumer drained", func() bool {
 		info, err := cons.Info(context.Background())
 		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 	})

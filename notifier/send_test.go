@@ -11,6 +11,7 @@ import (
 
 	"github.com/esimflow/esimflow/notifier"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -84,12 +85,12 @@ func TestLateContact(t *testing.T) {
 	r := start(t, options{channels: p.channels(t, "email"), env: map[string]string{"ESIMFLOW_CONTACT_WAIT": "1m"}})
 	in := activation("8900000000000000011", "tx-late")
 	r.publish(t, in, in.ID)
-	waitFor(t, "a first attempt without a contact", func() bool {
+	poll.Until(t, "a first attempt without a contact", func() bool {
 		st, _ := r.store.ClaimState(context.Background(), in.ID)
 		return st == store.ClaimHeld
 	})
 	r.putContact(t, "tx-late", `{"email":"late@example.com"}`)
-	waitFor(t, "the mail", func() bool { return len(mails(p.smtp, in.ID)) == 1 })
+	poll.Until(t, "the mail", func() bool { return len(mails(p.smtp, in.ID)) == 1 })
 	r.quiet(t)
 	if n := len(mails(p.smtp, in.ID)); n != 1 {
 		t.Errorf("%d mails, want 1", n)
@@ -107,7 +108,7 @@ func TestNoContactDeadLettered(t *testing.T) {
 	r := start(t, options{channels: p.channels(t, "email", "webhook"), env: map[string]string{"ESIMFLOW_CONTACT_WAIT": "2s"}})
 	in := activation("8900000000000000021", "tx-never")
 	r.publish(t, in, in.ID)
-	waitFor(t, "a dead letter", func() bool { return len(r.deadLetters(t)) == 1 })
+	poll.Until(t, "a dead letter", func() bool { return len(r.deadLetters(t)) == 1 })
 	dl := r.deadLetters(t)[0]
 	if dl.intent.ID != in.ID || !strings.Contains(dl.err, `no contact for transactionId "tx-never"`) {
 		t.Errorf("dead letter %+v", dl)
@@ -129,7 +130,7 @@ func TestTransientFailuresRetried(t *testing.T) {
 	r.putContact(t, "tx1", `{"phone":"+351912340001"}`)
 	in := activation("8900000000000000031", "tx1")
 	r.publish(t, in, in.ID)
-	waitFor(t, "the sms", func() bool { sent, _ := p.sms.count(in.ID); return sent == 1 })
+	poll.Until(t, "the sms", func() bool { sent, _ := p.sms.count(in.ID); return sent == 1 })
 	r.quiet(t)
 	if sent, tries := p.sms.count(in.ID); sent != 1 || tries != 3 {
 		t.Errorf("sent %d in %d tries, want 1 in 3", sent, tries)
@@ -148,7 +149,7 @@ func TestPermanentFailureDeadLettersAtOnce(t *testing.T) {
 	r.putContact(t, "tx1", `{"phone":"+351912340002"}`)
 	in := activation("8900000000000000041", "tx1")
 	r.publish(t, in, in.ID)
-	waitFor(t, "a dead letter", func() bool { return len(r.deadLetters(t)) == 1 })
+	poll.Until(t, "a dead letter", func() bool { return len(r.deadLetters(t)) == 1 })
 	r.quiet(t)
 	if sent, tries := p.sms.count(in.ID); sent != 0 || tries != 1 {
 		t.Errorf("sent %d in %d tries, want 0 in 1", sent, tries)
@@ -170,7 +171,7 @@ func TestPartialSendRetriesOnlyTheFailedChannel(t *testing.T) {
 	r.putContact(t, "tx1", `{"email":"a@example.com","phone":"+351912340003","channels":["email","sms"]}`)
 	in := activation("8900000000000000051", "tx1")
 	r.publish(t, in, in.ID)
-	waitFor(t, "the sms", func() bool { sent, _ := p.sms.count(in.ID); return sent == 1 })
+	poll.Until(t, "the sms", func() bool { sent, _ := p.sms.count(in.ID); return sent == 1 })
 	r.quiet(t)
 	if n := len(mails(p.smtp, in.ID)); n != 1 {
 		t.Errorf("%d mails, want 1", n)
@@ -213,9 +214,9 @@ func TestResolver(t *testing.T) {
 	first := activation("8900000000000000061", "tx-shop")
 	second := intent.Intent{ID: intent.ValidityLowID("8900000000000000061", 3), Kind: intent.ValidityLow, ICCID: first.ICCID, TransactionID: "tx-shop", RemainDays: 3}
 	r.publish(t, first, first.ID)
-	waitFor(t, "the first mail", func() bool { return len(mails(p.smtp, first.ID)) == 1 })
+	poll.Until(t, "the first mail", func() bool { return len(mails(p.smtp, first.ID)) == 1 })
 	r.publish(t, second, second.ID)
-	waitFor(t, "the second mail", func() bool { return len(mails(p.smtp, second.ID)) == 1 })
+	poll.Until(t, "the second mail", func() bool { return len(mails(p.smtp, second.ID)) == 1 })
 	if n := calls.Load(); n != 1 {
 		t.Errorf("resolver asked %d times, want once (cached)", n)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -62,7 +63,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 				}
 			}
 			// Another pull makes the server notice the exhausted event.
-			waitFor(t, "the dead letter", func() bool {
+			poll.Until(t, "the dead letter", func() bool {
 				if b, err := cons.Fetch(1, jetstream.FetchMaxWait(200*time.Millisecond)); err == nil {
 					for range b.Messages() {
 						t.Fatal("delivered past MaxDeliver")
@@ -85,7 +86,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 				}
 			}
 			advise(1)
-			waitFor(t, "the second advisory handled", func() bool { return deadLettered(in) == 2 })
+			poll.Until(t, "the second advisory handled", func() bool { return deadLettered(in) == 2 })
 
 			// An event applied before its instance died: no dead letter.
 			applied := `{"eventType":"PROFILE_STATUS","iccid":"8901","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
@@ -97,7 +98,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 			r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"8902","currentStatus":"ACTIVATED"}`, true) // seq 3
 			advise(2)
 			advise(3) // handled after 2: the listener takes advisories one at a time
-			waitFor(t, "the third dead letter written", func() bool { return deadLettered(in) == 3 })
+			poll.Until(t, "the third dead letter written", func() bool { return deadLettered(in) == 3 })
 			var seqs []string
 			for _, m := range r.streamMsgs(t, stream.DLQ) {
 				seqs = append(seqs, m.Header.Get(stream.HeaderSequence))

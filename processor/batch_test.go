@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/esimflow/esimflow/processor"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/store/kvstore"
 )
@@ -51,7 +52,7 @@ func TestBatchLostWriteRedoneAlone(t *testing.T) {
 	} {
 		r.publish(t, body, true)
 	}
-	waitFor(t, "all applied", func() bool { return r.quiet(t) })
+	poll.Until(t, "all applied", func() bool { return r.quiet(t) })
 	if st.raced == 0 {
 		t.Fatal("no batch write happened: the test does not test the batch path")
 	}

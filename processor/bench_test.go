@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -45,7 +46,7 @@ func BenchmarkThroughput(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			r.start(b, st, instOpts{workers: bc.workers, batch: bc.batches})
-			waitForIn(b, 10*time.Minute, "backlog drained", func() bool { return r.quiet(b) })
+			poll.Until(b, "backlog drained", func() bool { return r.quiet(b) }, poll.Timeout(10*time.Minute))
 			b.StopTimer()
 			wall, cpu := time.Since(start), processCPU()-cpu0
 			cmds, redisCPU := redisCounters(b, c)
@@ -98,7 +99,7 @@ func BenchmarkThroughputKV(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	r.start(b, st, instOpts{workers: 4, batch: 32})
-	waitForIn(b, 10*time.Minute, "backlog drained", func() bool { return r.quiet(b) })
+	poll.Until(b, "backlog drained", func() bool { return r.quiet(b) }, poll.Timeout(10*time.Minute))
 	b.StopTimer()
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(n), "cpu-µs/event")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/processor/merge"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 )
@@ -54,7 +55,7 @@ func testDeadLetterAPI(t *testing.T, external bool) {
 	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"8924","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`, false)
 	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"8925"}`, true) // malformed: no status
 	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"8926"}`, true)
-	waitFor(t, "three dead letters", func() bool { return len(r.streamMsgs(t, stream.DLQ)) == 3 })
+	poll.Until(t, "three dead letters", func() bool { return len(r.streamMsgs(t, stream.DLQ)) == 3 })
 
 	var list struct {
 		DeadLetters []processor.DeadLetter
@@ -87,7 +88,7 @@ func testDeadLetterAPI(t *testing.T, external bool) {
 	if code := in.call(t, "POST", "/v1/dlq/"+strconv.FormatUint(x.Seq, 10)+"/redrive", &res); code != 200 || res.StreamSeq <= 3 {
 		t.Fatalf("redrive: %d %+v", code, res)
 	}
-	waitFor(t, "the re-driven event applied", func() bool {
+	poll.Until(t, "the re-driven event applied", func() bool {
 		p, err := st.Profile(context.Background(), "8924")
 		return err == nil && p.Status == "ACTIVATED"
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/processor"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/redis/go-redis/v9"
@@ -60,7 +61,7 @@ func (s *redisServer) start() {
 	}
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(s.port)})
 	defer c.Close()
-	waitFor(s.t, "redis-server up", func() bool { return c.Ping(context.Background()).Err() == nil })
+	poll.Until(s.t, "redis-server up", func() bool { return c.Ping(context.Background()).Err() == nil })
 }
 
 // kill stops the server at once (SIGKILL), as a crash would.
@@ -92,24 +93,24 @@ func testRedisOutage(t *testing.T, o instOpts) {
 	for _, b := range bodies[:half] {
 		r.publish(t, b, false)
 	}
-	waitFor(t, "some events applied", func() bool { return processedAs(in, "applied") > 0 })
+	poll.Until(t, "some events applied", func() bool { return processedAs(in, "applied") > 0 })
 	if !in.ready(t) {
 		t.Fatal("not ready with Redis up")
 	}
 
 	rs.kill()
-	waitFor(t, "readiness false", func() bool { return !in.ready(t) })
+	poll.Until(t, "readiness false", func() bool { return !in.ready(t) })
 	for _, b := range bodies[half:] {
 		r.publish(t, b, false)
 	}
 	// Let the outage bite: events are being held, none is lost or dead.
-	waitFor(t, "events held", func() bool {
+	poll.Until(t, "events held", func() bool {
 		return processedAs(in, "applied")+processedAs(in, "duplicate") < len(bodies) && !in.ready(t)
 	})
 
 	rs.start()
-	waitFor(t, "readiness true", func() bool { return in.ready(t) })
-	waitForIn(t, 60*time.Second, "all processed", func() bool { return r.quiet(t) })
+	poll.Until(t, "readiness true", func() bool { return in.ready(t) })
+	poll.Until(t, "all processed", func() bool { return r.quiet(t) }, poll.Timeout(60*time.Second))
 	if n := len(r.streamMsgs(t, stream.DLQ)); n != 0 {
 		t.Errorf("%d dead letters from a store outage", n)
 	}
@@ -194,10 +195,10 @@ func testCrash(t *testing.T, afterProfile, afterSeen bool, o instOpts) {
 	crashing.crash = dying.nc.Close
 	body := `{"eventType":"PROFILE_STATUS","iccid":"8903","orderNo":"O","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
 	r.publish(t, body, true)
-	waitFor(t, "the crash", crashing.crashed.Load)
+	poll.Until(t, "the crash", crashing.crashed.Load)
 
 	survivor := r.start(t, st, instOpts{})
-	waitFor(t, "the event handled by the survivor", func() bool { return r.quiet(t) })
+	poll.Until(t, "the event handled by the survivor", func() bool { return r.quiet(t) })
 	outcome := "applied"
 	if afterSeen {
 		outcome = "duplicate"

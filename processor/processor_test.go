@@ -12,6 +12,7 @@ import (
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
@@ -42,7 +43,7 @@ func TestAckLast(t *testing.T) {
 	r.start(t, st, instOpts{wrap: func(p processor.Publisher) processor.Publisher { fail.Publisher = p; return fail }})
 	body := `{"eventType":"PROFILE_STATUS","iccid":"8901","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
 	r.publish(t, body, true)
-	waitFor(t, "the activation intent", func() bool { return len(r.streamMsgs(t, stream.Notify)) == 1 })
+	poll.Until(t, "the activation intent", func() bool { return len(r.streamMsgs(t, stream.Notify)) == 1 })
 	var in intent.Intent
 	if err := json.Unmarshal(r.streamMsgs(t, stream.Notify)[0].Data, &in); err != nil || in.ID != "activation:8901" {
 		t.Fatalf("intent %+v (%v)", in, err)
@@ -51,7 +52,7 @@ func TestAckLast(t *testing.T) {
 		t.Errorf("the injected failures were not hit")
 	}
 	ev, err := event.Decode([]byte(body))
-	waitFor(t, "the seen mark", func() bool {
+	poll.Until(t, "the seen mark", func() bool {
 		seen, _ := st.Seen(context.Background(), dedupe.Key(ev, err, []byte(body)))
 		return seen
 	})
@@ -81,12 +82,12 @@ func testPoison(t *testing.T, o instOpts) {
 	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"2","currentStatus":"ACTIVATED"}`, true)
 	r.publish(t, `{"eventType":"REFUND","orderNo":"O"}`, true) // unknown: parked, not dead
 	r.publish(t, `{"notifyType":"CHECK_HEALTH","content":{}}`, true)
-	waitFor(t, "both good events merged", func() bool {
+	poll.Until(t, "both good events merged", func() bool {
 		_, e1 := st.Profile(context.Background(), "1")
 		_, e2 := st.Profile(context.Background(), "2")
 		return e1 == nil && e2 == nil
 	})
-	waitFor(t, "all handled", func() bool { return r.quiet(t) })
+	poll.Until(t, "all handled", func() bool { return r.quiet(t) })
 	dls := r.streamMsgs(t, stream.DLQ)
 	if len(dls) != 1 {
 		t.Fatalf("%d dead letters, want 1", len(dls))

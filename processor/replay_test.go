@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/processor"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/redis/go-redis/v9"
 )
@@ -62,7 +63,7 @@ func TestReplayRebuildsLostStore(t *testing.T) {
 	}
 	r.publish(t, `{"eventType":"REFUND","orderNo":"O"}`, true)
 	r.publish(t, `{"eventType":"DATA_USAGE","iccid":"1","usedVolume":"lots"}`, true)
-	waitFor(t, "all processed", func() bool { return r.quiet(t) })
+	poll.Until(t, "all processed", func() bool { return r.quiet(t) })
 	in.stop()
 	before := snapshot(t, c, r.ns)
 	intents := len(r.streamMsgs(t, stream.Notify))
@@ -97,7 +98,7 @@ func TestReplayRebuildsLostStore(t *testing.T) {
 	// The seen marks are back: a late provider retry is skipped.
 	in2 := r.start(t, st, instOpts{})
 	r.publish(t, bodies[0], false)
-	waitFor(t, "the retry handled", func() bool { return r.quiet(t) })
+	poll.Until(t, "the retry handled", func() bool { return r.quiet(t) })
 	if n := processedAs(in2, "duplicate"); n != 1 {
 		t.Errorf("late retry after replay: %d duplicates, want 1", n)
 	}

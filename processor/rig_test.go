@@ -244,19 +244,3 @@ func (r *rig) quiet(t testing.TB) bool {
 	info, err := c.Info(context.Background())
 	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 }
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	waitForIn(t, 30*time.Second, what, cond)
-}
-
-func waitForIn(t testing.TB, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

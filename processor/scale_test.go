@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,7 +39,7 @@ func TestScaleOut(t *testing.T) {
 	r.start(t, st, instOpts{})
 	r.start(t, st, instOpts{workers: 4, batch: 32})
 	r.start(t, st, instOpts{})
-	waitForIn(t, limit, "backlog drained", func() bool { return r.quiet(t) })
+	poll.Until(t, "backlog drained", func() bool { return r.quiet(t) }, poll.Timeout(limit))
 	t.Logf("drained in %v", time.Since(start).Round(time.Millisecond))
 	if n := len(r.streamMsgs(t, stream.DLQ)); n != 0 {
 		t.Errorf("%d dead letters", n)

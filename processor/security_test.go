@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/stream"
 )
 
@@ -19,13 +20,13 @@ func TestSecurityPoisonedEventsDeadLetteredNotMerged(t *testing.T) {
 	st := r.kvStore(t)
 	r.start(t, st, instOpts{})
 	r.publish(t, `{"eventType":"DATA_USAGE","iccid":"8931","usedVolume":100,"totalVolume":1000,"timestamp":"2024-01-15T14:00:00Z"}`, true)
-	waitFor(t, "the real usage merged", func() bool {
+	poll.Until(t, "the real usage merged", func() bool {
 		p, err := st.Profile(context.Background(), "8931")
 		return err == nil && p.UsagePercent == 10
 	})
 	r.publish(t, `{"eventType":"DATA_USAGE","iccid":"8931","usagePercent":100,"usedVolume":1000,"totalVolume":1000,"timestamp":"2099-01-01T00:00:00Z"}`, true)
 	r.publish(t, `{"eventType":"PROFILE_STATUS","iccid":"8931","currentStatus":"`+strings.Repeat("S", 100<<10)+`","timestamp":"2024-01-15T15:00:00Z"}`, true)
-	waitFor(t, "two dead letters", func() bool { return len(r.streamMsgs(t, stream.DLQ)) == 2 })
+	poll.Until(t, "two dead letters", func() bool { return len(r.streamMsgs(t, stream.DLQ)) == 2 })
 	reasons := ""
 	for _, m := range r.streamMsgs(t, stream.DLQ) {
 		reasons += m.Header.Get(stream.HeaderError) + "\n"

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -26,7 +27,7 @@ func TestStateAPI(t *testing.T) {
 	} {
 		r.publish(t, body, true)
 	}
-	waitFor(t, "all applied", func() bool { return r.quiet(t) })
+	poll.Until(t, "all applied", func() bool { return r.quiet(t) })
 
 	var o struct {
 		store.Order

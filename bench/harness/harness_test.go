@@ -16,6 +16,7 @@ import (
 	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -187,15 +188,13 @@ func TestBaselineAndTunedConsumer(t *testing.T) {
 
 func waitListening(t *testing.T, addr string) {
 	t.Helper()
-	for range 100 {
+	poll.Until(t, addr+" listening", func() bool {
 		resp, err := http.Get("http://" + addr + "/")
 		if err == nil {
 			_ = resp.Body.Close()
-			return
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s not listening", addr)
+		return err == nil
+	}, poll.Timeout(2*time.Second))
 }
 
 // The search of the sustained rate, against pipelines of known capacity whose

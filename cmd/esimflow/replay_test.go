@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/redistest"
 	"github.com/esimflow/esimflow/shared/testns"
 )
@@ -93,8 +94,8 @@ func TestReplayCommand(t *testing.T) {
 	for _, b := range bodies {
 		sys.post(t, b)
 	}
-	waitFor(t, "every message sent", func() bool { return len(notifyLine.FindAllString(sys.Messages.String(), -1)) == 20 })
-	waitFor(t, "state settled", func() bool {
+	poll.Until(t, "every message sent", func() bool { return len(notifyLine.FindAllString(sys.Messages.String(), -1)) == 20 })
+	poll.Until(t, "state settled", func() bool {
 		code, body := sys.get(t, "/v1/profiles/890100040001")
 		return code == 200 && strings.Contains(body, `"usagePercent":80`)
 	})
@@ -119,7 +120,7 @@ func TestReplayCommand(t *testing.T) {
 		t.Errorf("state after replay:\n%v\nbefore:\n%v", after, before)
 	}
 	again.post(t, bodies[1]) // a provider retry
-	waitFor(t, "the consumers drained", func() bool { return again.quiet(t) })
+	poll.Until(t, "the consumers drained", func() bool { return again.quiet(t) })
 	if msgs := again.Messages.String(); msgs != "" {
 		t.Errorf("messages sent again after the replay:\n%s", msgs)
 	}

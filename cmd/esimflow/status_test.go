@@ -10,9 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
+	"github.com/esimflow/esimflow/shared/poll"
 )
 
 // allInOne runs the all-in-one in-process with env and returns its base and
@@ -22,17 +22,6 @@ func allInOne(t *testing.T, env map[string]string) (hook, api string) {
 	env["ESIMFLOW_DATA_DIR"] = t.TempDir()
 	sys := allinonetest.Start(t, env)
 	return strings.TrimSuffix(sys.Hook, "/webhooks/esim"), sys.API
-}
-
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func postEvent(t *testing.T, url, body string) {
@@ -86,7 +75,7 @@ func TestOperatorCommands(t *testing.T) {
 	env := map[string]string{"ESIMFLOW_API_URL": api, "ESIMFLOW_ADMIN_TOKEN": "adm1n"}
 	// Settled: both consumers have nothing pending and two messages were sent.
 	var report statusReport
-	poll(t, "events processed and messages sent", func() bool {
+	poll.Until(t, "events processed and messages sent", func() bool {
 		out, err := cliOut(t, env, "status", "--json")
 		if err != nil || json.Unmarshal([]byte(out), &report) != nil {
 			return false

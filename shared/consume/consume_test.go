@@ -12,6 +12,7 @@ import (
 
 	"github.com/esimflow/esimflow/shared/consume"
 	"github.com/esimflow/esimflow/shared/natstest"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -74,13 +75,13 @@ func TestRunBatchesTrickle(t *testing.T) {
 			if _, err := js.Publish(ctx, streamName+".a", []byte("lone")); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the lone message", func() bool { return count() == 1 })
+			poll.Until(t, "the lone message", func() bool { return count() == 1 })
 			for i := range 500 {
 				if _, err := js.Publish(ctx, streamName+".a", []byte(strconv.Itoa(i))); err != nil {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, "the burst", func() bool { return count() == 501 })
+			poll.Until(t, "the burst", func() bool { return count() == 501 })
 			mu.Lock()
 			defer mu.Unlock()
 			for k, n := range got {
@@ -89,16 +90,5 @@ func TestRunBatchesTrickle(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

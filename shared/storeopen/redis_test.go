@@ -12,6 +12,7 @@ import (
 
 	"github.com/esimflow/esimflow/shared/certtest"
 	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/storeopen"
 	"github.com/redis/go-redis/v9"
 )
@@ -54,8 +55,7 @@ func startTLSRedis(t *testing.T, ca *certtest.CA) string {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Until(t, "redis-server listening on "+addr, func() bool {
 		select {
 		case err := <-exited:
 			if strings.Contains(out.String(), "tls") || strings.Contains(out.String(), "TLS") {
@@ -64,15 +64,13 @@ func startTLSRedis(t *testing.T, ca *certtest.CA) string {
 			t.Fatalf("redis-server exited: %v: %s", err, out.String())
 		default:
 		}
-		if c, err := net.Dial("tcp", addr); err == nil {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			return addr
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server not listening on %s after 10s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	}, poll.Timeout(10*time.Second))
+	return addr
 }
 
 func TestRedisTLSAndACL(t *testing.T) {

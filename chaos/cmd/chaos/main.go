@@ -12,7 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
+	"slices"
 	"syscall"
 	"time"
 
@@ -33,9 +33,11 @@ func run() error {
 	keep := flag.Bool("keep", false, "keep the data directories and logs")
 	verbose := flag.Bool("v", false, "log progress")
 	flag.Parse()
+	drawn := ""
 	if *seed == 0 {
-		*seed = uint64(time.Now().UnixNano() % 1_000_000)
+		*seed, drawn = uint64(time.Now().UnixNano()%1_000_000), " (from the clock)"
 	}
+	fmt.Printf("chaos: seed %d%s; replay: make chaos SEED=%d NATS=%s DURATION=%v\n", *seed, drawn, *seed, *server, *duration)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	level := slog.LevelWarn
@@ -48,14 +50,6 @@ func run() error {
 	if *server == "both" {
 		servers = []string{"system", "newest"}
 	}
-	cwd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	root, err := chaos.WorkspaceRoot(cwd)
-	if err != nil {
-		return err
-	}
 	work, err := os.MkdirTemp("", "esimflow-chaos-")
 	if err != nil {
 		return err
@@ -63,24 +57,13 @@ func run() error {
 	if !*keep {
 		defer os.RemoveAll(work)
 	}
-	natsServer, redisServer, err := chaos.FindBinaries()
+	bins, err := build(ctx, work, servers)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("chaos: building the services (-tags failpoints) into %s\n", work)
-	bins, newest, err := chaos.Build(ctx, root, filepath.Join(work, "bin"), strings.Contains(strings.Join(servers, ","), "newest"))
-	if err != nil {
-		return err
-	}
-	bins.Redis = redisServer
 	failed := false
 	for _, s := range servers {
-		b := bins
-		b.NATS = natsServer
-		if s == "newest" {
-			b.NATS = newest
-		}
-		cfg := chaos.Config{Duration: *duration / time.Duration(len(servers)), Seed: *seed, Server: s, Bins: b,
+		cfg := chaos.Config{Duration: *duration / time.Duration(len(servers)), Seed: *seed, Server: s, Bins: bins[s],
 			Dir: filepath.Join(work, s), Faults: true, Log: log}
 		fmt.Printf("chaos: %s NATS, %v, seed %d (logs in %s)\n", s, cfg.Duration, *seed, cfg.Dir)
 		rep, err := chaos.Run(ctx, cfg)
@@ -99,4 +82,37 @@ func run() error {
 	}
 	fmt.Println("chaos: all checks passed")
 	return nil
+}
+
+// build compiles the services (and the newest nats-server when a run needs
+// it) into work/bin, and returns the programs of a run against each server.
+func build(ctx context.Context, work string, servers []string) (map[string]chaos.Binaries, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	root, err := chaos.WorkspaceRoot(cwd)
+	if err != nil {
+		return nil, err
+	}
+	natsServer, redisServer, err := chaos.FindBinaries()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("chaos: building the services (-tags failpoints) into %s\n", work)
+	bins, newest, err := chaos.Build(ctx, root, filepath.Join(work, "bin"), slices.Contains(servers, "newest"))
+	if err != nil {
+		return nil, err
+	}
+	bins.Redis = redisServer
+	out := map[string]chaos.Binaries{}
+	for _, s := range servers {
+		b := bins
+		b.NATS = natsServer
+		if s == "newest" {
+			b.NATS = newest
+		}
+		out[s] = b
+	}
+	return out, nil
 }

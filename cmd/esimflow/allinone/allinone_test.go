@@ -14,15 +14,13 @@ import (
 
 	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
 	"github.com/esimflow/esimflow/shared/natstest"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/redistest"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/testns"
 )
 
-var (
-	start   = allinonetest.Start
-	waitFor = allinonetest.WaitFor
-)
+var start = allinonetest.Start
 
 // lifecycle is the provider's events for orders of eSIMs: order with its
 // profiles (GOT_RESOURCE), activation, usage at 50, 80 and 100 %.
@@ -129,7 +127,7 @@ func runPipeline(t *testing.T, env map[string]string) {
 	postAll(t, sys.Hook, withDups)
 
 	// Every profile ends activated at 100 %, linked to its order.
-	waitFor(t, 60*time.Second, "all profiles merged and notified", func() bool {
+	poll.Until(t, "all profiles merged and notified", func() bool {
 		for _, iccid := range iccids {
 			var p store.Profile
 			if getJSON(t, sys.API+"/v1/profiles/"+iccid, &p) != 200 || p.Status != "ACTIVATED" || p.UsagePercent != 100 || p.TransactionID == "" {
@@ -194,7 +192,7 @@ func runPipeline(t *testing.T, env map[string]string) {
 func waitForQuiet(t *testing.T, api string) {
 	t.Helper()
 	re := regexp.MustCompile(`(?m)^esimflow_consumer_(lag|ack_pending)\{consumer="[^"]+"\} (\S+)$`)
-	waitFor(t, 30*time.Second, "consumers drained", func() bool {
+	poll.Until(t, "consumers drained", func() bool {
 		resp, err := http.Get(api + "/metrics")
 		if err != nil {
 			return false
@@ -239,7 +237,7 @@ func TestRestartKeepsState(t *testing.T) {
 	postAll(t, first.Hook, []string{
 		mustJSON(map[string]any{"eventType": "PROFILE_STATUS", "iccid": iccid, "currentStatus": "ACTIVATED", "timestamp": "2026-11-01T08:00:00Z"}),
 	})
-	waitFor(t, 30*time.Second, "activation sent", func() bool {
+	poll.Until(t, "activation sent", func() bool {
 		return strings.Contains(first.Messages.String(), "activation:"+iccid)
 	})
 	first.Stop()

@@ -4,10 +4,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/esimflow/esimflow/cmd/esimflow/allinone"
 	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
+	"github.com/esimflow/esimflow/shared/poll"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -29,7 +29,7 @@ func TestTracePropagation(t *testing.T) {
 	}
 	resp.Body.Close()
 	byName := map[string]sdktrace.ReadOnlySpan{}
-	allinonetest.WaitFor(t, 30*time.Second, "spans of all three services", func() bool {
+	poll.Until(t, "spans of all three services", func() bool {
 		for _, s := range exp.GetSpans().Snapshots() {
 			byName[s.Name()] = s
 		}

@@ -13,9 +13,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/esimflow/esimflow/shared/natstest"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/redistest"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/testns"
@@ -90,7 +90,7 @@ func TestSeparateBinaries(t *testing.T) {
 			t.Fatal(err)
 		}
 		procs = append(procs, p)
-		waitFor(t, svc+" ready", func() bool {
+		poll.Until(t, svc+" ready", func() bool {
 			resp, err := http.Get("http://" + p.admin + "/readyz")
 			if err != nil {
 				return false
@@ -132,11 +132,11 @@ func TestSeparateBinaries(t *testing.T) {
 			}
 		}
 	})
-	waitFor(t, "the profile merged", func() bool {
+	poll.Until(t, "the profile merged", func() bool {
 		var p store.Profile
 		return getJSON("http://"+processor.admin+"/v1/profiles/"+iccid, &p) == 200 && p.Status == "ACTIVATED" && p.UsagePercent == 100 && p.TransactionID == "txB1"
 	})
-	waitFor(t, "both messages sent", func() bool {
+	poll.Until(t, "both messages sent", func() bool {
 		var n struct{ Notifications []store.Notification }
 		getJSON("http://"+notifier.admin+"/v1/notifications?iccid="+iccid, &n)
 		return len(n.Notifications) == 2
@@ -173,15 +173,4 @@ func getJSON(url string, v any) int {
 		}
 	}
 	return resp.StatusCode
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

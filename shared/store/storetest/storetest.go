@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -461,13 +462,13 @@ func testSeenExpires(t *testing.T, f Factory) {
 	if seen, err := s.Seen(ctx(t), "k"); err != nil || !seen {
 		t.Fatalf("just marked: %v, %v", seen, err)
 	}
-	waitFor(t, 10*time.Second, "the seen mark to expire", func() bool {
+	poll.Until(t, "the seen mark to expire", func() bool {
 		seen, err := s.Seen(ctx(t), "k")
 		if err != nil {
 			t.Fatalf("Seen: %v", err)
 		}
 		return !seen
-	})
+	}, poll.Timeout(10*time.Second))
 }
 
 func testClaimFirst(t *testing.T, f Factory) {
@@ -611,7 +612,7 @@ func testClaimTakeover(t *testing.T, f Factory) {
 	}
 	// a's lease runs out without Finish or Release: a may have sent.
 	var c store.Claim
-	waitFor(t, 10*time.Second, "the lease to run out", func() bool {
+	poll.Until(t, "the lease to run out", func() bool {
 		if c, err = s.Claim(ctx(t), "i", "b", time.Minute); err != nil {
 			t.Fatalf("claim: %v", err)
 		}
@@ -619,7 +620,7 @@ func testClaimTakeover(t *testing.T, f Factory) {
 			t.Fatalf("still held a second after the lease ended: %+v", c)
 		}
 		return c.Outcome == store.Claimed
-	})
+	}, poll.Timeout(10*time.Second))
 	if c.Attempt != 2 || !c.Takeover {
 		t.Errorf("claim after expiry = %+v; want attempt 2 with takeover", c)
 	}
@@ -640,7 +641,7 @@ func testClaimFinishAfterExpiry(t *testing.T, f Factory) {
 	if err != nil || c.Outcome != store.Claimed {
 		t.Fatalf("claim = %+v, %v", c, err)
 	}
-	waitFor(t, 5*time.Second, "the lease to run out", func() bool { return time.Now().After(c.LeaseUntil) })
+	poll.Until(t, "the lease to run out", func() bool { return time.Now().After(c.LeaseUntil) }, poll.Timeout(5*time.Second))
 	// Nobody took it over, so a's send is the only one: recording it spares
 	// the customer a second message.
 	if err := s.Finish(ctx(t), "i", "a", store.ClaimSent); err != nil {
@@ -926,17 +927,5 @@ func testLogConcurrent(t *testing.T, f Factory) {
 	slices.Sort(ids)
 	if err != nil || !slices.Equal(ids, numbered("n")) {
 		t.Errorf("log kept %v (%v); want all %d concurrent appends", ids, err, concurrency)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

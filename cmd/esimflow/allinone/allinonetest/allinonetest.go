@@ -12,10 +12,10 @@ import (
 	"os"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/esimflow/esimflow/cmd/esimflow/allinone"
 	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/poll"
 )
 
 // System is a running all-in-one.
@@ -66,7 +66,7 @@ func Start(t testing.TB, env map[string]string, options ...func(*allinone.Deps))
 		})
 	}
 	t.Cleanup(s.stop)
-	WaitFor(t, 30*time.Second, "readiness", func() bool {
+	poll.Until(t, "readiness", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("allinone.Run stopped: %v", err)
@@ -84,18 +84,6 @@ func Start(t testing.TB, env map[string]string, options ...func(*allinone.Deps))
 
 // Stop shuts the system down cleanly (Ctrl-C); the test fails if it does not.
 func (s *System) Stop() { s.stop() }
-
-// WaitFor polls cond until it holds, failing the test after limit.
-func WaitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // Lines is a concurrency-safe writer that keeps what is written to it.
 type Lines struct {
