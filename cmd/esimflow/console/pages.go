@@ -354,6 +354,7 @@ func (c *Console) undelivered(_ http.ResponseWriter, s *session) (string, view, 
 	v.Total = len(letters)
 	now := c.now()
 	logs := map[string][]store.Notification{}
+	txOf := map[string]string{}
 	channels := map[string]bool{}
 	for i := len(letters) - 1; i >= 0 && len(v.Rows) < maxRows; i-- { // newest first
 		d := letters[i]
@@ -369,6 +370,16 @@ func (c *Console) undelivered(_ http.ResponseWriter, s *session) (string, view, 
 		}
 		row := undeliveredRow{DeadLetter: d, Age: age(now.Sub(d.DeadAt))}
 		_ = json.Unmarshal(full.Body, &row.In)
+		if row.In.TransactionID == "" && row.In.ICCID != "" {
+			// An intent published before its order was known names no
+			// transaction; the profile knows it by now, or no one does.
+			tx, ok := txOf[row.In.ICCID]
+			if !ok {
+				tx = c.transactionOf(s, row.In.ICCID)
+				txOf[row.In.ICCID] = tx
+			}
+			row.In.TransactionID = tx
+		}
 		// The channel is the one the message was last tried on, from the
 		// eSIM's log; none when it never got that far (no contact).
 		if row.In.ICCID != "" {
@@ -412,6 +423,21 @@ func (c *Console) undelivered(_ http.ResponseWriter, s *session) (string, view, 
 		}
 	}
 	return "undelivered", view{Title: "Undelivered messages", Nav: "undelivered", Page: &v}, nil
+}
+
+// transactionOf is the transactionId of an eSIM's order, "" when unknown.
+func (c *Console) transactionOf(s *session, iccid string) string {
+	var p store.Profile
+	if c.get(s, "/v1/profiles/"+url.PathEscape(iccid)+"?history=0", &p) != nil {
+		return ""
+	}
+	if p.TransactionID == "" && p.OrderNo != "" {
+		var o store.Order
+		if c.get(s, "/v1/orders/"+url.PathEscape(p.OrderNo), &o) == nil {
+			return o.TransactionID
+		}
+	}
+	return p.TransactionID
 }
 
 // deadLetterList reads up to maxRows dead letters of source ("" = both),
