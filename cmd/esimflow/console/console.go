@@ -26,8 +26,10 @@ import (
 var templateFiles embed.FS
 
 const (
-	cookieName   = "esimflow_console"
-	sessionRoute = "/v1/console/session"
+	cookieName = "esimflow_console"
+	// SessionRoute is the API route the console checks a token against
+	// (registered by Register, behind the token like every API route).
+	SessionRoute = "/v1/console/session"
 	// csp forbids every script, frame and foreign resource: the pages are
 	// plain HTML and forms with one inline style sheet.
 	csp = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -164,7 +166,7 @@ func (c *Console) authenticate(w http.ResponseWriter, r *http.Request) (*session
 		return nil, false
 	}
 	s.token = ck.Value
-	status, _, err := c.call(s, http.MethodGet, sessionRoute, nil, nil)
+	status, _, err := c.call(s, http.MethodGet, SessionRoute, nil, nil)
 	switch {
 	case err != nil:
 		c.fail(w, err)

@@ -60,8 +60,12 @@ func newFake(events int) *fakeAPI {
 	return f
 }
 
-// register puts the fake's routes on a, as the processor and notifier do.
-func (f *fakeAPI) register(a *admin.Server) {
+// register puts the fake's routes on a, as the processor and notifier do;
+// only those keep accepts, when it is set.
+func (f *fakeAPI) register(a apiMux, keep func(pattern string) bool) {
+	if keep != nil {
+		a = filtered{a, keep}
+	}
 	h := func(fn func(w http.ResponseWriter, r *http.Request)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			f.mu.Lock()
@@ -182,6 +186,21 @@ func (f *fakeAPI) register(a *admin.Server) {
 	}))
 }
 
+type apiMux interface {
+	Handle(pattern string, h http.Handler)
+}
+
+type filtered struct {
+	apiMux
+	keep func(string) bool
+}
+
+func (f filtered) Handle(p string, h http.Handler) {
+	if f.keep(p) {
+		f.apiMux.Handle(p, h)
+	}
+}
+
 // rig is a console on an admin server with the fake's routes, guarded as
 // the services' servers are.
 type rig struct {
@@ -206,7 +225,7 @@ func newRig(t testing.TB, token string, events int) *rig {
 	t.Helper()
 	a := admin.NewWithOptions(admin.Options{Token: token, HostCheck: true, RequestHeaderCheck: true, ListenAddr: "127.0.0.1:8081"})
 	f := newFake(events)
-	f.register(a)
+	f.register(a, nil)
 	c, err := console.New(console.Options{API: a.Handler(), TokenRequired: token != "", Now: func() time.Time { return t0.Add(3 * time.Hour) }})
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	token := strings.TrimSpace(r.PostForm.Get("token"))
 	s := &session{token: token, r: r}
-	status, _, err := c.call(s, http.MethodGet, sessionRoute, nil, nil)
+	status, _, err := c.call(s, http.MethodGet, SessionRoute, nil, nil)
 	switch {
 	case err != nil:
 		c.fail(w, err)

@@ -15,7 +15,7 @@ type Mux interface {
 func (c *Console) Register(m Mux) {
 	// The login checks a token through this route, so a wrong token counts
 	// against the client's failed-attempt budget like any API call.
-	m.Handle("GET "+sessionRoute, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	m.Handle("GET "+SessionRoute, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 
 	// Login, open to everyone.
 	m.HandlePage("GET /console/login", http.HandlerFunc(c.loginPage))
