@@ -17,7 +17,9 @@ import (
 // token, and merges readiness and metrics.
 func TestServices(t *testing.T) {
 	f := newFake(10)
-	notifierRoute := func(p string) bool { return strings.Contains(p, "/v1/contacts") || strings.Contains(p, "/v1/notifications") }
+	notifierRoute := func(p string) bool {
+		return strings.Contains(p, "/v1/contacts") || strings.Contains(p, "/v1/notifications")
+	}
 	var urls []string
 	for _, keep := range []func(string) bool{func(p string) bool { return !notifierRoute(p) }, notifierRoute} {
 		a := admin.NewWithOptions(admin.Options{Token: token, HostCheck: true, RequestHeaderCheck: true})
