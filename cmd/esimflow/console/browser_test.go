@@ -206,7 +206,15 @@ func TestBrowserFixUndeliveredMessage(t *testing.T) {
 		shot("esim-sent"),
 		chromedp.Navigate(base+"dlq"), chromedp.WaitVisible(css(`h1`)), shot("dead-letters"),
 		chromedp.Navigate(base+"health"), chromedp.WaitVisible(css(`.charts`)), shot("health"),
+		// A phone's width: the same pages, one column, tables scroll.
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(base+"esims/"+iccid), chromedp.WaitVisible(css(`ol.timeline`)), shot("esim-phone"),
 	)
+	// Wide tables scroll inside their region; the page itself never does.
+	fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+	if err != nil || !fits {
+		t.Errorf("the eSIM's page is wider than a phone (%v)", err)
+	}
 	t.Logf("screenshots in %s", dir)
 }
 

@@ -23,6 +23,7 @@ func (c *Console) Register(m Mux) {
 	m.HandlePage("POST /console/logout", c.crossOrigin(http.HandlerFunc(c.logout)))
 
 	// Pages: read only.
+	m.HandlePage("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	m.HandlePage("GET /console/{$}", c.page(c.home))
 	m.HandlePage("GET /console/search", c.page(c.search))
 	m.HandlePage("GET /console/esims/{iccid}", c.page(c.esim))
