@@ -160,7 +160,7 @@ func TestBrowserFixUndeliveredMessage(t *testing.T) {
 		shot("esim"),
 	)
 	story := text(`main`)
-	for _, want := range []string{"ACTIVATED", "eSIM GOT_RESOURCE", "Order " + orderNo + " GOT_RESOURCE", "Message activation", "dead_lettered", "no contact"} {
+	for _, want := range []string{"ACTIVATED", "eSIM GOT_RESOURCE", "Order " + orderNo + " GOT_RESOURCE", "Message activation", "dead_lettered", "no contact", "Add the customer's contact and re-drive 1 undelivered message"} {
 		if !strings.Contains(story, want) {
 			t.Errorf("the eSIM's page lacks %q:\n%s", want, story)
 		}

@@ -113,7 +113,7 @@ func TestPages(t *testing.T) {
 		{"/console/", []string{`<label for="q">`, `role="search"`}},
 		{"/console/search?q=ORD1", []string{"Order ORD1", "/console/esims/" + esim}},
 		{"/console/search?q=nothing-here", []string{"No eSIM (ICCID), order number"}},
-		{"/console/esims/" + esim, []string{"IN_USE", `<meter id="usage"`, "78.1 %", "3 of 30 DAY left", "eSIM GOT_RESOURCE", "Message activation", "dead_lettered", "no contact for transaction tx-1", "×100", "Add the customer's contact"}},
+		{"/console/esims/" + esim, []string{"IN_USE", `<meter id="usage"`, "78.1 %", "3 of 30 DAY left", "eSIM GOT_RESOURCE", "Message activation", "dead_lettered", "no contact for transaction tx-1", "×100", "Add the customer's contact and re-drive 1 undelivered message", "/console/contacts/tx-1?iccid=8901000000000000001&amp;redrive=2"}},
 		{"/console/events/7", []string{"Stored event 7", "&#34;eventType&#34;: &#34;PROFILE_STATUS&#34;"}},
 		{"/console/undelivered", []string{"no contact for transaction tx-1", `name="seq" value="2"`, "/console/contacts/tx-1?redrive=2", "1 more are being retried"}},
 		{"/console/undelivered?kind=low_data", []string{"Nothing undelivered matches these filters"}},

@@ -155,6 +155,10 @@ type esimView struct {
 	Events      int // state changes shown
 	Messages    int
 	Undelivered int
+	// Redrive are the dead letters of the undelivered messages;
+	// TransactionID is the order's, under which the contact is kept.
+	Redrive       []string
+	TransactionID string
 }
 
 // entry is one line of an eSIM's timeline.
@@ -219,6 +223,23 @@ func (c *Console) esim(_ http.ResponseWriter, s *session) (string, view, error) 
 		}
 	}
 	v.Undelivered = len(bad)
+	if len(bad) > 0 {
+		// The dead letters of those messages, found by the intent id their
+		// original was published with: what a fix re-drives.
+		letters, err := c.deadLetterList(s, "notify")
+		if err != nil {
+			return "", view{}, err
+		}
+		for _, d := range letters {
+			if bad[d.DedupeKey] {
+				v.Redrive = append(v.Redrive, strconv.FormatUint(d.Seq, 10))
+			}
+		}
+	}
+	v.TransactionID = v.P.TransactionID
+	if v.TransactionID == "" && v.Order != nil {
+		v.TransactionID = v.Order.TransactionID
+	}
 	return "esim", view{Title: "eSIM " + iccid, Nav: "search", Page: &v}, nil
 }
 
