@@ -20,6 +20,7 @@ type statusView = admin.Status
 // moment; rates are differences between samples.
 type sample struct {
 	at       time.Time
+	webhooks float64            // esimflow_webhooks_received_total, every outcome
 	events   float64            // esimflow_events_processed_total, every outcome
 	messages map[string]float64 // esimflow_notifications_total by outcome
 	lag      map[string]float64 // consumer → pending + ack pending
@@ -54,6 +55,7 @@ type healthView struct {
 	Ready     bool
 	Checks    []option // name → "ok" or the error
 	Streams   []admin.StreamStatus
+	Webhooks  series
 	Events    series
 	Messages  []series // per outcome
 	Lag       []series // per consumer
@@ -103,6 +105,7 @@ func (c *Console) health(_ http.ResponseWriter, s *session) (string, view, error
 	}
 	hist := c.rates.add(now)
 	v.Samples = len(hist)
+	v.Webhooks = rateSeries("webhooks received / min", hist, func(s sample) float64 { return s.webhooks })
 	v.Events = rateSeries("events processed / min", hist, func(s sample) float64 { return s.events })
 	for _, outcome := range keys(now.messages) {
 		v.Messages = append(v.Messages, rateSeries(outcome, hist, func(s sample) float64 { return s.messages[outcome] }))
@@ -120,11 +123,15 @@ func readCounters(body []byte, s *sample) {
 	if err != nil {
 		return
 	}
-	if f := families["esimflow_events_processed_total"]; f != nil {
-		for _, m := range f.GetMetric() {
-			s.events += m.GetCounter().GetValue()
+	sum := func(name string) (n float64) {
+		if f := families[name]; f != nil {
+			for _, m := range f.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
 		}
+		return n
 	}
+	s.webhooks, s.events = sum("esimflow_webhooks_received_total"), sum("esimflow_events_processed_total")
 	if f := families["esimflow_notifications_total"]; f != nil {
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
