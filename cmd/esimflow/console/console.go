@@ -169,7 +169,7 @@ func (c *Console) authenticate(w http.ResponseWriter, r *http.Request) (*session
 	status, _, err := c.call(s, http.MethodGet, SessionRoute, nil, nil)
 	switch {
 	case err != nil:
-		c.fail(w, err)
+		c.fail(w, nil, err)
 		return nil, false
 	case status == http.StatusTooManyRequests:
 		http.Error(w, "too many failed token attempts from your address; wait a minute and log in again", http.StatusTooManyRequests)
@@ -208,7 +208,7 @@ func (c *Console) csrf(token string) string {
 // finish renders the page a handler chose; an empty name means it answered.
 func (c *Console) finish(w http.ResponseWriter, s *session, name string, v view, err error) {
 	if err != nil {
-		c.fail(w, err)
+		c.fail(w, s, err)
 		return
 	}
 	if name == "" {
@@ -235,16 +235,37 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, v view)
 	w.Write(buf.Bytes())
 }
 
-// fail answers an error of the API or the console itself.
-func (c *Console) fail(w http.ResponseWriter, err error) {
+// fail answers an error of the API or the console itself: the operator's
+// mistakes (an unknown eSIM, a bad parameter) with their 4xx, the API's
+// troubles as 502, logged. s is nil before a session is known.
+func (c *Console) fail(w http.ResponseWriter, s *session, err error) {
+	status := http.StatusBadGateway
 	var ae *apiError
-	if errors.As(err, &ae) && ae.status == http.StatusNotFound {
-		http.Error(w, ae.Error(), http.StatusNotFound)
-		return
+	var br badRequest
+	switch {
+	case errors.As(err, &ae) && ae.status/100 == 4:
+		status = ae.status
+	case errors.As(err, &br):
+		status = http.StatusBadRequest
+	default:
+		c.log.Warn("console", "err", err)
 	}
-	c.log.Warn("console", "err", err)
-	http.Error(w, err.Error(), http.StatusBadGateway)
+	v := view{Title: http.StatusText(status), Open: !c.tokenRequired, Page: errorView{Status: status, Text: http.StatusText(status), Msg: err.Error()}}
+	if s != nil {
+		v.Session = s.token != ""
+	}
+	c.render(w, status, "error", v)
 }
+
+type errorView struct {
+	Status    int
+	Text, Msg string
+}
+
+// badRequest is a request the console itself cannot serve.
+type badRequest string
+
+func (b badRequest) Error() string { return string(b) }
 
 // apiError is an API answer the page cannot use.
 type apiError struct {

@@ -139,6 +139,9 @@ func TestPages(t *testing.T) {
 	if w := r.req("GET", "/console/esims/123", nil, token, nil); w.Code != 404 {
 		t.Errorf("unknown eSIM: %d", w.Code)
 	}
+	if w := r.req("GET", "/console/undelivered?age=forever", nil, token, nil); w.Code != 400 {
+		t.Errorf("a bad age: %d", w.Code)
+	}
 }
 
 // TestTimelineOrder: state changes oldest first, a message after the state

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -48,7 +49,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	status, _, err := c.call(s, http.MethodGet, SessionRoute, nil, nil)
 	switch {
 	case err != nil:
-		c.fail(w, err)
+		c.fail(w, nil, err)
 	case token != "" && status == http.StatusNoContent:
 		http.SetCookie(w, c.cookie(r, token, 12*3600))
 		http.Redirect(w, r, next, http.StatusSeeOther)
@@ -134,8 +135,9 @@ func (c *Console) search(w http.ResponseWriter, s *session) (string, view, error
 		}
 		return "search", out, nil
 	case !isNotFound(err):
+		// A 400 says the text is no transaction id, email or phone.
 		var ae *apiError
-		if !asAPIError(err, &ae) || ae.status != http.StatusBadRequest {
+		if !errors.As(err, &ae) || ae.status != http.StatusBadRequest {
 			return "", view{}, err
 		}
 	}
@@ -364,7 +366,7 @@ func (c *Console) undelivered(_ http.ResponseWriter, s *session) (string, view, 
 	if v.Age != "" {
 		d, err := time.ParseDuration(v.Age)
 		if err != nil {
-			return "", view{}, &apiError{method: "GET", path: "age", status: http.StatusBadRequest, msg: "want a duration"}
+			return "", view{}, badRequest("age: want a duration such as 24h")
 		}
 		maxAge = d
 	}
@@ -760,12 +762,4 @@ func bytesize(n int64) string {
 		i++
 	}
 	return strconv.FormatFloat(f, 'f', 1, 64) + " " + "KMGTP"[i:i+1] + "B"
-}
-
-func asAPIError(err error, target **apiError) bool {
-	ae, ok := err.(*apiError)
-	if ok {
-		*target = ae
-	}
-	return ok
 }
