@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -356,10 +355,4 @@ func (r *recorder) WriteHeader(s int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	r.wrote = true
 	return r.body.Write(b)
-}
-
-// rates keeps the last samples of the counters the health page charts.
-type rates struct {
-	mu      sync.Mutex
-	samples []sample
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/esimflow/esimflow/shared/admin"
@@ -33,6 +34,12 @@ const (
 	// refresh is how often the health page reloads itself.
 	refresh = 10
 )
+
+// rates keeps the last samples of the counters the health page charts.
+type rates struct {
+	mu      sync.Mutex
+	samples []sample
+}
 
 // add keeps s, replacing the last sample when it is younger than minGap.
 func (r *rates) add(s sample) []sample {
