@@ -116,8 +116,17 @@ func TestBrowserFixUndeliveredMessage(t *testing.T) {
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	// shot saves the page, and checks on the way what a screen reader needs:
+	// a title, one h1, a name for every control.
 	shot := func(name string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			bad, err := chromedp.Evaluate[string](accessibility)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			if bad != "" {
+				t.Errorf("page %s: %s", name, bad)
+			}
 			png, err := chromedp.FullScreenshot(100)(ctx, tg)
 			if err != nil {
 				return err
@@ -236,6 +245,24 @@ func shortenDuplicateWindow(t *testing.T, srv *natstest.Server, name string) {
 		t.Fatalf("shorten the duplicate window of %s: %v", name, err)
 	}
 }
+
+// accessibility is a script that names what a page lacks for a screen
+// reader: a title, exactly one h1, a label (or aria-label) for every visible
+// control, a lang attribute; "" when nothing.
+const accessibility = `(() => {
+	const bad = [];
+	if (!document.title) bad.push("no title");
+	if (!document.documentElement.lang) bad.push("no lang");
+	const h1 = document.querySelectorAll("h1").length;
+	if (h1 !== 1) bad.push(h1 + " h1 elements");
+	for (const e of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+		if (!(e.labels && e.labels.length) && !e.getAttribute("aria-label")) bad.push("unlabelled " + e.outerHTML);
+	}
+	for (const b of document.querySelectorAll("button, a")) {
+		if (!b.textContent.trim() && !b.getAttribute("aria-label")) bad.push("nameless " + b.outerHTML);
+	}
+	return bad.join("; ");
+})()`
 
 // notifyDeadLetters lists the dead-lettered messages through the API.
 func notifyDeadLetters(t *testing.T, api, tok string) []processor.DeadLetter {
