@@ -205,6 +205,7 @@ func (f filtered) Handle(p string, h http.Handler) {
 // the services' servers are.
 type rig struct {
 	h    http.Handler
+	adm  *admin.Server
 	fake *fakeAPI
 	pats []string
 }
@@ -230,7 +231,7 @@ func newRig(t testing.TB, token string, events int) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{h: a.Handler(), fake: f}
+	r := &rig{h: a.Handler(), adm: a, fake: f}
 	c.Register(recorder{a, &r.pats})
 	return r
 }
