@@ -276,15 +276,17 @@ type Claim struct {
 
 // Notification is one entry of the notification log.
 type Notification struct {
-	ID        string    `json:"id"`   // intent id
-	Kind      string    `json:"kind"` // activation, low_data, validity_low
-	ICCID     string    `json:"iccid"`
-	Threshold int       `json:"threshold,omitempty"`
-	Channel   string    `json:"channel,omitempty"`
-	Status    string    `json:"status"` // sent, failed, suppressed, retried_unknown, waiting, dead_lettered
-	Attempt   int       `json:"attempt,omitempty"`
-	Error     string    `json:"error,omitempty"`
-	SentAt    time.Time `json:"sentAt"`
+	ID        string `json:"id"`   // intent id
+	Kind      string `json:"kind"` // activation, low_data, validity_low
+	ICCID     string `json:"iccid"`
+	Threshold int    `json:"threshold,omitempty"`
+	// TransactionID is the intent's, when it named one: the contact's key.
+	TransactionID string    `json:"transactionId,omitempty"`
+	Channel       string    `json:"channel,omitempty"`
+	Status        string    `json:"status"` // sent, failed, suppressed, retried_unknown, waiting, dead_lettered
+	Attempt       int       `json:"attempt,omitempty"`
+	Error         string    `json:"error,omitempty"`
+	SentAt        time.Time `json:"sentAt"`
 }
 
 // Transition is one status change of an order or profile, at the event's time.

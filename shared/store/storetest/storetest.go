@@ -918,7 +918,7 @@ func testLog(t *testing.T, f Factory) {
 	at := time.Date(2024, 1, 15, 14, 0, 0, 123456789, time.UTC)
 	entries := []store.Notification{
 		{ID: "activation:1", Kind: "activation", ICCID: "1", Channel: "email", Status: "sent", Attempt: 1, SentAt: at},
-		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, Channel: "sms", Status: "failed", Attempt: 1, Error: "timeout", SentAt: at.Add(time.Second)},
+		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, TransactionID: "tx1", Channel: "sms", Status: "failed", Attempt: 1, Error: "timeout", SentAt: at.Add(time.Second)},
 		{ID: "activation:2", Kind: "activation", ICCID: "2", Channel: "console", Status: "sent", Attempt: 1, SentAt: at},
 		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, Channel: "sms", Status: "retried_unknown", Attempt: 2,
 			SentAt: at.Add(2 * time.Second).In(time.FixedZone("", -5*3600))},
