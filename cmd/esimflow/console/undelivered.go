@@ -24,7 +24,7 @@ type undeliveredView struct {
 	Open               []openRow // waiting for a contact, or failed and being retried
 	OpenShown          int       // how many open messages the filters let through
 	Total              int       // dead letters of ESIM_NOTIFY before the filters
-	Waiting            int // intents delivered to the notifier and not acked: retrying or waiting
+	Waiting            int       // intents delivered to the notifier and not acked: retrying or waiting
 	Redelivered        int
 }
 
