@@ -58,6 +58,16 @@ var received = []byte(`{"received":true}` + "\n")
 // Its steps: admit the request (rate, sender, body, signature, replay), read
 // the event from the verified bytes, store it.
 func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
+	h.webhook(w, r, providerESIMAccess)
+}
+
+// From is Webhook for the endpoints of one provider family: the events it
+// stores count as that provider's (its last webhook, its usual gap).
+func (h *Handler) From(provider string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.webhook(w, r, provider) })
+}
+
+func (h *Handler) webhook(w http.ResponseWriter, r *http.Request, provider string) {
 	now := time.Now().UTC()
 	ctx, span := h.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), "ingest webhook", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
@@ -71,7 +81,7 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.store(w, r, span, in, now)
+	h.store(w, r, span, in, provider, now)
 }
 
 // admit runs every check that decides whether a request may be stored and
@@ -153,7 +163,7 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request, ip netip.Addr, b
 // when the stream refuses it for good, 503 (retry) when it does not answer.
 // Anything that is JSON is stored, malformed or not: the processor judges
 // it, and nothing the provider sent is lost.
-func (h *Handler) store(w http.ResponseWriter, r *http.Request, span trace.Span, in incoming, now time.Time) {
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, span trace.Span, in incoming, provider string, now time.Time) {
 	ctx, data, ev := r.Context(), in.data, in.ev
 	key := dedupe.Key(ev, in.decodeErr, data)
 	msg := nats.NewMsg(h.names.EventSubject(ev.Type))
@@ -191,6 +201,8 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, span trace.Span,
 		outcome = outcomeDuplicate
 	}
 	h.metrics.received(ev.Type, outcome)
+	// A duplicate is a provider's retry of a stored event: it is alive too.
+	h.metrics.arrivals.add(provider, now)
 	answerReceived(w)
 }
 

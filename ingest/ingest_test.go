@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/esimflow/esimflow/ingest"
 	"github.com/esimflow/esimflow/shared/admin"
@@ -18,6 +19,7 @@ import (
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 type fixture struct {
@@ -25,6 +27,7 @@ type fixture struct {
 	js    jetstream.JetStream
 	names stream.Names
 	srv   *natstest.Server
+	admin *admin.Server
 }
 
 // start runs ingest against srv with its own namespace and returns its URL.
@@ -52,12 +55,13 @@ func start(t *testing.T, srv *natstest.Server, env map[string]string) fixture {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
+	adm := admin.New("")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	go func() {
-		done <- ingest.Run(ctx, cfg.Ingest, ingest.Deps{Publisher: js, Admin: admin.New(""), Logger: log, Listener: ln})
+		done <- ingest.Run(ctx, cfg.Ingest, ingest.Deps{Publisher: js, Admin: adm, Logger: log, Listener: ln})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -65,7 +69,7 @@ func start(t *testing.T, srv *natstest.Server, env map[string]string) fixture {
 			t.Errorf("ingest.Run: %v", err)
 		}
 	})
-	return fixture{url: "http://" + ln.Addr().String(), js: js, names: names, srv: srv}
+	return fixture{url: "http://" + ln.Addr().String(), js: js, names: names, srv: srv, admin: adm}
 }
 
 func post(t *testing.T, url, body string) (*http.Response, string) {
@@ -191,4 +195,40 @@ func TestUnavailableJetStreamIs503(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("server down: got %d", resp.StatusCode)
 	}
+}
+
+// TestLastWebhookPerProvider: a stored webhook sets its provider's last
+// received time, labelled by the route's provider family; a refused one
+// does not.
+func TestLastWebhookPerProvider(t *testing.T) {
+	f := start(t, natstest.Start(t), map[string]string{})
+	last := func() int {
+		n, err := testutil.GatherAndCount(f.admin.Gatherer(), "esimflow_webhook_last_received_timestamp_seconds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if resp, _ := post(t, f.url+"/webhooks/esim", "not json"); resp.StatusCode != 400 || last() != 0 {
+		t.Fatalf("a refused webhook: %d, %d providers seen", resp.StatusCode, last())
+	}
+	before := time.Now()
+	if resp, body := post(t, f.url+"/api/webhooks/esim", `{"eventType":"PROFILE_STATUS","iccid":"8931","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`); resp.StatusCode != 200 {
+		t.Fatalf("post: %d %s", resp.StatusCode, body)
+	}
+	fams, err := f.admin.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range fams {
+		if fam.GetName() != "esimflow_webhook_last_received_timestamp_seconds" {
+			continue
+		}
+		m := fam.GetMetric()
+		if len(m) != 1 || m[0].GetLabel()[0].GetValue() != "esimaccess" || m[0].GetGauge().GetValue() < float64(before.Unix()) {
+			t.Fatalf("last received: %v", m)
+		}
+		return
+	}
+	t.Fatal("no esimflow_webhook_last_received_timestamp_seconds after a stored webhook")
 }

@@ -1,6 +1,10 @@
 package ingest
 
 import (
+	"sort"
+	"sync"
+	"time"
+
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -21,6 +25,7 @@ type metrics struct {
 	webhooks       *prometheus.CounterVec
 	publishSeconds prometheus.Histogram
 	bodyBytes      prometheus.Histogram
+	arrivals       *arrivals
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,11 +44,100 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Size of webhook request bodies read.",
 			Buckets: prometheus.ExponentialBuckets(64, 4, 8),
 		}),
+		arrivals: newArrivals(time.Now),
 	}
-	reg.MustRegister(m.webhooks, m.publishSeconds, m.bodyBytes)
+	reg.MustRegister(m.webhooks, m.publishSeconds, m.bodyBytes, m.arrivals)
 	return m
 }
 
 func (m *metrics) received(t event.Type, outcome string) {
 	m.webhooks.WithLabelValues(t.Token(), outcome).Inc()
+}
+
+// arrivals knows, per provider, when a webhook was last stored and how many
+// were stored in each minute of the last hour: the operator console flags a
+// provider silent for longer than usual from the two gauges it exports.
+// Safe for concurrent use.
+type arrivals struct {
+	now  func() time.Time
+	mu   sync.Mutex
+	by   map[string]*window
+	last *prometheus.Desc
+	gap  *prometheus.Desc
+}
+
+// window counts one provider's webhooks per minute over the last hour.
+type window struct {
+	first, last time.Time
+	minute      [60]int64 // the minute (Unix minutes) each count is of
+	count       [60]int
+}
+
+func newArrivals(now func() time.Time) *arrivals {
+	return &arrivals{now: now, by: map[string]*window{},
+		last: prometheus.NewDesc("esimflow_webhook_last_received_timestamp_seconds",
+			"When ingest last stored a webhook of the provider (Unix seconds); a duplicate counts.", []string{"provider"}, nil),
+		gap: prometheus.NewDesc("esimflow_webhook_usual_gap_seconds",
+			"The provider's mean gap between stored webhooks over the last hour (or since ingest started, if later); absent with fewer than 2 webhooks in that time.", []string{"provider"}, nil),
+	}
+}
+
+func (a *arrivals) add(provider string, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	w := a.by[provider]
+	if w == nil {
+		w = &window{first: at}
+		a.by[provider] = w
+	}
+	if at.After(w.last) {
+		w.last = at
+	}
+	m := at.Unix() / 60
+	i := m % 60
+	if w.minute[i] != m {
+		w.minute[i], w.count[i] = m, 0
+	}
+	w.count[i]++
+}
+
+// Describe and Collect make arrivals a prometheus.Collector.
+func (a *arrivals) Describe(ch chan<- *prometheus.Desc) {
+	ch <- a.last
+	ch <- a.gap
+}
+
+func (a *arrivals) Collect(ch chan<- prometheus.Metric) {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	providers := make([]string, 0, len(a.by))
+	for p := range a.by {
+		providers = append(providers, p)
+	}
+	sort.Strings(providers)
+	for _, p := range providers {
+		w := a.by[p]
+		ch <- prometheus.MustNewConstMetric(a.last, prometheus.GaugeValue, float64(w.last.UnixNano())/1e9, p)
+		if gap, ok := w.usualGap(now); ok {
+			ch <- prometheus.MustNewConstMetric(a.gap, prometheus.GaugeValue, gap.Seconds(), p)
+		}
+	}
+}
+
+// usualGap is the span watched (the last hour, or since the first webhook
+// if later) divided by the webhooks stored in it; false with fewer than 2.
+func (w *window) usualGap(now time.Time) (time.Duration, bool) {
+	cur := now.Unix() / 60
+	n := 0
+	for i := range w.minute {
+		if w.count[i] > 0 && w.minute[i] > cur-60 && w.minute[i] <= cur {
+			n += w.count[i]
+		}
+	}
+	if n < 2 {
+		return 0, false
+	}
+	span := min(now.Sub(w.first), time.Hour)
+	return span / time.Duration(n), true
 }

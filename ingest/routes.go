@@ -2,13 +2,26 @@ package ingest
 
 import "net/http"
 
-// routes is ingest's table of contents. The {token} forms carry the path
-// token when ESIMFLOW_INGEST_TOKENS is set.
+// webhookPaths are the webhook endpoints and the provider family each is
+// for: the provider label of esimflow_webhook_last_received_timestamp_seconds.
+// One family today (eSIM Access and the providers that post its format); a
+// provider with a format of its own gets paths and a name here. The {token}
+// forms carry the path token when ESIMFLOW_INGEST_TOKENS is set.
+var webhookPaths = []struct{ path, provider string }{
+	{"/webhooks/esim", providerESIMAccess},
+	{"/api/webhooks/esim", providerESIMAccess},
+	{"/webhooks/esim/{token}", providerESIMAccess},
+	{"/api/webhooks/esim/{token}", providerESIMAccess},
+}
+
+const providerESIMAccess = "esimaccess"
+
+// routes is ingest's table of contents.
 func routes(h *Handler) http.Handler {
 	mux := http.NewServeMux()
-	for _, p := range []string{"/webhooks/esim", "/api/webhooks/esim", "/webhooks/esim/{token}", "/api/webhooks/esim/{token}"} {
-		mux.HandleFunc("POST "+p, h.Webhook)
-		mux.HandleFunc("HEAD "+p, h.Probe)
+	for _, p := range webhookPaths {
+		mux.Handle("POST "+p.path, h.From(p.provider))
+		mux.HandleFunc("HEAD "+p.path, h.Probe)
 	}
 	return mux
 }

@@ -90,7 +90,7 @@ func (h *Handler) due(ctx context.Context, in intent.Intent, claim store.Claim, 
 	if stale, err := h.firstIn(ctx, in.SupersededBy, store.ClaimHeld, store.ClaimSent); err != nil {
 		return consume.Fail(h.release(ctx, in, err)), false
 	} else if stale != "" {
-		entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
+		entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
 			Attempt: claim.Attempt, Status: string(store.ClaimSuppressed), Error: "superseded by " + stale}
 		return h.finish(ctx, in, &entry, store.ClaimSuppressed), false
 	}
@@ -122,6 +122,7 @@ func (h *Handler) prepare(ctx context.Context, in intent.Intent, m *consume.Msg)
 	case errors.Is(err, errNoContact):
 		if wait := h.contactWaitDelay(m.Meta); wait > 0 {
 			h.metrics.contactWaits.Inc()
+			h.logWaiting(ctx, in, fmt.Sprintf("no contact for transactionId %q or iccid %s yet: waiting up to %v", in.TransactionID, in.ICCID, h.contactWait))
 			return nil, channel.Message{}, h.waitReleasing(ctx, in, "no contact yet", wait), false
 		}
 		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, consume.Permanent(fmt.Errorf("no contact for transactionId %q or iccid %s after %v",
@@ -194,7 +195,7 @@ func (h *Handler) sendOn(ctx context.Context, in intent.Intent, ch Channel, m ch
 	case store.HeldByOther:
 		return claim.LeaseUntil, nil
 	}
-	entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
+	entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
 		Channel: ch.Name(), Attempt: claim.Attempt}
 	if claim.Takeover {
 		// The previous holder's lease ran out mid-send: the customer may have
@@ -317,6 +318,26 @@ func (h *Handler) logEntry(ctx context.Context, n store.Notification) {
 	}
 }
 
+// logWaiting logs that the intent waits, and why, once per wait: not when
+// its latest entry already says the same (a wait spans several deliveries).
+func (h *Handler) logWaiting(ctx context.Context, in intent.Intent, why string) {
+	log, err := h.store.Notifications(ctx, in.ICCID)
+	if err != nil {
+		h.log.Error("notification log read failed", "id", in.ID, "err", err)
+		return
+	}
+	for i := len(log) - 1; i >= 0; i-- {
+		if log[i].ID == in.ID {
+			if log[i].Status == store.NotificationWaiting && log[i].Error == why {
+				return
+			}
+			break
+		}
+	}
+	h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
+		Status: store.NotificationWaiting, Error: why, SentAt: time.Now().UTC()})
+}
+
 // observe records a dead-lettered intent in the notification log.
 func (h *Handler) observe(ctx context.Context, m *consume.Msg, s consume.Settled) {
 	if s.Result != consume.ResultDeadLetter {
@@ -324,7 +345,7 @@ func (h *Handler) observe(ctx context.Context, m *consume.Msg, s consume.Settled
 	}
 	var in intent.Intent
 	if json.Unmarshal(m.Data(), &in) == nil && in.ID != "" && in.ICCID != "" {
-		h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold,
+		h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
 			Status: "dead_lettered", Error: s.Err.Error(), SentAt: time.Now().UTC()})
 		h.metrics.outcome(in.Kind, "dead_lettered")
 	}

@@ -154,7 +154,7 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 	}
 
 	// API and readiness.
-	registerRoutes(deps.Admin, deps.Store)
+	registerRoutes(deps.Admin, deps.Store, h.preview)
 	deps.Admin.AddCheck("notifier_store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
 	log.Info("notifier ready", "channels", names(channels), "owner", deps.Owner, "contact_resolver", deps.Resolver != nil)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/esimflow/esimflow/shared/admin"
@@ -16,19 +17,28 @@ import (
 type APIStore interface {
 	store.Contacts
 	Notifications(ctx context.Context, iccid string) ([]store.Notification, error)
+	OpenNotifications(ctx context.Context, limit int) ([]store.Notification, error)
 }
 
+// previewer renders a logged message now (Handler.preview).
+type previewer func(ctx context.Context, iccid, id string) (Preview, error)
+
 // registerRoutes is the notifier's part of the internal API.
-func registerRoutes(a *admin.Server, st APIStore) {
-	api := api{st: st}
+func registerRoutes(a *admin.Server, st APIStore, preview previewer) {
+	api := api{st: st, preview: preview}
 	a.Handle("PUT /v1/contacts/{transactionId}", http.HandlerFunc(api.putContact))
 	a.Handle("GET /v1/contacts/{transactionId}", http.HandlerFunc(api.getContact))
 	a.Handle("DELETE /v1/contacts/{transactionId}", http.HandlerFunc(api.deleteContact))
 	a.Handle("GET /v1/contacts", http.HandlerFunc(api.findContact))
 	a.Handle("GET /v1/notifications", http.HandlerFunc(api.notifications))
+	a.Handle("GET /v1/notifications/open", http.HandlerFunc(api.openNotifications))
+	a.Handle("GET /v1/notifications/{id}/preview", http.HandlerFunc(api.previewNotification))
 }
 
-type api struct{ st APIStore }
+type api struct {
+	st      APIStore
+	preview previewer
+}
 
 // putContact registers or replaces a contact: 201 when new, 200 when replaced.
 func (a api) putContact(w http.ResponseWriter, r *http.Request) {
@@ -133,6 +143,46 @@ func (a api) notifications(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"iccid": iccid, "notifications": entries})
+}
+
+// openNotifications: GET /v1/notifications/open?limit= — the messages not
+// out yet and not dead-lettered: each intent whose latest log entry is
+// waiting, failed or retried_unknown, with that entry, newest first.
+func (a api) openNotifications(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.OpenNotificationLimit {
+			httpjson.Error(w, http.StatusBadRequest, "limit: want 1 to "+strconv.Itoa(store.OpenNotificationLimit))
+			return
+		}
+		limit = n
+	}
+	entries, err := a.st.OpenNotifications(r.Context(), limit)
+	if err != nil {
+		unavailable(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"notifications": entries})
+}
+
+// previewNotification: GET /v1/notifications/{id}/preview?iccid= — the
+// message of a logged intent rendered now (see Preview).
+func (a api) previewNotification(w http.ResponseWriter, r *http.Request) {
+	iccid := r.URL.Query().Get("iccid")
+	if iccid == "" {
+		httpjson.Error(w, http.StatusBadRequest, "query parameter iccid is required")
+		return
+	}
+	p, err := a.preview(r.Context(), iccid, r.PathValue("id"))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpjson.Error(w, http.StatusNotFound, "no such message in the eSIM's notification log")
+	case err != nil:
+		httpjson.Error(w, http.StatusServiceUnavailable, "preview: "+err.Error())
+	default:
+		httpjson.Write(w, http.StatusOK, p)
+	}
 }
 
 func unavailable(w http.ResponseWriter, err error) {

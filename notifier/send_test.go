@@ -2,6 +2,7 @@ package notifier_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -89,6 +90,17 @@ func TestLateContact(t *testing.T) {
 		st, _ := r.store.ClaimState(context.Background(), in.ID)
 		return st == store.ClaimHeld
 	})
+	// Waiting, it is listed open with the reason.
+	poll.Until(t, "listed waiting", func() bool {
+		_, body := call(t, "GET", r.api.URL+"/v1/notifications/open", "")
+		notes, _ := body["notifications"].([]any)
+		for _, n := range notes {
+			if n := n.(map[string]any); n["id"] == in.ID && n["status"] == "waiting" && strings.Contains(n["error"].(string), "no contact") {
+				return true
+			}
+		}
+		return false
+	})
 	r.putContact(t, "tx-late", `{"email":"late@example.com"}`)
 	poll.Until(t, "the mail", func() bool { return len(mails(p.smtp, in.ID)) == 1 })
 	r.quiet(t)
@@ -97,6 +109,21 @@ func TestLateContact(t *testing.T) {
 	}
 	if dl := r.deadLetters(t); len(dl) != 0 {
 		t.Errorf("dead letters %+v", dl)
+	}
+	if got := r.statuses(t, in.ICCID, in.ID); !slices.Equal(got, []string{"waiting/", "sent/email"}) {
+		t.Errorf("log %v, want one waiting entry, then sent", got)
+	}
+	if _, body := call(t, "GET", r.api.URL+"/v1/notifications/open", ""); len(body["notifications"].([]any)) != 0 {
+		t.Errorf("still open once sent: %v", body)
+	}
+	// Its text on demand, rendered with the contact now known.
+	status, body := call(t, "GET", r.api.URL+"/v1/notifications/"+in.ID+"/preview?iccid="+in.ICCID, "")
+	if to, _ := body["to"].(map[string]any); status != 200 || body["subject"] != "Your eSIM is active" || to["email"] != "late@example.com" ||
+		fmt.Sprint(body["channels"]) != "[email]" || !strings.Contains(body["text"].(string), "Hello") {
+		t.Errorf("preview: %d %v", status, body)
+	}
+	if status, _ := call(t, "GET", r.api.URL+"/v1/notifications/low_data:1:80/preview?iccid="+in.ICCID, ""); status != 404 {
+		t.Errorf("preview of a message never logged: %d", status)
 	}
 }
 
@@ -113,7 +140,8 @@ func TestNoContactDeadLettered(t *testing.T) {
 	if dl.intent.ID != in.ID || !strings.Contains(dl.err, `no contact for transactionId "tx-never"`) {
 		t.Errorf("dead letter %+v", dl)
 	}
-	if got := r.statuses(t, in.ICCID, ""); !slices.Equal(got, []string{"dead_lettered/"}) {
+	// One waiting entry however many deliveries the wait took.
+	if got := r.statuses(t, in.ICCID, ""); !slices.Equal(got, []string{"waiting/", "dead_lettered/"}) {
 		t.Errorf("log %v", got)
 	}
 	if len(p.smtp.Mail()) != 0 || p.hook.count(in.ID) != 0 {

@@ -201,13 +201,42 @@ type Claims interface {
 // ones are dropped.
 const NotificationLogLimit = 100
 
+// OpenNotificationLimit is how many open intents the store lists (see
+// NotificationLog.OpenNotifications); the oldest drop out.
+const OpenNotificationLimit = 500
+
 // NotificationLog records every send attempt and outcome, per iccid, keeping
-// the last NotificationLogLimit.
+// the last NotificationLogLimit; and, across iccids, the latest entry of each
+// intent that is still open, for the operator's list of messages not out yet.
 type NotificationLog interface {
+	// AppendNotification adds n to its iccid's log. An entry with an open
+	// status (OpenStatus) becomes its intent's open entry, replacing the one
+	// before; any other status (sent, suppressed, dead_lettered) removes the
+	// intent from the open ones. The open ones are bounded to
+	// OpenNotificationLimit, dropping the oldest by SentAt.
 	AppendNotification(ctx context.Context, n Notification) error
 	// Notifications returns the iccid's entries, oldest first; an iccid with none
 	// gives an empty slice, not ErrNotFound.
 	Notifications(ctx context.Context, iccid string) ([]Notification, error)
+	// OpenNotifications returns the open entry of each open intent, newest
+	// SentAt first (equal times by intent id, descending), at most limit;
+	// an empty slice when none is open.
+	OpenNotifications(ctx context.Context, limit int) ([]Notification, error)
+}
+
+// Statuses of notification log entries that leave the intent open: more is
+// to come (a retry, a re-drive or a dead letter).
+const (
+	NotificationWaiting        = "waiting"         // for a contact; Error says what for
+	NotificationFailed         = "failed"          // a send failed; retried
+	NotificationRetriedUnknown = "retried_unknown" // a send's outcome is unknown; retried
+)
+
+// OpenStatus reports whether an entry of this status leaves its intent open.
+// With several channels, a channel that took the message closes the intent
+// until another one fails again.
+func OpenStatus(status string) bool {
+	return status == NotificationWaiting || status == NotificationFailed || status == NotificationRetriedUnknown
 }
 
 // ClaimState is where an intent id stands.
@@ -247,15 +276,17 @@ type Claim struct {
 
 // Notification is one entry of the notification log.
 type Notification struct {
-	ID        string    `json:"id"`   // intent id
-	Kind      string    `json:"kind"` // activation, low_data, validity_low
-	ICCID     string    `json:"iccid"`
-	Threshold int       `json:"threshold,omitempty"`
-	Channel   string    `json:"channel,omitempty"`
-	Status    string    `json:"status"` // sent, failed, suppressed, retried_unknown
-	Attempt   int       `json:"attempt,omitempty"`
-	Error     string    `json:"error,omitempty"`
-	SentAt    time.Time `json:"sentAt"`
+	ID        string `json:"id"`   // intent id
+	Kind      string `json:"kind"` // activation, low_data, validity_low
+	ICCID     string `json:"iccid"`
+	Threshold int    `json:"threshold,omitempty"`
+	// TransactionID is the intent's, when it named one: the contact's key.
+	TransactionID string    `json:"transactionId,omitempty"`
+	Channel       string    `json:"channel,omitempty"`
+	Status        string    `json:"status"` // sent, failed, suppressed, retried_unknown, waiting, dead_lettered
+	Attempt       int       `json:"attempt,omitempty"`
+	Error         string    `json:"error,omitempty"`
+	SentAt        time.Time `json:"sentAt"`
 }
 
 // Transition is one status change of an order or profile, at the event's time.

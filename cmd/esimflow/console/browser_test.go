@@ -211,8 +211,20 @@ func TestBrowserFixUndeliveredMessage(t *testing.T) {
 		run("reload the eSIM", chromedp.Navigate(base+"esims/"+iccid), chromedp.WaitVisible(css(`ol.timeline`)))
 		return strings.Contains(text(`ol.timeline`), "sent")
 	}, poll.Every(200*time.Millisecond))
-	run("the story, told",
+	run("the message's text on demand",
 		shot("esim-sent"),
+		chromedp.Click(css(`ol.timeline a[href^="/console/messages/activation:"]`)),
+		chromedp.WaitVisible(css(`pre`)),
+		shot("message"),
+	)
+	if m := text(`main`); !strings.Contains(m, "Your eSIM is active") || !strings.Contains(m, "ana@example.com") {
+		t.Errorf("the message's text:\n%s", m)
+	}
+	run("the last webhook per provider", chromedp.Navigate(base+"health"), chromedp.WaitVisible(css(`.charts`)))
+	if h := text(`main`); !strings.Contains(h, "esimaccess") || !strings.Contains(h, "receiving") {
+		t.Errorf("the health page lacks the provider's last webhook:\n%s", h)
+	}
+	run("the story, told",
 		chromedp.Navigate(base+"dlq"), chromedp.WaitVisible(css(`h1`)), shot("dead-letters"),
 		chromedp.Navigate(base+"health"), chromedp.WaitVisible(css(`.charts`)), shot("health"),
 		// A phone's width: the same pages, one column, tables scroll.

@@ -113,9 +113,14 @@ func TestPages(t *testing.T) {
 		{"/console/", []string{`<label for="q">`, `role="search"`}},
 		{"/console/search?q=ORD1", []string{"Order ORD1", "/console/esims/" + esim}},
 		{"/console/search?q=nothing-here", []string{"No eSIM (ICCID), order number"}},
-		{"/console/esims/" + esim, []string{"IN_USE", `<meter id="usage"`, "78.1 %", "3 of 30 DAY left", "eSIM GOT_RESOURCE", "Message activation", "dead_lettered", "no contact for transaction tx-1", "×100", "Add the customer's contact and re-drive 1 undelivered message", "/console/contacts/tx-1?iccid=8901000000000000001&amp;redrive=2"}},
+		{"/console/esims/" + esim, []string{`<a class="hint" href="/console/messages/activation:` + esim + `?iccid=` + esim + `">text</a>`, "IN_USE", `<meter id="usage"`, "78.1 %", "3 of 30 DAY left", "eSIM GOT_RESOURCE", "Message activation", "dead_lettered", "no contact for transaction tx-1", "×100", "Add the customer's contact and re-drive 1 undelivered message", "/console/contacts/tx-1?iccid=8901000000000000001&amp;redrive=2"}},
 		{"/console/events/7", []string{"Stored event 7", "&#34;eventType&#34;: &#34;PROFILE_STATUS&#34;"}},
-		{"/console/undelivered", []string{"no contact for transaction tx-1", `name="seq" value="2"`, "/console/contacts/tx-1?redrive=2", "1 more are being retried"}},
+		{"/console/undelivered", []string{"no contact for transaction tx-1", `name="seq" value="2"`, "/console/contacts/tx-1?redrive=2", "1 more are being retried",
+			"Waiting or being retried", "100 shown of 101", `<span class="badge">waiting</span>`, "no contact for transactionId &#34;tx-2&#34;", `href="/console/contacts/tx-2?iccid=8901000000000000002">Edit contact`,
+			`<span class="badge bad">failed</span> <span class="hint">attempt 1</span>`, "smtp: 451 try later"}},
+		{"/console/undelivered?channel=email", []string{"100 shown of 100"}},
+		{"/console/undelivered?kind=activation", []string{"1 shown of 1", "tx-2"}},
+		{"/console/messages/activation:" + esim + "?iccid=" + esim, []string{"Your eSIM is active", "ending in 0001 is now active &lt;and connected&gt;", "no channel: it waits for a contact", "HTML of the email"}},
 		{"/console/undelivered?kind=low_data", []string{"Nothing undelivered matches these filters"}},
 		{"/console/contacts/tx-1?redrive=2&iccid=" + esim, []string{"New contact", `name="seq" value="2"`, "Save and re-drive 1 message"}},
 		{"/console/dlq", []string{"decode: no status", `href="/console/events/7"`, "Purge these"}},
@@ -138,6 +143,12 @@ func TestPages(t *testing.T) {
 	}
 	if w := r.req("GET", "/console/esims/123", nil, token, nil); w.Code != 404 {
 		t.Errorf("unknown eSIM: %d", w.Code)
+	}
+	if w := r.req("GET", "/console/messages/low_data:1:80?iccid="+esim, nil, token, nil); w.Code != 404 {
+		t.Errorf("text of an unknown message: %d", w.Code)
+	}
+	if w := r.req("GET", "/console/messages/low_data:1:80", nil, token, nil); w.Code != 400 {
+		t.Errorf("text without an iccid: %d", w.Code)
 	}
 	if w := r.req("GET", "/console/undelivered?age=forever", nil, token, nil); w.Code != 400 {
 		t.Errorf("a bad age: %d", w.Code)
@@ -217,5 +228,28 @@ func TestOpenWithoutToken(t *testing.T) {
 	}
 	if w := r.req("POST", "/console/redrive", url.Values{"seq": {"2"}, "csrf": {csrfOf(t, page)}}, "", nil); w.Code != 200 || len(r.fake.redriven) != 1 {
 		t.Errorf("action with it: %d", w.Code)
+	}
+}
+
+// TestTimelineEvents: where the state records a transition's event, the
+// timeline shows its stream sequence with a link to the raw body, its
+// dedupe key, arrival and duplicates; where it does not, nothing of it.
+func TestTimelineEvents(t *testing.T) {
+	r := newRig(t, token, 4)
+	r.fake.eventFields = map[int]map[string]any{ // newest first: 0 is SUSPENDED, 3 GOT_RESOURCE
+		0: {"seq": 7, "dedupeKey": "PROFILE_STATUS:8901000000000000001:SUSPENDED", "receivedAt": "2026-11-01T08:03:01Z", "duplicates": 2},
+		2: {"seq": 5},
+	}
+	page := r.get(t, "/console/esims/8901000000000000001", token)
+	for _, want := range []string{
+		`event <a href="/console/events/7">#7</a> (raw body) · key <span class="mono">PROFILE_STATUS:8901000000000000001:SUSPENDED</span> · arrived <time datetime="2026-11-01T08:03:01Z">2026-11-01 08:03:01 UTC</time> · <span title="duplicates of this event, not processed again">+2 duplicates</span>`,
+		`event <a href="/console/events/5">#5</a> (raw body)</span>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if n := strings.Count(page, "(raw body)"); n != 2 {
+		t.Errorf("%d events linked, want the 2 with a sequence", n)
 	}
 }

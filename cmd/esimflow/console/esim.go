@@ -13,7 +13,7 @@ import (
 )
 
 type esimView struct {
-	P           store.Profile
+	P           profile
 	Order       *store.Order
 	Contact     *store.Contact
 	Timeline    []entry
@@ -28,6 +28,25 @@ type esimView struct {
 	TransactionID string
 }
 
+// profile is the API's profile, its history entries read with the fields
+// of the event behind each, where the state keeps them.
+type profile struct {
+	store.Profile
+	History []transition `json:"history,omitempty"` // newest first
+}
+
+// transition is a status change and, when the state records them, the
+// event's stream sequence (its raw body is GET /v1/events/{seq}), dedupe
+// key, arrival time and how many duplicates of it arrived. Each is shown
+// when present; zero values are not.
+type transition struct {
+	store.Transition
+	Seq        uint64    `json:"seq,omitempty"`
+	DedupeKey  string    `json:"dedupeKey,omitempty"`
+	ReceivedAt time.Time `json:"receivedAt,omitzero"`
+	Duplicates int       `json:"duplicates,omitempty"`
+}
+
 // entry is one line of an eSIM's timeline.
 type entry struct {
 	At     time.Time
@@ -38,6 +57,14 @@ type entry struct {
 	Status string
 	Error  string
 	Count  int // identical consecutive entries folded into this one
+	// A state change's event, where known: its stream sequence (a link to
+	// the raw body), dedupe key, arrival, and duplicates folded into it.
+	Seq        uint64
+	Key        string
+	Received   time.Time
+	Duplicates int
+	// Text links a message to its rendered text.
+	Text string
 }
 
 func (c *Console) esim(_ http.ResponseWriter, s *session) (string, view, error) {
@@ -114,7 +141,7 @@ func (c *Console) esim(_ http.ResponseWriter, s *session) (string, view, error) 
 // messages, oldest first. Within one instant a state change comes before the
 // message it caused. Identical consecutive lines fold into one with a count
 // (a provider's retries, a message retried with the same error).
-func timeline(p store.Profile, o *store.Order, notes []store.Notification) []entry {
+func timeline(p profile, o *store.Order, notes []store.Notification) []entry {
 	out := make([]entry, 0, len(p.History)+len(notes)+4)
 	for i := len(p.History) - 1; i >= 0; i-- {
 		t := p.History[i]
@@ -125,7 +152,8 @@ func timeline(p store.Profile, o *store.Order, notes []store.Notification) []ent
 		if t.SmdpStatus != "" {
 			d = strings.TrimSpace(d + " · SM-DP+ " + t.SmdpStatus)
 		}
-		out = append(out, entry{At: t.At, Kind: "state", Title: "eSIM " + t.Status, Detail: d, Count: 1})
+		out = append(out, entry{At: t.At, Kind: "state", Title: "eSIM " + t.Status, Detail: d, Count: 1,
+			Seq: t.Seq, Key: t.DedupeKey, Received: t.ReceivedAt, Duplicates: t.Duplicates})
 	}
 	if o != nil {
 		for i := len(o.History) - 1; i >= 0; i-- {
@@ -145,7 +173,8 @@ func timeline(p store.Profile, o *store.Order, notes []store.Notification) []ent
 		if n.Attempt > 0 {
 			d = strings.TrimSpace(d + " · attempt " + strconv.Itoa(n.Attempt))
 		}
-		out = append(out, entry{At: n.SentAt, Kind: "message", Title: title, Detail: d, Status: n.Status, Tone: tone(n.Status), Error: n.Error, Count: 1})
+		out = append(out, entry{At: n.SentAt, Kind: "message", Title: title, Detail: d, Status: n.Status, Tone: tone(n.Status), Error: n.Error, Count: 1,
+			Text: "/console/messages/" + url.PathEscape(n.ID) + "?iccid=" + url.QueryEscape(n.ICCID)})
 	}
 	rank := map[string]int{"order": 0, "state": 1, "message": 2}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -158,7 +187,8 @@ func timeline(p store.Profile, o *store.Order, notes []store.Notification) []ent
 	for _, e := range out {
 		if n := len(folded); n > 0 {
 			last := &folded[n-1]
-			if last.Kind == e.Kind && last.Title == e.Title && last.Detail == e.Detail && last.Status == e.Status && last.Error == e.Error {
+			// Events with a stream sequence each keep theirs (and its link).
+			if last.Kind == e.Kind && last.Title == e.Title && last.Detail == e.Detail && last.Status == e.Status && last.Error == e.Error && last.Seq == e.Seq && last.Key == e.Key {
 				last.Count++
 				continue
 			}

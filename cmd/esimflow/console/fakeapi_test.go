@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,9 @@ type fakeAPI struct {
 	contacts map[string]store.Contact
 	dlq      []processor.DeadLetter
 	redriven []uint64
+	// eventFields adds fields to a profile's history entries by index
+	// (newest first), as a state that records each event's would have.
+	eventFields map[int]map[string]any
 }
 
 var t0 = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
@@ -53,6 +57,9 @@ func newFake(events int) *fakeAPI {
 	f.notes[p.ICCID] = append(f.notes[p.ICCID], store.Notification{ID: intent.ActivationID(p.ICCID), Kind: "activation", ICCID: p.ICCID,
 		Status: "dead_lettered", Error: "no contact for transaction tx-1 after 15m0s", SentAt: t0.Add(2 * time.Hour)})
 	body, _ := json.Marshal(intent.Intent{ID: intent.ActivationID(p.ICCID), Kind: intent.Activation, ICCID: p.ICCID, OrderNo: "ORD1", TransactionID: "tx-1"})
+	// Another eSIM's activation waits for its contact.
+	f.notes["8901000000000000002"] = []store.Notification{{ID: intent.ActivationID("8901000000000000002"), Kind: "activation", ICCID: "8901000000000000002", TransactionID: "tx-2",
+		Status: "waiting", Error: `no contact for transactionId "tx-2" or iccid 8901000000000000002 yet: waiting up to 15m0s`, SentAt: t0.Add(150 * time.Minute)}}
 	f.dlq = []processor.DeadLetter{
 		{Seq: 1, Source: "events", OriginalSubject: "esim.events.PROFILE_STATUS", OriginalSeq: 7, Deliveries: 5, Error: "decode: no status", DeadAt: t0, Body: json.RawMessage(`{"eventType":"PROFILE_STATUS"}`)},
 		{Seq: 2, Source: "notify", OriginalSubject: "esim.notify.activation", Deliveries: 9, Error: "no contact for transaction tx-1 after 15m0s", DedupeKey: intent.ActivationID(p.ICCID), DeadAt: t0.Add(2 * time.Hour), Body: body},
@@ -82,7 +89,20 @@ func (f *fakeAPI) register(a apiMux, keep func(pattern string) bool) {
 		if r.URL.Query().Get("history") == "0" {
 			p.History = nil
 		}
-		httpjson.Write(w, 200, p)
+		if len(f.eventFields) == 0 || p.History == nil {
+			httpjson.Write(w, 200, p)
+			return
+		}
+		b, _ := json.Marshal(p)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		hist := m["history"].([]any)
+		for i, fields := range f.eventFields {
+			for k, v := range fields {
+				hist[i].(map[string]any)[k] = v
+			}
+		}
+		httpjson.Write(w, 200, m)
 	}))
 	a.Handle("GET /v1/orders/{orderNo}", h(func(w http.ResponseWriter, r *http.Request) {
 		o, ok := f.orders[r.PathValue("orderNo")]
@@ -101,6 +121,32 @@ func (f *fakeAPI) register(a apiMux, keep func(pattern string) bool) {
 	a.Handle("GET /v1/notifications", h(func(w http.ResponseWriter, r *http.Request) {
 		iccid := r.URL.Query().Get("iccid")
 		httpjson.Write(w, 200, map[string]any{"iccid": iccid, "notifications": append([]store.Notification{}, f.notes[iccid]...)})
+	}))
+	a.Handle("GET /v1/notifications/open", h(func(w http.ResponseWriter, r *http.Request) {
+		latest := map[string]store.Notification{}
+		for _, log := range f.notes {
+			for _, n := range log {
+				latest[n.ID] = n
+			}
+		}
+		out := []store.Notification{}
+		for _, n := range latest {
+			if store.OpenStatus(n.Status) {
+				out = append(out, n)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].SentAt.After(out[j].SentAt) })
+		httpjson.Write(w, 200, map[string]any{"notifications": out})
+	}))
+	a.Handle("GET /v1/notifications/{id}/preview", h(func(w http.ResponseWriter, r *http.Request) {
+		for _, n := range f.notes[r.URL.Query().Get("iccid")] {
+			if n.ID == r.PathValue("id") {
+				httpjson.Write(w, 200, map[string]any{"id": n.ID, "kind": n.Kind, "iccid": n.ICCID, "locale": "en", "channels": []string{},
+					"to": map[string]any{}, "subject": "Your eSIM is active", "text": "Hello,\n\nYour eSIM ending in 0001 is now active <and connected>.", "html": "<p>Hello</p>"})
+				return
+			}
+		}
+		httpjson.Error(w, 404, "no such message in the eSIM's notification log")
 	}))
 	a.Handle("GET /v1/contacts/{tx}", h(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := f.contacts[r.PathValue("tx")]
@@ -205,6 +251,7 @@ func (f filtered) Handle(p string, h http.Handler) {
 // the services' servers are.
 type rig struct {
 	h    http.Handler
+	adm  *admin.Server
 	fake *fakeAPI
 	pats []string
 }
@@ -230,7 +277,7 @@ func newRig(t testing.TB, token string, events int) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{h: a.Handler(), fake: f}
+	r := &rig{h: a.Handler(), adm: a, fake: f}
 	c.Register(recorder{a, &r.pats})
 	return r
 }

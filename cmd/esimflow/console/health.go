@@ -66,10 +66,34 @@ type healthView struct {
 	Events    series
 	Messages  []series // per outcome
 	Lag       []series // per consumer
-	Samples   int
-	Every     int
-	StatusErr string
+	Providers []providerRow
+	// The rule that flags a silent provider, for the page to explain.
+	SilentTimes                int
+	SilentFloor, SilentUnknown string
+	Samples                    int
+	Every                      int
+	StatusErr                  string
 }
+
+// providerRow is one provider's last webhook, and whether it is silent for
+// longer than usual.
+type providerRow struct {
+	Name   string
+	Last   time.Time
+	Ago    string
+	Usual  string // "" when not known
+	Limit  string
+	Silent bool
+}
+
+const (
+	// silentTimes × the usual gap without a webhook flags a provider...
+	silentTimes = 3
+	// ...and never sooner than silentFloor; with no usual gap known (fewer
+	// than 2 webhooks in the last hour), after silentUnknown.
+	silentFloor   = 10 * time.Minute
+	silentUnknown = time.Hour
+)
 
 // series is one chart: the latest value and a polyline of the history.
 type series struct {
@@ -80,7 +104,7 @@ type series struct {
 }
 
 func (c *Console) health(_ http.ResponseWriter, s *session) (string, view, error) {
-	v := healthView{Every: refresh}
+	v := healthView{Every: refresh, SilentTimes: silentTimes, SilentFloor: duration(silentFloor), SilentUnknown: duration(silentUnknown)}
 	status, body, err := c.call(s, http.MethodGet, "/readyz", nil, nil)
 	if err != nil {
 		return "", view{}, err
@@ -109,6 +133,7 @@ func (c *Console) health(_ http.ResponseWriter, s *session) (string, view, error
 	}
 	if _, body, err := c.call(s, http.MethodGet, "/metrics", nil, nil); err == nil {
 		readCounters(body, &now)
+		v.Providers = providers(body, now.at)
 	}
 	hist := c.rates.add(now)
 	v.Samples = len(hist)
@@ -148,6 +173,45 @@ func readCounters(body []byte, s *sample) {
 			}
 		}
 	}
+}
+
+// providers reads each provider's last webhook and usual gap (ingest's
+// gauges) and flags those silent for longer than usual: silentTimes × the
+// usual gap and at least silentFloor, or silentUnknown when no gap is known.
+func providers(body []byte, now time.Time) []providerRow {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		return nil
+	}
+	by := func(name string) map[string]float64 {
+		out := map[string]float64{}
+		if f := families[name]; f != nil {
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "provider" {
+						out[l.GetValue()] = max(out[l.GetValue()], m.GetGauge().GetValue())
+					}
+				}
+			}
+		}
+		return out
+	}
+	last, gaps := by("esimflow_webhook_last_received_timestamp_seconds"), by("esimflow_webhook_usual_gap_seconds")
+	var out []providerRow
+	for _, name := range keys(last) {
+		at := time.Unix(0, int64(last[name]*1e9)).UTC()
+		r := providerRow{Name: name, Last: at, Ago: age(now.Sub(at))}
+		limit := silentUnknown
+		if g, ok := gaps[name]; ok && g > 0 {
+			gap := time.Duration(g * float64(time.Second))
+			r.Usual = duration(gap)
+			limit = max(silentTimes*gap, silentFloor)
+		}
+		r.Limit, r.Silent = duration(limit), now.Sub(at) > limit
+		out = append(out, r)
+	}
+	return out
 }
 
 // rateSeries charts a counter as a rate per minute between samples.

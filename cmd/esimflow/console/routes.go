@@ -28,6 +28,7 @@ func (c *Console) Register(m Mux) {
 	m.HandlePage("GET /console/search", c.page(c.search))
 	m.HandlePage("GET /console/esims/{iccid}", c.page(c.esim))
 	m.HandlePage("GET /console/events/{seq}", c.page(c.event))
+	m.HandlePage("GET /console/messages/{id}", c.page(c.message))
 	m.HandlePage("GET /console/undelivered", c.page(c.undelivered))
 	m.HandlePage("GET /console/contacts/{transactionId}", c.page(c.contactForm))
 	m.HandlePage("GET /console/dlq", c.page(c.deadLetters))

@@ -21,8 +21,10 @@ type undeliveredView struct {
 	Channels           []string
 	Ages               []option
 	Rows               []undeliveredRow
-	Total              int // dead letters of ESIM_NOTIFY before the filters
-	Waiting            int // intents delivered to the notifier and not acked: retrying or waiting
+	Open               []openRow // waiting for a contact, or failed and being retried
+	OpenShown          int       // how many open messages the filters let through
+	Total              int       // dead letters of ESIM_NOTIFY before the filters
+	Waiting            int       // intents delivered to the notifier and not acked: retrying or waiting
 	Redelivered        int
 }
 
@@ -34,6 +36,16 @@ type undeliveredRow struct {
 	Channel string
 	Age     string
 }
+
+// openRow is a message not out yet and not dead-lettered: its latest log
+// entry (waiting, failed, retried_unknown) says why.
+type openRow struct {
+	store.Notification
+	Age string
+}
+
+// maxOpen bounds the open messages a page shows.
+const maxOpen = 100
 
 var ages = []option{{"", "any age"}, {"1h", "last hour"}, {"24h", "last day"}, {"168h", "last week"}}
 
@@ -111,6 +123,23 @@ func (c *Console) undelivered(_ http.ResponseWriter, s *session) (string, view, 
 			continue
 		}
 		v.Rows = append(v.Rows, row)
+	}
+	var open struct {
+		Notifications []store.Notification `json:"notifications"`
+	}
+	if err := c.get(s, fmt.Sprintf("/v1/notifications/open?limit=%d", maxRows), &open); err != nil {
+		return "", view{}, err
+	}
+	for _, n := range open.Notifications { // newest first
+		if n.Channel != "" {
+			channels[n.Channel] = true
+		}
+		if (v.Kind != "" && n.Kind != v.Kind) || (v.Channel != "" && n.Channel != v.Channel) || (maxAge > 0 && now.Sub(n.SentAt) > maxAge) {
+			continue
+		}
+		if v.OpenShown++; len(v.Open) < maxOpen {
+			v.Open = append(v.Open, openRow{Notification: n, Age: age(now.Sub(n.SentAt))})
+		}
 	}
 	for ch := range channels {
 		v.Channels = append(v.Channels, ch)

@@ -13,7 +13,9 @@
 // need 2.11, and one max age on the state bucket would expire orders too.
 //
 // Keys in the state bucket are "order.<id>", "profile.<id>", "claim.<id>",
-// "log.<iccid>", "contact.<transactionId>", "contact_iccid.<iccid>" and
+// "log.<iccid>", "open.<intent id>" (an open intent's latest log entry; a
+// read lists them with a watch and drops those beyond
+// store.OpenNotificationLimit), "contact.<transactionId>", "contact_iccid.<iccid>" and
 // "contact_address.<email or phone>" (the contact indexes, holding a
 // transactionId); the seen bucket's keys are the escaped dedupe keys alone. KV
 // keys allow only [-/_=.A-Za-z0-9], so ids are escaped: letters, digits, '-'

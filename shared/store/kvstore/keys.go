@@ -15,6 +15,14 @@ func claimKey(id string) string      { return "claim." + token(id) }
 func logKey(iccid string) string     { return "log." + token(iccid) }
 func contactKey(txID string) string  { return "contact." + token(txID) }
 
+// openKey holds an open intent's latest log entry ("*" for a watch of all).
+func openKey(id string) string {
+	if id == "*" {
+		return "open.*"
+	}
+	return "open." + token(id)
+}
+
 // contactIndexKey holds the transactionId of the contact listing an iccid.
 func contactIndexKey(iccid string) string { return "contact_iccid." + token(iccid) }
 

@@ -1,11 +1,14 @@
 package kvstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/esimflow/esimflow/shared/store"
@@ -271,7 +274,78 @@ func (s *Store) AppendNotification(ctx context.Context, n store.Notification) er
 	if err != nil {
 		return fmt.Errorf("append notification %s: %w", n.ID, err)
 	}
+	// The open intents, after the log: an entry that did not make it there
+	// is retried with its intent's next entry.
+	if err := s.setOpen(ctx, n); err != nil {
+		return fmt.Errorf("open notifications %s: %w", n.ID, err)
+	}
 	return nil
+}
+
+// setOpen makes n its intent's open entry, or removes the intent's when n
+// closes it: a put (the last writer wins, as in Redis), or a delete of the
+// revision read, so a newer open entry is never removed.
+func (s *Store) setOpen(ctx context.Context, n store.Notification) error {
+	key := openKey(n.ID)
+	if store.OpenStatus(n.Status) {
+		b, err := json.Marshal(n)
+		if err != nil {
+			return fmt.Errorf("encode: %w", err)
+		}
+		_, err = s.state.Put(ctx, key, b)
+		return err
+	}
+	entry, err := s.state.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.state.Delete(ctx, key, jetstream.LastRevision(entry.Revision())); err != nil && !lostRace(err) {
+		return err
+	}
+	return nil
+}
+
+// OpenNotifications returns the open intents' entries, newest first. It
+// reads them all, and deletes those beyond store.OpenNotificationLimit
+// (Redis drops them as it writes).
+func (s *Store) OpenNotifications(ctx context.Context, limit int) ([]store.Notification, error) {
+	w, err := s.state.Watch(ctx, openKey("*"), jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("open notifications: %w", err)
+	}
+	defer w.Stop()
+	out := []store.Notification{}
+	for e := range w.Updates() {
+		if e == nil { // all current values read
+			break
+		}
+		var n store.Notification
+		if err := json.Unmarshal(e.Value(), &n); err != nil {
+			return nil, fmt.Errorf("decode open notification %s: %w", e.Key(), err)
+		}
+		out = append(out, n)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("open notifications: %w", ctx.Err())
+	}
+	// Newest first, as Redis's sorted set by SentAt in milliseconds, then
+	// by intent id.
+	slices.SortFunc(out, func(a, b store.Notification) int {
+		if c := cmp.Compare(b.SentAt.UnixMilli(), a.SentAt.UnixMilli()); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	for _, n := range out[min(len(out), store.OpenNotificationLimit):] {
+		if err := s.state.Delete(ctx, openKey(n.ID)); err != nil {
+			return nil, fmt.Errorf("drop open notification %s: %w", n.ID, err)
+		}
+	}
+	out = out[:min(len(out), store.OpenNotificationLimit)]
+	return out[:min(len(out), max(limit, 0))], nil
 }
 
 // Notifications returns the iccid's log, oldest first.

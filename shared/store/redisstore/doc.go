@@ -8,6 +8,8 @@
 //	esimflow:<ns>:{p:<iccid>}       profile, JSON string
 //	esimflow:<ns>:{c:<intent id>}   claim, hash {state, owner, lease_until_ms, attempts}
 //	esimflow:<ns>:{l:<iccid>}       notification log, list of JSON entries
+//	esimflow:<ns>:{n:open}          open intents: hash intent id → latest JSON entry
+//	esimflow:<ns>:{n:open}:t        open intents: sorted set of intent ids by SentAt (ms)
 //	esimflow:<ns>:{s:<dedupe key>}  seen mark, "1" with the seen TTL
 //	esimflow:<ns>:{k:<transactionId>} contact, JSON string
 //	esimflow:<ns>:{ki:<iccid>}      contact index: the transactionId listing the iccid
@@ -29,7 +31,8 @@
 // failover). Leases are compared with the client's clock, passed to the
 // scripts, as in kvstore: hosts sharing a store must keep their clocks in sync.
 // The notification log is RPUSH and LTRIM to store.NotificationLogLimit in one
-// MULTI.
+// MULTI; the open intents are then set or removed, and bounded to
+// store.OpenNotificationLimit, by one Lua script over their two keys.
 //
 // Claims and state have no TTL; seen marks do. The server must run with
 // maxmemory-policy noeviction: an evicted claim would let a message go out

@@ -370,7 +370,72 @@ func (s *Store) AppendNotification(ctx context.Context, n store.Notification) er
 	if err != nil {
 		return fmt.Errorf("append notification %s: %w", n.ID, err)
 	}
+	// The open intents, after the log (another slot): an entry that did
+	// not make it there is retried with its intent's next entry.
+	open := ""
+	if store.OpenStatus(n.Status) {
+		open = string(b)
+	}
+	err = openScript.Run(ctx, s.rdb, []string{s.openKey(), s.openKey() + ":t"},
+		n.ID, open, n.SentAt.UnixMilli(), store.OpenNotificationLimit).Err()
+	if err != nil {
+		return fmt.Errorf("open notifications %s: %w", n.ID, err)
+	}
 	return nil
+}
+
+// openKey is the hash of the open intents' entries by intent id; with ":t"
+// the sorted set of their ids by SentAt (one hash tag, one slot).
+func (s *Store) openKey() string { return s.key("n", "open") }
+
+// openScript sets (ARGV[2] is the entry) or removes (ARGV[2] is empty) the
+// open entry of intent ARGV[1], then drops the oldest beyond ARGV[4].
+var openScript = redis.NewScript(`
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if over > 0 then
+  local old = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+  redis.call('HDEL', KEYS[1], unpack(old))
+end
+return 1
+`)
+
+// OpenNotifications returns the open intents' entries, newest first.
+func (s *Store) OpenNotifications(ctx context.Context, limit int) ([]store.Notification, error) {
+	out := []store.Notification{}
+	if limit <= 0 {
+		return out, nil
+	}
+	ids, err := s.rdb.ZRevRange(ctx, s.openKey()+":t", 0, int64(limit)-1).Result()
+	if err != nil || len(ids) == 0 {
+		if err != nil {
+			return nil, fmt.Errorf("open notifications: %w", err)
+		}
+		return out, nil
+	}
+	items, err := s.rdb.HMGet(ctx, s.openKey(), ids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("open notifications: %w", err)
+	}
+	for i, it := range items {
+		str, ok := it.(string)
+		if !ok { // closed between the two reads
+			continue
+		}
+		var n store.Notification
+		if err := json.Unmarshal([]byte(str), &n); err != nil {
+			return nil, fmt.Errorf("decode open notification %s: %w", ids[i], err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // Notifications returns the iccid's log, oldest first.

@@ -61,6 +61,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"Log/AppendAndRead", testLog},
 		{"Log/Bounded", testLogBounded},
 		{"Log/ConcurrentAppends", testLogConcurrent},
+		{"Log/Open", testLogOpen},
+		{"Log/OpenBounded", testLogOpenBounded},
+		{"Log/OpenConcurrent", testLogOpenConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -915,7 +918,7 @@ func testLog(t *testing.T, f Factory) {
 	at := time.Date(2024, 1, 15, 14, 0, 0, 123456789, time.UTC)
 	entries := []store.Notification{
 		{ID: "activation:1", Kind: "activation", ICCID: "1", Channel: "email", Status: "sent", Attempt: 1, SentAt: at},
-		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, Channel: "sms", Status: "failed", Attempt: 1, Error: "timeout", SentAt: at.Add(time.Second)},
+		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, TransactionID: "tx1", Channel: "sms", Status: "failed", Attempt: 1, Error: "timeout", SentAt: at.Add(time.Second)},
 		{ID: "activation:2", Kind: "activation", ICCID: "2", Channel: "console", Status: "sent", Attempt: 1, SentAt: at},
 		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, Channel: "sms", Status: "retried_unknown", Attempt: 2,
 			SentAt: at.Add(2 * time.Second).In(time.FixedZone("", -5*3600))},
@@ -986,5 +989,94 @@ func testLogConcurrent(t *testing.T, f Factory) {
 	slices.Sort(ids)
 	if err != nil || !slices.Equal(ids, numbered("n")) {
 		t.Errorf("log kept %v (%v); want all %d concurrent appends", ids, err, concurrency)
+	}
+}
+
+// testLogOpen: an intent whose latest entry is waiting, failed or
+// retried_unknown is open, with that entry; sent, suppressed and
+// dead_lettered close it; newest first, across iccids, at most limit.
+func testLogOpen(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	at := time.Date(2024, 1, 15, 14, 0, 0, 0, time.UTC)
+	entry := func(id, iccid, status string, sec int) store.Notification {
+		return store.Notification{ID: id, Kind: "activation", ICCID: iccid, Status: status, Error: status + " why", SentAt: at.Add(time.Duration(sec) * time.Second)}
+	}
+	if got, err := s.OpenNotifications(ctx(t), 10); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("OpenNotifications of an empty store = %#v, %v; want an empty slice", got, err)
+	}
+	log := []store.Notification{
+		entry("a", "1", store.NotificationWaiting, 1),
+		entry("b", "2", store.NotificationFailed, 2),
+		entry("c", "3", store.NotificationWaiting, 3),
+		entry("a", "1", store.NotificationFailed, 4), // replaces a's waiting entry
+		entry("c", "3", "sent", 5),                   // closes c
+		entry("d", "4", store.NotificationRetriedUnknown, 6),
+		entry("e", "4", store.NotificationFailed, 7),
+		entry("e", "4", "dead_lettered", 8),
+		entry("f", "5", "suppressed", 9), // closes what was never open
+		entry("g", "5", store.NotificationWaiting, 10),
+		entry("g", "5", "suppressed", 11),
+	}
+	for _, e := range log {
+		if err := s.AppendNotification(ctx(t), e); err != nil {
+			t.Fatalf("append %+v: %v", e, err)
+		}
+	}
+	want := []store.Notification{log[5], log[3], log[1]} // d, a (failed), b
+	for _, limit := range []int{10, 2, 0} {
+		got, err := s.OpenNotifications(ctx(t), limit)
+		w := want[:min(limit, len(want))]
+		if err != nil || len(got) != len(w) {
+			t.Errorf("OpenNotifications(%d) = %+v, %v; want %+v", limit, got, err, w)
+			continue
+		}
+		for i := range w {
+			if !sameNotification(got[i], w[i]) {
+				t.Errorf("OpenNotifications(%d)[%d] = %+v; want %+v", limit, i, got[i], w[i])
+			}
+		}
+	}
+}
+
+// testLogOpenBounded: beyond store.OpenNotificationLimit the oldest open
+// intents drop out.
+func testLogOpenBounded(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	at := time.Date(2024, 1, 15, 14, 0, 0, 0, time.UTC)
+	const extra = 3
+	for i := range store.OpenNotificationLimit + extra {
+		n := store.Notification{ID: fmt.Sprintf("n%04d", i), ICCID: fmt.Sprint(i % 7), Status: store.NotificationFailed, SentAt: at.Add(time.Duration(i) * time.Second)}
+		if err := s.AppendNotification(ctx(t), n); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	got, err := s.OpenNotifications(ctx(t), store.OpenNotificationLimit+extra)
+	if err != nil || len(got) != store.OpenNotificationLimit {
+		t.Fatalf("%d open (%v); want %d", len(got), err, store.OpenNotificationLimit)
+	}
+	if first, last := got[0].ID, got[len(got)-1].ID; first != fmt.Sprintf("n%04d", store.OpenNotificationLimit+extra-1) || last != fmt.Sprintf("n%04d", extra) {
+		t.Errorf("open from %s to %s; want the newest %d", first, last, store.OpenNotificationLimit)
+	}
+}
+
+// testLogOpenConcurrent: intents opened at once by many writers are all
+// listed.
+func testLogOpenConcurrent(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	at := time.Date(2024, 1, 15, 14, 0, 0, 0, time.UTC)
+	race(func(i int) {
+		n := store.Notification{ID: fmt.Sprintf("n%02d", i), ICCID: fmt.Sprint(i), Status: store.NotificationWaiting, SentAt: at.Add(time.Duration(i) * time.Second)}
+		if err := s.AppendNotification(ctx(t), n); err != nil {
+			t.Errorf("append %d: %v", i, err)
+		}
+	})
+	got, err := s.OpenNotifications(ctx(t), 100)
+	var ids []string
+	for _, n := range got {
+		ids = append(ids, n.ID)
+	}
+	slices.Sort(ids)
+	if err != nil || !slices.Equal(ids, numbered("n")) {
+		t.Errorf("open %v (%v); want all %d", ids, err, concurrency)
 	}
 }
