@@ -92,7 +92,9 @@ func TestRedisTLSAndACL(t *testing.T) {
 			"ESIMFLOW_REDIS_URL": url("esim", "wrong-pw"), "ESIMFLOW_REDIS_TLS_CA": ca.CertFile,
 			"ESIMFLOW_REDIS_TLS_CERT": client.CertFile, "ESIMFLOW_REDIS_TLS_KEY": client.KeyFile}, "WRONGPASS"},
 		{"no client certificate", map[string]string{
-			"ESIMFLOW_REDIS_URL": url("esim", "s3cret-pw"), "ESIMFLOW_REDIS_TLS_CA": ca.CertFile}, "certificate"},
+			// Under TLS 1.3 the server refuses after the client's handshake
+			// ends: the client reads the alert, or finds the connection reset.
+			"ESIMFLOW_REDIS_URL": url("esim", "s3cret-pw"), "ESIMFLOW_REDIS_TLS_CA": ca.CertFile}, "certificate|connection reset|broken pipe|EOF"},
 		{"server certificate from an unknown CA", map[string]string{
 			"ESIMFLOW_REDIS_URL": url("esim", "s3cret-pw"), "ESIMFLOW_REDIS_TLS_CA": other.CertFile,
 			"ESIMFLOW_REDIS_TLS_CERT": client.CertFile, "ESIMFLOW_REDIS_TLS_KEY": client.KeyFile}, "certificate"},
@@ -112,7 +114,7 @@ func TestRedisTLSAndACL(t *testing.T) {
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("ping: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			case tt.wantErr != "" && (err == nil || !containsAny(err.Error(), strings.Split(tt.wantErr, "|"))):
 				t.Fatalf("ping: err = %v, want one containing %q", err, tt.wantErr)
 			}
 		})
@@ -140,4 +142,13 @@ func TestRedisTLSSettingsNeedRediss(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "rediss://") {
 		t.Errorf("err = %v, want one asking for rediss://", err)
 	}
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
