@@ -218,6 +218,7 @@ func replayOne(ctx context.Context, st ReplayStore, msg jetstream.Msg, seenTTL t
 		return "", fmt.Errorf("metadata: %w", err)
 	}
 	ev, decodeErr := event.Decode(msg.Data())
+	ev.Seq = meta.Sequence.Stream // as the processor saw it: the order of untimed events
 	switch {
 	case decodeErr != nil:
 		return outcomeDead, nil

@@ -137,6 +137,12 @@ func (d *decoder) body(ev *Event) {
 	if ts := d.time("timestamp"); !ts.IsZero() {
 		ev.Timestamp = ts
 	}
+	if ts := d.time("lastUpdateTime"); !ts.IsZero() && ev.Timestamp.IsZero() {
+		ev.Timestamp = ts
+	}
+	if n, ok := d.int("seqNumber"); ok && n > 0 {
+		ev.ProviderSeq = n
+	}
 	ev.OrderNo = d.str("orderNo")
 	ev.TransactionID = d.str("transactionId")
 	ev.ICCID = d.str("iccid")
@@ -356,6 +362,15 @@ func (d *decoder) time(name string) time.Time {
 		return time.Time{}
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n == 0 {
+			// Providers send 0 for "no time": read as 1970 it would lose
+			// every comparison (issue 14, case 7).
+			return time.Time{}
+		}
+		if n < 0 {
+			d.fail("%s: negative time %d", name, n)
+			return time.Time{}
+		}
 		if n > 1e12 {
 			return time.UnixMilli(n).UTC()
 		}

@@ -97,9 +97,20 @@ type Event struct {
 	RemainDays    int64     `json:"remainDays,omitempty"`
 	ExpiredTime   time.Time `json:"expiredTime,omitzero"`
 
-	// Timestamp is the provider's time of the event (timestamp or
-	// eventGenerateTime); zero when it sent none.
+	// Timestamp is the provider's time of the event (eventGenerateTime,
+	// timestamp or lastUpdateTime); zero when it sent none (a timestamp of 0
+	// is none, not 1970).
 	Timestamp time.Time `json:"timestamp,omitzero"`
+	// ProviderSeq is the provider's own sequence of the event (seqNumber);
+	// 0 when it sent none. Where two events both carry one it orders them
+	// before their times do (docs/design.md, "Ordering").
+	ProviderSeq int64 `json:"seqNumber,omitempty"`
+
+	// Seq is the ESIM_EVENTS stream sequence the event was stored at: the
+	// order ingest stored events in, the same for every consumer and every
+	// replay. The consumer sets it; Decode leaves it 0. It is the last
+	// evidence of causal order (docs/design.md, "Ordering").
+	Seq uint64 `json:"-"`
 
 	// Extra keeps every field the decoder does not map, by its JSON name.
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`
@@ -113,6 +124,11 @@ func (e Event) Entity() string {
 	}
 	return e.ICCID
 }
+
+// Timed reports whether the provider said when (or in which sequence) the
+// event happened. An untimed event is ordered by arrival alone, and a repeat
+// of its content may be a new fact (docs/design.md, "Dedupe keys").
+func (e Event) Timed() bool { return !e.Timestamp.IsZero() || e.ProviderSeq > 0 }
 
 // ErrInvalidJSON marks a body that is not JSON at all: ingest answers 400.
 var ErrInvalidJSON = errors.New("invalid JSON")

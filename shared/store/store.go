@@ -228,27 +228,40 @@ type Notification struct {
 
 // Transition is one status change of an order or profile, at the event's time.
 type Transition struct {
-	Status         string    `json:"status"`
-	PreviousStatus string    `json:"previousStatus,omitempty"` // as the provider reported it
-	SmdpStatus     string    `json:"smdpStatus,omitempty"`     // eSIM Access ESIM_STATUS only
-	At             time.Time `json:"at"`
+	Status         string `json:"status"`
+	PreviousStatus string `json:"previousStatus,omitempty"` // as the provider reported it
+	SmdpStatus     string `json:"smdpStatus,omitempty"`     // eSIM Access ESIM_STATUS only
+	// At is the provider's event time, or when ESIM_EVENTS stored an event
+	// that carried none (Arrival).
+	At time.Time `json:"at"`
+	// Where the event stands in the causal order (docs/design.md,
+	// "Ordering"): the provider's sequence, when sent; for an event without
+	// a provider time or sequence (Arrival), its ESIM_EVENTS stream sequence.
+	ProviderSeq int64  `json:"providerSeq,omitempty"`
+	Seq         uint64 `json:"seq,omitempty"`
+	Arrival     bool   `json:"arrival,omitempty"`
 }
 
 // Profile is the state of one eSIM profile.
 type Profile struct {
-	ICCID          string       `json:"iccid"`
-	OrderNo        string       `json:"orderNo,omitempty"`
-	TransactionID  string       `json:"transactionId,omitempty"`
-	EsimTranNo     string       `json:"esimTranNo,omitempty"`
-	Status         string       `json:"status,omitempty"`
-	PreviousStatus string       `json:"previousStatus,omitempty"`
-	SmdpStatus     string       `json:"smdpStatus,omitempty"`
-	UsedVolume     int64        `json:"usedVolume"`
-	TotalVolume    int64        `json:"totalVolume"`
-	UsagePercent   float64      `json:"usagePercent"`
-	Validity       *Validity    `json:"validity,omitempty"`
-	History        []Transition `json:"history,omitempty"` // newest first, bounded
-	UpdatedAt      time.Time    `json:"updatedAt,omitzero"`
+	ICCID          string `json:"iccid"`
+	OrderNo        string `json:"orderNo,omitempty"`
+	TransactionID  string `json:"transactionId,omitempty"`
+	EsimTranNo     string `json:"esimTranNo,omitempty"`
+	Status         string `json:"status,omitempty"`
+	PreviousStatus string `json:"previousStatus,omitempty"`
+	SmdpStatus     string `json:"smdpStatus,omitempty"`
+	// OrderedBy names what placed the status after the previous one:
+	// "provider" (its sequence or event time), "previousStatus" (a chain at
+	// one instant), "arrival" (only the stream order decided) or "tie" (two
+	// events of one instant: the status names decided).
+	OrderedBy    string       `json:"orderedBy,omitempty"`
+	UsedVolume   int64        `json:"usedVolume"`
+	TotalVolume  int64        `json:"totalVolume"`
+	UsagePercent float64      `json:"usagePercent"`
+	Validity     *Validity    `json:"validity,omitempty"`
+	History      []Transition `json:"history,omitempty"` // newest first, bounded
+	UpdatedAt    time.Time    `json:"updatedAt,omitzero"`
 }
 
 // Validity is what the latest VALIDITY_USAGE report said of a profile's
@@ -267,7 +280,8 @@ type Order struct {
 	TransactionID  string       `json:"transactionId,omitempty"`
 	Status         string       `json:"status,omitempty"`
 	PreviousStatus string       `json:"previousStatus,omitempty"`
-	Profiles       []string     `json:"profiles"` // iccids, sorted
+	OrderedBy      string       `json:"orderedBy,omitempty"` // as Profile.OrderedBy
+	Profiles       []string     `json:"profiles"`            // iccids, sorted
 	History        []Transition `json:"history,omitempty"`
 	UpdatedAt      time.Time    `json:"updatedAt,omitzero"`
 }

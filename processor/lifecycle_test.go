@@ -1,0 +1,111 @@
+package processor_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/esimflow/esimflow/processor"
+	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/poll"
+	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/stream"
+)
+
+// onBothStores runs a lifecycle test through the whole processor on each
+// store, batched and one event at a time (issue 14: every case on both).
+func onBothStores(t *testing.T, fn func(t *testing.T, r *rig, st processor.Store)) {
+	t.Run("kv", func(t *testing.T) {
+		r := newRig(t, rigOpts{})
+		st := r.kvStore(t)
+		r.start(t, st, instOpts{})
+		fn(t, r, st)
+	})
+	t.Run("redis/batched", func(t *testing.T) {
+		r := newRig(t, rigOpts{})
+		st, _ := r.redisStore(t, "")
+		r.start(t, st, instOpts{workers: 2, batch: 8})
+		fn(t, r, st)
+	})
+}
+
+// play publishes bodies as ingest stores them and waits until all are handled.
+func play(t *testing.T, r *rig, bodies ...string) {
+	t.Helper()
+	for _, b := range bodies {
+		r.publish(t, b, true)
+	}
+	ctx := context.Background()
+	s, err := r.js.Stream(ctx, r.names.Stream(stream.Events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.js.Consumer(ctx, r.names.Stream(stream.Events), r.names.Consumer(stream.ProcessorConsumer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "all events handled", func() bool {
+		ci, err := c.Info(ctx)
+		return err == nil && ci.AckFloor.Stream >= info.State.LastSeq && ci.NumAckPending == 0
+	})
+}
+
+func profileOf(t *testing.T, st processor.Store, iccid string) store.Profile {
+	t.Helper()
+	p, err := st.Profile(context.Background(), iccid)
+	if err != nil {
+		t.Fatalf("profile %s: %v", iccid, err)
+	}
+	return p
+}
+
+// intentIDs lists the ids of the intents published, in order.
+func intentIDs(t *testing.T, r *rig) []string {
+	t.Helper()
+	var ids []string
+	for _, m := range r.streamMsgs(t, stream.Notify) {
+		var in intent.Intent
+		if err := json.Unmarshal(m.Data, &in); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, in.ID)
+	}
+	return ids
+}
+
+// TestLifecycleUntimedReactivation (issue 14, case 1): IN_USE → SUSPENDED →
+// IN_USE a second apart without notifyId or eventGenerateTime, and the
+// documented format without timestamp: every event is stored and takes
+// effect, the third although it repeats the first.
+func TestLifecycleUntimedReactivation(t *testing.T) {
+	onBothStores(t, func(t *testing.T, r *rig, st processor.Store) {
+		esim := func(status string) string {
+			return `{"notifyType":"ESIM_STATUS","content":{"iccid":"89852000000000000011","esimStatus":"` + status + `","smdpStatus":"ENABLED"}}`
+		}
+		play(t, r, esim("IN_USE"), esim("SUSPENDED"), esim("IN_USE"))
+		p := profileOf(t, st, "89852000000000000011")
+		if p.Status != "IN_USE" || p.PreviousStatus != "SUSPENDED" || p.OrderedBy != "arrival" || len(p.History) != 3 {
+			t.Errorf("eSIM Access: status %s (previous %s, ordered by %q), %d transitions; want IN_USE after SUSPENDED by arrival, 3",
+				p.Status, p.PreviousStatus, p.OrderedBy, len(p.History))
+		}
+
+		doc := func(prev, status string) string {
+			return `{"eventType":"PROFILE_STATUS","iccid":"89852000000000000012","previousStatus":"` + prev + `","currentStatus":"` + status + `"}`
+		}
+		play(t, r, doc("GOT_RESOURCE", "ACTIVATED"), doc("ACTIVATED", "SUSPENDED"), doc("SUSPENDED", "ACTIVATED"))
+		p = profileOf(t, st, "89852000000000000012")
+		if p.Status != "ACTIVATED" || p.PreviousStatus != "SUSPENDED" || len(p.History) != 3 {
+			t.Errorf("documented: status %s (previous %s), %d transitions; want ACTIVATED after SUSPENDED, 3", p.Status, p.PreviousStatus, len(p.History))
+		}
+		// The same event again, later: a retry of the latest changes the
+		// status of nothing.
+		play(t, r, doc("SUSPENDED", "ACTIVATED"))
+		if p = profileOf(t, st, "89852000000000000012"); p.Status != "ACTIVATED" || p.PreviousStatus != "SUSPENDED" {
+			t.Errorf("after a retry: status %s (previous %s)", p.Status, p.PreviousStatus)
+		}
+	})
+}

@@ -1,0 +1,100 @@
+package merge_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/esimflow/esimflow/processor/merge"
+	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/store"
+)
+
+// permutations calls fn with every order of n items.
+func permutations(n int, fn func([]int)) {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	var rec func(k int)
+	rec = func(k int) {
+		if k == n {
+			fn(append([]int(nil), idx...))
+			return
+		}
+		for i := k; i < n; i++ {
+			idx[k], idx[i] = idx[i], idx[k]
+			rec(k + 1)
+			idx[k], idx[i] = idx[i], idx[k]
+		}
+	}
+	rec(0)
+}
+
+// stored is an untimed event as the processor sees it: its stream sequence,
+// and its time the one JetStream stored it at.
+func stored(ev event.Event, seq uint64) timedEvent {
+	ev.Seq = seq
+	return timedEvent{ev, time.Date(2024, 1, 15, 12, 0, int(seq), 0, time.UTC)}
+}
+
+// TestUntimedLifecycleOrderedByArrival (issue 14, case 1): events with
+// neither an id nor a time are ordered by the stream sequence, in whatever
+// order they are merged; a repeat of an older event after a different one
+// is a new fact, and a repeat of the latest is a retry.
+func TestUntimedLifecycleOrderedByArrival(t *testing.T) {
+	esim := func(status string) event.Event {
+		return event.Event{Type: event.EsimStatus, ICCID: "1", Status: status, SmdpStatus: "ENABLED"}
+	}
+	doc := func(prev, status string) event.Event {
+		return event.Event{Type: event.ProfileStatus, ICCID: "1", PreviousStatus: prev, Status: status}
+	}
+	tests := []struct {
+		name         string
+		events       []timedEvent
+		status, prev string
+		orderedBy    string
+	}{
+		{"eSIM Access re-activation", []timedEvent{stored(esim("IN_USE"), 1), stored(esim("SUSPENDED"), 2), stored(esim("IN_USE"), 3)}, "IN_USE", "SUSPENDED", merge.OrderedByArrival},
+		{"documented re-activation", []timedEvent{stored(doc("GOT_RESOURCE", "ACTIVATED"), 1), stored(doc("ACTIVATED", "SUSPENDED"), 2), stored(doc("SUSPENDED", "ACTIVATED"), 3)}, "ACTIVATED", "SUSPENDED", merge.OrderedByArrival},
+		{"suspended again", []timedEvent{stored(esim("IN_USE"), 1), stored(esim("SUSPENDED"), 2), stored(esim("IN_USE"), 3), stored(esim("SUSPENDED"), 4)}, "SUSPENDED", "IN_USE", merge.OrderedByArrival},
+		{"a retry of the latest", []timedEvent{stored(esim("GOT_RESOURCE"), 1), stored(esim("IN_USE"), 2), stored(esim("IN_USE"), 3)}, "IN_USE", "GOT_RESOURCE", merge.OrderedByArrival},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want *store.Profile
+			permutations(len(tt.events), func(order []int) {
+				p := store.Profile{ICCID: "1"}
+				for _, i := range order {
+					merge.Profile(&p, tt.events[i].ev, tt.events[i].at)
+				}
+				for _, i := range order { // redeliveries change nothing
+					if merge.Profile(&p, tt.events[i].ev, tt.events[i].at) {
+						t.Errorf("order %v: redelivery of %d changed the state", order, i)
+					}
+				}
+				if p.Status != tt.status || p.PreviousStatus != tt.prev || p.OrderedBy != tt.orderedBy {
+					t.Errorf("order %v: status %s (previous %s, ordered by %q), want %s (previous %s, ordered by %q)",
+						order, p.Status, p.PreviousStatus, p.OrderedBy, tt.status, tt.prev, tt.orderedBy)
+				}
+				if want == nil {
+					want = &p
+				} else if mustJSON(t, p) != mustJSON(t, *want) {
+					t.Errorf("order %v: state differs\n got %s\nwant %s", order, mustJSON(t, p), mustJSON(t, *want))
+				}
+			})
+			if len(want.History) != len(tt.events) {
+				t.Errorf("history %+v: want every stored event", want.History)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
