@@ -109,3 +109,31 @@ func TestLifecycleUntimedReactivation(t *testing.T) {
 		}
 	})
 }
+
+// TestLifecycleSameInstantTie (issue 14, case 2): an ORDER_STATUS listing
+// the profile as GOT_RESOURCE and a PROFILE_STATUS GOT_RESOURCE→ACTIVATED in
+// the same second: previousStatus says which came first, in either arrival
+// order; and a timestamp of 0 is no time (case 7), so the untimed SUSPENDED
+// that arrives last is the latest.
+func TestLifecycleSameInstantTie(t *testing.T) {
+	onBothStores(t, func(t *testing.T, r *rig, st processor.Store) {
+		order := func(no, iccid string) string {
+			return `{"eventType":"ORDER_STATUS","orderNo":"` + no + `","transactionId":"tx-` + no + `","status":"GOT_RESOURCE","timestamp":"2024-01-15T12:00:00Z","profiles":[{"iccid":"` + iccid + `","status":"GOT_RESOURCE"}]}`
+		}
+		activated := func(iccid string) string {
+			return `{"eventType":"PROFILE_STATUS","iccid":"` + iccid + `","previousStatus":"GOT_RESOURCE","currentStatus":"ACTIVATED","timestamp":"2024-01-15T12:00:00Z"}`
+		}
+		play(t, r, order("O21", "8921"), activated("8921"))
+		play(t, r, activated("8922"), order("O22", "8922"))
+		for _, iccid := range []string{"8921", "8922"} {
+			p := profileOf(t, st, iccid)
+			if p.Status != "ACTIVATED" || p.PreviousStatus != "GOT_RESOURCE" || p.OrderedBy != "previousStatus" {
+				t.Errorf("%s: status %s (previous %s, ordered by %q), want ACTIVATED after GOT_RESOURCE by previousStatus", iccid, p.Status, p.PreviousStatus, p.OrderedBy)
+			}
+		}
+		play(t, r, `{"eventType":"PROFILE_STATUS","iccid":"8921","previousStatus":"ACTIVATED","currentStatus":"SUSPENDED","timestamp":0}`)
+		if p := profileOf(t, st, "8921"); p.Status != "SUSPENDED" || p.OrderedBy != "arrival" {
+			t.Errorf("after an untimed SUSPENDED: status %s (ordered by %q)", p.Status, p.OrderedBy)
+		}
+	})
+}

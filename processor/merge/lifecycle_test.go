@@ -1,6 +1,7 @@
 package merge_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -97,4 +98,54 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestCausalOrderEvidence (issue 14, cases 2 and 7): the provider's sequence
+// first, then its event time, then previousStatus chains among events of one
+// instant; the state says which decided.
+func TestCausalOrderEvidence(t *testing.T) {
+	t0 := time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC)
+	profile := func(prev, status string, seq int64) event.Event {
+		return event.Event{Type: event.ProfileStatus, ICCID: "1", OrderNo: "O1", PreviousStatus: prev, Status: status, Timestamp: t0, ProviderSeq: seq}
+	}
+	order := event.Event{Type: event.OrderStatus, OrderNo: "O1", Status: "GOT_RESOURCE", Timestamp: t0,
+		Profiles: []event.ProfileRef{{ICCID: "1", Status: "GOT_RESOURCE"}}}
+	tests := []struct {
+		name         string
+		events       []timedEvent
+		status, prev string
+		orderedBy    string
+	}{
+		{"same instant: previousStatus chain", []timedEvent{{order, t0}, {profile("GOT_RESOURCE", "ACTIVATED", 0), t0}}, "ACTIVATED", "GOT_RESOURCE", merge.OrderedByChain},
+		{"same instant: a longer chain", []timedEvent{{profile("ACTIVATED", "SUSPENDED", 0), t0}, {order, t0}, {profile("GOT_RESOURCE", "ACTIVATED", 0), t0}}, "SUSPENDED", "ACTIVATED", merge.OrderedByChain},
+		{"provider sequence before time", []timedEvent{{profile("IN_USE", "SUSPENDED", 7), t0.Add(time.Hour)}, {profile("SUSPENDED", "IN_USE", 8), t0}}, "IN_USE", "SUSPENDED", merge.OrderedByProvider},
+		{"event time", []timedEvent{{profile("", "SUSPENDED", 0), t0}, {profile("", "IN_USE", 0), t0.Add(time.Second)}}, "IN_USE", "SUSPENDED", merge.OrderedByProvider},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want string
+			permutations(len(tt.events), func(order []int) {
+				st := newMemState()
+				for _, i := range order {
+					te := tt.events[i]
+					if err := merge.Apply(context.Background(), st, te.ev, te.at); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var p store.Profile
+				if err := json.Unmarshal(st.profiles["1"], &p); err != nil {
+					t.Fatal(err)
+				}
+				if p.Status != tt.status || p.PreviousStatus != tt.prev || p.OrderedBy != tt.orderedBy {
+					t.Errorf("order %v: status %s (previous %s, ordered by %q), want %s (previous %s, ordered by %q)",
+						order, p.Status, p.PreviousStatus, p.OrderedBy, tt.status, tt.prev, tt.orderedBy)
+				}
+				if got := dump(st); want == "" {
+					want = got
+				} else if got != want {
+					t.Errorf("order %v: state differs\n got %s\nwant %s", order, got, want)
+				}
+			})
+		})
+	}
 }
