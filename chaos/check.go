@@ -267,10 +267,11 @@ func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
 			continue
 		}
 		at := eventTime(ev, m)
-		if err := merge.Apply(ctx, o, ev, at); err != nil {
+		p, err := merge.Apply(ctx, o, ev, at)
+		if err != nil {
 			return nil, fmt.Errorf("oracle merge: %w", err)
 		}
-		for _, in := range intent.For(ev, at, rules) {
+		for _, in := range intent.For(ev, at, p, rules) {
 			o.intents[in.ID] = in
 		}
 	}

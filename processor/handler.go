@@ -13,6 +13,7 @@ import (
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
@@ -141,17 +142,19 @@ func (h *Handler) park(ev event.Event, m *consume.Msg) {
 // pipeline's span of the event covers both.
 func (h *Handler) apply(ctx context.Context, ev event.Event, m *consume.Msg) error {
 	at := eventTimeOf(ev, m)
-	if err := merge.Apply(ctx, h.store, ev, at); err != nil {
+	p, err := merge.Apply(ctx, h.store, ev, at)
+	if err != nil {
 		return err
 	}
-	return h.publishIntents(ctx, ev, at)
+	return h.publishIntents(ctx, ev, at, p)
 }
 
 // publishIntents publishes what a merged event asks the notifier to send,
 // carrying ctx's trace on to the notifier. Both paths, one event at a time
-// and batched, come here once the event's merge is stored.
-func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Time) error {
-	for _, in := range intent.For(ev, at, h.rules) {
+// and batched, come here once the event's merge is stored; p is the state
+// the event's profile landed on.
+func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Time, p store.Profile) error {
+	for _, in := range intent.For(ev, at, p, h.rules) {
 		if err := h.publishIntent(ctx, in); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/esimflow/esimflow/processor"
@@ -134,6 +135,66 @@ func TestLifecycleSameInstantTie(t *testing.T) {
 		play(t, r, `{"eventType":"PROFILE_STATUS","iccid":"8921","previousStatus":"ACTIVATED","currentStatus":"SUSPENDED","timestamp":0}`)
 		if p := profileOf(t, st, "8921"); p.Status != "SUSPENDED" || p.OrderedBy != "arrival" {
 			t.Errorf("after an untimed SUSPENDED: status %s (ordered by %q)", p.Status, p.OrderedBy)
+		}
+	})
+}
+
+// TestLifecycleTerminalStates (issue 14, case 6): CANCELLED, REVOKED,
+// RELEASED, then a late ACTIVATED: the state stays terminal and the customer
+// is not told the eSIM is active, nor warned about its data.
+func TestLifecycleTerminalStates(t *testing.T) {
+	onBothStores(t, func(t *testing.T, r *rig, st processor.Store) {
+		status := func(prev, cur, at string) string {
+			return `{"eventType":"PROFILE_STATUS","iccid":"8961","previousStatus":"` + prev + `","currentStatus":"` + cur + `","timestamp":"` + at + `"}`
+		}
+		play(t, r,
+			status("GOT_RESOURCE", "CANCELLED", "2024-01-15T13:00:00Z"),
+			status("CANCELLED", "REVOKED", "2024-01-15T14:00:00Z"),
+			status("REVOKED", "RELEASED", "2024-01-15T15:00:00Z"))
+		// Late: after the terminal statuses are merged (events handled at
+		// once may each see the state before the other).
+		play(t, r, status("GOT_RESOURCE", "ACTIVATED", "2024-01-15T12:00:00Z"),
+			`{"eventType":"DATA_USAGE","iccid":"8961","usedVolume":900,"totalVolume":1000,"timestamp":"2024-01-15T12:30:00Z"}`,
+		)
+		if p := profileOf(t, st, "8961"); p.Status != "RELEASED" {
+			t.Errorf("status %s, want RELEASED", p.Status)
+		}
+		if ids := intentIDs(t, r); len(ids) != 0 {
+			t.Errorf("intents %v for a released eSIM, want none", ids)
+		}
+	})
+}
+
+// TestLifecycleVocabulary (issue 14, case 7): "in_use" is IN_USE (and
+// activates, the provider's spelling kept); a percent outside 0–100 with no
+// volumes is dead-lettered with the reason, and clamped where the volumes
+// prove the truth.
+func TestLifecycleVocabulary(t *testing.T) {
+	onBothStores(t, func(t *testing.T, r *rig, st processor.Store) {
+		play(t, r,
+			`{"notifyType":"ESIM_STATUS","eventGenerateTime":"2024-01-15T12:00:00Z","content":{"iccid":"8971","esimStatus":"in_use","smdpStatus":"enabled"}}`,
+			`{"eventType":"DATA_USAGE","iccid":"8971","usagePercent":1e30,"timestamp":"2024-01-15T12:10:00Z"}`,
+			`{"eventType":"DATA_USAGE","iccid":"8971","usagePercent":150,"timestamp":"2024-01-15T12:20:00Z"}`,
+			`{"eventType":"DATA_USAGE","iccid":"8971","usedVolume":400,"totalVolume":1000,"usagePercent":150,"timestamp":"2024-01-15T12:30:00Z"}`,
+		)
+		p := profileOf(t, st, "8971")
+		if p.Status != "IN_USE" || p.SmdpStatus != "ENABLED" || len(p.History) != 1 || p.History[0].RawStatus != "in_use" {
+			t.Errorf("status %s smdp %s history %+v, want IN_USE (raw in_use)", p.Status, p.SmdpStatus, p.History)
+		}
+		if p.UsagePercent != 40 || p.UsedVolume != 400 {
+			t.Errorf("usage %v%% %d bytes, want 40%% 400", p.UsagePercent, p.UsedVolume)
+		}
+		if ids := intentIDs(t, r); len(ids) != 1 || !strings.HasPrefix(ids[0], "activation:8971") {
+			t.Errorf("intents %v, want the activation only", ids)
+		}
+		dls := r.streamMsgs(t, stream.DLQ)
+		if len(dls) != 2 {
+			t.Fatalf("%d dead letters, want the two percents without volumes", len(dls))
+		}
+		for _, dl := range dls {
+			if !strings.Contains(dl.Header.Get(stream.HeaderError), "outside 0–100") {
+				t.Errorf("dead letter reason %q", dl.Header.Get(stream.HeaderError))
+			}
 		}
 	})
 }

@@ -34,10 +34,11 @@ func newOracle(t testing.TB, cfg config.Processor, bodies []string) *oracle {
 		if ev.Timestamp.IsZero() {
 			t.Fatalf("oracle needs timestamps: %s", b)
 		}
-		if err := merge.Apply(context.Background(), o, ev, ev.Timestamp); err != nil {
+		p, err := merge.Apply(context.Background(), o, ev, ev.Timestamp)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for _, in := range intent.For(ev, ev.Timestamp, rules) {
+		for _, in := range intent.For(ev, ev.Timestamp, p, rules) {
 			o.intents[in.ID] = true
 		}
 	}

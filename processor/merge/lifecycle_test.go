@@ -128,7 +128,7 @@ func TestCausalOrderEvidence(t *testing.T) {
 				st := newMemState()
 				for _, i := range order {
 					te := tt.events[i]
-					if err := merge.Apply(context.Background(), st, te.ev, te.at); err != nil {
+					if _, err := merge.Apply(context.Background(), st, te.ev, te.at); err != nil {
 						t.Fatal(err)
 					}
 				}

@@ -211,6 +211,9 @@ func orderBytes(o *store.Order) int {
 // which the processor's seen-set may have applied from either copy.
 func transition(ev event.Event, status, previous, smdp string, at time.Time) store.Transition {
 	t := store.Transition{Status: status, PreviousStatus: previous, SmdpStatus: smdp, At: at.UTC(), ProviderSeq: ev.ProviderSeq}
+	if status == ev.Status {
+		t.RawStatus = ev.RawStatus
+	}
 	if !ev.Timed() {
 		t.Seq, t.Arrival = ev.Seq, true
 	}
@@ -311,7 +314,7 @@ func rank(h []store.Transition) []ranked {
 // redelivery, or a retry of a timed event stored twice.
 func sameTransition(a, b store.Transition) bool {
 	return a.At.Equal(b.At) && a.Status == b.Status && a.PreviousStatus == b.PreviousStatus &&
-		a.SmdpStatus == b.SmdpStatus && a.ProviderSeq == b.ProviderSeq && a.Arrival == b.Arrival && a.Seq == b.Seq
+		a.SmdpStatus == b.SmdpStatus && a.RawStatus == b.RawStatus && a.ProviderSeq == b.ProviderSeq && a.Arrival == b.Arrival && a.Seq == b.Seq
 }
 
 func addTransition(h *[]store.Transition, t store.Transition) bool {

@@ -116,6 +116,7 @@ func (d *decoder) decode(top *fastjson.Object) Event {
 		return ev
 	}
 	d.body(&ev)
+	ev.canonicalStatuses()
 	for k, v := range d.rest() {
 		if ev.Extra == nil {
 			ev.Extra = map[string]json.RawMessage{}
@@ -172,9 +173,7 @@ func (d *decoder) body(ev *Event) {
 		if !hasUsed && hasTotal && hasRemain {
 			used, hasUsed = total-remain, true
 		}
-		if !hasPct && hasUsed && total > 0 {
-			pct, hasPct = math.Min(100, float64(used)*100/float64(total)), true
-		}
+		pct, hasPct = usagePercent(pct, hasPct, used, hasUsed, total)
 		ev.UsedVolume, ev.TotalVolume, ev.RemainVolume = used, total, remain
 		ev.UsagePercent, ev.HasUsage = pct, hasPct || hasUsed
 	case ValidityUsage:
@@ -183,6 +182,25 @@ func (d *decoder) body(ev *Event) {
 		ev.RemainDays, _ = d.int("remain")
 		ev.ExpiredTime = d.time("expiredTime")
 	}
+}
+
+// usagePercent is the percent a usage report stands for (docs/design.md,
+// "Event formats", per field): the provider's when it is within 0–100; else
+// derived from the volumes, clamped to 0–100 (usage beyond the total is an
+// exhausted bundle); a percent outside 0–100 with no volumes to prove the
+// truth is left as sent, and validate dead-letters it with the reason.
+func usagePercent(pct float64, hasPct bool, used int64, hasUsed bool, total int64) (float64, bool) {
+	derived, canDerive := 0.0, hasUsed && total > 0
+	if canDerive {
+		derived = min(100, max(0, float64(used)*100/float64(total)))
+	}
+	switch {
+	case hasPct && pct >= 0 && pct <= 100:
+		return pct, true
+	case canDerive:
+		return derived, true
+	}
+	return pct, hasPct
 }
 
 func (ev Event) validate() error {
@@ -217,6 +235,9 @@ func (ev Event) validate() error {
 		}
 		if ev.UsagePercent < 0 || ev.UsedVolume < 0 || ev.TotalVolume < 0 {
 			return fmt.Errorf("negative usage")
+		}
+		if ev.UsagePercent > 100 {
+			return fmt.Errorf("usagePercent: %g outside 0–100, and no used and total volumes to derive it from", ev.UsagePercent)
 		}
 	case ValidityUsage:
 		return need("iccid", ev.ICCID)

@@ -78,7 +78,10 @@ type Event struct {
 
 	// Status is the new status: an order's status for ORDER_STATUS, a profile's
 	// current status for PROFILE_STATUS and ESIM_STATUS.
-	Status         string       `json:"status,omitempty"`
+	Status string `json:"status,omitempty"`
+	// RawStatus is the status as the provider spelled it, when that is not
+	// its canonical spelling (CanonicalStatus).
+	RawStatus      string       `json:"rawStatus,omitempty"`
 	PreviousStatus string       `json:"previousStatus,omitempty"`
 	SmdpStatus     string       `json:"smdpStatus,omitempty"`
 	Profiles       []ProfileRef `json:"profiles,omitempty"`

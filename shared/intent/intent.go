@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/store"
 )
 
 // Kind is what a message is about; it is the last token of the intent's subject.
@@ -79,8 +80,16 @@ type Rules struct {
 var DefaultValidityLowDays = []int64{1, 3}
 
 // For returns the intents an event asks for; at is the event's time (the
-// provider's, or when ingest received it). It reads nothing but its arguments.
-func For(ev event.Event, at time.Time, r Rules) []Intent {
+// provider's, or when JetStream stored it), p the state of the event's
+// profile once the event is merged. It reads nothing but its arguments.
+//
+// A profile whose current status is terminal (event.Terminal: cancelled,
+// revoked, released…) asks for nothing: its customer is not told the eSIM is
+// active, nor warned about data or days it no longer has (issue 14, case 6).
+func For(ev event.Event, at time.Time, p store.Profile, r Rules) []Intent {
+	if event.Terminal(p.Status) {
+		return nil
+	}
 	base := Intent{ICCID: ev.ICCID, OrderNo: ev.OrderNo, TransactionID: ev.TransactionID, EventAt: at.UTC()}
 	switch ev.Type {
 	case event.ProfileStatus, event.EsimStatus:

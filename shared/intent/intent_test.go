@@ -7,6 +7,7 @@ import (
 
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
 )
 
 func TestFor(t *testing.T) {
@@ -34,7 +35,7 @@ func TestFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := intent.For(tt.ev, time.Unix(0, 0), rules)
+			got := intent.For(tt.ev, time.Unix(0, 0), store.Profile{}, rules)
 			var ids []string
 			for _, in := range got {
 				ids = append(ids, in.ID)
@@ -58,8 +59,27 @@ func TestForDeterministic(t *testing.T) {
 	ev := event.Event{Type: event.DataUsage, ICCID: "89", UsagePercent: 85, HasUsage: true}
 	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	rules := intent.Rules{LowDataThresholds: []int{50, 80, 100}}
-	a, b := intent.For(ev, at, rules), intent.For(ev, at, rules)
+	a, b := intent.For(ev, at, store.Profile{}, rules), intent.For(ev, at, store.Profile{}, rules)
 	if len(a) != 1 || a[0].ID != b[0].ID || !slices.Equal(a[0].SupersededBy, b[0].SupersededBy) || a[0].EventAt != b[0].EventAt {
 		t.Errorf("not deterministic: %+v vs %+v", a, b)
+	}
+}
+
+// TestForTerminalProfileAsksForNothing (issue 14, case 6): a late ACTIVATED,
+// a usage or a validity report of a profile whose current status is terminal
+// asks for no message.
+func TestForTerminalProfileAsksForNothing(t *testing.T) {
+	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: []int64{1, 3}}
+	for _, status := range event.TerminalStatuses {
+		p := store.Profile{ICCID: "89", Status: status}
+		for _, ev := range []event.Event{
+			{Type: event.ProfileStatus, ICCID: "89", Status: "ACTIVATED"},
+			{Type: event.DataUsage, ICCID: "89", UsagePercent: 100, HasUsage: true},
+			{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1},
+		} {
+			if got := intent.For(ev, time.Unix(0, 0), p, rules); len(got) != 0 {
+				t.Errorf("%s profile, %s event: %v", status, ev.Type, got)
+			}
+		}
 	}
 }

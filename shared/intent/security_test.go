@@ -6,6 +6,7 @@ import (
 
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
 )
 
 // TestSecurityUnknownStatusNeverDrivesMessages: a status outside the
@@ -22,7 +23,7 @@ func TestSecurityUnknownStatusNeverDrivesMessages(t *testing.T) {
 		if event.KnownStatus(ev.Type, s) {
 			t.Errorf("%q is a known status", s)
 		}
-		if in := intent.For(ev, time.Now(), intent.Rules{LowDataThresholds: []int{80, 100}}); len(in) != 0 {
+		if in := intent.For(ev, time.Now(), store.Profile{}, intent.Rules{LowDataThresholds: []int{80, 100}}); len(in) != 0 {
 			t.Errorf("unknown status %q asked for %v", s, in)
 		}
 	}

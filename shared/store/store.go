@@ -228,7 +228,8 @@ type Notification struct {
 
 // Transition is one status change of an order or profile, at the event's time.
 type Transition struct {
-	Status         string `json:"status"`
+	Status         string `json:"status"`                   // canonical (event.CanonicalStatus)
+	RawStatus      string `json:"rawStatus,omitempty"`      // as the provider spelled it, when not canonical
 	PreviousStatus string `json:"previousStatus,omitempty"` // as the provider reported it
 	SmdpStatus     string `json:"smdpStatus,omitempty"`     // eSIM Access ESIM_STATUS only
 	// At is the provider's event time, or when ESIM_EVENTS stored an event
