@@ -271,7 +271,7 @@ func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
 		if err != nil {
 			return nil, fmt.Errorf("oracle merge: %w", err)
 		}
-		for _, in := range intent.For(ev, at, p, rules) {
+		for _, in := range intent.For(ev, at, merge.Land(p, ev, at, time.Now()), rules) {
 			o.intents[in.ID] = in
 		}
 	}

@@ -149,12 +149,16 @@ func (h *Handler) apply(ctx context.Context, ev event.Event, m *consume.Msg) err
 	return h.publishIntents(ctx, ev, at, p)
 }
 
+// now is the processor's clock: a validity period that ended before it
+// warns nobody.
+func now() time.Time { return time.Now() }
+
 // publishIntents publishes what a merged event asks the notifier to send,
 // carrying ctx's trace on to the notifier. Both paths, one event at a time
 // and batched, come here once the event's merge is stored; p is the state
 // the event's profile landed on.
 func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Time, p store.Profile) error {
-	for _, in := range intent.For(ev, at, p, h.rules) {
+	for _, in := range intent.For(ev, at, merge.Land(p, ev, at, now()), h.rules) {
 		if err := h.publishIntent(ctx, in); err != nil {
 			return err
 		}

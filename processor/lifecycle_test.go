@@ -3,8 +3,11 @@ package processor_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/shared/intent"
@@ -197,4 +200,72 @@ func TestLifecycleVocabulary(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLifecycleTopUps (issue 14, case 3): 100 % of 1 GB, then 3 GB with 40 %
+// used, then 85 %: a new bundle, warned again at 80 %; the same with eSIM
+// Access DATA_USAGE, and a bundle bought again after it ran out (same total,
+// usage falls back).
+func TestLifecycleTopUps(t *testing.T) {
+	const gb = 1 << 30
+	onBothStores(t, func(t *testing.T, r *rig, st processor.Store) {
+		usage := func(used, total int64, pct int, at string) string {
+			return fmt.Sprintf(`{"eventType":"DATA_USAGE","iccid":"8931","usedVolume":%d,"totalVolume":%d,"usagePercent":%d,"timestamp":%q}`, used, total, pct, at)
+		}
+		play(t, r, usage(gb, gb, 100, "2024-01-15T12:00:00Z"))
+		play(t, r, usage(3*gb*40/100, 3*gb, 40, "2024-01-16T12:00:00Z"), usage(3*gb*85/100, 3*gb, 85, "2024-01-17T12:00:00Z"))
+		p := profileOf(t, st, "8931")
+		if p.Bundle != "b2" || p.TotalVolume != 3*gb || p.UsagePercent != 85 || len(p.Bundles) != 2 || p.Bundles[1].Percent != 100 {
+			t.Errorf("bundle %s %d bytes %v%%, bundles %+v; want b2 of 3 GB at 85 %% after b1 at 100 %%", p.Bundle, p.TotalVolume, p.UsagePercent, p.Bundles)
+		}
+
+		esim := func(used, total int64, at string) string {
+			return fmt.Sprintf(`{"notifyType":"DATA_USAGE","eventGenerateTime":%q,"content":{"orderNo":"B32","esimTranNo":"E32","iccid":"8932","totalVolume":%d,"orderUsage":%d,"remain":%d}}`, at, total, used, total-used)
+		}
+		play(t, r, esim(gb*85/100, gb, "2024-01-15T12:00:00Z"), esim(gb, gb, "2024-01-15T13:00:00Z"))
+		play(t, r, esim(gb/10, gb, "2024-01-16T12:00:00Z"), esim(gb*9/10, gb, "2024-01-17T12:00:00Z"))
+		if p := profileOf(t, st, "8932"); p.Bundle != "b2" || p.UsagePercent < 89.9 || p.UsagePercent > 90 || len(p.Bundles) != 2 {
+			t.Errorf("eSIM Access bought again: bundle %s at %v%%, bundles %+v; want b2 at 90 %%", p.Bundle, p.UsagePercent, p.Bundles)
+		}
+		want := []string{"low_data:8931:b1:100", "low_data:8931:b2:80",
+			"low_data:8932.E32:b1:80", "low_data:8932.E32:b1:100", "low_data:8932.E32:b2:80"}
+		if got := intentIDs(t, r); !sameSet(got, want) {
+			t.Errorf("intents %v, want %v", got, want)
+		}
+	})
+}
+
+// TestLifecycleRenewals (issue 14, case 4): a 1-day warning per validity
+// period; a renewal's period warns again; a report for a period already past
+// (a later period known, or its end before now) sends nothing.
+func TestLifecycleRenewals(t *testing.T) {
+	onBothStores(t, func(t *testing.T, r *rig, st processor.Store) {
+		soon := time.Now().UTC().Add(24 * time.Hour).Truncate(time.Second)
+		later := soon.AddDate(0, 1, 0)
+		report := func(iccid string, exp time.Time, at time.Time) string {
+			return fmt.Sprintf(`{"notifyType":"VALIDITY_USAGE","eventGenerateTime":%q,"content":{"esimTranNo":"E%s","iccid":%q,"durationUnit":"DAY","totalDuration":30,"expiredTime":%q,"remain":1}}`,
+				at.Format(time.RFC3339), iccid, iccid, exp.Format(time.RFC3339))
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		play(t, r, report("8941", soon, now.Add(-3*time.Hour)))
+		play(t, r, report("8941", later, now.Add(-time.Hour))) // renewed: the new period's report
+		play(t, r, report("8941", soon, now.Add(-2*time.Hour))) // stale: the period was renewed
+		long := time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC)
+		play(t, r, report("8942", long, long.Add(-24*time.Hour))) // its period ended long ago
+		p := profileOf(t, st, "8941")
+		if p.Validity == nil || !p.Validity.ExpiresAt.Equal(later) || len(p.Periods) != 2 {
+			t.Errorf("validity %+v periods %v, want the renewed period current", p.Validity, p.Periods)
+		}
+		want := []string{"validity_low:8941.E8941:" + intent.Period(soon) + ":1", "validity_low:8941.E8941:" + intent.Period(later) + ":1"}
+		if got := intentIDs(t, r); !sameSet(got, want) {
+			t.Errorf("intents %v, want %v", got, want)
+		}
+	})
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

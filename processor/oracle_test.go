@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/processor/merge/mergetest"
@@ -38,7 +39,7 @@ func newOracle(t testing.TB, cfg config.Processor, bodies []string) *oracle {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, in := range intent.For(ev, ev.Timestamp, p, rules) {
+		for _, in := range intent.For(ev, ev.Timestamp, merge.Land(p, ev, ev.Timestamp, time.Now()), rules) {
 			o.intents[in.ID] = true
 		}
 	}

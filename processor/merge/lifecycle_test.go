@@ -149,3 +149,45 @@ func TestCausalOrderEvidence(t *testing.T) {
 		})
 	}
 }
+
+// TestBundlesOrderIndependent (issue 14, case 3): a top-up (total grows) and
+// a bundle bought again (usage falls back after a report of exhaustion)
+// start new bundles, whatever order the reports are merged in; figures only
+// move forward within a bundle.
+func TestBundlesOrderIndependent(t *testing.T) {
+	t0 := time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC)
+	usage := func(used, total int64, pct float64) event.Event {
+		return event.Event{Type: event.DataUsage, ICCID: "1", UsedVolume: used, TotalVolume: total, UsagePercent: pct, HasUsage: true}
+	}
+	evs := []timedEvent{
+		{usage(500, 1000, 50), t0},
+		{usage(1000, 1000, 100), t0.Add(time.Hour)},
+		{usage(1200, 3000, 40), t0.Add(2 * time.Hour)}, // top-up: 3 GB
+		{usage(2550, 3000, 85), t0.Add(3 * time.Hour)},
+		{usage(3000, 3000, 100), t0.Add(4 * time.Hour)},
+		{usage(300, 3000, 10), t0.Add(5 * time.Hour)}, // bought again
+	}
+	var want string
+	permutations(len(evs), func(order []int) {
+		p := store.Profile{ICCID: "1"}
+		for _, i := range order {
+			merge.Profile(&p, evs[i].ev, evs[i].at)
+		}
+		got := mustJSON(t, p)
+		if want == "" {
+			want = got
+			if p.Bundle != "b3" || len(p.Bundles) != 3 || p.UsagePercent != 10 || p.Bundles[1].Percent != 100 || p.Bundles[1].Total != 3000 {
+				t.Fatalf("bundles %+v (current %s at %v%%)", p.Bundles, p.Bundle, p.UsagePercent)
+			}
+			for i, ev := range evs {
+				id, cur := merge.BundleOf(p, ev.ev, ev.at)
+				wantID := []string{"b1", "b1", "b2", "b2", "b2", "b3"}[i]
+				if id != wantID || cur != (wantID == "b3") || merge.StartsBundle(p, ev.ev, ev.at) != (i == 2 || i == 5) {
+					t.Errorf("report %d: bundle %s (current %v), want %s", i, id, cur, wantID)
+				}
+			}
+		} else if got != want {
+			t.Fatalf("order %v: state differs\n got %s\nwant %s", order, got, want)
+		}
+	})
+}

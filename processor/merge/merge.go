@@ -49,13 +49,10 @@ func Profile(p *store.Profile, ev event.Event, at time.Time) bool {
 		changed = addTransition(&p.History, transition(ev, ev.Status, ev.PreviousStatus, ev.SmdpStatus, at)) || changed
 		changed = set(&p.SmdpStatus, latestSmdp(p.History)) || changed
 	case event.DataUsage:
-		changed = forward(&p.UsedVolume, ev.UsedVolume) || changed
-		changed = forward(&p.TotalVolume, ev.TotalVolume) || changed
-		if ev.UsagePercent > p.UsagePercent {
-			p.UsagePercent, changed = ev.UsagePercent, true
-		}
+		changed = addUsage(p, usageReport(ev, at)) || changed
 	case event.ValidityUsage:
 		changed = validity(p, ev, at) || changed
+		changed = addPeriod(p, ev.ExpiredTime) || changed
 	}
 	changed = trimHistory(&p.History, profileBytes(p)) || changed
 	return settle(&p.Status, &p.PreviousStatus, &p.OrderedBy, &p.UpdatedAt, p.History, at) || changed
@@ -160,6 +157,9 @@ const (
 	fixedBytes      = 512
 	transitionBytes = 128
 	stringBytes     = 8
+	usageBytes      = 160
+	bundleBytes     = 160
+	periodBytes     = 40
 )
 
 // trimHistory drops the oldest transitions while the state, whose size apart
@@ -192,6 +192,13 @@ func profileBytes(p *store.Profile) int {
 	if p.Validity != nil {
 		n += fixedBytes/2 + len(p.Validity.Unit)
 	}
+	for _, u := range p.Usage {
+		n += usageBytes + len(u.BundleID)
+	}
+	for _, b := range p.Bundles {
+		n += bundleBytes + len(b.ID)
+	}
+	n += len(p.Periods) * periodBytes
 	return n
 }
 

@@ -79,7 +79,7 @@ func (ev Event) bounded(latest time.Time) error {
 	}
 	for _, f := range [...]field{
 		{"orderNo", ev.OrderNo, MaxIDLen}, {"transactionId", ev.TransactionID, MaxIDLen},
-		{"esimTranNo", ev.EsimTranNo, MaxIDLen}, {"notifyId", ev.NotifyID, MaxIDLen},
+		{"esimTranNo", ev.EsimTranNo, MaxIDLen}, {"notifyId", ev.NotifyID, MaxIDLen}, {"bundleId", ev.BundleID, MaxIDLen},
 		{"status", ev.Status, MaxStatusLen}, {"previousStatus", ev.PreviousStatus, MaxStatusLen},
 		{"smdpStatus", ev.SmdpStatus, MaxStatusLen}, {"durationUnit", ev.DurationUnit, MaxStatusLen},
 	} {

@@ -175,6 +175,10 @@ func (d *decoder) body(ev *Event) {
 		}
 		pct, hasPct = usagePercent(pct, hasPct, used, hasUsed, total)
 		ev.UsedVolume, ev.TotalVolume, ev.RemainVolume = used, total, remain
+		ev.BundleID = d.str("bundleId")
+		if ev.BundleID == "" {
+			ev.BundleID = d.str("packageCode")
+		}
 		ev.UsagePercent, ev.HasUsage = pct, hasPct || hasUsed
 	case ValidityUsage:
 		ev.DurationUnit = d.str("durationUnit")

@@ -93,6 +93,9 @@ type Event struct {
 	RemainVolume int64   `json:"remainVolume,omitempty"`
 	UsagePercent float64 `json:"usagePercent,omitempty"`
 	HasUsage     bool    `json:"hasUsage,omitempty"`
+	// BundleID is the provider's id of the data bundle a usage report is
+	// about (bundleId, packageCode), when it sends one.
+	BundleID string `json:"bundleId,omitempty"`
 
 	// Validity (VALIDITY_USAGE).
 	DurationUnit  string    `json:"durationUnit,omitempty"`

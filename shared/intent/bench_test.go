@@ -6,7 +6,6 @@ import (
 
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
-	"github.com/esimflow/esimflow/shared/store"
 )
 
 // BenchmarkIntentFor is intent derivation for the two events that ask for one.
@@ -20,7 +19,7 @@ func BenchmarkIntentFor(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if len(intent.For(ev, at, store.Profile{}, rules)) != 1 {
+				if len(intent.For(ev, at, intent.Landing{Bundle: "b1", CurrentBundle: true}, rules)) != 1 {
 					b.Fatal("want one intent")
 				}
 			}

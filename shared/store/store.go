@@ -256,13 +256,49 @@ type Profile struct {
 	// "provider" (its sequence or event time), "previousStatus" (a chain at
 	// one instant), "arrival" (only the stream order decided) or "tie" (two
 	// events of one instant: the status names decided).
-	OrderedBy    string       `json:"orderedBy,omitempty"`
-	UsedVolume   int64        `json:"usedVolume"`
-	TotalVolume  int64        `json:"totalVolume"`
-	UsagePercent float64      `json:"usagePercent"`
-	Validity     *Validity    `json:"validity,omitempty"`
-	History      []Transition `json:"history,omitempty"` // newest first, bounded
-	UpdatedAt    time.Time    `json:"updatedAt,omitzero"`
+	OrderedBy    string  `json:"orderedBy,omitempty"`
+	UsedVolume   int64   `json:"usedVolume"`
+	TotalVolume  int64   `json:"totalVolume"`
+	UsagePercent float64 `json:"usagePercent"`
+	// Bundle is the id of the current data bundle; Bundles every bundle
+	// the kept usage reports make, newest first; Usage those reports,
+	// oldest first (docs/design.md, "Ordering": bundles). UsedVolume,
+	// TotalVolume and UsagePercent are the current bundle's.
+	Bundle  string        `json:"bundle,omitempty"`
+	Bundles []Bundle      `json:"bundles,omitempty"`
+	Usage   []UsageReport `json:"usage,omitempty"`
+	// BundlesTrimmed counts the bundles whose reports are no longer kept.
+	BundlesTrimmed int       `json:"bundlesTrimmed,omitempty"`
+	Validity       *Validity `json:"validity,omitempty"`
+	// Periods are the validity periods reported (their expiredTime), newest
+	// first, bounded: a later one is a renewal.
+	Periods   []time.Time  `json:"periods,omitempty"`
+	History   []Transition `json:"history,omitempty"` // newest first, bounded
+	UpdatedAt time.Time    `json:"updatedAt,omitzero"`
+}
+
+// Bundle is one data bundle of a profile: the provider's id where it sends
+// one, else "b1", "b2"… in causal order. A top-up starts a new bundle.
+type Bundle struct {
+	ID        string    `json:"id"`
+	Total     int64     `json:"totalVolume"`
+	Used      int64     `json:"usedVolume"`
+	Percent   float64   `json:"usagePercent"`
+	StartedAt time.Time `json:"startedAt"`
+	Reports   int       `json:"reports"`
+}
+
+// UsageReport is one DATA_USAGE report, with its place in the causal order
+// (as Transition's).
+type UsageReport struct {
+	Used        int64     `json:"used"`
+	Total       int64     `json:"total,omitempty"`
+	Percent     float64   `json:"percent"`
+	BundleID    string    `json:"bundleId,omitempty"` // the provider's, when sent
+	At          time.Time `json:"at"`
+	ProviderSeq int64     `json:"providerSeq,omitempty"`
+	Seq         uint64    `json:"seq,omitempty"`
+	Arrival     bool      `json:"arrival,omitempty"`
 }
 
 // Validity is what the latest VALIDITY_USAGE report said of a profile's

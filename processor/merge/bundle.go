@@ -1,0 +1,217 @@
+package merge
+
+import (
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
+)
+
+// UsageLimit bounds the usage reports a profile keeps: the newest, in causal
+// order. The bundles are derived from the reports kept.
+const UsageLimit = 24
+
+// usageReport is the report a DATA_USAGE event makes.
+func usageReport(ev event.Event, at time.Time) store.UsageReport {
+	u := store.UsageReport{Used: ev.UsedVolume, Total: ev.TotalVolume, Percent: ev.UsagePercent, BundleID: ev.BundleID,
+		At: at.UTC(), ProviderSeq: ev.ProviderSeq}
+	if !ev.Timed() {
+		u.Seq, u.Arrival = ev.Seq, true
+	}
+	return u
+}
+
+// olderReport orders reports oldest first, by the evidence transitions use
+// (causal), then by content so that the order is total.
+func olderReport(a, b store.UsageReport) int {
+	if a.ProviderSeq > 0 && b.ProviderSeq > 0 && a.ProviderSeq != b.ProviderSeq {
+		return cmpInt(a.ProviderSeq, b.ProviderSeq)
+	}
+	if !(a.Arrival && b.Arrival && a.Seq > 0 && b.Seq > 0) {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+	}
+	if c := cmpInt(a.Seq, b.Seq); c != 0 {
+		return c
+	}
+	// One instant: the smaller figure first, as usage only grows within a
+	// bundle.
+	if c := cmpInt(a.Used, b.Used); c != 0 {
+		return c
+	}
+	if a.Percent != b.Percent {
+		if a.Percent < b.Percent {
+			return -1
+		}
+		return 1
+	}
+	if c := cmpInt(a.Total, b.Total); c != 0 {
+		return c
+	}
+	if a.BundleID != b.BundleID {
+		if a.BundleID < b.BundleID {
+			return -1
+		}
+		return 1
+	}
+	return cmpInt(boolInt(a.Arrival), boolInt(b.Arrival))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// addUsage adds a report and derives the bundles and the current figures;
+// it reports whether anything changed.
+func addUsage(p *store.Profile, u store.UsageReport) bool {
+	i, found := slices.BinarySearchFunc(p.Usage, u, olderReport)
+	if found {
+		return false
+	}
+	next := slices.Insert(slices.Clone(p.Usage), i, u)
+	if len(next) > UsageLimit {
+		if i == 0 {
+			return false // older than every report kept
+		}
+		if startsBundle(next[0], next[1]) {
+			// The oldest bundle goes with its last report; the ids of
+			// the others stay.
+			p.BundlesTrimmed++
+		}
+		next = next[1:]
+	}
+	p.Usage = next
+	p.Bundles = bundles(p.Usage, p.BundlesTrimmed)
+	cur := p.Bundles[0]
+	p.Bundle, p.UsedVolume, p.TotalVolume, p.UsagePercent = cur.ID, cur.Used, cur.Total, cur.Percent
+	return true
+}
+
+// exhausted reports whether a report says the bundle is used up.
+func exhausted(u store.UsageReport) bool {
+	return u.Percent >= 100 || (u.Total > 0 && u.Used >= u.Total)
+}
+
+// startsBundle reports whether report u, following prev, starts a new
+// bundle (a top-up): the provider names another bundle; else the total
+// grows; else usage falls back after prev reported the bundle used up.
+func startsBundle(prev, u store.UsageReport) bool {
+	if u.BundleID != "" || prev.BundleID != "" {
+		return u.BundleID != prev.BundleID
+	}
+	if prev.Total > 0 && u.Total > prev.Total {
+		return true
+	}
+	if exhausted(prev) {
+		return u.Used < prev.Used || (u.Used == prev.Used && u.Percent < prev.Percent)
+	}
+	return false
+}
+
+// bundles walks the reports, oldest first, into bundles, newest first. Within
+// a bundle the figures only move forward.
+func bundles(reports []store.UsageReport, trimmed int) []store.Bundle {
+	var out []store.Bundle
+	for i, u := range reports {
+		if i == 0 || startsBundle(reports[i-1], u) {
+			out = append(out, store.Bundle{ID: bundleID(u, trimmed+len(out)+1), StartedAt: u.At})
+		}
+		b := &out[len(out)-1]
+		b.Used, b.Total, b.Percent = max(b.Used, u.Used), max(b.Total, u.Total), max(b.Percent, u.Percent)
+		b.Reports++
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// bundleID names a bundle by the provider's id, else by its place among
+// the profile's bundles, "b1" the first: a later report of the bundle, or
+// one arriving late, does not rename it (an id from its first report would).
+func bundleID(u store.UsageReport, n int) string {
+	if u.BundleID != "" {
+		return u.BundleID
+	}
+	return "b" + strconv.Itoa(n)
+}
+
+// BundleOf names the bundle a DATA_USAGE event's report belongs to in p, and
+// whether it is the current one; "" when p keeps no such report (trimmed).
+func BundleOf(p store.Profile, ev event.Event, at time.Time) (id string, current bool) {
+	u := usageReport(ev, at)
+	i, found := slices.BinarySearchFunc(p.Usage, u, olderReport)
+	if !found {
+		return "", false
+	}
+	n := 0
+	for j := 1; j <= i; j++ {
+		if startsBundle(p.Usage[j-1], p.Usage[j]) {
+			n++
+		}
+	}
+	// Bundles is newest first: the n-th bundle from the oldest.
+	k := len(p.Bundles) - 1 - n
+	if k < 0 || k >= len(p.Bundles) {
+		return "", false
+	}
+	return p.Bundles[k].ID, k == 0
+}
+
+// StartsBundle reports whether a DATA_USAGE event's report is the first of a
+// bundle after another one in p: a top-up.
+func StartsBundle(p store.Profile, ev event.Event, at time.Time) bool {
+	u := usageReport(ev, at)
+	i, found := slices.BinarySearchFunc(p.Usage, u, olderReport)
+	return found && i > 0 && startsBundle(p.Usage[i-1], u)
+}
+
+// PeriodLimit bounds the validity periods a profile keeps, the latest.
+const PeriodLimit = 12
+
+// addPeriod records a validity period, newest first.
+func addPeriod(p *store.Profile, expires time.Time) bool {
+	if expires.IsZero() {
+		return false
+	}
+	expires = expires.UTC()
+	newestFirst := func(a, b time.Time) int { return b.Compare(a) }
+	i, found := slices.BinarySearchFunc(p.Periods, expires, newestFirst)
+	if found || i >= PeriodLimit {
+		return false
+	}
+	p.Periods = slices.Insert(slices.Clone(p.Periods), i, expires)
+	if len(p.Periods) > PeriodLimit {
+		p.Periods = p.Periods[:PeriodLimit]
+	}
+	return true
+}
+
+// Land says where an event landed in p, the state of its profile after its
+// merge, for its intents (intent.For); now is the wall clock, past which a
+// validity period has ended whatever the report says.
+func Land(p store.Profile, ev event.Event, at, now time.Time) intent.Landing {
+	// The subscription the event names (eSIM Access events name theirs);
+	// an event that names none is keyed by its ICCID alone, never by the
+	// links its profile happened to have when it was processed, so that
+	// its intent ids do not depend on the order events arrive in.
+	l := intent.Landing{Profile: p, Subscription: intent.Subscription(ev.ICCID, ev.EsimTranNo, ev.OrderNo)}
+	switch ev.Type {
+	case event.DataUsage:
+		l.Bundle, l.CurrentBundle = BundleOf(p, ev, at)
+		l.TopUp = StartsBundle(p, ev, at)
+	case event.ValidityUsage:
+		exp := ev.ExpiredTime.UTC()
+		if exp.IsZero() {
+			break
+		}
+		l.PastPeriod = exp.Before(at) || exp.Before(now) || (len(p.Periods) > 0 && p.Periods[0].After(exp))
+		l.Renewal = slices.ContainsFunc(p.Periods, func(t time.Time) bool { return t.Before(exp) })
+	}
+	return l
+}
