@@ -248,7 +248,7 @@ func TestLifecycleRenewals(t *testing.T) {
 		}
 		now := time.Now().UTC().Truncate(time.Second)
 		play(t, r, report("8941", soon, now.Add(-3*time.Hour)))
-		play(t, r, report("8941", later, now.Add(-time.Hour))) // renewed: the new period's report
+		play(t, r, report("8941", later, now.Add(-time.Hour)))  // renewed: the new period's report
 		play(t, r, report("8941", soon, now.Add(-2*time.Hour))) // stale: the period was renewed
 		long := time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC)
 		play(t, r, report("8942", long, long.Add(-24*time.Hour))) // its period ended long ago
@@ -268,4 +268,58 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestLifecycleReusedICCID (issue 14, case 5): eSIM Access reuses an ICCID
+// for a second order (esimTranNo tells the subscriptions apart). Whichever
+// order's ORDER_STATUS arrives last, the profile's current subscription is
+// the later one and the earlier keeps its own links; the second customer
+// gets their own activation and warnings, addressed to their own order.
+func TestLifecycleReusedICCID(t *testing.T) {
+	onBothStores(t, func(t *testing.T, r *rig, st processor.Store) {
+		order := func(iccid, no, esim, at string) string {
+			return fmt.Sprintf(`{"notifyType":"ORDER_STATUS","eventGenerateTime":%q,"content":{"orderNo":%q,"transactionId":"tx-%s","orderStatus":"GOT_RESOURCE","profiles":[{"iccid":%q,"esimTranNo":%q}]}}`, at, no, no, iccid, esim)
+		}
+		esim := func(iccid, no, esim, status, at string) string {
+			return fmt.Sprintf(`{"notifyType":"ESIM_STATUS","eventGenerateTime":%q,"content":{"orderNo":%q,"esimTranNo":%q,"iccid":%q,"esimStatus":%q}}`, at, no, esim, iccid, status)
+		}
+		usage := func(iccid, no, esim string, used int, at string) string {
+			return fmt.Sprintf(`{"notifyType":"DATA_USAGE","eventGenerateTime":%q,"content":{"orderNo":%q,"esimTranNo":%q,"iccid":%q,"totalVolume":1000,"orderUsage":%d,"remain":%d}}`, at, no, esim, iccid, used, 1000-used)
+		}
+		for _, tc := range []struct{ iccid, first, second string }{{"8951", "A", "B"}, {"8952", "B", "A"}} {
+			// The orders arrive in either order; A is the earlier subscription.
+			orders := map[string]string{"A": order(tc.iccid, "A"+tc.iccid, "EA"+tc.iccid, "2024-01-01T00:00:00Z"), "B": order(tc.iccid, "B"+tc.iccid, "EB"+tc.iccid, "2024-03-01T00:00:00Z")}
+			play(t, r, orders[tc.first], orders[tc.second])
+			play(t, r,
+				esim(tc.iccid, "A"+tc.iccid, "EA"+tc.iccid, "IN_USE", "2024-01-02T00:00:00Z"),
+				usage(tc.iccid, "A"+tc.iccid, "EA"+tc.iccid, 850, "2024-01-10T00:00:00Z"))
+			// A month later (handled together, the first customer's
+			// activation would land on an expired eSIM and stay unsent).
+			play(t, r, esim(tc.iccid, "A"+tc.iccid, "EA"+tc.iccid, "USED_EXPIRED", "2024-02-01T00:00:00Z"),
+				esim(tc.iccid, "B"+tc.iccid, "EB"+tc.iccid, "IN_USE", "2024-03-02T00:00:00Z"))
+			p := profileOf(t, st, tc.iccid)
+			if p.OrderNo != "B"+tc.iccid || p.TransactionID != "tx-B"+tc.iccid || p.EsimTranNo != "EB"+tc.iccid || p.Status != "IN_USE" || len(p.Subscriptions) != 2 ||
+				p.Subscriptions[0].OrderNo != "A"+tc.iccid || p.Subscriptions[0].EsimTranNo != "EA"+tc.iccid {
+				t.Errorf("orders %s then %s: profile %s/%s/%s %s, subscriptions %+v; want B's current, A's kept", tc.first, tc.second,
+					p.OrderNo, p.TransactionID, p.EsimTranNo, p.Status, p.Subscriptions)
+			}
+		}
+		play(t, r, usage("8951", "B8951", "EB8951", 900, "2024-03-10T00:00:00Z"))
+		byID := map[string]intent.Intent{}
+		for _, m := range r.streamMsgs(t, stream.Notify) {
+			var in intent.Intent
+			if err := json.Unmarshal(m.Data, &in); err != nil {
+				t.Fatal(err)
+			}
+			byID[in.ID] = in
+		}
+		for id, tx := range map[string]string{
+			"activation:8951.EA8951": "tx-A8951", "low_data:8951.EA8951:b1:80": "tx-A8951",
+			"activation:8951.EB8951": "tx-B8951", "low_data:8951.EB8951:b2:80": "tx-B8951",
+		} {
+			if in, ok := byID[id]; !ok || in.TransactionID != tx {
+				t.Errorf("intent %s: %+v, want one for %s", id, in, tx)
+			}
+		}
+	})
 }

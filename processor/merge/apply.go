@@ -46,7 +46,7 @@ func Apply(ctx context.Context, st State, ev event.Event, at time.Time) (store.P
 		}
 		p, err := st.UpdateProfile(ctx, ev.ICCID, func(p *store.Profile) (bool, error) {
 			changed := Profile(p, ev, at)
-			return Link(p, o.OrderNo, o.TransactionID) || changed, nil
+			return Link(p, o.OrderNo, o.TransactionID, "", at) || changed, nil
 		})
 		if err != nil {
 			return store.Profile{}, fmt.Errorf("profile %s: %w", ev.ICCID, err)

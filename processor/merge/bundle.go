@@ -17,7 +17,10 @@ const UsageLimit = 24
 // usageReport is the report a DATA_USAGE event makes.
 func usageReport(ev event.Event, at time.Time) store.UsageReport {
 	u := store.UsageReport{Used: ev.UsedVolume, Total: ev.TotalVolume, Percent: ev.UsagePercent, BundleID: ev.BundleID,
-		At: at.UTC(), ProviderSeq: ev.ProviderSeq}
+		At: at.UTC(), ProviderSeq: ev.ProviderSeq, Subscription: ev.EsimTranNo}
+	if u.Subscription == "" {
+		u.Subscription = ev.OrderNo
+	}
 	if !ev.Timed() {
 		u.Seq, u.Arrival = ev.Seq, true
 	}
@@ -52,11 +55,11 @@ func olderReport(a, b store.UsageReport) int {
 	if c := cmpInt(a.Total, b.Total); c != 0 {
 		return c
 	}
-	if a.BundleID != b.BundleID {
-		if a.BundleID < b.BundleID {
-			return -1
-		}
-		return 1
+	if c := cmpStr(a.BundleID, b.BundleID); c != 0 {
+		return c
+	}
+	if c := cmpStr(a.Subscription, b.Subscription); c != 0 {
+		return c
 	}
 	return cmpInt(boolInt(a.Arrival), boolInt(b.Arrival))
 }
@@ -100,9 +103,13 @@ func exhausted(u store.UsageReport) bool {
 }
 
 // startsBundle reports whether report u, following prev, starts a new
-// bundle (a top-up): the provider names another bundle; else the total
-// grows; else usage falls back after prev reported the bundle used up.
+// bundle: another subscription's (a reused ICCID); a top-up, where the
+// provider names another bundle, else the total grows, else usage falls
+// back after prev reported the bundle used up.
 func startsBundle(prev, u store.UsageReport) bool {
+	if otherSubscription(prev, u) {
+		return true
+	}
 	if u.BundleID != "" || prev.BundleID != "" {
 		return u.BundleID != prev.BundleID
 	}
@@ -113,6 +120,10 @@ func startsBundle(prev, u store.UsageReport) bool {
 		return u.Used < prev.Used || (u.Used == prev.Used && u.Percent < prev.Percent)
 	}
 	return false
+}
+
+func otherSubscription(a, b store.UsageReport) bool {
+	return a.Subscription != "" && b.Subscription != "" && a.Subscription != b.Subscription
 }
 
 // bundles walks the reports, oldest first, into bundles, newest first. Within
@@ -168,7 +179,7 @@ func BundleOf(p store.Profile, ev event.Event, at time.Time) (id string, current
 func StartsBundle(p store.Profile, ev event.Event, at time.Time) bool {
 	u := usageReport(ev, at)
 	i, found := slices.BinarySearchFunc(p.Usage, u, olderReport)
-	return found && i > 0 && startsBundle(p.Usage[i-1], u)
+	return found && i > 0 && startsBundle(p.Usage[i-1], u) && !otherSubscription(p.Usage[i-1], u)
 }
 
 // PeriodLimit bounds the validity periods a profile keeps, the latest.
@@ -201,6 +212,11 @@ func Land(p store.Profile, ev event.Event, at, now time.Time) intent.Landing {
 	// links its profile happened to have when it was processed, so that
 	// its intent ids do not depend on the order events arrive in.
 	l := intent.Landing{Profile: p, Subscription: intent.Subscription(ev.ICCID, ev.EsimTranNo, ev.OrderNo)}
+	if sub, ok := SubscriptionOf(p, ev.OrderNo, ev.EsimTranNo); ok {
+		l.OrderNo, l.TransactionID = sub.OrderNo, sub.TransactionID
+	} else if ev.OrderNo == "" && ev.EsimTranNo == "" {
+		l.OrderNo, l.TransactionID = p.OrderNo, p.TransactionID // the current one
+	}
 	switch ev.Type {
 	case event.DataUsage:
 		l.Bundle, l.CurrentBundle = BundleOf(p, ev, at)

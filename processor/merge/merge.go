@@ -42,8 +42,7 @@ const MaxStateBytes = 16 << 10
 // Profile applies a profile-level event (PROFILE_STATUS, ESIM_STATUS,
 // DATA_USAGE, VALIDITY_USAGE) at time at.
 func Profile(p *store.Profile, ev event.Event, at time.Time) bool {
-	changed := Link(p, ev.OrderNo, ev.TransactionID)
-	changed = fill(&p.EsimTranNo, ev.EsimTranNo) || changed
+	changed := Link(p, ev.OrderNo, ev.TransactionID, ev.EsimTranNo, at)
 	switch ev.Type {
 	case event.ProfileStatus, event.EsimStatus:
 		changed = addTransition(&p.History, transition(ev, ev.Status, ev.PreviousStatus, ev.SmdpStatus, at)) || changed
@@ -93,27 +92,28 @@ func laterValidity(a, b store.Validity) bool {
 // ProfileInOrder applies what an ORDER_STATUS event says of one of its
 // profiles: the link to the order, and the profile's status when listed.
 func ProfileInOrder(p *store.Profile, ev event.Event, o store.Order, at time.Time) bool {
-	changed := Link(p, o.OrderNo, o.TransactionID)
+	changed := false
+	listed := false
 	for _, ref := range ev.Profiles {
 		if ref.ICCID != p.ICCID {
 			continue
 		}
-		changed = fill(&p.EsimTranNo, ref.EsimTranNo) || changed
+		listed = true
+		changed = Link(p, o.OrderNo, o.TransactionID, ref.EsimTranNo, at) || changed
 		if ref.Status != "" {
 			changed = addTransition(&p.History, transition(ev, ref.Status, "", "", at)) || changed
 			changed = trimHistory(&p.History, profileBytes(p)) || changed
 			changed = settle(&p.Status, &p.PreviousStatus, &p.OrderedBy, &p.UpdatedAt, p.History, at) || changed
 		}
 	}
+	if !listed {
+		// Listed by an earlier event of the order, which dated the link:
+		// this one only brings the order's links (its transaction id), and
+		// no time, since whether the profile is in the order's list yet
+		// depends on arrival order.
+		changed = Link(p, o.OrderNo, o.TransactionID, "", time.Time{}) || changed
+	}
 	return changed
-}
-
-// Link fills a profile's order number and transaction id, whichever event
-// brings them first.
-func Link(p *store.Profile, orderNo, transactionID string) bool {
-	a := fill(&p.OrderNo, orderNo)
-	b := fill(&p.TransactionID, transactionID)
-	return a || b
 }
 
 // Order applies an event to its order: ORDER_STATUS moves the status and lists

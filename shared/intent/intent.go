@@ -110,8 +110,12 @@ func Subscription(iccid, esimTranNo, orderNo string) string {
 // derives it (processor/merge.Land); For reads nothing else.
 type Landing struct {
 	Profile store.Profile
-	// Subscription is the id of the event's subscription (Subscription).
-	Subscription string
+	// Subscription is the id of the event's subscription (Subscription);
+	// OrderNo and TransactionID its links where the event lacks them (never
+	// another subscription's: a reused ICCID's first customer is not told
+	// of the second's eSIM).
+	Subscription           string
+	OrderNo, TransactionID string
 	// Bundle is the bundle a DATA_USAGE report belongs to; CurrentBundle
 	// whether it is the profile's current one (a late report of an older
 	// bundle warns nobody); TopUp whether the report starts a bundle after
@@ -160,10 +164,10 @@ func For(ev event.Event, at time.Time, l Landing, r Rules) []Intent {
 	}
 	orderNo, tx := ev.OrderNo, ev.TransactionID
 	if orderNo == "" {
-		orderNo = l.Profile.OrderNo
+		orderNo = l.OrderNo
 	}
 	if tx == "" {
-		tx = l.Profile.TransactionID
+		tx = l.TransactionID
 	}
 	base := Intent{ICCID: ev.ICCID, OrderNo: orderNo, TransactionID: tx, Subscription: sub, EventAt: at.UTC()}
 	switch ev.Type {

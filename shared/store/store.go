@@ -267,6 +267,10 @@ type Profile struct {
 	Bundle  string        `json:"bundle,omitempty"`
 	Bundles []Bundle      `json:"bundles,omitempty"`
 	Usage   []UsageReport `json:"usage,omitempty"`
+	// Subscriptions are the subscriptions of this ICCID (ICCIDs are
+	// reused), oldest first; the last is the current one, whose links are
+	// OrderNo, TransactionID and EsimTranNo.
+	Subscriptions []Subscription `json:"subscriptions,omitempty"`
 	// BundlesTrimmed counts the bundles whose reports are no longer kept.
 	BundlesTrimmed int       `json:"bundlesTrimmed,omitempty"`
 	Validity       *Validity `json:"validity,omitempty"`
@@ -288,17 +292,30 @@ type Bundle struct {
 	Reports   int       `json:"reports"`
 }
 
+// Subscription is one customer's use of an ICCID: its order, transaction id
+// and the provider's subscription id (eSIM Access esimTranNo), and when it
+// was first named.
+type Subscription struct {
+	OrderNo       string    `json:"orderNo,omitempty"`
+	TransactionID string    `json:"transactionId,omitempty"`
+	EsimTranNo    string    `json:"esimTranNo,omitempty"`
+	Since         time.Time `json:"since"`
+}
+
 // UsageReport is one DATA_USAGE report, with its place in the causal order
 // (as Transition's).
 type UsageReport struct {
-	Used        int64     `json:"used"`
-	Total       int64     `json:"total,omitempty"`
-	Percent     float64   `json:"percent"`
-	BundleID    string    `json:"bundleId,omitempty"` // the provider's, when sent
-	At          time.Time `json:"at"`
-	ProviderSeq int64     `json:"providerSeq,omitempty"`
-	Seq         uint64    `json:"seq,omitempty"`
-	Arrival     bool      `json:"arrival,omitempty"`
+	Used     int64   `json:"used"`
+	Total    int64   `json:"total,omitempty"`
+	Percent  float64 `json:"percent"`
+	BundleID string  `json:"bundleId,omitempty"` // the provider's, when sent
+	// Subscription is the esimTranNo, else the order, the report names: a
+	// reused ICCID's new subscription starts a bundle of its own.
+	Subscription string    `json:"subscription,omitempty"`
+	At           time.Time `json:"at"`
+	ProviderSeq  int64     `json:"providerSeq,omitempty"`
+	Seq          uint64    `json:"seq,omitempty"`
+	Arrival      bool      `json:"arrival,omitempty"`
 }
 
 // Validity is what the latest VALIDITY_USAGE report said of a profile's
