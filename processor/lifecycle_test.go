@@ -323,3 +323,31 @@ func TestLifecycleReusedICCID(t *testing.T) {
 		}
 	})
 }
+
+// TestLifecycleTopUpAndRenewalMessages (issue 14, "What it must do"): with
+// ESIMFLOW_NOTIFY_TOP_UPS and ESIMFLOW_NOTIFY_RENEWALS on, a new bundle and
+// a new period each ask for one message (off by default: the other lifecycle
+// tests publish none).
+func TestLifecycleTopUpAndRenewalMessages(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	r.cfg.Processor.TopUps, r.cfg.Processor.Renewals = true, true
+	st := r.kvStore(t)
+	r.start(t, st, instOpts{})
+	now := time.Now().UTC().Truncate(time.Second)
+	usage := func(used, total int, at time.Time) string {
+		return fmt.Sprintf(`{"notifyType":"DATA_USAGE","eventGenerateTime":%q,"content":{"esimTranNo":"E81","iccid":"8981","totalVolume":%d,"orderUsage":%d,"remain":%d}}`,
+			at.Format(time.RFC3339), total, used, total-used)
+	}
+	validity := func(exp, at time.Time) string {
+		return fmt.Sprintf(`{"notifyType":"VALIDITY_USAGE","eventGenerateTime":%q,"content":{"esimTranNo":"E81","iccid":"8981","durationUnit":"DAY","totalDuration":30,"expiredTime":%q,"remain":20}}`,
+			at.Format(time.RFC3339), exp.Format(time.RFC3339))
+	}
+	exp1, exp2 := now.AddDate(0, 0, 20), now.AddDate(0, 1, 20)
+	play(t, r, usage(100, 1000, now.Add(-4*time.Hour)), validity(exp1, now.Add(-4*time.Hour)))
+	play(t, r, usage(100, 3000, now.Add(-3*time.Hour)), validity(exp2, now.Add(-3*time.Hour)))
+	play(t, r, usage(200, 3000, now.Add(-2*time.Hour))) // same bundle: nothing
+	want := []string{"topped_up:8981.E81:b2", "renewed:8981.E81:" + intent.Period(exp2)}
+	if got := intentIDs(t, r); !sameSet(got, want) {
+		t.Errorf("intents %v, want %v", got, want)
+	}
+}
