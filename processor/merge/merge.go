@@ -1,14 +1,17 @@
 // Package merge folds events into order and profile state.
 //
 // Every function here is idempotent and order-independent (docs/design.md,
-// Invariants 2): applying an event twice, or a set of events in any order,
-// gives the same state. That is what lets many processor instances run at once
-// without per-key ordering. Statuses are kept as a set of timestamped transitions and
-// the current status is the latest one (ties broken by status name, so the
-// winner never depends on arrival order); volumes only move forward; links
-// (orderNo, transactionId, the order's profiles) fill in and never change once
-// set. Each function reports whether it changed the state, so unchanged state
-// is not written.
+// Invariants 2 and "Ordering"): applying an event twice, or a set of events in
+// any order, gives the same state — a function of the events and, for events
+// without a provider time, of their stream sequence (event.Event.Seq). That
+// is what lets many processor instances run at once without per-key
+// ordering. Statuses are kept as a set of transitions and the current status
+// is the latest in causal order (provider sequence, event time,
+// previousStatus chains at one instant, stream sequence); usage reports are
+// walked into bundles, within which volumes only move forward; a profile
+// keeps each subscription of its ICCID, the current one's links on top; an
+// order's links fill in and never change once set. Each function reports
+// whether it changed the state, so unchanged state is not written.
 //
 // State is bounded whatever the events say (issue 13: forged events must not
 // fill an entity to the store's value limit): an order lists at most
@@ -430,14 +433,6 @@ func fill(dst *string, v string) bool {
 
 func set(dst *string, v string) bool {
 	if *dst == v {
-		return false
-	}
-	*dst = v
-	return true
-}
-
-func forward(dst *int64, v int64) bool {
-	if v <= *dst {
 		return false
 	}
 	*dst = v
