@@ -141,16 +141,16 @@ type oracle struct {
 }
 
 // eventTime is the processor's rule: the provider's timestamp, else when
-// ingest received the event, else when JetStream stored it.
+// JetStream stored the event, else when ingest received it.
 func eventTime(ev event.Event, m jetstream.Msg) time.Time {
 	if !ev.Timestamp.IsZero() {
 		return ev.Timestamp
 	}
+	if meta, err := m.Metadata(); err == nil && !meta.Timestamp.IsZero() {
+		return meta.Timestamp.UTC()
+	}
 	if t, err := time.Parse(time.RFC3339Nano, m.Headers().Get(stream.HeaderReceivedAt)); err == nil {
 		return t
-	}
-	if meta, err := m.Metadata(); err == nil {
-		return meta.Timestamp
 	}
 	return time.Time{}
 }
@@ -265,6 +265,9 @@ func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
 		ev, err := event.Decode(m.Data())
 		if err != nil || ev.Type == event.Unknown || ev.Type == event.CheckHealth {
 			continue
+		}
+		if meta, err := m.Metadata(); err == nil {
+			ev.Seq = meta.Sequence.Stream // as the processor sees it
 		}
 		at := eventTime(ev, m)
 		p, err := merge.Apply(ctx, o, ev, at)
