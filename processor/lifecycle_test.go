@@ -215,8 +215,8 @@ func TestLifecycleTopUps(t *testing.T) {
 		play(t, r, usage(gb, gb, 100, "2024-01-15T12:00:00Z"))
 		play(t, r, usage(3*gb*40/100, 3*gb, 40, "2024-01-16T12:00:00Z"), usage(3*gb*85/100, 3*gb, 85, "2024-01-17T12:00:00Z"))
 		p := profileOf(t, st, "8931")
-		if p.Bundle != "b2" || p.TotalVolume != 3*gb || p.UsagePercent != 85 || len(p.Bundles) != 2 || p.Bundles[1].Percent != 100 {
-			t.Errorf("bundle %s %d bytes %v%%, bundles %+v; want b2 of 3 GB at 85 %% after b1 at 100 %%", p.Bundle, p.TotalVolume, p.UsagePercent, p.Bundles)
+		if p.Bundle != "3G" || p.TotalVolume != 3*gb || p.UsagePercent != 85 || len(p.Bundles) != 2 || p.Bundles[1].Percent != 100 {
+			t.Errorf("bundle %s %d bytes %v%%, bundles %+v; want 3G at 85 %% after 1G at 100 %%", p.Bundle, p.TotalVolume, p.UsagePercent, p.Bundles)
 		}
 
 		esim := func(used, total int64, at string) string {
@@ -224,11 +224,11 @@ func TestLifecycleTopUps(t *testing.T) {
 		}
 		play(t, r, esim(gb*85/100, gb, "2024-01-15T12:00:00Z"), esim(gb, gb, "2024-01-15T13:00:00Z"))
 		play(t, r, esim(gb/10, gb, "2024-01-16T12:00:00Z"), esim(gb*9/10, gb, "2024-01-17T12:00:00Z"))
-		if p := profileOf(t, st, "8932"); p.Bundle != "b2" || p.UsagePercent < 89.9 || p.UsagePercent > 90 || len(p.Bundles) != 2 {
-			t.Errorf("eSIM Access bought again: bundle %s at %v%%, bundles %+v; want b2 at 90 %%", p.Bundle, p.UsagePercent, p.Bundles)
+		if p := profileOf(t, st, "8932"); p.Bundle != "1G.2" || p.UsagePercent < 89.9 || p.UsagePercent > 90 || len(p.Bundles) != 2 {
+			t.Errorf("eSIM Access bought again: bundle %s at %v%%, bundles %+v; want 1G.2 at 90 %%", p.Bundle, p.UsagePercent, p.Bundles)
 		}
-		want := []string{"low_data:8931:b1:100", "low_data:8931:b2:80",
-			"low_data:8932.E32:b1:80", "low_data:8932.E32:b1:100", "low_data:8932.E32:b2:80"}
+		want := []string{"low_data:8931:1G:100", "low_data:8931:3G:80",
+			"low_data:8932.E32:1G:80", "low_data:8932.E32:1G:100", "low_data:8932.E32:1G.2:80"}
 		if got := intentIDs(t, r); !sameSet(got, want) {
 			t.Errorf("intents %v, want %v", got, want)
 		}
@@ -314,8 +314,8 @@ func TestLifecycleReusedICCID(t *testing.T) {
 			byID[in.ID] = in
 		}
 		for id, tx := range map[string]string{
-			"activation:8951.EA8951": "tx-A8951", "low_data:8951.EA8951:b1:80": "tx-A8951",
-			"activation:8951.EB8951": "tx-B8951", "low_data:8951.EB8951:b2:80": "tx-B8951",
+			"activation:8951.EA8951": "tx-A8951", "low_data:8951.EA8951:1000:80": "tx-A8951",
+			"activation:8951.EB8951": "tx-B8951", "low_data:8951.EB8951:1000.2:80": "tx-B8951",
 		} {
 			if in, ok := byID[id]; !ok || in.TransactionID != tx {
 				t.Errorf("intent %s: %+v, want one for %s", id, in, tx)
@@ -346,7 +346,7 @@ func TestLifecycleTopUpAndRenewalMessages(t *testing.T) {
 	play(t, r, usage(100, 1000, now.Add(-4*time.Hour)), validity(exp1, now.Add(-4*time.Hour)))
 	play(t, r, usage(100, 3000, now.Add(-3*time.Hour)), validity(exp2, now.Add(-3*time.Hour)))
 	play(t, r, usage(200, 3000, now.Add(-2*time.Hour))) // same bundle: nothing
-	want := []string{"topped_up:8981.E81:b2", "renewed:8981.E81:" + intent.Period(exp2)}
+	want := []string{"topped_up:8981.E81:3000", "renewed:8981.E81:" + intent.Period(exp2)}
 	if got := intentIDs(t, r); !sameSet(got, want) {
 		t.Errorf("intents %v, want %v", got, want)
 	}

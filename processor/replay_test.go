@@ -225,7 +225,7 @@ func TestReplayRebuildsUntimedLifecycles(t *testing.T) {
 		}
 	}
 	p, err := st.Profile(context.Background(), "89700001")
-	if err != nil || p.Status != "IN_USE" || p.EsimTranNo != "EB1" || len(p.Subscriptions) != 2 || p.Bundle != "b4" {
+	if err != nil || p.Status != "IN_USE" || p.EsimTranNo != "EB1" || len(p.Subscriptions) != 2 || p.Bundle != "3000.2" {
 		t.Errorf("reused ICCID after replay: %+v %v", p, err)
 	}
 }

@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -84,9 +85,14 @@ func addUsage(p *store.Profile, u store.UsageReport) bool {
 			return false // older than every report kept
 		}
 		if startsBundle(next[0], next[1]) {
-			// The oldest bundle goes with its last report; the ids of
-			// the others stay.
-			p.BundlesTrimmed++
+			// The oldest bundle goes with its last report; the names of
+			// the others stay (a name counts the bundles of its size).
+			trimmed := maps.Clone(p.BundlesTrimmed)
+			if trimmed == nil {
+				trimmed = map[string]int{}
+			}
+			trimmed[volumeName(next[0].Total)]++
+			p.BundlesTrimmed = trimmed
 		}
 		next = next[1:]
 	}
@@ -128,11 +134,17 @@ func otherSubscription(a, b store.UsageReport) bool {
 
 // bundles walks the reports, oldest first, into bundles, newest first. Within
 // a bundle the figures only move forward.
-func bundles(reports []store.UsageReport, trimmed int) []store.Bundle {
+func bundles(reports []store.UsageReport, trimmed map[string]int) []store.Bundle {
 	var out []store.Bundle
+	seen := maps.Clone(trimmed) // bundles so far by size name, the trimmed first
+	if seen == nil {
+		seen = map[string]int{}
+	}
 	for i, u := range reports {
 		if i == 0 || startsBundle(reports[i-1], u) {
-			out = append(out, store.Bundle{ID: bundleID(u, trimmed+len(out)+1), StartedAt: u.At})
+			name := volumeName(u.Total)
+			seen[name]++
+			out = append(out, store.Bundle{ID: bundleID(u, name, seen[name]), StartedAt: u.At})
 		}
 		b := &out[len(out)-1]
 		b.Used, b.Total, b.Percent = max(b.Used, u.Used), max(b.Total, u.Total), max(b.Percent, u.Percent)
@@ -142,14 +154,35 @@ func bundles(reports []store.UsageReport, trimmed int) []store.Bundle {
 	return out
 }
 
-// bundleID names a bundle by the provider's id, else by its place among
-// the profile's bundles, "b1" the first: a later report of the bundle, or
-// one arriving late, does not rename it (an id from its first report would).
-func bundleID(u store.UsageReport, n int) string {
-	if u.BundleID != "" {
+// bundleID names a bundle by the provider's id, else by its size and how
+// many bundles of that size came before it: "1G", a top-up "3G", the 1 GB
+// bought again "1G.2"; "p" when the reports give percents only. A name from
+// its size keeps a top-up's name when the reports of the bundles before it
+// arrive late; a report of the bundle arriving late does not rename it
+// either.
+func bundleID(u store.UsageReport, name string, n int) string {
+	switch {
+	case u.BundleID != "":
 		return u.BundleID
+	case n > 1:
+		return name + "." + strconv.Itoa(n)
 	}
-	return "b" + strconv.Itoa(n)
+	return name
+}
+
+// volumeName is a bundle size as ids spell it: "3G", "500M", else bytes;
+// "p" for none.
+func volumeName(total int64) string {
+	const mb, gb = 1 << 20, 1 << 30
+	switch {
+	case total <= 0:
+		return "p"
+	case total%gb == 0:
+		return strconv.FormatInt(total/gb, 10) + "G"
+	case total%mb == 0:
+		return strconv.FormatInt(total/mb, 10) + "M"
+	}
+	return strconv.FormatInt(total, 10)
 }
 
 // BundleOf names the bundle a DATA_USAGE event's report belongs to in p, and

@@ -176,13 +176,13 @@ func TestBundlesOrderIndependent(t *testing.T) {
 		got := mustJSON(t, p)
 		if want == "" {
 			want = got
-			if p.Bundle != "b3" || len(p.Bundles) != 3 || p.UsagePercent != 10 || p.Bundles[1].Percent != 100 || p.Bundles[1].Total != 3000 {
+			if p.Bundle != "3000.2" || len(p.Bundles) != 3 || p.UsagePercent != 10 || p.Bundles[1].Percent != 100 || p.Bundles[1].Total != 3000 {
 				t.Fatalf("bundles %+v (current %s at %v%%)", p.Bundles, p.Bundle, p.UsagePercent)
 			}
 			for i, ev := range evs {
 				id, cur := merge.BundleOf(p, ev.ev, ev.at)
-				wantID := []string{"b1", "b1", "b2", "b2", "b2", "b3"}[i]
-				if id != wantID || cur != (wantID == "b3") || merge.StartsBundle(p, ev.ev, ev.at) != (i == 2 || i == 5) {
+				wantID := []string{"1000", "1000", "3000", "3000", "3000", "3000.2"}[i]
+				if id != wantID || cur != (wantID == "3000.2") || merge.StartsBundle(p, ev.ev, ev.at) != (i == 2 || i == 5) {
 					t.Errorf("report %d: bundle %s (current %v), want %s", i, id, cur, wantID)
 				}
 			}

@@ -271,9 +271,10 @@ type Profile struct {
 	// reused), oldest first; the last is the current one, whose links are
 	// OrderNo, TransactionID and EsimTranNo.
 	Subscriptions []Subscription `json:"subscriptions,omitempty"`
-	// BundlesTrimmed counts the bundles whose reports are no longer kept.
-	BundlesTrimmed int       `json:"bundlesTrimmed,omitempty"`
-	Validity       *Validity `json:"validity,omitempty"`
+	// BundlesTrimmed counts, by size name, the bundles whose reports are no
+	// longer kept, so that the names of the others stay.
+	BundlesTrimmed map[string]int `json:"bundlesTrimmed,omitempty"`
+	Validity       *Validity      `json:"validity,omitempty"`
 	// Periods are the validity periods reported (their expiredTime), newest
 	// first, bounded: a later one is a renewal.
 	Periods   []time.Time  `json:"periods,omitempty"`
@@ -282,7 +283,8 @@ type Profile struct {
 }
 
 // Bundle is one data bundle of a profile: the provider's id where it sends
-// one, else "b1", "b2"… in causal order. A top-up starts a new bundle.
+// one, else its size and how many of that size came before ("1G", "3G",
+// "1G.2"). A top-up starts a new bundle.
 type Bundle struct {
 	ID        string    `json:"id"`
 	Total     int64     `json:"totalVolume"`

@@ -145,7 +145,7 @@ func runPipeline(t *testing.T, env map[string]string) {
 			for _, e := range n.Notifications {
 				sent[e.ID] = sent[e.ID] || e.Status == "sent"
 			}
-			if !sent[activationID(iccid)] || !sent["low_data:"+iccid+":b1:100"] {
+			if !sent[activationID(iccid)] || !sent["low_data:"+iccid+":1G:100"] {
 				return false
 			}
 		}
@@ -181,7 +181,7 @@ func runPipeline(t *testing.T, env map[string]string) {
 		pos[m[1]] = i
 	}
 	for _, iccid := range iccids {
-		act, full, warn := activationID(iccid), "low_data:"+iccid+":b1:100", "low_data:"+iccid+":b1:80"
+		act, full, warn := activationID(iccid), "low_data:"+iccid+":1G:100", "low_data:"+iccid+":1G:80"
 		if count[act] != 1 || count[full] != 1 || count[warn] > 1 {
 			t.Errorf("%s: activation×%d, 100%%×%d, 80%%×%d", iccid, count[act], count[full], count[warn])
 		}
