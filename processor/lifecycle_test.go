@@ -351,3 +351,34 @@ func TestLifecycleTopUpAndRenewalMessages(t *testing.T) {
 		t.Errorf("intents %v, want %v", got, want)
 	}
 }
+
+// TestLifecycleStateAPI (issue 14, "the state API shows bundles, periods and
+// subscriptions"): GET /v1/profiles/{iccid} answers them, with what ordered
+// the status.
+func TestLifecycleStateAPI(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	in := r.start(t, r.kvStore(t), instOpts{})
+	at := func(h int) string { return time.Date(2024, 1, 15, h, 0, 0, 0, time.UTC).Format(time.RFC3339) }
+	exp := time.Now().UTC().AddDate(0, 1, 0).Truncate(time.Second).Format(time.RFC3339)
+	play(t, r,
+		`{"notifyType":"ORDER_STATUS","eventGenerateTime":"`+at(1)+`","content":{"orderNo":"S1","transactionId":"tx-S1","orderStatus":"GOT_RESOURCE","profiles":[{"iccid":"8991","esimTranNo":"E1","status":"GOT_RESOURCE"}]}}`,
+		`{"notifyType":"ESIM_STATUS","content":{"orderNo":"S1","esimTranNo":"E1","iccid":"8991","esimStatus":"IN_USE"}}`,
+		`{"notifyType":"DATA_USAGE","eventGenerateTime":"`+at(3)+`","content":{"orderNo":"S1","esimTranNo":"E1","iccid":"8991","totalVolume":1073741824,"orderUsage":1073741824,"remain":0}}`,
+		`{"notifyType":"DATA_USAGE","eventGenerateTime":"`+at(4)+`","content":{"orderNo":"S1","esimTranNo":"E1","iccid":"8991","totalVolume":3221225472,"orderUsage":1073741824,"remain":2147483648}}`,
+		`{"notifyType":"VALIDITY_USAGE","eventGenerateTime":"`+at(5)+`","content":{"orderNo":"S1","esimTranNo":"E1","iccid":"8991","durationUnit":"DAY","totalDuration":30,"expiredTime":"`+exp+`","remain":30}}`,
+	)
+	var p struct {
+		Bundle        string
+		OrderedBy     string
+		Bundles       []struct{ ID string }
+		Periods       []time.Time
+		Subscriptions []struct{ OrderNo, EsimTranNo, TransactionID string }
+	}
+	if code := in.call(t, "GET", "/v1/profiles/8991", &p); code != 200 {
+		t.Fatalf("GET: %d", code)
+	}
+	if p.Bundle != "3G" || len(p.Bundles) != 2 || p.Bundles[1].ID != "1G" || len(p.Periods) != 1 || p.OrderedBy != "arrival" ||
+		len(p.Subscriptions) != 1 || p.Subscriptions[0].EsimTranNo != "E1" || p.Subscriptions[0].TransactionID != "tx-S1" {
+		t.Errorf("profile %+v", p)
+	}
+}
