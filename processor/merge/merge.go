@@ -296,8 +296,15 @@ func cmpInt[T int | int64 | uint64](a, b T) int {
 // at the instant's size, and the stream sequence breaks the tie.
 func rank(h []store.Transition) []ranked {
 	out := make([]ranked, len(h))
+	ties := false
 	for i, t := range h {
 		out[i] = ranked{Transition: t}
+		for _, u := range h[:i] {
+			ties = ties || (!t.Arrival && !u.Arrival && t.At.Equal(u.At))
+		}
+	}
+	if !ties {
+		return out // no instant holds two timed transitions: nothing to chain
 	}
 	for range len(h) {
 		moved := false
