@@ -58,6 +58,7 @@ func TestPlantedBugs(t *testing.T) {
 				Dir: filepath.Join(t.TempDir(), "run"), Failpoints: tc.failpoints, MaxRSSMB: tc.maxRSSMB, SettleLimit: 2 * time.Minute}
 			rep, err := chaos.Run(t.Context(), cfg)
 			if err != nil {
+				keepLogs(t, cfg.Dir)
 				t.Fatalf("seed %d: %v", cfg.Seed, err)
 			}
 			var out strings.Builder

@@ -112,6 +112,7 @@ func TestChaos(t *testing.T) {
 		Dir: filepath.Join(t.TempDir(), server), Faults: true}
 	rep, err := chaos.Run(t.Context(), cfg)
 	if err != nil {
+		keepLogs(t, cfg.Dir)
 		t.Fatalf("seed %d: %v", cfg.Seed, err)
 	}
 	var out strings.Builder

@@ -346,7 +346,7 @@ func (c *cluster) waitReady(ctx context.Context, name string, limit time.Duratio
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v (log %s)", name, limit, c.byName[name].log)
+			return fmt.Errorf("%s not ready after %v%s (log %s)", name, limit, c.lastWords(c.byName[name]), c.byName[name].log)
 		}
 		select {
 		case <-ctx.Done():
@@ -438,6 +438,23 @@ func (c *cluster) gaveUp() []string {
 		out = append(out, why)
 	}
 	return out
+}
+
+// lastWords says why p is down, if it is: given up on, or how it last ended.
+func (c *cluster) lastWords(p *proc) string {
+	c.mu.Lock()
+	why := c.unbound[p.name]
+	c.mu.Unlock()
+	if why != "" {
+		return ": " + why
+	}
+	if e, down := p.lastExit(); down {
+		if e.Bind != "" {
+			return fmt.Sprintf(": down, could not bind %s", e.Bind)
+		}
+		return ": down, " + e.Status
+	}
+	return ""
 }
 
 // settle waits until p answers /readyz, ends, or limit passes.

@@ -55,72 +55,107 @@ var received = []byte(`{"received":true}` + "\n")
 
 // Webhook stores one provider event and answers 200 only once JetStream has
 // it. Every refusal is counted by reason and logged once, without secrets.
+// Its steps: admit the request (rate, sender, body, signature, replay), read
+// the event from the verified bytes, store it.
 func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
 	ctx, span := h.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), "ingest webhook", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	r = r.WithContext(ctx)
 	ip := h.clientIP.Of(r)
+	body, ok := h.admit(w, r, ip)
+	if !ok {
+		return
+	}
+	in, ok := h.parse(w, r, ip, body, now)
+	if !ok {
+		return
+	}
+	h.store(w, r, span, in, now)
+}
+
+// admit runs every check that decides whether a request may be stored and
+// returns its body; false when it answered the request already.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, ip netip.Addr) ([]byte, bool) {
 	if !h.limiter.allow(ip) {
 		w.Header().Set("Retry-After", "1")
 		h.refuse(w, r, ip, http.StatusTooManyRequests, "rate_limited", "too many requests")
-		return
+		return nil, false
 	}
 	vr := verify.Request{HTTP: r, Token: r.PathValue("token")}
 	if err := h.sender.Verify(vr); err != nil {
 		h.refuseCheck(w, r, ip, err)
-		return
+		return nil, false
 	}
-
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	h.metrics.bodyBytes.Observe(float64(len(body)))
 	if err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 			h.refuse(w, r, ip, http.StatusRequestEntityTooLarge, outcomeTooLarge, "body larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
-			return
+			return nil, false
 		}
 		h.refuse(w, r, ip, http.StatusBadRequest, outcomeBadRequest, "could not read body")
-		return
+		return nil, false
 	}
 	vr.Body = body
 	if err := h.signed.Verify(vr); err != nil {
 		h.refuseCheck(w, r, ip, err)
-		return
+		return nil, false
 	}
 	if h.replays != nil && h.replays.Replayed(r.Header) {
 		// Stored already: answer as for a retry, so an honest sender stops.
 		h.metrics.received(event.Unknown, outcomeReplay)
 		answerReceived(w)
-		return
+		return nil, false
 	}
+	return body, true
+}
 
+// incoming is a verified request's event: the bytes to store, and what
+// they decode to (a decode error is the processor's to judge).
+type incoming struct {
+	data      []byte
+	ev        event.Event
+	decodeErr error
+}
+
+// parse turns the verified body into the event to store; false when it
+// answered the request already (invalid JSON, an unsupported type, a health
+// check).
+func (h *Handler) parse(w http.ResponseWriter, r *http.Request, ip netip.Addr, body []byte, now time.Time) (incoming, bool) {
 	data, err := normalize(r, body, len(h.signed) == 0)
 	if errors.Is(err, errUnsupportedType) {
 		h.refuse(w, r, ip, http.StatusUnsupportedMediaType, "unsupported_type", err.Error())
-		return
+		return incoming{}, false
 	}
 	if err != nil {
 		h.reject(r.Context(), body, err, now)
 		h.refuse(w, r, ip, http.StatusBadRequest, outcomeInvalid, err.Error())
-		return
+		return incoming{}, false
 	}
 	ev, decodeErr := event.Decode(data)
 	if errors.Is(decodeErr, event.ErrInvalidJSON) {
 		h.reject(r.Context(), body, decodeErr, now)
 		h.refuse(w, r, ip, http.StatusBadRequest, outcomeInvalid, "body is not valid JSON")
-		return
+		return incoming{}, false
 	}
 	if ev.Type == event.CheckHealth {
 		// The provider checks the endpoint right after the webhook is set:
 		// answer, count, keep nothing.
 		h.metrics.received(ev.Type, outcomeHealth)
 		answerReceived(w)
-		return
+		return incoming{}, false
 	}
+	return incoming{data: data, ev: ev, decodeErr: decodeErr}, true
+}
 
-	// Anything else that is JSON is stored, malformed or not: the processor
-	// judges it, and nothing the provider sent is lost.
-	key := dedupe.Key(ev, decodeErr, data)
+// store publishes the event and answers: 200 once JetStream has it, 413
+// when the stream refuses it for good, 503 (retry) when it does not answer.
+// Anything that is JSON is stored, malformed or not: the processor judges
+// it, and nothing the provider sent is lost.
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, span trace.Span, in incoming, now time.Time) {
+	ctx, data, ev := r.Context(), in.data, in.ev
+	key := dedupe.Key(ev, in.decodeErr, data)
 	msg := nats.NewMsg(h.names.EventSubject(ev.Type))
 	msg.Data = data
 	msg.Header.Set(stream.HeaderReceivedAt, now.Format(time.RFC3339Nano))

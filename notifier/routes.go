@@ -24,7 +24,7 @@ func registerRoutes(a *admin.Server, st APIStore) {
 	a.Handle("PUT /v1/contacts/{transactionId}", http.HandlerFunc(api.putContact))
 	a.Handle("GET /v1/contacts/{transactionId}", http.HandlerFunc(api.getContact))
 	a.Handle("DELETE /v1/contacts/{transactionId}", http.HandlerFunc(api.deleteContact))
-	a.Handle("GET /v1/contacts", http.HandlerFunc(api.contactByICCID))
+	a.Handle("GET /v1/contacts", http.HandlerFunc(api.findContact))
 	a.Handle("GET /v1/notifications", http.HandlerFunc(api.notifications))
 }
 
@@ -77,13 +77,24 @@ func (a api) getContact(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (a api) contactByICCID(w http.ResponseWriter, r *http.Request) {
-	iccid := r.URL.Query().Get("iccid")
-	if iccid == "" {
-		httpjson.Error(w, http.StatusBadRequest, "query parameter iccid is required")
-		return
+// findContact: GET /v1/contacts?iccid= | ?email= | ?phone= — the contact
+// that lists the eSIM, or has the email (any case) or phone.
+func (a api) findContact(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	switch {
+	case q.Get("iccid") != "":
+		iccid := q.Get("iccid")
+		a.writeContact(w, r, func(ctx context.Context) (store.Contact, error) { return a.st.ContactByICCID(ctx, iccid) })
+	case q.Get("email") != "" || q.Get("phone") != "":
+		address := q.Get("email") + q.Get("phone")
+		if q.Get("email") != "" && q.Get("phone") != "" {
+			httpjson.Error(w, http.StatusBadRequest, "one of email or phone, please")
+			return
+		}
+		a.writeContact(w, r, func(ctx context.Context) (store.Contact, error) { return a.st.ContactByAddress(ctx, address) })
+	default:
+		httpjson.Error(w, http.StatusBadRequest, "query parameter iccid, email or phone is required")
 	}
-	a.writeContact(w, r, func(ctx context.Context) (store.Contact, error) { return a.st.ContactByICCID(ctx, iccid) })
 }
 
 func (a api) writeContact(w http.ResponseWriter, r *http.Request, read func(context.Context) (store.Contact, error)) {

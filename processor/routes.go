@@ -32,6 +32,8 @@ func registerRoutes(a *admin.Server, x api) {
 	// State.
 	a.Handle("GET /v1/orders/{orderNo}", http.HandlerFunc(x.order))
 	a.Handle("GET /v1/profiles/{iccid}", http.HandlerFunc(x.profile))
+	// Stored events (ESIM_EVENTS), raw, by stream sequence.
+	a.Handle("GET /v1/events/{seq}", http.HandlerFunc(x.showEvent))
 	// Dead letters (ESIM_DLQ).
 	a.Handle("GET /v1/dlq", http.HandlerFunc(x.listDeadLetters))
 	a.Handle("DELETE /v1/dlq", http.HandlerFunc(x.purgeDeadLetters))

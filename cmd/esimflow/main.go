@@ -38,6 +38,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newStatusCmd(os.Getenv))
 	root.AddCommand(newOrderCmd(os.Getenv))
 	root.AddCommand(newProfileCmd(os.Getenv))
+	root.AddCommand(newConsoleCmd(os.Getenv))
 	return root
 }
 

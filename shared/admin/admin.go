@@ -96,6 +96,24 @@ func (s *Server) Gatherer() prometheus.Gatherer { return s.registry }
 // Handle registers an API route (Go 1.22 pattern, e.g. "GET /v1/orders/{orderNo}").
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, s.auth(h)) }
 
+// HandlePage registers a route for a browser (the operator console): the
+// Host check applies as to every API route, the bearer header does not — a
+// browser cannot send it, so the handler authenticates itself (a login form
+// and a cookie) and guards its own state-changing requests against
+// cross-site use. Such a handler must reach state only through routes
+// registered with Handle, carrying the operator's token, so the token check
+// and the failed-attempt limit stay in one place.
+func (s *Server) HandlePage(pattern string, h http.Handler) {
+	g := s.guard
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.hostOK(r.Host) {
+			http.Error(w, "host "+strconv.Quote(r.Host)+" is not one this API answers to (ESIMFLOW_ADMIN_ALLOWED_HOSTS)", http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
 // ServeProfiles adds Go's profiles under /debug/pprof/, as API routes (so
 // behind the token when one is set): CPU and heap profiles of a running
 // service, for finding where its time goes under real load.

@@ -140,3 +140,18 @@ func TestSecurityAdminRefusesCrossSiteSimpleRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityPageRoutesCheckHost: a browser route (the console) skips the
+// bearer header, which a browser cannot send, but not the DNS-rebinding
+// guard.
+func TestSecurityPageRoutesCheckHost(t *testing.T) {
+	s := admin.NewWithOptions(admin.Options{Token: "tok", HostCheck: true, RequestHeaderCheck: true, ListenAddr: "127.0.0.1:8081"})
+	s.HandlePage("GET /console/", noContent())
+	h := s.Handler()
+	if w := request(h, "GET", "attacker.example", "/console/", "", nil); w.Code != http.StatusMisdirectedRequest {
+		t.Errorf("rebound host: %d, want 421", w.Code)
+	}
+	if w := request(h, "GET", "127.0.0.1:8081", "/console/", "", nil); w.Code != 204 {
+		t.Errorf("loopback without a bearer header: %d, want 204 (the page authenticates itself)", w.Code)
+	}
+}

@@ -12,6 +12,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -132,9 +133,40 @@ type Contacts interface {
 	Contact(ctx context.Context, transactionID string) (Contact, error)
 	// ContactByICCID reads the contact listing iccid; ErrNotFound when none does.
 	ContactByICCID(ctx context.Context, iccid string) (Contact, error)
+	// ContactByAddress reads the contact whose email (compared without
+	// case) or phone is address, through an index kept like the iccid one;
+	// ErrNotFound when none is. Support staff search by what the customer
+	// tells them.
+	ContactByAddress(ctx context.Context, address string) (Contact, error)
 	// DeleteContact removes a contact and its index entries; ErrNotFound when
 	// there was none.
 	DeleteContact(ctx context.Context, transactionID string) error
+}
+
+// HasAddress reports whether address is c's email (without case) or phone.
+func (c Contact) HasAddress(address string) bool {
+	return address != "" && (strings.EqualFold(c.Email, address) || c.Phone == address)
+}
+
+// AddressKey is how the address index spells address: an email in lower
+// case, a phone as it is.
+func AddressKey(address string) string {
+	if strings.Contains(address, "@") {
+		return strings.ToLower(address)
+	}
+	return address
+}
+
+// Addresses are the address index entries of c.
+func (c Contact) Addresses() []string {
+	var out []string
+	if c.Email != "" {
+		out = append(out, AddressKey(c.Email))
+	}
+	if c.Phone != "" {
+		out = append(out, c.Phone)
+	}
+	return out
 }
 
 // Contact is how to reach the customer of one order. Channels, when set,

@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 
+	"github.com/esimflow/esimflow/cmd/esimflow/console"
 	"github.com/esimflow/esimflow/ingest"
 	"github.com/esimflow/esimflow/notifier"
 	"github.com/esimflow/esimflow/processor"
@@ -75,8 +77,8 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 		return err
 	}
 	log.Info("internal API", "addr", exposed.Addr, "access", exposed.Exposure())
-	fmt.Fprintf(deps.Banner, "esimflow is running.\n  POST webhooks to http://%s/webhooks/esim\n  internal API at  http://%s (/v1/orders/{orderNo}, /v1/profiles/{iccid}, /v1/contacts/{transactionId}, /v1/notifications?iccid=, /v1/dlq, /metrics)\n  data in %s — Ctrl-C stops cleanly\n",
-		display(httpLn.Addr()), display(adminLn.Addr()), storageOf(cfg))
+	fmt.Fprintf(deps.Banner, "esimflow is running.\n  POST webhooks to http://%s/webhooks/esim\n  internal API at  http://%s (/v1/orders/{orderNo}, /v1/profiles/{iccid}, /v1/contacts/{transactionId}, /v1/notifications?iccid=, /v1/dlq, /metrics)\n  console at       http://%s/console/\n  data in %s — Ctrl-C stops cleanly\n",
+		display(httpLn.Addr()), display(adminLn.Addr()), displayHost(adminLn.Addr()), storageOf(cfg))
 
 	// Build every service first, each from its own section: their routes and
 	// readiness checks are in place before the API answers /readyz.
@@ -98,6 +100,13 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
+	// The console reads and changes state only through the routes just
+	// registered, called in-process with the operator's token.
+	con, err := console.New(console.Options{API: env.Admin.Handler(), TokenRequired: cfg.Admin.Token != "", Logger: log})
+	if err != nil {
+		return err
+	}
+	con.Register(env.Admin)
 	return service.Supervise(ctx, env.AdminPart(adminLn), in.Run, proc.Run, notify.Run)
 }
 
@@ -129,6 +138,12 @@ func display(a net.Addr) string {
 		return net.JoinHostPort("127.0.0.1", port) + " (listening on every interface)"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// displayHost is display without the remark, for a URL.
+func displayHost(a net.Addr) string {
+	d, _, _ := strings.Cut(display(a), " ")
+	return d
 }
 
 func storageOf(cfg config.Config) string {

@@ -31,9 +31,21 @@ func (s *Store) PutContact(ctx context.Context, c store.Contact) error {
 			return fmt.Errorf("index contact %s by iccid %s: %w", c.TransactionID, iccid, err)
 		}
 	}
+	for _, a := range c.Addresses() {
+		if _, err := s.state.Put(ctx, contactAddressKey(a), []byte(c.TransactionID)); err != nil {
+			return fmt.Errorf("index contact %s by address: %w", c.TransactionID, err)
+		}
+	}
 	for _, iccid := range old.ICCIDs {
 		if !slices.Contains(c.ICCIDs, iccid) {
-			if err := s.dropIndex(ctx, iccid, c.TransactionID); err != nil {
+			if err := s.dropIndex(ctx, contactIndexKey(iccid), c.TransactionID); err != nil {
+				return fmt.Errorf("put contact %s: %w", c.TransactionID, err)
+			}
+		}
+	}
+	for _, a := range old.Addresses() {
+		if !slices.Contains(c.Addresses(), a) {
+			if err := s.dropIndex(ctx, contactAddressKey(a), c.TransactionID); err != nil {
 				return fmt.Errorf("put contact %s: %w", c.TransactionID, err)
 			}
 		}
@@ -53,19 +65,38 @@ func (s *Store) Contact(ctx context.Context, transactionID string) (store.Contac
 // ContactByICCID follows the iccid's index entry to a contact that still
 // lists the iccid.
 func (s *Store) ContactByICCID(ctx context.Context, iccid string) (store.Contact, error) {
-	entry, err := s.state.Get(ctx, contactIndexKey(iccid))
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return store.Contact{}, fmt.Errorf("contact for iccid %s: %w", iccid, store.ErrNotFound)
-	case err != nil:
-		return store.Contact{}, fmt.Errorf("contact for iccid %s: %w", iccid, err)
-	}
-	c, err := s.Contact(ctx, string(entry.Value()))
+	c, err := s.byIndex(ctx, contactIndexKey(iccid), func(c store.Contact) bool { return slices.Contains(c.ICCIDs, iccid) })
 	if err != nil {
 		return store.Contact{}, fmt.Errorf("contact for iccid %s: %w", iccid, err)
 	}
-	if !slices.Contains(c.ICCIDs, iccid) {
-		return store.Contact{}, fmt.Errorf("contact for iccid %s: %w", iccid, store.ErrNotFound)
+	return c, nil
+}
+
+// ContactByAddress follows the address's index entry to a contact that
+// still has the address.
+func (s *Store) ContactByAddress(ctx context.Context, address string) (store.Contact, error) {
+	c, err := s.byIndex(ctx, contactAddressKey(store.AddressKey(address)), func(c store.Contact) bool { return c.HasAddress(address) })
+	if err != nil {
+		return store.Contact{}, fmt.Errorf("contact by address: %w", err)
+	}
+	return c, nil
+}
+
+// byIndex reads the contact an index entry names, if it still matches.
+func (s *Store) byIndex(ctx context.Context, key string, matches func(store.Contact) bool) (store.Contact, error) {
+	entry, err := s.state.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return store.Contact{}, store.ErrNotFound
+	case err != nil:
+		return store.Contact{}, err
+	}
+	c, err := s.Contact(ctx, string(entry.Value()))
+	if err != nil {
+		return store.Contact{}, err
+	}
+	if !matches(c) {
+		return store.Contact{}, store.ErrNotFound
 	}
 	return c, nil
 }
@@ -79,29 +110,35 @@ func (s *Store) DeleteContact(ctx context.Context, transactionID string) error {
 	if err := s.state.Delete(ctx, contactKey(transactionID)); err != nil {
 		return fmt.Errorf("delete contact %s: %w", transactionID, err)
 	}
+	keys := make([]string, 0, len(c.ICCIDs)+2)
 	for _, iccid := range c.ICCIDs {
-		if err := s.dropIndex(ctx, iccid, transactionID); err != nil {
+		keys = append(keys, contactIndexKey(iccid))
+	}
+	for _, a := range c.Addresses() {
+		keys = append(keys, contactAddressKey(a))
+	}
+	for _, key := range keys {
+		if err := s.dropIndex(ctx, key, transactionID); err != nil {
 			return fmt.Errorf("delete contact %s: %w", transactionID, err)
 		}
 	}
 	return nil
 }
 
-// dropIndex deletes iccid's index entry if it still points at transactionID;
-// an entry another contact took over in the meantime stays.
-func (s *Store) dropIndex(ctx context.Context, iccid, transactionID string) error {
-	key := contactIndexKey(iccid)
+// dropIndex deletes an index entry if it still points at transactionID; an
+// entry another contact took over in the meantime stays.
+func (s *Store) dropIndex(ctx context.Context, key, transactionID string) error {
 	entry, err := s.state.Get(ctx, key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return nil
 	case err != nil:
-		return fmt.Errorf("unindex iccid %s: %w", iccid, err)
+		return fmt.Errorf("unindex %s: %w", key, err)
 	case string(entry.Value()) != transactionID:
 		return nil
 	}
 	if err := s.state.Delete(ctx, key, jetstream.LastRevision(entry.Revision())); err != nil && !lostRace(err) {
-		return fmt.Errorf("unindex iccid %s: %w", iccid, err)
+		return fmt.Errorf("unindex %s: %w", key, err)
 	}
 	return nil
 }

@@ -13,8 +13,9 @@
 // need 2.11, and one max age on the state bucket would expire orders too.
 //
 // Keys in the state bucket are "order.<id>", "profile.<id>", "claim.<id>",
-// "log.<iccid>", "contact.<transactionId>" and "contact_iccid.<iccid>" (the
-// contact index, holding a transactionId); the seen bucket's keys are the escaped dedupe keys alone. KV
+// "log.<iccid>", "contact.<transactionId>", "contact_iccid.<iccid>" and
+// "contact_address.<email or phone>" (the contact indexes, holding a
+// transactionId); the seen bucket's keys are the escaped dedupe keys alone. KV
 // keys allow only [-/_=.A-Za-z0-9], so ids are escaped: letters, digits, '-'
 // and '_' stay as they are (an iccid or order number reads plainly), every
 // other byte becomes "=XX" (upper-case hex), the empty id is "=", and an id

@@ -18,6 +18,10 @@ func contactKey(txID string) string  { return "contact." + token(txID) }
 // contactIndexKey holds the transactionId of the contact listing an iccid.
 func contactIndexKey(iccid string) string { return "contact_iccid." + token(iccid) }
 
+// contactAddressKey holds the transactionId of the contact with an email or
+// phone (store.AddressKey).
+func contactAddressKey(address string) string { return "contact_address." + token(address) }
+
 // token turns any string into one valid KV key token, injectively, keeping
 // plain ids readable.
 func token(id string) string {

@@ -11,6 +11,7 @@
 //	esimflow:<ns>:{s:<dedupe key>}  seen mark, "1" with the seen TTL
 //	esimflow:<ns>:{k:<transactionId>} contact, JSON string
 //	esimflow:<ns>:{ki:<iccid>}      contact index: the transactionId listing the iccid
+//	esimflow:<ns>:{ka:<address>}    contact index: the transactionId with the email (lower case) or phone
 //
 // Ids go in as they are (Redis keys are binary-safe). Every operation but a
 // contact's put and delete touches one key, hence one slot; those write the

@@ -64,13 +64,14 @@ func TestKeys(t *testing.T) {
 	for key, typ := range map[string]string{
 		p + "{p:8901}": "string", p + "{o:O1}": "string", p + "{c:activation:8901}": "hash",
 		p + "{l:8901}": "list", p + "{s:k}": "string", p + "{k:tx1}": "string", p + "{ki:8901}": "string",
+		p + "{ka:a@example.com}": "string",
 	} {
 		if got := client.Type(ctx, key).Val(); got != typ {
 			t.Errorf("%s is a %q, want a %s", key, got, typ)
 		}
 	}
-	if n := len(client.Keys(ctx, p+"*").Val()); n != 7 {
-		t.Errorf("%d keys under %s, want 7", n, p)
+	if n := len(client.Keys(ctx, p+"*").Val()); n != 8 {
+		t.Errorf("%d keys under %s, want 8", n, p)
 	}
 	if ttl := client.TTL(ctx, p+"{s:k}").Val(); ttl <= 0 || ttl > time.Hour {
 		t.Errorf("seen mark TTL = %v, want up to an hour", ttl)

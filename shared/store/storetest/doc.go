@@ -22,7 +22,8 @@
 //   - a contact put replaces the whole contact; reads and deletes of none give
 //     store.ErrNotFound; ContactByICCID finds the contact that last listed the
 //     iccid, and never one that no longer lists it (replaced, deleted, or
-//     overtaken by a concurrent put);
+//     overtaken by a concurrent put); ContactByAddress does the same for an
+//     email (in any case) or a phone;
 //   - the notification log keeps append order and the last
 //     store.NotificationLogLimit entries per iccid.
 //

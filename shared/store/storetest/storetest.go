@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Claims/ConcurrentOneWinner", testConcurrentClaims},
 		{"Contacts/PutGetDelete", testContacts},
 		{"Contacts/ByICCID", testContactByICCID},
+		{"Contacts/ByAddress", testContactByAddress},
 		{"Contacts/ICCIDMovesToAnotherContact", testContactICCIDMoves},
 		{"Contacts/ConcurrentPuts", testContactsConcurrent},
 		{"Log/AppendAndRead", testLog},
@@ -783,6 +784,64 @@ func testContactByICCID(t *testing.T, f Factory) {
 		for iccid, want := range st.want {
 			if got := contactOf(t, s, iccid); got != want {
 				t.Errorf("%s: iccid %s -> %q, want %q", st.name, iccid, got, want)
+			}
+		}
+	}
+}
+
+// testContactByAddress: a contact is found by its email, in any case, and
+// by its phone; a replace or delete drops the old addresses; an address
+// another contact takes names that one.
+func testContactByAddress(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	put := func(c store.Contact) {
+		t.Helper()
+		if err := s.PutContact(ctx(t), c); err != nil {
+			t.Fatalf("PutContact: %v", err)
+		}
+	}
+	of := func(address string) string {
+		t.Helper()
+		c, err := s.ContactByAddress(ctx(t), address)
+		if errors.Is(err, store.ErrNotFound) {
+			return ""
+		}
+		if err != nil {
+			t.Fatalf("ContactByAddress(%s): %v", address, err)
+		}
+		if !c.HasAddress(address) {
+			t.Errorf("ContactByAddress(%s) gave %+v, which does not have it", address, c)
+		}
+		return c.TransactionID
+	}
+	if got := of("ana@example.com"); got != "" {
+		t.Errorf("no contacts: %q", got)
+	}
+	put(store.Contact{TransactionID: "tx1", Email: "Ana@Example.com", Phone: "+4915112345678"})
+	steps := []struct {
+		name string
+		do   func()
+		want map[string]string // address -> transactionId, "" for none
+	}{
+		{"email in any case, phone", func() {},
+			map[string]string{"ana@example.com": "tx1", "ANA@EXAMPLE.COM": "tx1", "+4915112345678": "tx1", "+4915100000000": ""}},
+		{"a replace drops the old email",
+			func() { put(store.Contact{TransactionID: "tx1", Email: "ana@new.example", Phone: "+4915112345678"}) },
+			map[string]string{"ana@example.com": "", "ana@new.example": "tx1", "+4915112345678": "tx1"}},
+		{"another contact takes the phone",
+			func() { put(store.Contact{TransactionID: "tx2", Phone: "+4915112345678"}) },
+			map[string]string{"+4915112345678": "tx2", "ana@new.example": "tx1"}},
+		{"delete removes its addresses, not the taken one", func() {
+			if err := s.DeleteContact(ctx(t), "tx1"); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]string{"ana@new.example": "", "+4915112345678": "tx2"}},
+	}
+	for _, st := range steps {
+		st.do()
+		for address, want := range st.want {
+			if got := of(address); got != want {
+				t.Errorf("%s: %s -> %q, want %q", st.name, address, got, want)
 			}
 		}
 	}
