@@ -138,19 +138,23 @@ func quiesce(ctx context.Context, js jetstream.JetStream, c *cluster, sink *Sink
 type oracle struct {
 	*mergetest.State
 	intents map[string]intent.Intent
+	// allowed are the intents an event may ask for when it is handled out
+	// of stream order: a late usage report of a bundle, or a validity report
+	// of a period, that the stream order saw replaced already.
+	allowed map[string]intent.Intent
 }
 
 // eventTime is the processor's rule: the provider's timestamp, else when
-// ingest received the event, else when JetStream stored it.
+// JetStream stored the event, else when ingest received it.
 func eventTime(ev event.Event, m jetstream.Msg) time.Time {
 	if !ev.Timestamp.IsZero() {
 		return ev.Timestamp
 	}
+	if meta, err := m.Metadata(); err == nil && !meta.Timestamp.IsZero() {
+		return meta.Timestamp.UTC()
+	}
 	if t, err := time.Parse(time.RFC3339Nano, m.Headers().Get(stream.HeaderReceivedAt)); err == nil {
 		return t
-	}
-	if meta, err := m.Metadata(); err == nil {
-		return meta.Timestamp
 	}
 	return time.Time{}
 }
@@ -259,19 +263,28 @@ func (v *verdict) checkEvents(msgs []jetstream.Msg, sent []*Sent) {
 // newOracle applies every event present, in stream order, to maps, and
 // collects the intents they ask for.
 func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
-	o := &oracle{State: mergetest.New(), intents: map[string]intent.Intent{}}
+	o := &oracle{State: mergetest.New(), intents: map[string]intent.Intent{}, allowed: map[string]intent.Intent{}}
 	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: intent.DefaultValidityLowDays}
 	for _, m := range msgs {
 		ev, err := event.Decode(m.Data())
 		if err != nil || ev.Type == event.Unknown || ev.Type == event.CheckHealth {
 			continue
 		}
+		if meta, err := m.Metadata(); err == nil {
+			ev.Seq = meta.Sequence.Stream // as the processor sees it
+		}
 		at := eventTime(ev, m)
-		if err := merge.Apply(ctx, o, ev, at); err != nil {
+		p, err := merge.Apply(ctx, o, ev, at)
+		if err != nil {
 			return nil, fmt.Errorf("oracle merge: %w", err)
 		}
-		for _, in := range intent.For(ev, at, rules) {
+		l := merge.Land(p, ev, at, time.Now())
+		for _, in := range intent.For(ev, at, l, rules) {
 			o.intents[in.ID] = in
+		}
+		l.CurrentBundle, l.PastPeriod = true, false
+		for _, in := range intent.For(ev, at, l, rules) {
+			o.allowed[in.ID] = in
 		}
 	}
 	return o, nil
@@ -325,7 +338,8 @@ func (v *verdict) checkMessages(ctx context.Context, st *redisstore.Store, o *or
 	missing, dups := 0, 0
 	for id, in := range o.intents {
 		n := perIntent[id]
-		optional := in.Kind == intent.LowData && slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := o.intents[s]; return ok })
+		optional := in.Kind == intent.LowData && slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := o.intents[s]; return ok }) ||
+			o.replaced(in)
 		switch {
 		case n == 0 && optional:
 			v.Suppressed++
@@ -352,13 +366,29 @@ func (v *verdict) checkMessages(ctx context.Context, st *redisstore.Store, o *or
 	return nil
 }
 
+// replaced reports whether an intent is about a bundle or a period that the
+// final state has replaced: handled after its successor (out of stream
+// order, after a fault), its event rightly warns nobody.
+func (o *oracle) replaced(in intent.Intent) bool {
+	p := o.Profiles[in.ICCID]
+	switch in.Kind {
+	case intent.LowData:
+		return in.Bundle != p.Bundle
+	case intent.ValidityLow:
+		return len(p.Periods) > 0 && !p.Periods[0].Equal(in.ExpiresAt)
+	}
+	return false
+}
+
 // copiesPerIntent maps the sink's copies to the intents they carry, and
 // reports copies no intent asks for.
 func (v *verdict) copiesPerIntent(o *oracle, copies map[string]int, emailDomain string) map[string]int {
 	known := map[string]string{} // sink key → intent id
-	for id := range o.intents {
-		known["email "+"<"+channel.MessageID(id, emailDomain)+">"] = id
-		known["sms "+id], known["webhook "+id] = id, id
+	for _, ids := range []map[string]intent.Intent{o.intents, o.allowed} {
+		for id := range ids {
+			known["email "+"<"+channel.MessageID(id, emailDomain)+">"] = id
+			known["sms "+id], known["webhook "+id] = id, id
+		}
 	}
 	out := map[string]int{}
 	for k, n := range copies {

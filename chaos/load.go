@@ -40,8 +40,13 @@ type esim struct {
 	events              []*Sent
 }
 
+// renewalEpoch is when the load's validity periods end: far ahead, as a
+// period already past warns nobody.
+var renewalEpoch = time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // plan builds n lifecycles, spread over the load's duration, with their
-// contacts. Timestamps increase within a lifecycle; send times are jittered,
+// contacts: activations, usage warnings, top-ups, suspensions and
+// re-activations, validity warnings and renewals. Timestamps increase within a lifecycle; send times are jittered,
 // so that neighbours often arrive out of order.
 func plan(rng *rand.Rand, n int, span time.Duration) []*esim {
 	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -96,9 +101,30 @@ func plan(rng *rand.Rand, n int, span time.Duration) []*esim {
 				add(map[string]any{"eventType": "DATA_USAGE", "iccid": e.iccid, "orderNo": e.orderNo,
 					"usedVolume": int64(total) * int64(u.pct) / 100, "totalVolume": total, "usagePercent": u.pct, "timestamp": next()})
 			}
+			if rng.Float64() < 0.3 { // a top-up: a 3 GB bundle, warned again at 80 % (issue 14, case 3)
+				for _, pct := range []int{40, 85} {
+					add(map[string]any{"eventType": "DATA_USAGE", "iccid": e.iccid, "orderNo": e.orderNo,
+						"usedVolume": 3 * int64(total) * int64(pct) / 100, "totalVolume": 3 * total, "usagePercent": pct, "timestamp": next()})
+				}
+			}
 			if rng.Float64() < 0.08 {
 				add(map[string]any{"eventType": "PROFILE_STATUS", "iccid": e.iccid, "orderNo": e.orderNo,
 					"previousStatus": "ACTIVATED", "currentStatus": "SUSPENDED", "timestamp": next()})
+				if rng.Float64() < 0.5 { // re-activated: the activation is not sent again
+					add(map[string]any{"eventType": "PROFILE_STATUS", "iccid": e.iccid, "orderNo": e.orderNo,
+						"previousStatus": "SUSPENDED", "currentStatus": "ACTIVATED", "timestamp": next()})
+				}
+			}
+			if rng.Float64() < 0.3 { // validity warnings, then a renewal warned again (issue 14, case 4)
+				period := renewalEpoch.Add(time.Duration(i) * time.Minute)
+				for _, v := range []struct {
+					left int
+					exp  time.Time
+				}{{3, period}, {1, period}, {1, period.AddDate(0, 1, 0)}} {
+					add(map[string]any{"notifyType": "VALIDITY_USAGE", "eventGenerateTime": next(), "content": map[string]any{
+						"orderNo": e.orderNo, "transactionId": e.txn, "iccid": e.iccid, "durationUnit": "DAY", "totalDuration": 30,
+						"expiredTime": v.exp.Format(time.RFC3339), "remain": v.left}})
+				}
 			}
 		}
 		start := time.Duration(rng.Int64N(int64(span) * 85 / 100))

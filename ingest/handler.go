@@ -174,7 +174,14 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, span trace.Span,
 
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	ack, err := h.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(key))
+	var opts []jetstream.PublishOpt
+	if key != "" {
+		// An event with neither an id nor a time has no key: its content may
+		// repeat as a new fact, so it is stored every time (docs/design.md,
+		// "Dedupe keys").
+		opts = append(opts, jetstream.WithMsgID(key))
+	}
+	ack, err := h.pub.PublishMsg(ctx, msg, opts...)
 	h.metrics.publishSeconds.Observe(time.Since(now).Seconds())
 	if err != nil && tooLargeToStore(err) {
 		// Permanent: a retry of the same request gets the same answer, so

@@ -129,6 +129,32 @@ func TestWebhook(t *testing.T) {
 			t.Errorf("status %d, messages %d → %d", resp.StatusCode, before, info())
 		}
 	})
+	t.Run("untimed repeats all stored", func(t *testing.T) {
+		// Issue 14, case 1: IN_USE → SUSPENDED → IN_USE without notifyId or
+		// eventGenerateTime. Each is answered 200, so each must be in the
+		// stream: the third repeats the first and is a new fact.
+		s, err := f.js.Stream(context.Background(), f.names.Stream(stream.Events))
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := func() uint64 {
+			i, err := s.Info(context.Background(), jetstream.WithSubjectFilter(f.names.EventSubject("ESIM_STATUS")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return i.State.Msgs
+		}
+		before := count()
+		for _, st := range []string{"IN_USE", "SUSPENDED", "IN_USE"} {
+			body := `{"notifyType":"ESIM_STATUS","content":{"iccid":"8903","esimStatus":"` + st + `","smdpStatus":"ENABLED"}}`
+			if resp, b := post(t, f.url+"/webhooks/esim", body); resp.StatusCode != 200 {
+				t.Fatalf("%s: %d %s", st, resp.StatusCode, b)
+			}
+		}
+		if got := count() - before; got != 3 {
+			t.Errorf("%d of 3 answered events stored", got)
+		}
+	})
 	t.Run("unknown type stored under unknown", func(t *testing.T) {
 		body := `{"eventType":"REFUND","orderNo":"X1"}`
 		if resp, _ := post(t, f.url+"/webhooks/esim", body); resp.StatusCode != 200 {

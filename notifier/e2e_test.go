@@ -71,9 +71,9 @@ func endToEnd(t *testing.T, redis bool) {
 
 	// Low data at 80 and 100 % for one customer, published together.
 	r.putContact(t, "tx60", `{"email":"ld@example.com"}`)
-	full := intent.Intent{ID: intent.LowDataID(iccid(60), 100), Kind: intent.LowData, ICCID: iccid(60), TransactionID: "tx60",
-		Threshold: 100, UsedVolume: 1 << 30, TotalVolume: 1 << 30, After: []string{intent.LowDataID(iccid(60), 80)}}
-	warn := intent.Intent{ID: intent.LowDataID(iccid(60), 80), Kind: intent.LowData, ICCID: iccid(60), TransactionID: "tx60",
+	full := intent.Intent{ID: intent.LowDataID(iccid(60), "b1", 100), Kind: intent.LowData, ICCID: iccid(60), TransactionID: "tx60",
+		Threshold: 100, UsedVolume: 1 << 30, TotalVolume: 1 << 30, After: []string{intent.LowDataID(iccid(60), "b1", 80)}}
+	warn := intent.Intent{ID: intent.LowDataID(iccid(60), "b1", 80), Kind: intent.LowData, ICCID: iccid(60), TransactionID: "tx60",
 		Threshold: 80, UsedVolume: 860 << 20, TotalVolume: 1 << 30, SupersededBy: []string{full.ID}}
 
 	// Every intent three times: as if the processor re-published each past

@@ -43,8 +43,8 @@ func TestSentOncePerIntent(t *testing.T) {
 func TestStaleLowDataSuppressed(t *testing.T) {
 	t.Parallel()
 	r := start(t, options{})
-	full := intent.Intent{ID: intent.LowDataID("8901", 100), Kind: intent.LowData, ICCID: "8901", Threshold: 100}
-	warn := intent.Intent{ID: intent.LowDataID("8901", 80), Kind: intent.LowData, ICCID: "8901", Threshold: 80, SupersededBy: []string{full.ID}}
+	full := intent.Intent{ID: intent.LowDataID("8901", "b1", 100), Kind: intent.LowData, ICCID: "8901", Threshold: 100}
+	warn := intent.Intent{ID: intent.LowDataID("8901", "b1", 80), Kind: intent.LowData, ICCID: "8901", Threshold: 80, SupersededBy: []string{full.ID}}
 	r.publish(t, full, full.ID)
 	poll.Until(t, "the 100% message", func() bool { return r.out.count(full.ID) == 1 })
 	r.publish(t, warn, warn.ID)

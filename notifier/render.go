@@ -27,6 +27,10 @@ func templateKind(in intent.Intent) (template.Kind, error) {
 		return template.LowData, nil
 	case intent.ValidityLow:
 		return template.ValidityLow, nil
+	case intent.ToppedUp:
+		return template.ToppedUp, nil
+	case intent.Renewed:
+		return template.Renewed, nil
 	}
 	return "", fmt.Errorf("intent kind %q has no template", in.Kind)
 }
@@ -39,7 +43,7 @@ func render(r Renderer, in intent.Intent, c *store.Contact, defaultLocale string
 		return channel.Message{}, err
 	}
 	d := template.Data{ICCID: in.ICCID, OrderNo: in.OrderNo, Threshold: in.Threshold, UsedBytes: in.UsedVolume,
-		TotalBytes: in.TotalVolume, RemainDays: in.RemainDays, UsagePercent: in.UsagePercent}
+		TotalBytes: in.TotalVolume, RemainDays: in.RemainDays, UsagePercent: in.UsagePercent, ExpiresAt: in.ExpiresAt}
 	m := channel.Message{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, OrderNo: in.OrderNo,
 		TransactionID: in.TransactionID, Threshold: in.Threshold}
 	locale := defaultLocale

@@ -240,7 +240,7 @@ func TestResolver(t *testing.T) {
 	p := newPeers(t, nil)
 	r := start(t, options{channels: p.channels(t, "email"), resolver: res})
 	first := activation("8900000000000000061", "tx-shop")
-	second := intent.Intent{ID: intent.ValidityLowID("8900000000000000061", 3), Kind: intent.ValidityLow, ICCID: first.ICCID, TransactionID: "tx-shop", RemainDays: 3}
+	second := intent.Intent{ID: intent.ValidityLowID("8900000000000000061", "none", 3), Kind: intent.ValidityLow, ICCID: first.ICCID, TransactionID: "tx-shop", RemainDays: 3}
 	r.publish(t, first, first.ID)
 	poll.Until(t, "the first mail", func() bool { return len(mails(p.smtp, first.ID)) == 1 })
 	r.publish(t, second, second.ID)

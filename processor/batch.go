@@ -128,7 +128,11 @@ func (h *Handler) mergeBatch(ctx context.Context, todo []*batchItem) {
 		}
 		wg.Go(func() {
 			// In the event's own trace, which its intents carry on.
-			if h.publishIntents(it.msg.Traced(ctx), it.ev, timed[i].At) == nil {
+			var p store.Profile
+			if v, ok := snap.Profiles[it.ev.ICCID]; ok && it.ev.Type != event.OrderStatus {
+				p = v.Value // the batch's state: at least as late as the event's own
+			}
+			if h.publishIntents(it.msg.Traced(ctx), it.ev, timed[i].At, p) == nil {
 				it.label = outcomeApplied
 			}
 		})

@@ -13,6 +13,7 @@ import (
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
@@ -99,22 +100,30 @@ func (h *Handler) attempt(ctx context.Context, m *consume.Msg, ev event.Event, k
 	return outcomeApplied, h.markSeen(ctx, key)
 }
 
-// decode reads an event and its dedupe key.
-func (h *Handler) decode(msg jetstream.Msg) (event.Event, string, error) {
-	ev, decodeErr := h.decoder.Decode(msg.Data())
-	return ev, eventKey(msg.Headers(), ev, decodeErr, msg.Data()), decodeErr
+// decode reads an event, with its stream sequence, and its dedupe key.
+func (h *Handler) decode(m *consume.Msg) (event.Event, string, error) {
+	ev, decodeErr := h.decoder.Decode(m.Data())
+	ev.Seq = m.Seq()
+	return ev, eventKey(m.Headers(), ev, decodeErr, m.Data()), decodeErr
 }
 
 // eventKey is a stored event's dedupe key: ingest's Nats-Msg-Id, else
-// derived from the body as ingest derives it (docs/design.md, "Dedupe keys").
+// derived from the body as ingest derives it, else — an event with neither
+// an id nor a time, which ingest stores every time — its place in the stream
+// (docs/design.md, "Dedupe keys").
 func eventKey(hdr nats.Header, ev event.Event, decodeErr error, data []byte) string {
 	if key := stream.DedupeKey(hdr); key != "" {
 		return key
 	}
-	return dedupe.Key(ev, decodeErr, data)
+	if key := dedupe.Key(ev, decodeErr, data); key != "" || ev.Seq == 0 {
+		return key
+	}
+	return dedupe.SeqKey(ev.Seq, data)
 }
 
-// keyOf is eventKey of a message not decoded yet: the key a dead letter carries.
+// keyOf is eventKey of a message not decoded yet: the key a dead letter
+// carries. An untimed event's dead letter carries none: re-driven, it is
+// stored again as a new arrival.
 func keyOf(hdr nats.Header, data []byte) string {
 	ev, err := event.Decode(data)
 	return eventKey(hdr, ev, err, data)
@@ -133,17 +142,23 @@ func (h *Handler) park(ev event.Event, m *consume.Msg) {
 // pipeline's span of the event covers both.
 func (h *Handler) apply(ctx context.Context, ev event.Event, m *consume.Msg) error {
 	at := eventTimeOf(ev, m)
-	if err := merge.Apply(ctx, h.store, ev, at); err != nil {
+	p, err := merge.Apply(ctx, h.store, ev, at)
+	if err != nil {
 		return err
 	}
-	return h.publishIntents(ctx, ev, at)
+	return h.publishIntents(ctx, ev, at, p)
 }
+
+// now is the processor's clock: a validity period that ended before it
+// warns nobody.
+func now() time.Time { return time.Now() }
 
 // publishIntents publishes what a merged event asks the notifier to send,
 // carrying ctx's trace on to the notifier. Both paths, one event at a time
-// and batched, come here once the event's merge is stored.
-func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Time) error {
-	for _, in := range intent.For(ev, at, h.rules) {
+// and batched, come here once the event's merge is stored; p is the state
+// the event's profile landed on.
+func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Time, p store.Profile) error {
+	for _, in := range intent.For(ev, at, merge.Land(p, ev, at, now()), h.rules) {
 		if err := h.publishIntent(ctx, in); err != nil {
 			return err
 		}
@@ -163,11 +178,17 @@ func (h *Handler) markSeen(ctx context.Context, key string) error {
 	return nil
 }
 
-// eventTime is the provider's timestamp, else when ingest received the event
-// (its header), else when JetStream stored it.
+// eventTime is the provider's timestamp, else when JetStream stored the
+// event, else when ingest received it (its header). The stored time comes
+// before the header since it rises with the stream sequence, which orders
+// untimed events (docs/design.md, "Ordering"): a time that disagreed with
+// it would make the order of untimed and timed events circular.
 func eventTime(ev event.Event, receivedAt string, stored time.Time) time.Time {
 	if !ev.Timestamp.IsZero() {
 		return ev.Timestamp
+	}
+	if !stored.IsZero() {
+		return stored.UTC()
 	}
 	if t, err := time.Parse(time.RFC3339Nano, receivedAt); err == nil {
 		return t

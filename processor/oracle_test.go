@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/processor/merge/mergetest"
@@ -34,10 +35,11 @@ func newOracle(t testing.TB, cfg config.Processor, bodies []string) *oracle {
 		if ev.Timestamp.IsZero() {
 			t.Fatalf("oracle needs timestamps: %s", b)
 		}
-		if err := merge.Apply(context.Background(), o, ev, ev.Timestamp); err != nil {
+		p, err := merge.Apply(context.Background(), o, ev, ev.Timestamp)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for _, in := range intent.For(ev, ev.Timestamp, rules) {
+		for _, in := range intent.For(ev, ev.Timestamp, merge.Land(p, ev, ev.Timestamp, time.Now()), rules) {
 			o.intents[in.ID] = true
 		}
 	}

@@ -218,13 +218,14 @@ func replayOne(ctx context.Context, st ReplayStore, msg jetstream.Msg, seenTTL t
 		return "", fmt.Errorf("metadata: %w", err)
 	}
 	ev, decodeErr := event.Decode(msg.Data())
+	ev.Seq = meta.Sequence.Stream // as the processor saw it: the order of untimed events
 	switch {
 	case decodeErr != nil:
 		return outcomeDead, nil
 	case ev.Type == event.Unknown || ev.Type == event.CheckHealth:
 		return outcomeParked, nil
 	}
-	if err := merge.Apply(ctx, st, ev, eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), meta.Timestamp)); err != nil {
+	if _, err := merge.Apply(ctx, st, ev, eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), meta.Timestamp)); err != nil {
 		return "", fmt.Errorf("event %d: %w", meta.Sequence.Stream, err)
 	}
 	if seenTTL > 0 && time.Since(meta.Timestamp) < seenTTL {

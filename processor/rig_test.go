@@ -207,7 +207,7 @@ func (r *rig) publish(t testing.TB, body string, withID bool) {
 	m.Data = []byte(body)
 	m.Header.Set(stream.HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
 	var opts []jetstream.PublishOpt
-	if withID {
+	if withID && key != "" {
 		opts = append(opts, jetstream.WithMsgID(key))
 	}
 	if _, err := r.js.PublishMsg(context.Background(), m, opts...); err != nil {

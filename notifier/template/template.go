@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	texttemplate "text/template"
+	"time"
 
 	localetag "github.com/esimflow/esimflow/shared/locale"
 )
@@ -41,10 +42,12 @@ const (
 	LowData       Kind = "low_data"
 	DataExhausted Kind = "data_exhausted" // low data at 100 %
 	ValidityLow   Kind = "validity_low"
+	ToppedUp      Kind = "topped_up" // a new data bundle (off unless ESIMFLOW_NOTIFY_TOP_UPS)
+	Renewed       Kind = "renewed"   // a new validity period (off unless ESIMFLOW_NOTIFY_RENEWALS)
 )
 
 // Kinds lists every kind, for checks and the CLI.
-var Kinds = []Kind{Activation, LowData, DataExhausted, ValidityLow}
+var Kinds = []Kind{Activation, LowData, DataExhausted, ValidityLow, ToppedUp, Renewed}
 
 // Fallback is the locale every lookup ends in.
 const Fallback = "en"
@@ -59,6 +62,7 @@ type Data struct {
 	TotalBytes   int64
 	RemainDays   int64 // validity low
 	UsagePercent float64
+	ExpiresAt    time.Time // renewed: the end of the new period; zero when unknown
 }
 
 // View is what templates see: Data made presentable for one locale.
@@ -71,6 +75,7 @@ type View struct {
 	Total      string
 	Left       string
 	RemainDays int64
+	Expires    string // "2024-02-14": the end of a renewed period; empty when unknown
 	Locale     string
 }
 
@@ -99,7 +104,7 @@ type Set struct {
 }
 
 var (
-	nameRE = regexp.MustCompile(`^(activation|low_data|low_data_[0-9]{1,3}|data_exhausted|validity_low)\.tmpl$`)
+	nameRE = regexp.MustCompile(`^(activation|low_data|low_data_[0-9]{1,3}|data_exhausted|validity_low|topped_up|renewed)\.tmpl$`)
 )
 
 // New parses the built-in templates and, when dir is not empty, the ones in
@@ -296,6 +301,9 @@ func view(d Data, locale string) View {
 	if d.TotalBytes > 0 {
 		v.Used, v.Total = Bytes(d.UsedBytes, locale), Bytes(d.TotalBytes, locale)
 		v.Left = Bytes(max(d.TotalBytes-d.UsedBytes, 0), locale)
+	}
+	if !d.ExpiresAt.IsZero() {
+		v.Expires = d.ExpiresAt.UTC().Format(time.DateOnly)
 	}
 	return v
 }

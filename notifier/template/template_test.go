@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/esimflow/esimflow/notifier/template"
 )
@@ -57,6 +58,8 @@ func TestGolden(t *testing.T) {
 		{"data_exhausted", template.DataExhausted, template.Data{Name: "Ana", ICCID: "8901234567890123456", Threshold: 100, UsedBytes: gb, TotalBytes: gb}},
 		{"validity_low_3_days", template.ValidityLow, template.Data{Name: "Ana", ICCID: "8901234567890123456", RemainDays: 3, UsedBytes: gb / 4, TotalBytes: gb}},
 		{"validity_low_1_day", template.ValidityLow, template.Data{ICCID: "8901234567890123456", RemainDays: 1}},
+		{"topped_up", template.ToppedUp, template.Data{Name: "Ana", ICCID: "8901234567890123456", UsedBytes: gb / 2, TotalBytes: 3 * gb}},
+		{"renewed", template.Renewed, template.Data{Name: "Ana", ICCID: "8901234567890123456", ExpiresAt: time.Date(2024, 3, 14, 12, 0, 0, 0, time.UTC)}},
 	}
 	for _, locale := range []string{"en", "de", "es"} {
 		for _, c := range cases {

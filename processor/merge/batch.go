@@ -110,7 +110,7 @@ func Fold(snap *store.Snapshot, evs []Timed, changed *Changed) Missing {
 		case merged(ev.Type):
 			profile(ev.ICCID, func(p *store.Profile) bool {
 				changed := Profile(p, ev, t.At)
-				return Link(p, o.OrderNo, o.TransactionID) || changed
+				return Link(p, o.OrderNo, o.TransactionID, "", t.At) || changed
 			})
 		}
 	}

@@ -1,14 +1,17 @@
 // Package merge folds events into order and profile state.
 //
 // Every function here is idempotent and order-independent (docs/design.md,
-// Invariants 2): applying an event twice, or a set of events in any order,
-// gives the same state. That is what lets many processor instances run at once
-// without per-key ordering. Statuses are kept as a set of timestamped transitions and
-// the current status is the latest one (ties broken by status name, so the
-// winner never depends on arrival order); volumes only move forward; links
-// (orderNo, transactionId, the order's profiles) fill in and never change once
-// set. Each function reports whether it changed the state, so unchanged state
-// is not written.
+// Invariants 2 and "Ordering"): applying an event twice, or a set of events in
+// any order, gives the same state — a function of the events and, for events
+// without a provider time, of their stream sequence (event.Event.Seq). That
+// is what lets many processor instances run at once without per-key
+// ordering. Statuses are kept as a set of transitions and the current status
+// is the latest in causal order (provider sequence, event time,
+// previousStatus chains at one instant, stream sequence); usage reports are
+// walked into bundles, within which volumes only move forward; a profile
+// keeps each subscription of its ICCID, the current one's links on top; an
+// order's links fill in and never change once set. Each function reports
+// whether it changed the state, so unchanged state is not written.
 //
 // State is bounded whatever the events say (issue 13: forged events must not
 // fill an entity to the store's value limit): an order lists at most
@@ -42,23 +45,19 @@ const MaxStateBytes = 16 << 10
 // Profile applies a profile-level event (PROFILE_STATUS, ESIM_STATUS,
 // DATA_USAGE, VALIDITY_USAGE) at time at.
 func Profile(p *store.Profile, ev event.Event, at time.Time) bool {
-	changed := Link(p, ev.OrderNo, ev.TransactionID)
-	changed = fill(&p.EsimTranNo, ev.EsimTranNo) || changed
+	changed := Link(p, ev.OrderNo, ev.TransactionID, ev.EsimTranNo, at)
 	switch ev.Type {
 	case event.ProfileStatus, event.EsimStatus:
-		changed = addTransition(&p.History, store.Transition{Status: ev.Status, PreviousStatus: ev.PreviousStatus, SmdpStatus: ev.SmdpStatus, At: at}) || changed
+		changed = addTransition(&p.History, transition(ev, ev.Status, ev.PreviousStatus, ev.SmdpStatus, at)) || changed
 		changed = set(&p.SmdpStatus, latestSmdp(p.History)) || changed
 	case event.DataUsage:
-		changed = forward(&p.UsedVolume, ev.UsedVolume) || changed
-		changed = forward(&p.TotalVolume, ev.TotalVolume) || changed
-		if ev.UsagePercent > p.UsagePercent {
-			p.UsagePercent, changed = ev.UsagePercent, true
-		}
+		changed = addUsage(p, usageReport(ev, at)) || changed
 	case event.ValidityUsage:
 		changed = validity(p, ev, at) || changed
+		changed = addPeriod(p, ev.ExpiredTime) || changed
 	}
 	changed = trimHistory(&p.History, profileBytes(p)) || changed
-	return settle(&p.Status, &p.PreviousStatus, &p.UpdatedAt, p.History, at) || changed
+	return settle(&p.Status, &p.PreviousStatus, &p.OrderedBy, &p.UpdatedAt, p.History, at) || changed
 }
 
 // validity keeps the latest report; of two reports at the same time, the one
@@ -96,27 +95,28 @@ func laterValidity(a, b store.Validity) bool {
 // ProfileInOrder applies what an ORDER_STATUS event says of one of its
 // profiles: the link to the order, and the profile's status when listed.
 func ProfileInOrder(p *store.Profile, ev event.Event, o store.Order, at time.Time) bool {
-	changed := Link(p, o.OrderNo, o.TransactionID)
+	changed := false
+	listed := false
 	for _, ref := range ev.Profiles {
 		if ref.ICCID != p.ICCID {
 			continue
 		}
-		changed = fill(&p.EsimTranNo, ref.EsimTranNo) || changed
+		listed = true
+		changed = Link(p, o.OrderNo, o.TransactionID, ref.EsimTranNo, at) || changed
 		if ref.Status != "" {
-			changed = addTransition(&p.History, store.Transition{Status: ref.Status, At: at}) || changed
+			changed = addTransition(&p.History, transition(ev, ref.Status, "", "", at)) || changed
 			changed = trimHistory(&p.History, profileBytes(p)) || changed
-			changed = settle(&p.Status, &p.PreviousStatus, &p.UpdatedAt, p.History, at) || changed
+			changed = settle(&p.Status, &p.PreviousStatus, &p.OrderedBy, &p.UpdatedAt, p.History, at) || changed
 		}
 	}
+	if !listed {
+		// Listed by an earlier event of the order, which dated the link:
+		// this one only brings the order's links (its transaction id), and
+		// no time, since whether the profile is in the order's list yet
+		// depends on arrival order.
+		changed = Link(p, o.OrderNo, o.TransactionID, "", time.Time{}) || changed
+	}
 	return changed
-}
-
-// Link fills a profile's order number and transaction id, whichever event
-// brings them first.
-func Link(p *store.Profile, orderNo, transactionID string) bool {
-	a := fill(&p.OrderNo, orderNo)
-	b := fill(&p.TransactionID, transactionID)
-	return a || b
 }
 
 // Order applies an event to its order: ORDER_STATUS moves the status and lists
@@ -124,12 +124,12 @@ func Link(p *store.Profile, orderNo, transactionID string) bool {
 func Order(o *store.Order, ev event.Event, at time.Time) bool {
 	changed := fill(&o.TransactionID, ev.TransactionID)
 	if ev.Type == event.OrderStatus {
-		changed = addTransition(&o.History, store.Transition{Status: ev.Status, At: at}) || changed
+		changed = addTransition(&o.History, transition(ev, ev.Status, "", "", at)) || changed
 		for _, ref := range ev.Profiles {
 			changed = addProfile(o, ref.ICCID) || changed
 		}
 		changed = trimHistory(&o.History, orderBytes(o)) || changed
-		changed = settle(&o.Status, &o.PreviousStatus, &o.UpdatedAt, o.History, at) || changed
+		changed = settle(&o.Status, &o.PreviousStatus, &o.OrderedBy, &o.UpdatedAt, o.History, at) || changed
 	} else if ev.ICCID != "" {
 		changed = addProfile(o, ev.ICCID) || changed
 	}
@@ -160,6 +160,9 @@ const (
 	fixedBytes      = 512
 	transitionBytes = 128
 	stringBytes     = 8
+	usageBytes      = 160
+	bundleBytes     = 160
+	periodBytes     = 40
 )
 
 // trimHistory drops the oldest transitions while the state, whose size apart
@@ -192,6 +195,13 @@ func profileBytes(p *store.Profile) int {
 	if p.Validity != nil {
 		n += fixedBytes/2 + len(p.Validity.Unit)
 	}
+	for _, u := range p.Usage {
+		n += usageBytes + len(u.BundleID)
+	}
+	for _, b := range p.Bundles {
+		n += bundleBytes + len(b.ID)
+	}
+	n += len(p.Periods) * periodBytes
 	return n
 }
 
@@ -204,10 +214,59 @@ func orderBytes(o *store.Order) int {
 	return n
 }
 
-// newer orders transitions newest first; equal times fall back to the status
-// name so the order is total.
-func newer(a, b store.Transition) int {
-	if c := b.At.Compare(a.At); c != 0 {
+// transition is the status change an event reports, with where it stands in
+// the causal order (docs/design.md, "Ordering"). Only an untimed event keeps
+// its stream sequence: each stored copy of it is an event of its own, while
+// the copies of a timed event (a provider's retry stored twice) are one,
+// which the processor's seen-set may have applied from either copy.
+func transition(ev event.Event, status, previous, smdp string, at time.Time) store.Transition {
+	t := store.Transition{Status: status, PreviousStatus: previous, SmdpStatus: smdp, At: at.UTC(), ProviderSeq: ev.ProviderSeq}
+	if status == ev.Status {
+		t.RawStatus = ev.RawStatus
+	}
+	if !ev.Timed() {
+		t.Seq, t.Arrival = ev.Seq, true
+	}
+	return t
+}
+
+// How the newest transition was placed after the one before it
+// (Profile.OrderedBy, Order.OrderedBy).
+const (
+	OrderedByProvider = "provider"       // the provider's sequence or event time
+	OrderedByChain    = "previousStatus" // same instant: X→Y after what entered X
+	OrderedByArrival  = "arrival"        // nothing but the stream sequence
+	OrderedByTie      = "tie"            // one instant, no chain: the status names
+)
+
+// ranked is a transition with its place in a previousStatus chain among the
+// transitions the provider stamped with the same instant.
+type ranked struct {
+	store.Transition
+	rank int
+}
+
+// causal compares transitions newest first, best evidence first: the
+// provider's sequence where both carry one; their times, unless both are
+// untimed (an untimed event's time is when it was stored, which only
+// restates the stream sequence); the previousStatus chain among timed events
+// of one instant; then the stream sequence. The key is per transition, so
+// the order is total and the sort a function of the set.
+func causal(a, b ranked) int {
+	if a.ProviderSeq > 0 && b.ProviderSeq > 0 && a.ProviderSeq != b.ProviderSeq {
+		return cmpInt(b.ProviderSeq, a.ProviderSeq)
+	}
+	if !(a.Arrival && b.Arrival && a.Seq > 0 && b.Seq > 0) {
+		if c := b.At.Compare(a.At); c != 0 {
+			return c
+		}
+		if c := cmpInt(b.rank, a.rank); c != 0 {
+			return c
+		}
+	}
+	// Timed transitions carry no sequence (transition): their ties fall to
+	// the status names, as before the stream sequence was known.
+	if c := cmpInt(b.Seq, a.Seq); c != 0 {
 		return c
 	}
 	if c := strings.Compare(b.Status, a.Status); c != 0 {
@@ -219,20 +278,91 @@ func newer(a, b store.Transition) int {
 	return strings.Compare(b.SmdpStatus, a.SmdpStatus)
 }
 
+func cmpInt[T int | int64 | uint64](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// rank places each timed transition in the previousStatus chains of its
+// instant: one whose previousStatus another of that instant entered comes
+// after it. Untimed transitions are not ranked: a status repeats in a
+// lifecycle (IN_USE → SUSPENDED → IN_USE), and a chain through a repeated
+// status is a cycle, so arrival orders them. A cycle among timed ones is cut
+// at the instant's size, and the stream sequence breaks the tie.
+func rank(h []store.Transition) []ranked {
+	out := make([]ranked, len(h))
+	ties := false
+	for i, t := range h {
+		out[i] = ranked{Transition: t}
+		for _, u := range h[:i] {
+			ties = ties || (!t.Arrival && !u.Arrival && t.At.Equal(u.At))
+		}
+	}
+	if !ties {
+		return out // no instant holds two timed transitions: nothing to chain
+	}
+	for range len(h) {
+		moved := false
+		for i := range out {
+			a := &out[i]
+			if a.Arrival || a.PreviousStatus == "" {
+				continue
+			}
+			for j := range out {
+				b := out[j]
+				if i != j && !b.Arrival && b.At.Equal(a.At) && b.Status == a.PreviousStatus && b.Status != a.Status && b.rank+1 > a.rank && b.rank < len(h) {
+					a.rank, moved = b.rank+1, true
+				}
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+	return out
+}
+
+// sameTransition reports whether two transitions are one event's: a
+// redelivery, or a retry of a timed event stored twice.
+func sameTransition(a, b store.Transition) bool {
+	return a.At.Equal(b.At) && a.Status == b.Status && a.PreviousStatus == b.PreviousStatus &&
+		a.SmdpStatus == b.SmdpStatus && a.RawStatus == b.RawStatus && a.ProviderSeq == b.ProviderSeq && a.Arrival == b.Arrival && a.Seq == b.Seq
+}
+
 func addTransition(h *[]store.Transition, t store.Transition) bool {
 	if t.Status == "" {
 		return false
 	}
 	t.At = t.At.UTC()
-	i, found := slices.BinarySearchFunc(*h, t, newer)
-	if found || i >= HistoryLimit {
-		return false
+	for _, o := range *h {
+		if sameTransition(o, t) {
+			return false
+		}
 	}
-	*h = slices.Insert(*h, i, t)
-	if len(*h) > HistoryLimit {
-		*h = (*h)[:HistoryLimit]
+	next := append(slices.Clone(*h), t)
+	sortHistory(next)
+	if len(next) > HistoryLimit {
+		if sameTransition(next[HistoryLimit], t) {
+			return false // older than every transition kept
+		}
+		next = next[:HistoryLimit]
 	}
+	*h = next
 	return true
+}
+
+// sortHistory orders a history newest first (causal).
+func sortHistory(h []store.Transition) {
+	r := rank(h)
+	slices.SortFunc(r, causal)
+	for i := range r {
+		h[i] = r[i].Transition
+	}
 }
 
 func latestSmdp(h []store.Transition) string {
@@ -244,22 +374,60 @@ func latestSmdp(h []store.Transition) string {
 	return ""
 }
 
-// settle derives the current status from the history: the latest transition,
-// and before it the provider's previousStatus or else the transition before.
-func settle(status, previous *string, updated *time.Time, h []store.Transition, at time.Time) bool {
+// settle derives the current status from the history: the latest
+// transition; before it the provider's previousStatus, or else the status of
+// the latest transition before it with another status (an untimed repeat of
+// the latest event is a retry: docs/design.md, "Dedupe keys"); and what
+// ordered the two.
+func settle(status, previous, orderedBy *string, updated *time.Time, h []store.Transition, at time.Time) bool {
 	changed := false
 	if len(h) > 0 {
-		prev := h[0].PreviousStatus
-		if prev == "" && len(h) > 1 {
-			prev = h[1].Status
+		cur, prev, by := h[0], h[0].PreviousStatus, ""
+		for _, t := range h[1:] {
+			if t.Status != cur.Status {
+				if prev == "" {
+					prev = t.Status
+				}
+				by = orderedBy2(h, cur, t)
+				break
+			}
 		}
-		changed = set(status, h[0].Status)
+		changed = set(status, cur.Status)
 		changed = set(previous, prev) || changed
+		changed = set(orderedBy, by) || changed
 	}
 	if at.After(*updated) {
 		*updated, changed = at.UTC(), true
 	}
 	return changed
+}
+
+// orderedBy2 names the evidence that put a after b.
+func orderedBy2(h []store.Transition, a, b store.Transition) string {
+	switch {
+	case a.ProviderSeq > 0 && b.ProviderSeq > 0 && a.ProviderSeq != b.ProviderSeq:
+		return OrderedByProvider
+	case a.Arrival || b.Arrival:
+		return OrderedByArrival
+	case !a.At.Equal(b.At):
+		return OrderedByProvider
+	}
+	ra, rb := 0, 0
+	for _, r := range rank(h) {
+		switch {
+		case sameTransition(r.Transition, a):
+			ra = r.rank
+		case sameTransition(r.Transition, b):
+			rb = r.rank
+		}
+	}
+	if ra != rb {
+		return OrderedByChain
+	}
+	// Two timed events of one instant and no chain: nothing says which came
+	// first, and their copies may have been applied from either place in
+	// the stream, so their content decides (causal).
+	return OrderedByTie
 }
 
 func fill(dst *string, v string) bool {
@@ -272,14 +440,6 @@ func fill(dst *string, v string) bool {
 
 func set(dst *string, v string) bool {
 	if *dst == v {
-		return false
-	}
-	*dst = v
-	return true
-}
-
-func forward(dst *int64, v int64) bool {
-	if v <= *dst {
 		return false
 	}
 	*dst = v

@@ -108,7 +108,7 @@ func apply(t *testing.T, evs []timedEvent) *memState {
 	t.Helper()
 	st := newMemState()
 	for _, te := range evs {
-		if err := merge.Apply(context.Background(), st, te.ev, te.at); err != nil {
+		if _, err := merge.Apply(context.Background(), st, te.ev, te.at); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -128,6 +128,9 @@ type Processor struct {
 	Common
 	Batch             int
 	LowDataThresholds []int
+	// TopUps and Renewals enable the topped_up and renewed messages
+	// (off by default: not every reseller wants to send them).
+	TopUps, Renewals bool
 	// MaxEventSkew is how far past now an event time may be; a later one is
 	// dead-lettered rather than pin a profile's state.
 	MaxEventSkew time.Duration

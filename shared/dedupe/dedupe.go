@@ -1,10 +1,16 @@
 // Package dedupe derives an event's dedupe key: the Nats-Msg-Id ingest publishes
 // it with, and the key of the processor's seen-set.
 //
-// The provider's documented format carries no event id, so the key is a hash of
-// what makes the event that event: its type, its entity (orderNo or iccid), the
-// new status or usage figures, and the provider's timestamp. A payload that
-// carries its own id (eSIM Access's notifyId) is keyed by that id. A body that
+// Only a true retry of one delivery may be dropped (docs/design.md, "Dedupe
+// keys"): the same provider event id, or the same content at the same
+// provider time. A payload that carries its own id (eSIM Access's notifyId)
+// is keyed by that id. The documented format carries none, so a timed event
+// is keyed by a hash of what makes it that event: its type, its entity
+// (orderNo or iccid), the new and previous status or the usage figures, and
+// the provider's time and sequence. An event with neither an id nor a time
+// has no key (Key returns ""): its content may repeat as a new fact
+// (IN_USE → SUSPENDED → IN_USE), so it is stored every time it arrives, and
+// the processor keys it by its place in the stream (SeqKey). A body that
 // does not decode into a known, well-formed event is keyed by a hash of its
 // canonical JSON, so a retry of the same bytes (in any key order) still matches.
 //
@@ -28,7 +34,8 @@ import (
 
 // Key returns the dedupe key of a body and its decoding (decodeErr as returned
 // by event.Decode). It is deterministic: the same event gives the same key
-// whatever JSON spelling, key order or retry it arrived in.
+// whatever JSON spelling, key order or retry it arrived in. It is "" for a
+// well-formed event with neither an id nor a time: no key may drop it.
 func Key(ev event.Event, decodeErr error, body []byte) string {
 	var buf [keyLen]byte
 	return string(AppendKey(buf[:0], ev, decodeErr, body))
@@ -56,8 +63,23 @@ func AppendKey(dst []byte, ev event.Event, decodeErr error, body []byte) []byte 
 	if decodeErr != nil || ev.Type == event.Unknown || ev.Type == event.CheckHealth {
 		return appendDigest(append(dst, "c:"...), []byte(canonical(body)))
 	}
+	if !ev.Timed() {
+		return dst
+	}
 	var scratch [256]byte
 	return appendDigest(append(dst, "e:"...), identity(scratch[:0], ev))
+}
+
+// SeqKey is the seen-set key of an event stored without a key (Key gave
+// ""): its stream sequence, with its bytes so that a sequence reused by a
+// recreated stream does not match an older event's mark. A redelivery of the
+// stored message has the same key; a provider's repeat, stored again, does not.
+func SeqKey(seq uint64, body []byte) string {
+	b := make([]byte, 0, 24+len(body))
+	b = append(strconv.AppendUint(b, seq, 10), 0)
+	b = append(b, body...)
+	var buf [keyLen]byte
+	return string(appendDigest(append(buf[:0], "s:"...), b))
 }
 
 // plainID reports whether a provider id can be a key as it is: short, and
@@ -81,6 +103,9 @@ func identity(b []byte, ev event.Event) []byte {
 	b = field(b, ev.Entity())
 	b = field(b, ev.Status)
 	b = append(appendStamp(b, ev.Timestamp), 0)
+	if ev.ProviderSeq > 0 {
+		b = append(strconv.AppendInt(b, ev.ProviderSeq, 10), 0)
+	}
 	switch ev.Type {
 	case event.OrderStatus:
 		// The profiles an order event lists are part of what it says: two
@@ -89,6 +114,9 @@ func identity(b []byte, ev event.Event) []byte {
 		for _, p := range ev.Profiles {
 			b = field(field(field(b, p.ICCID), p.EsimTranNo), p.Status)
 		}
+	case event.ProfileStatus:
+		// X→Y and Z→Y at one instant are two events (issue 14, case 1).
+		b = field(b, ev.PreviousStatus)
 	case event.EsimStatus:
 		b = field(b, ev.SmdpStatus)
 	case event.DataUsage:

@@ -23,6 +23,10 @@ const (
 	MaxStatusLen = 64
 	// MaxProfiles bounds the profiles one ORDER_STATUS event lists.
 	MaxProfiles = 100
+	// MaxVolume bounds usedVolume, totalVolume and remain, in bytes (1 PiB:
+	// no eSIM bundle comes near it; a larger figure is a provider's bug or a
+	// forgery, and would pin the bundle for good).
+	MaxVolume = 1 << 50
 	// DefaultMaxSkew is how far ahead of now an event time may be (the
 	// provider's clock and ours differ) unless a Decoder says otherwise.
 	DefaultMaxSkew = 10 * time.Minute
@@ -32,12 +36,12 @@ const (
 // sets is kept (it is what the provider said) but drives no message: only
 // the statuses the intents name (intent.ActivatedStatuses) ever do.
 var (
-	KnownOrderStatuses   = []string{"GOT_RESOURCE", "PROCESSING", "SUCCESS", "COMPLETED", "FAILED", "CANCEL", "CANCELED", "CANCELLED", "REFUNDED"}
-	KnownProfileStatuses = []string{"GOT_RESOURCE", "RELEASED", "DOWNLOADED", "INSTALLED", "ENABLED", "DISABLED", "DELETED", "ACTIVATED", "IN_USE", "USED_UP", "USED_EXPIRED", "UNUSED_EXPIRED", "EXPIRED", "CANCEL", "REVOKED", "SUSPENDED"}
+	KnownOrderStatuses   = []string{"GOT_RESOURCE", "PROCESSING", "SUCCESS", "COMPLETED", "FAILED", "CANCELLED", "REFUNDED"}
+	KnownProfileStatuses = []string{"GOT_RESOURCE", "RELEASED", "DOWNLOADED", "INSTALLED", "ENABLED", "DISABLED", "DELETED", "ACTIVATED", "IN_USE", "USED_UP", "USED_EXPIRED", "UNUSED_EXPIRED", "EXPIRED", "CANCELLED", "REVOKED", "SUSPENDED"}
 )
 
-// KnownStatus reports whether status is one the providers document for
-// events of type t.
+// KnownStatus reports whether status, in its canonical spelling
+// (CanonicalStatus), is one the providers document for events of type t.
 func KnownStatus(t Type, status string) bool {
 	set := KnownProfileStatuses
 	if t == OrderStatus {
@@ -75,7 +79,7 @@ func (ev Event) bounded(latest time.Time) error {
 	}
 	for _, f := range [...]field{
 		{"orderNo", ev.OrderNo, MaxIDLen}, {"transactionId", ev.TransactionID, MaxIDLen},
-		{"esimTranNo", ev.EsimTranNo, MaxIDLen}, {"notifyId", ev.NotifyID, MaxIDLen},
+		{"esimTranNo", ev.EsimTranNo, MaxIDLen}, {"notifyId", ev.NotifyID, MaxIDLen}, {"bundleId", ev.BundleID, MaxIDLen},
 		{"status", ev.Status, MaxStatusLen}, {"previousStatus", ev.PreviousStatus, MaxStatusLen},
 		{"smdpStatus", ev.SmdpStatus, MaxStatusLen}, {"durationUnit", ev.DurationUnit, MaxStatusLen},
 	} {
@@ -108,6 +112,9 @@ func (ev Event) bounded(latest time.Time) error {
 	} {
 		if n.v < 0 {
 			return fmt.Errorf("%s: negative (%d)", n.name, n.v)
+		}
+		if n.v > MaxVolume && n.name != "totalDuration" && n.name != "remainDays" {
+			return fmt.Errorf("%s: %d bytes, at most %d", n.name, n.v, int64(MaxVolume))
 		}
 	}
 	if ev.UsagePercent < 0 {

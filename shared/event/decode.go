@@ -116,6 +116,7 @@ func (d *decoder) decode(top *fastjson.Object) Event {
 		return ev
 	}
 	d.body(&ev)
+	ev.canonicalStatuses()
 	for k, v := range d.rest() {
 		if ev.Extra == nil {
 			ev.Extra = map[string]json.RawMessage{}
@@ -136,6 +137,12 @@ func (d *decoder) body(ev *Event) {
 	}
 	if ts := d.time("timestamp"); !ts.IsZero() {
 		ev.Timestamp = ts
+	}
+	if ts := d.time("lastUpdateTime"); !ts.IsZero() && ev.Timestamp.IsZero() {
+		ev.Timestamp = ts
+	}
+	if n, ok := d.int("seqNumber"); ok && n > 0 {
+		ev.ProviderSeq = n
 	}
 	ev.OrderNo = d.str("orderNo")
 	ev.TransactionID = d.str("transactionId")
@@ -166,10 +173,12 @@ func (d *decoder) body(ev *Event) {
 		if !hasUsed && hasTotal && hasRemain {
 			used, hasUsed = total-remain, true
 		}
-		if !hasPct && hasUsed && total > 0 {
-			pct, hasPct = math.Min(100, float64(used)*100/float64(total)), true
-		}
+		pct, hasPct = usagePercent(pct, hasPct, used, hasUsed, total)
 		ev.UsedVolume, ev.TotalVolume, ev.RemainVolume = used, total, remain
+		ev.BundleID = d.str("bundleId")
+		if ev.BundleID == "" {
+			ev.BundleID = d.str("packageCode")
+		}
 		ev.UsagePercent, ev.HasUsage = pct, hasPct || hasUsed
 	case ValidityUsage:
 		ev.DurationUnit = d.str("durationUnit")
@@ -177,6 +186,25 @@ func (d *decoder) body(ev *Event) {
 		ev.RemainDays, _ = d.int("remain")
 		ev.ExpiredTime = d.time("expiredTime")
 	}
+}
+
+// usagePercent is the percent a usage report stands for (docs/design.md,
+// "Event formats", per field): the provider's when it is within 0–100; else
+// derived from the volumes, clamped to 0–100 (usage beyond the total is an
+// exhausted bundle); a percent outside 0–100 with no volumes to prove the
+// truth is left as sent, and validate dead-letters it with the reason.
+func usagePercent(pct float64, hasPct bool, used int64, hasUsed bool, total int64) (float64, bool) {
+	derived, canDerive := 0.0, hasUsed && total > 0
+	if canDerive {
+		derived = min(100, max(0, float64(used)*100/float64(total)))
+	}
+	switch {
+	case hasPct && pct >= 0 && pct <= 100:
+		return pct, true
+	case canDerive:
+		return derived, true
+	}
+	return pct, hasPct
 }
 
 func (ev Event) validate() error {
@@ -211,6 +239,9 @@ func (ev Event) validate() error {
 		}
 		if ev.UsagePercent < 0 || ev.UsedVolume < 0 || ev.TotalVolume < 0 {
 			return fmt.Errorf("negative usage")
+		}
+		if ev.UsagePercent > 100 {
+			return fmt.Errorf("usagePercent: %g outside 0–100, and no used and total volumes to derive it from", ev.UsagePercent)
 		}
 	case ValidityUsage:
 		return need("iccid", ev.ICCID)
@@ -356,6 +387,15 @@ func (d *decoder) time(name string) time.Time {
 		return time.Time{}
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n == 0 {
+			// Providers send 0 for "no time": read as 1970 it would lose
+			// every comparison (issue 14, case 7).
+			return time.Time{}
+		}
+		if n < 0 {
+			d.fail("%s: negative time %d", name, n)
+			return time.Time{}
+		}
 		if n > 1e12 {
 			return time.UnixMilli(n).UTC()
 		}

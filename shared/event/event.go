@@ -78,7 +78,10 @@ type Event struct {
 
 	// Status is the new status: an order's status for ORDER_STATUS, a profile's
 	// current status for PROFILE_STATUS and ESIM_STATUS.
-	Status         string       `json:"status,omitempty"`
+	Status string `json:"status,omitempty"`
+	// RawStatus is the status as the provider spelled it, when that is not
+	// its canonical spelling (CanonicalStatus).
+	RawStatus      string       `json:"rawStatus,omitempty"`
 	PreviousStatus string       `json:"previousStatus,omitempty"`
 	SmdpStatus     string       `json:"smdpStatus,omitempty"`
 	Profiles       []ProfileRef `json:"profiles,omitempty"`
@@ -90,6 +93,9 @@ type Event struct {
 	RemainVolume int64   `json:"remainVolume,omitempty"`
 	UsagePercent float64 `json:"usagePercent,omitempty"`
 	HasUsage     bool    `json:"hasUsage,omitempty"`
+	// BundleID is the provider's id of the data bundle a usage report is
+	// about (bundleId, packageCode), when it sends one.
+	BundleID string `json:"bundleId,omitempty"`
 
 	// Validity (VALIDITY_USAGE).
 	DurationUnit  string    `json:"durationUnit,omitempty"`
@@ -97,9 +103,20 @@ type Event struct {
 	RemainDays    int64     `json:"remainDays,omitempty"`
 	ExpiredTime   time.Time `json:"expiredTime,omitzero"`
 
-	// Timestamp is the provider's time of the event (timestamp or
-	// eventGenerateTime); zero when it sent none.
+	// Timestamp is the provider's time of the event (eventGenerateTime,
+	// timestamp or lastUpdateTime); zero when it sent none (a timestamp of 0
+	// is none, not 1970).
 	Timestamp time.Time `json:"timestamp,omitzero"`
+	// ProviderSeq is the provider's own sequence of the event (seqNumber);
+	// 0 when it sent none. Where two events both carry one it orders them
+	// before their times do (docs/design.md, "Ordering").
+	ProviderSeq int64 `json:"seqNumber,omitempty"`
+
+	// Seq is the ESIM_EVENTS stream sequence the event was stored at: the
+	// order ingest stored events in, the same for every consumer and every
+	// replay. The consumer sets it; Decode leaves it 0. It is the last
+	// evidence of causal order (docs/design.md, "Ordering").
+	Seq uint64 `json:"-"`
 
 	// Extra keeps every field the decoder does not map, by its JSON name.
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`
@@ -113,6 +130,11 @@ func (e Event) Entity() string {
 	}
 	return e.ICCID
 }
+
+// Timed reports whether the provider said when (or in which sequence) the
+// event happened. An untimed event is ordered by arrival alone, and a repeat
+// of its content may be a new fact (docs/design.md, "Dedupe keys").
+func (e Event) Timed() bool { return !e.Timestamp.IsZero() || e.ProviderSeq > 0 }
 
 // ErrInvalidJSON marks a body that is not JSON at all: ingest answers 400.
 var ErrInvalidJSON = errors.New("invalid JSON")

@@ -2,11 +2,13 @@
 // notifier to tell a customer, and how an event turns into them.
 //
 // Intents are deterministic (docs/design.md, Invariants 3): an intent's id
-// comes from the event alone — activation:<iccid>,
-// low_data:<iccid>:<threshold>, validity_low:<iccid>:<days> — and is the
-// Nats-Msg-Id of its publish, so
-// reprocessing an event re-publishes the same intents and the notifier's
-// claims send each id once.
+// comes from the event and the state it lands on, per subscription, data
+// bundle and validity period — activation:<sub>,
+// low_data:<sub>:<bundle>:<threshold>, validity_low:<sub>:<period>:<days>,
+// topped_up:<sub>:<bundle>, renewed:<sub>:<period> — and is the Nats-Msg-Id
+// of its publish, so reprocessing an event re-publishes the same intents and
+// the notifier's claims send each id once; a top-up or a new period warns
+// again.
 package intent
 
 import (
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/store"
 )
 
 // Kind is what a message is about; it is the last token of the intent's subject.
@@ -25,7 +28,13 @@ const (
 	Activation  Kind = "activation"
 	LowData     Kind = "low_data"
 	ValidityLow Kind = "validity_low"
+	// ToppedUp and Renewed are sent only where Rules enable them.
+	ToppedUp Kind = "topped_up"
+	Renewed  Kind = "renewed"
 )
+
+// Kinds lists every kind, for the notifier's templates.
+var Kinds = []Kind{Activation, LowData, ValidityLow, ToppedUp, Renewed}
 
 // Intent is one message to send, as published on ESIM_NOTIFY.
 type Intent struct {
@@ -39,6 +48,11 @@ type Intent struct {
 	UsedVolume    int64   `json:"usedVolume,omitempty"`
 	TotalVolume   int64   `json:"totalVolume,omitempty"`
 	RemainDays    int64   `json:"remainDays,omitempty"`
+	// Subscription, Bundle and Period name what the message is about
+	// (Landing).
+	Subscription string    `json:"subscription,omitempty"`
+	Bundle       string    `json:"bundle,omitempty"`
+	ExpiresAt    time.Time `json:"expiresAt,omitzero"`
 	// SupersededBy lists intent ids that make this one stale once they are
 	// claimed or sent: a warning at 80 % is suppressed when the 100 % one is
 	// under way or out.
@@ -52,15 +66,68 @@ type Intent struct {
 	EventAt time.Time `json:"eventAt"`
 }
 
-// ActivationID, LowDataID and ValidityLowID build intent ids.
-func ActivationID(iccid string) string { return "activation:" + iccid }
+// ActivationID, LowDataID, ValidityLowID, ToppedUpID and RenewedID build
+// intent ids: sub is a subscription (Subscription), bundle a data bundle's
+// id, period a validity period (Period).
+func ActivationID(sub string) string { return "activation:" + sub }
 
-func LowDataID(iccid string, threshold int) string {
-	return "low_data:" + iccid + ":" + strconv.Itoa(threshold)
+func LowDataID(sub, bundle string, threshold int) string {
+	return "low_data:" + sub + ":" + bundle + ":" + strconv.Itoa(threshold)
 }
 
-func ValidityLowID(iccid string, days int64) string {
-	return fmt.Sprintf("validity_low:%s:%d", iccid, days)
+func ValidityLowID(sub, period string, days int64) string {
+	return fmt.Sprintf("validity_low:%s:%s:%d", sub, period, days)
+}
+
+func ToppedUpID(sub, bundle string) string { return "topped_up:" + sub + ":" + bundle }
+
+func RenewedID(sub, period string) string { return "renewed:" + sub + ":" + period }
+
+// Period names a validity period by its end (the provider's expiredTime);
+// "none" when the report gives none.
+func Period(expires time.Time) string {
+	if expires.IsZero() {
+		return "none"
+	}
+	return expires.UTC().Format("20060102T150405Z")
+}
+
+// Subscription names an ICCID's subscription: the ICCID with the provider's
+// subscription id (eSIM Access's esimTranNo), else with the order, since
+// ICCIDs are reused; the ICCID alone until either is known.
+func Subscription(iccid, esimTranNo, orderNo string) string {
+	switch {
+	case esimTranNo != "":
+		return iccid + "." + esimTranNo
+	case orderNo != "":
+		return iccid + ".o" + orderNo
+	}
+	return iccid
+}
+
+// Landing is what an event's merge says about it: the state of its profile
+// afterwards, and where the event stands in that state. The processor
+// derives it (processor/merge.Land); For reads nothing else.
+type Landing struct {
+	Profile store.Profile
+	// Subscription is the id of the event's subscription (Subscription);
+	// OrderNo and TransactionID its links where the event lacks them (never
+	// another subscription's: a reused ICCID's first customer is not told
+	// of the second's eSIM).
+	Subscription           string
+	OrderNo, TransactionID string
+	// Bundle is the bundle a DATA_USAGE report belongs to; CurrentBundle
+	// whether it is the profile's current one (a late report of an older
+	// bundle warns nobody); TopUp whether the report starts a bundle after
+	// another.
+	Bundle        string
+	CurrentBundle bool
+	TopUp         bool
+	// PastPeriod: a VALIDITY_USAGE report whose period has ended, or that a
+	// later period has replaced; Renewal: a report of a period that follows
+	// another.
+	PastPeriod bool
+	Renewal    bool
 }
 
 // ActivatedStatuses are the profile statuses that mean the customer's eSIM
@@ -73,23 +140,55 @@ type Rules struct {
 	LowDataThresholds []int
 	// ValidityLowDays are the days-left values that notify.
 	ValidityLowDays []int64
+	// TopUps and Renewals enable the topped_up and renewed messages.
+	TopUps, Renewals bool
 }
 
 // DefaultValidityLowDays warns a customer one and three days before expiry.
 var DefaultValidityLowDays = []int64{1, 3}
 
 // For returns the intents an event asks for; at is the event's time (the
-// provider's, or when ingest received it). It reads nothing but its arguments.
-func For(ev event.Event, at time.Time, r Rules) []Intent {
-	base := Intent{ICCID: ev.ICCID, OrderNo: ev.OrderNo, TransactionID: ev.TransactionID, EventAt: at.UTC()}
+// provider's, or when JetStream stored it), l where it landed. It reads
+// nothing but its arguments.
+//
+// A profile whose current status is terminal (event.Terminal: cancelled,
+// revoked, released…) asks for nothing: its customer is not told the eSIM is
+// active, nor warned about data or days it no longer has (issue 14, case 6).
+func For(ev event.Event, at time.Time, l Landing, r Rules) []Intent {
+	if event.Terminal(l.Profile.Status) {
+		return nil
+	}
+	sub := l.Subscription
+	if sub == "" {
+		sub = ev.ICCID
+	}
+	orderNo, tx := ev.OrderNo, ev.TransactionID
+	if orderNo == "" {
+		orderNo = l.OrderNo
+	}
+	if tx == "" {
+		tx = l.TransactionID
+	}
+	base := Intent{ICCID: ev.ICCID, OrderNo: orderNo, TransactionID: tx, Subscription: sub, EventAt: at.UTC()}
 	switch ev.Type {
 	case event.ProfileStatus, event.EsimStatus:
 		if slices.Contains(ActivatedStatuses, ev.Status) {
 			in := base
-			in.ID, in.Kind = ActivationID(ev.ICCID), Activation
+			in.ID, in.Kind = ActivationID(sub), Activation
 			return []Intent{in}
 		}
 	case event.DataUsage:
+		if !l.CurrentBundle || l.Bundle == "" {
+			return nil
+		}
+		var out []Intent
+		base.Bundle = l.Bundle
+		base.UsagePercent, base.UsedVolume, base.TotalVolume = ev.UsagePercent, ev.UsedVolume, ev.TotalVolume
+		if l.TopUp && r.TopUps {
+			in := base
+			in.ID, in.Kind = ToppedUpID(sub, l.Bundle), ToppedUp
+			out = append(out, in)
+		}
 		// Only the highest threshold crossed: a report at 100 % warns once, at
 		// 100, not at 80 and 100 together.
 		crossed := 0
@@ -99,26 +198,37 @@ func For(ev event.Event, at time.Time, r Rules) []Intent {
 			}
 		}
 		if crossed == 0 {
-			return nil
+			return out
 		}
 		in := base
-		in.ID, in.Kind, in.Threshold = LowDataID(ev.ICCID, crossed), LowData, crossed
-		in.UsagePercent, in.UsedVolume, in.TotalVolume = ev.UsagePercent, ev.UsedVolume, ev.TotalVolume
+		in.ID, in.Kind, in.Threshold = LowDataID(sub, l.Bundle, crossed), LowData, crossed
 		for _, t := range r.LowDataThresholds {
 			switch {
 			case t > crossed:
-				in.SupersededBy = append(in.SupersededBy, LowDataID(ev.ICCID, t))
+				in.SupersededBy = append(in.SupersededBy, LowDataID(sub, l.Bundle, t))
 			case t < crossed:
-				in.After = append(in.After, LowDataID(ev.ICCID, t))
+				in.After = append(in.After, LowDataID(sub, l.Bundle, t))
 			}
 		}
-		return []Intent{in}
+		return append(out, in)
 	case event.ValidityUsage:
+		if l.PastPeriod {
+			return nil
+		}
+		period := Period(ev.ExpiredTime)
+		base.ExpiresAt = ev.ExpiredTime.UTC()
+		var out []Intent
+		if l.Renewal && r.Renewals {
+			in := base
+			in.ID, in.Kind = RenewedID(sub, period), Renewed
+			out = append(out, in)
+		}
 		if slices.Contains(r.ValidityLowDays, ev.RemainDays) {
 			in := base
-			in.ID, in.Kind, in.RemainDays = ValidityLowID(ev.ICCID, ev.RemainDays), ValidityLow, ev.RemainDays
-			return []Intent{in}
+			in.ID, in.Kind, in.RemainDays = ValidityLowID(sub, period, ev.RemainDays), ValidityLow, ev.RemainDays
+			out = append(out, in)
 		}
+		return out
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
 )
 
 func TestFor(t *testing.T) {
@@ -25,16 +26,16 @@ func TestFor(t *testing.T) {
 		{"esim access in use", event.Event{Type: event.EsimStatus, ICCID: "89", Status: "IN_USE"}, []string{"activation:89"}, nil, nil},
 		{"suspended", event.Event{Type: event.ProfileStatus, ICCID: "89", Status: "SUSPENDED"}, nil, nil, nil},
 		{"usage under every threshold", usage(50), nil, nil, nil},
-		{"usage at 80", usage(80), []string{"low_data:89:80"}, []string{"low_data:89:100"}, nil},
-		{"usage between", usage(95.5), []string{"low_data:89:80"}, []string{"low_data:89:100"}, nil},
-		{"usage at 100 warns once, at 100", usage(100), []string{"low_data:89:100"}, nil, []string{"low_data:89:80"}},
-		{"validity one day left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1}, []string{"validity_low:89:1"}, nil, nil},
+		{"usage at 80", usage(80), []string{"low_data:89:b1:80"}, []string{"low_data:89:b1:100"}, nil},
+		{"usage between", usage(95.5), []string{"low_data:89:b1:80"}, []string{"low_data:89:b1:100"}, nil},
+		{"usage at 100 warns once, at 100", usage(100), []string{"low_data:89:b1:100"}, nil, []string{"low_data:89:b1:80"}},
+		{"validity one day left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1}, []string{"validity_low:89:none:1"}, nil, nil},
 		{"validity ten days left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 10}, nil, nil, nil},
 		{"order status", event.Event{Type: event.OrderStatus, OrderNo: "O"}, nil, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := intent.For(tt.ev, time.Unix(0, 0), rules)
+			got := intent.For(tt.ev, time.Unix(0, 0), intent.Landing{Bundle: "b1", CurrentBundle: true}, rules)
 			var ids []string
 			for _, in := range got {
 				ids = append(ids, in.ID)
@@ -58,8 +59,66 @@ func TestForDeterministic(t *testing.T) {
 	ev := event.Event{Type: event.DataUsage, ICCID: "89", UsagePercent: 85, HasUsage: true}
 	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	rules := intent.Rules{LowDataThresholds: []int{50, 80, 100}}
-	a, b := intent.For(ev, at, rules), intent.For(ev, at, rules)
+	l := intent.Landing{Bundle: "b1", CurrentBundle: true}
+	a, b := intent.For(ev, at, l, rules), intent.For(ev, at, l, rules)
 	if len(a) != 1 || a[0].ID != b[0].ID || !slices.Equal(a[0].SupersededBy, b[0].SupersededBy) || a[0].EventAt != b[0].EventAt {
 		t.Errorf("not deterministic: %+v vs %+v", a, b)
+	}
+}
+
+// TestForTerminalProfileAsksForNothing (issue 14, case 6): a late ACTIVATED,
+// a usage or a validity report of a profile whose current status is terminal
+// asks for no message.
+func TestForTerminalProfileAsksForNothing(t *testing.T) {
+	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: []int64{1, 3}}
+	for _, status := range event.TerminalStatuses {
+		p := store.Profile{ICCID: "89", Status: status}
+		for _, ev := range []event.Event{
+			{Type: event.ProfileStatus, ICCID: "89", Status: "ACTIVATED"},
+			{Type: event.DataUsage, ICCID: "89", UsagePercent: 100, HasUsage: true},
+			{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1},
+		} {
+			if got := intent.For(ev, time.Unix(0, 0), intent.Landing{Profile: p, Bundle: "b1", CurrentBundle: true}, rules); len(got) != 0 {
+				t.Errorf("%s profile, %s event: %v", status, ev.Type, got)
+			}
+		}
+	}
+}
+
+// TestForBundlesAndPeriods (issue 14, cases 3 and 4): thresholds per
+// bundle, a late report of an older bundle warns nobody; validity warnings
+// per period, none for a past period; top-up and renewal messages only where
+// enabled.
+func TestForBundlesAndPeriods(t *testing.T) {
+	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: []int64{1, 3}}
+	on := rules
+	on.TopUps, on.Renewals = true, true
+	exp := time.Date(2024, 2, 14, 12, 0, 0, 0, time.UTC)
+	usage := event.Event{Type: event.DataUsage, ICCID: "89", UsagePercent: 85, HasUsage: true}
+	validity := event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1, ExpiredTime: exp}
+	tests := []struct {
+		name string
+		ev   event.Event
+		l    intent.Landing
+		r    intent.Rules
+		want []string
+	}{
+		{"second bundle", usage, intent.Landing{Subscription: "89.E1", Bundle: "b2", CurrentBundle: true, TopUp: true}, rules, []string{"low_data:89.E1:b2:80"}},
+		{"top-up message when enabled", usage, intent.Landing{Subscription: "89.E1", Bundle: "b2", CurrentBundle: true, TopUp: true}, on, []string{"topped_up:89.E1:b2", "low_data:89.E1:b2:80"}},
+		{"late report of an older bundle", usage, intent.Landing{Subscription: "89.E1", Bundle: "b1"}, rules, nil},
+		{"a period", validity, intent.Landing{Subscription: "89.E1"}, rules, []string{"validity_low:89.E1:20240214T120000Z:1"}},
+		{"renewal message when enabled", validity, intent.Landing{Subscription: "89.E1", Renewal: true}, on, []string{"renewed:89.E1:20240214T120000Z", "validity_low:89.E1:20240214T120000Z:1"}},
+		{"past period", validity, intent.Landing{Subscription: "89.E1", PastPeriod: true}, on, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ids []string
+			for _, in := range intent.For(tt.ev, exp.Add(-24*time.Hour), tt.l, tt.r) {
+				ids = append(ids, in.ID)
+			}
+			if !slices.Equal(ids, tt.want) {
+				t.Errorf("ids %v, want %v", ids, tt.want)
+			}
+		})
 	}
 }

@@ -291,27 +291,96 @@ type Notification struct {
 
 // Transition is one status change of an order or profile, at the event's time.
 type Transition struct {
-	Status         string    `json:"status"`
-	PreviousStatus string    `json:"previousStatus,omitempty"` // as the provider reported it
-	SmdpStatus     string    `json:"smdpStatus,omitempty"`     // eSIM Access ESIM_STATUS only
-	At             time.Time `json:"at"`
+	Status         string `json:"status"`                   // canonical (event.CanonicalStatus)
+	RawStatus      string `json:"rawStatus,omitempty"`      // as the provider spelled it, when not canonical
+	PreviousStatus string `json:"previousStatus,omitempty"` // as the provider reported it
+	SmdpStatus     string `json:"smdpStatus,omitempty"`     // eSIM Access ESIM_STATUS only
+	// At is the provider's event time, or when ESIM_EVENTS stored an event
+	// that carried none (Arrival).
+	At time.Time `json:"at"`
+	// Where the event stands in the causal order (docs/design.md,
+	// "Ordering"): the provider's sequence, when sent; for an event without
+	// a provider time or sequence (Arrival), its ESIM_EVENTS stream sequence.
+	ProviderSeq int64  `json:"providerSeq,omitempty"`
+	Seq         uint64 `json:"seq,omitempty"`
+	Arrival     bool   `json:"arrival,omitempty"`
 }
 
 // Profile is the state of one eSIM profile.
 type Profile struct {
-	ICCID          string       `json:"iccid"`
-	OrderNo        string       `json:"orderNo,omitempty"`
-	TransactionID  string       `json:"transactionId,omitempty"`
-	EsimTranNo     string       `json:"esimTranNo,omitempty"`
-	Status         string       `json:"status,omitempty"`
-	PreviousStatus string       `json:"previousStatus,omitempty"`
-	SmdpStatus     string       `json:"smdpStatus,omitempty"`
-	UsedVolume     int64        `json:"usedVolume"`
-	TotalVolume    int64        `json:"totalVolume"`
-	UsagePercent   float64      `json:"usagePercent"`
-	Validity       *Validity    `json:"validity,omitempty"`
-	History        []Transition `json:"history,omitempty"` // newest first, bounded
-	UpdatedAt      time.Time    `json:"updatedAt,omitzero"`
+	ICCID          string `json:"iccid"`
+	OrderNo        string `json:"orderNo,omitempty"`
+	TransactionID  string `json:"transactionId,omitempty"`
+	EsimTranNo     string `json:"esimTranNo,omitempty"`
+	Status         string `json:"status,omitempty"`
+	PreviousStatus string `json:"previousStatus,omitempty"`
+	SmdpStatus     string `json:"smdpStatus,omitempty"`
+	// OrderedBy names what placed the status after the previous one:
+	// "provider" (its sequence or event time), "previousStatus" (a chain at
+	// one instant), "arrival" (only the stream order decided) or "tie" (two
+	// events of one instant: the status names decided).
+	OrderedBy    string  `json:"orderedBy,omitempty"`
+	UsedVolume   int64   `json:"usedVolume"`
+	TotalVolume  int64   `json:"totalVolume"`
+	UsagePercent float64 `json:"usagePercent"`
+	// Bundle is the id of the current data bundle; Bundles every bundle
+	// the kept usage reports make, newest first; Usage those reports,
+	// oldest first (docs/design.md, "Ordering": bundles). UsedVolume,
+	// TotalVolume and UsagePercent are the current bundle's.
+	Bundle  string        `json:"bundle,omitempty"`
+	Bundles []Bundle      `json:"bundles,omitempty"`
+	Usage   []UsageReport `json:"usage,omitempty"`
+	// Subscriptions are the subscriptions of this ICCID (ICCIDs are
+	// reused), oldest first; the last is the current one, whose links are
+	// OrderNo, TransactionID and EsimTranNo.
+	Subscriptions []Subscription `json:"subscriptions,omitempty"`
+	// BundlesTrimmed counts, by size name, the bundles whose reports are no
+	// longer kept, so that the names of the others stay.
+	BundlesTrimmed map[string]int `json:"bundlesTrimmed,omitempty"`
+	Validity       *Validity      `json:"validity,omitempty"`
+	// Periods are the validity periods reported (their expiredTime), newest
+	// first, bounded: a later one is a renewal.
+	Periods   []time.Time  `json:"periods,omitempty"`
+	History   []Transition `json:"history,omitempty"` // newest first, bounded
+	UpdatedAt time.Time    `json:"updatedAt,omitzero"`
+}
+
+// Bundle is one data bundle of a profile: the provider's id where it sends
+// one, else its size and how many of that size came before ("1G", "3G",
+// "1G.2"). A top-up starts a new bundle.
+type Bundle struct {
+	ID        string    `json:"id"`
+	Total     int64     `json:"totalVolume"`
+	Used      int64     `json:"usedVolume"`
+	Percent   float64   `json:"usagePercent"`
+	StartedAt time.Time `json:"startedAt"`
+	Reports   int       `json:"reports"`
+}
+
+// Subscription is one customer's use of an ICCID: its order, transaction id
+// and the provider's subscription id (eSIM Access esimTranNo), and when it
+// was first named.
+type Subscription struct {
+	OrderNo       string    `json:"orderNo,omitempty"`
+	TransactionID string    `json:"transactionId,omitempty"`
+	EsimTranNo    string    `json:"esimTranNo,omitempty"`
+	Since         time.Time `json:"since"`
+}
+
+// UsageReport is one DATA_USAGE report, with its place in the causal order
+// (as Transition's).
+type UsageReport struct {
+	Used     int64   `json:"used"`
+	Total    int64   `json:"total,omitempty"`
+	Percent  float64 `json:"percent"`
+	BundleID string  `json:"bundleId,omitempty"` // the provider's, when sent
+	// Subscription is the esimTranNo, else the order, the report names: a
+	// reused ICCID's new subscription starts a bundle of its own.
+	Subscription string    `json:"subscription,omitempty"`
+	At           time.Time `json:"at"`
+	ProviderSeq  int64     `json:"providerSeq,omitempty"`
+	Seq          uint64    `json:"seq,omitempty"`
+	Arrival      bool      `json:"arrival,omitempty"`
 }
 
 // Validity is what the latest VALIDITY_USAGE report said of a profile's
@@ -330,7 +399,8 @@ type Order struct {
 	TransactionID  string       `json:"transactionId,omitempty"`
 	Status         string       `json:"status,omitempty"`
 	PreviousStatus string       `json:"previousStatus,omitempty"`
-	Profiles       []string     `json:"profiles"` // iccids, sorted
+	OrderedBy      string       `json:"orderedBy,omitempty"` // as Profile.OrderedBy
+	Profiles       []string     `json:"profiles"`            // iccids, sorted
 	History        []Transition `json:"history,omitempty"`
 	UpdatedAt      time.Time    `json:"updatedAt,omitzero"`
 }

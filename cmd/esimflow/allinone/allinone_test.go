@@ -48,6 +48,12 @@ func lifecycle(orders, perOrder int) (bodies []string, iccids []string) {
 	return bodies, iccids
 }
 
+// activationID is the activation intent id of an eSIM of lifecycle: its
+// subscription is the ICCID with the order its PROFILE_STATUS names
+// (docs/design.md, "Invariants" 3); its usage names none, so its low-data
+// ids carry the ICCID alone, and its first bundle.
+func activationID(iccid string) string { return "activation:" + iccid + ".oORD" + iccid[4:8] }
+
 func mustJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -139,7 +145,7 @@ func runPipeline(t *testing.T, env map[string]string) {
 			for _, e := range n.Notifications {
 				sent[e.ID] = sent[e.ID] || e.Status == "sent"
 			}
-			if !sent["activation:"+iccid] || !sent["low_data:"+iccid+":100"] {
+			if !sent[activationID(iccid)] || !sent["low_data:"+iccid+":1G:100"] {
 				return false
 			}
 		}
@@ -175,7 +181,7 @@ func runPipeline(t *testing.T, env map[string]string) {
 		pos[m[1]] = i
 	}
 	for _, iccid := range iccids {
-		act, full, warn := "activation:"+iccid, "low_data:"+iccid+":100", "low_data:"+iccid+":80"
+		act, full, warn := activationID(iccid), "low_data:"+iccid+":1G:100", "low_data:"+iccid+":1G:80"
 		if count[act] != 1 || count[full] != 1 || count[warn] > 1 {
 			t.Errorf("%s: activation×%d, 100%%×%d, 80%%×%d", iccid, count[act], count[full], count[warn])
 		}
