@@ -39,7 +39,7 @@ IMAGES       := esimflow ingest processor notifier
 IMAGE_PREFIX ?= esimflow
 IMAGE_TAG    ?= dev
 
-.PHONY: secrets help run test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
+.PHONY: secrets help run cluster test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ run: ## run the whole system in one process (embedded NATS, data in ./data)
 	@mkdir -p bin
 	$(GO) build -o bin/esimflow ./cmd/esimflow
 	ESIMFLOW_LOG_FORMAT=$${ESIMFLOW_LOG_FORMAT:-text} bin/esimflow run
+
+cluster: ## a local NATS JetStream cluster (3 nodes) and Redis Cluster (3 primaries + 3 replicas); prints the ESIMFLOW_* settings; Ctrl-C stops it
+	$(GO) run ./chaos/cmd/cluster
 
 test: ## run every module's tests with -race (uses local Redis/NATS when up)
 	@echo "redis: $${ESIMFLOW_TEST_REDIS_URL:-none (Redis tests skip)}  external nats: $${ESIMFLOW_TEST_NATS_URL:-none (in-process only)}"

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/esimflow/esimflow/shared/clustertest"
 )
 
 // Binaries are the programs a run starts.
@@ -60,7 +62,7 @@ func Build(ctx context.Context, root, dir string, newestNATS bool) (Binaries, st
 type cluster struct {
 	dir        string
 	bins       Binaries
-	ports      *portPool
+	ports      *clustertest.Ports
 	natsURL    string
 	redisURL   string
 	natsKill   syscall.Signal // how a NATS restart stops the server
@@ -117,7 +119,7 @@ type clusterSpec struct {
 }
 
 func newCluster(spec clusterSpec) (*cluster, error) {
-	ports, err := newPortPool()
+	ports, err := clustertest.NewPorts()
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +148,7 @@ func newCluster(spec clusterSpec) (*cluster, error) {
 
 // addNATS adds the NATS server, its store in dir/nats.
 func (c *cluster) addNATS(spec clusterSpec) error {
-	port, err := c.ports.take()
+	port, err := c.ports.Take()
 	if err != nil {
 		return err
 	}
@@ -167,7 +169,7 @@ func (c *cluster) addNATS(spec clusterSpec) error {
 
 // addRedis adds the Redis server, its append-only file in dir/redis.
 func (c *cluster) addRedis(spec clusterSpec) error {
-	port, err := c.ports.take()
+	port, err := c.ports.Take()
 	if err != nil {
 		return err
 	}
@@ -189,7 +191,7 @@ func (c *cluster) addServices(spec clusterSpec) error {
 	bins := map[string]string{"ingest": spec.bins.Ingest, "processor": spec.bins.Processor, "notifier": spec.bins.Notifier}
 	// service adds one instance: an admin port, and the HTTP port of ingest.
 	service := func(role string, i int, extra ...string) error {
-		port, err := c.ports.take()
+		port, err := c.ports.Take()
 		if err != nil {
 			return err
 		}
@@ -197,7 +199,7 @@ func (c *cluster) addServices(spec clusterSpec) error {
 		p := &proc{name: role + "-" + strconv.Itoa(i), role: role, bin: bins[role], addrs: []string{admin},
 			env: append(append([]string{}, base...), "ESIMFLOW_ADMIN_ADDR="+admin)}
 		if role == "ingest" {
-			port, err := c.ports.take()
+			port, err := c.ports.Take()
 			if err != nil {
 				return err
 			}
