@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,25 +15,47 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// snapshot reads every order and profile of the namespace from Redis, as stored.
+// snapshot reads every order and profile of the namespace from Redis, as
+// stored (readState).
 func snapshot(t testing.TB, c redis.UniversalClient, ns string) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	out := map[string]string{}
-	for _, kind := range []string{"o", "p"} {
-		iter := c.Scan(ctx, 0, "esimflow:"+ns+":{"+kind+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			v, err := c.Get(ctx, iter.Val()).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[iter.Val()] = v
-		}
-		if err := iter.Err(); err != nil {
-			t.Fatal(err)
-		}
+	out, err := readState(context.Background(), c, ns)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
+}
+
+// readState reads every order and profile of the namespace from Redis; on a
+// cluster client, from every primary.
+func readState(ctx context.Context, c redis.UniversalClient, ns string) (map[string]string, error) {
+	out := map[string]string{}
+	var mu sync.Mutex
+	read := func(ctx context.Context, c redis.Cmdable) error {
+		for _, kind := range []string{"o", "p"} {
+			iter := c.Scan(ctx, 0, "esimflow:"+ns+":{"+kind+":*", 1000).Iterator()
+			for iter.Next(ctx) {
+				v, err := c.Get(ctx, iter.Val()).Result()
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				out[iter.Val()] = v
+				mu.Unlock()
+			}
+			if err := iter.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return read(ctx, m) })
+	} else {
+		err = read(ctx, c)
+	}
+	return out, err
 }
 
 // wipe deletes every key of the namespace: the store is lost.

@@ -9,8 +9,11 @@ import (
 	"github.com/esimflow/esimflow/shared/clustertest"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/store/kvstore"
 	"github.com/esimflow/esimflow/shared/storeopen"
 	"github.com/esimflow/esimflow/shared/testns"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -85,5 +88,46 @@ func TestOpenCluster(t *testing.T) {
 	}
 	if holding != 3 {
 		t.Errorf("%d of 3 primaries hold keys: not a cluster client", holding)
+	}
+}
+
+// TestOpenKVReplicated: with no Redis on a NATS cluster, the KV store's
+// buckets take ESIMFLOW_STREAM_REPLICAS, as the streams do.
+func TestOpenKVReplicated(t *testing.T) {
+	n := clustertest.NATSCluster(t)
+	env := map[string]string{"ESIMFLOW_NATS_URL": n.URL, "ESIMFLOW_STREAM_REPLICAS": "3", "ESIMFLOW_NAMESPACE": testns.New(t)}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, closeStore, err := storeopen.Open(ctx, cfg.Store, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	state, seen := kvstore.Buckets(cfg.Namespace)
+	for _, b := range []string{state, seen} {
+		kv, err := js.KeyValue(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas; r != 3 {
+			t.Errorf("bucket %s has %d replicas, want 3", b, r)
+		}
 	}
 }
