@@ -18,7 +18,6 @@ import (
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 )
 
 // Checks, the names violations are reported under.
@@ -279,11 +278,10 @@ func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
 
 // openStore opens the run's Redis store; done closes its client.
 func openStore(redisURL string) (st *redisstore.Store, done func(), err error) {
-	ropts, err := redis.ParseURL(redisURL)
+	rdb, err := redisClient(redisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("redis url: %w", err)
+		return nil, nil, err
 	}
-	rdb := redis.NewClient(ropts)
 	st, err = redisstore.New(rdb, redisstore.Options{SeenTTL: time.Hour})
 	if err != nil {
 		_ = rdb.Close()

@@ -25,8 +25,9 @@ import (
 // Binaries are the programs a run starts.
 type Binaries struct {
 	Ingest, Processor, Notifier string
-	// NATS is the nats-server binary; Redis the redis-server binary.
-	NATS, Redis string
+	// NATS is the nats-server binary; Redis the redis-server binary, and
+	// RedisCLI redis-cli (which forms a Redis Cluster).
+	NATS, Redis, RedisCLI string
 }
 
 // Build compiles the services with the failpoints tag into dir, from the
@@ -60,12 +61,17 @@ func Build(ctx context.Context, root, dir string, newestNATS bool) (Binaries, st
 
 // cluster is every process of one run and the supervisor that restarts them.
 type cluster struct {
-	dir        string
-	bins       Binaries
-	ports      *clustertest.Ports
-	natsURL    string
-	redisURL   string
-	natsKill   syscall.Signal // how a NATS restart stops the server
+	dir      string
+	bins     Binaries
+	ports    *clustertest.Ports
+	natsURL  string
+	redisURL string
+	natsKill syscall.Signal // how a NATS restart stops the server
+	// clustered: three NATS nodes (nats-1…3) and a Redis Cluster
+	// (redis-1…6) instead of one of each; redisCLI forms the latter.
+	clustered  bool
+	redisCLI   string
+	natsNode   map[string]*proc // nats-server server_name → its process
 	ingest     []*proc
 	procs      []*proc // every process, infrastructure first
 	byName     map[string]*proc
@@ -116,6 +122,9 @@ type clusterSpec struct {
 	failpoints                    map[string]string // role → ESIMFLOW_FAILPOINTS
 	ingest, processors, notifiers int
 	log                           *slog.Logger
+	// clustered runs a three-node JetStream cluster and a Redis Cluster of
+	// three primaries with a replica each (clusterinfra.go).
+	clustered bool
 }
 
 func newCluster(spec clusterSpec) (*cluster, error) {
@@ -129,15 +138,20 @@ func newCluster(spec clusterSpec) (*cluster, error) {
 	if spec.syncAlways {
 		c.natsKill = syscall.SIGKILL
 	}
+	c.clustered = spec.clustered
 	for _, d := range []string{"nats", "redis", "logs"} {
 		if err := os.MkdirAll(filepath.Join(spec.dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
-	if err := c.addNATS(spec); err != nil {
+	addNATS, addRedis := c.addNATS, c.addRedis
+	if spec.clustered {
+		addNATS, addRedis = c.addNATSCluster, c.addRedisCluster
+	}
+	if err := addNATS(spec); err != nil {
 		return nil, err
 	}
-	if err := c.addRedis(spec); err != nil {
+	if err := addRedis(spec); err != nil {
 		return nil, err
 	}
 	if err := c.addServices(spec); err != nil {
@@ -187,6 +201,9 @@ func (c *cluster) addServices(spec clusterSpec) error {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"ESIMFLOW_NATS_URL=" + c.natsURL, "ESIMFLOW_REDIS_URL=" + c.redisURL,
 		"ESIMFLOW_LOG_FORMAT=text", "ESIMFLOW_LOG_LEVEL=warn",
+	}
+	if c.clustered {
+		base = append(base, "ESIMFLOW_STREAM_REPLICAS=3")
 	}
 	bins := map[string]string{"ingest": spec.bins.Ingest, "processor": spec.bins.Processor, "notifier": spec.bins.Notifier}
 	// service adds one instance: an admin port, and the HTTP port of ingest.
@@ -266,6 +283,11 @@ func (c *cluster) start(ctx context.Context) error {
 	go c.supervise()
 	for _, p := range c.infra() {
 		if err := c.startInfra(ctx, p); err != nil {
+			return err
+		}
+	}
+	if c.clustered {
+		if err := c.formClusters(ctx); err != nil {
 			return err
 		}
 	}
