@@ -196,3 +196,29 @@ func lifecycles(r *rand.Rand, n int, dups bool) []string {
 	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }
+
+// TestReplayLeavesUnprocessedEventsToTheProcessor: a replay while the
+// processor is behind merges the events it has not handled yet but does not
+// mark them seen, so the processor still handles them in full when it gets
+// to them — their intents are published, none is skipped as a retry.
+func TestReplayLeavesUnprocessedEventsToTheProcessor(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	st, _ := r.redisStore(t, "")
+	bodies := lifecycles(rand.New(rand.NewPCG(3, 4)), 12, false)
+	for _, b := range bodies {
+		r.publish(t, b, true)
+	}
+	// No processor has run: the whole stream is behind it.
+	stats, err := processor.Replay(context.Background(), r.js, r.names, st, processor.ReplayOptions{SeenTTL: time.Hour})
+	if err != nil || stats.Applied != uint64(len(bodies)) {
+		t.Fatalf("replay: %+v, %v", stats, err)
+	}
+	in := r.start(t, st, instOpts{})
+	poll.Until(t, "all processed", func() bool { return r.quiet(t) })
+	if n := processedAs(in, "duplicate"); n != 0 {
+		t.Errorf("%d events skipped as retries after the replay marked them seen", n)
+	}
+	if n := len(r.streamMsgs(t, stream.Notify)); n == 0 {
+		t.Error("no intent published: the replay's seen marks hid the events from the processor")
+	}
+}
