@@ -486,6 +486,11 @@ func (c *cluster) settle(p *proc, limit time.Duration) {
 func (c *cluster) restartInfra(ctx context.Context, name string, sig syscall.Signal, down time.Duration) error {
 	c.infraDown.Lock()
 	defer c.infraDown.Unlock()
+	return c.restartInfraHeld(ctx, name, sig, down)
+}
+
+// restartInfraHeld is restartInfra for a caller that holds infraDown.
+func (c *cluster) restartInfraHeld(ctx context.Context, name string, sig syscall.Signal, down time.Duration) error {
 	p := c.byName[name]
 	p.stop(sig, 20*time.Second)
 	select {

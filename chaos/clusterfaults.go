@@ -10,7 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/shared/clustertest"
+	"github.com/esimflow/esimflow/shared/store/redisstore"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,9 +57,14 @@ func clusterSchedule(rng *rand.Rand, d time.Duration) []fault {
 // settleLimit bounds the wait for a cluster to be whole again after a fault.
 const settleLimit = time.Minute
 
-// injectCluster injects one of the cluster faults.
+// injectCluster injects one of the cluster faults. It holds infraDown until
+// the cluster is whole again: a service killed meanwhile restarts after it,
+// as after a NATS or Redis restart (a service whose start-up meets an
+// election waits, but the run would count an exit there as a crash).
 func (in *injector) injectCluster(ctx context.Context, kind string, start time.Time) {
 	c := in.c
+	c.infraDown.Lock()
+	defer c.infraDown.Unlock()
 	var err error
 	switch kind {
 	case FaultLeaderKill, FaultFollowerKill:
@@ -67,7 +74,7 @@ func (in *injector) injectCluster(ctx context.Context, kind string, start time.T
 		}
 		down := time.Duration(500+in.rng.IntN(2500)) * time.Millisecond
 		in.count(kind, fmt.Sprintf("%s (%s), down %v", p.name, c.natsServerName(p), down), start)
-		if err = c.restartInfra(ctx, p.name, syscall.SIGKILL, down); err == nil {
+		if err = c.restartInfraHeld(ctx, p.name, syscall.SIGKILL, down); err == nil {
 			err = c.natsInStep(ctx)
 		}
 	case FaultPrimaryKill:
@@ -91,7 +98,7 @@ func (in *injector) injectCluster(ctx context.Context, kind string, start time.T
 		}
 		in.count(kind, strings.Join(names, ", "), start)
 		for _, name := range names {
-			if err = c.restartInfra(ctx, name, c.natsKill, time.Second); err != nil {
+			if err = c.restartInfraHeld(ctx, name, c.natsKill, time.Second); err != nil {
 				break
 			}
 			if err = c.natsInStep(ctx); err != nil {
@@ -196,12 +203,11 @@ func (c *cluster) withJetStream(ctx context.Context, f func(context.Context, jet
 
 // killPrimary kills a random Redis primary with -9, waits until its replica
 // has taken over, starts it again (it rejoins as a replica) and waits until
-// it is in sync. Services killed meanwhile restart afterwards, as in a Redis
-// restart.
+// it is in sync. Then it does what docs/operations.md tells an operator to
+// do after a failover: replay the events stored since shortly before it,
+// since writes the primary acknowledged and had not replicated are gone.
 func (in *injector) killPrimary(ctx context.Context, start time.Time) error {
 	c := in.c
-	c.infraDown.Lock()
-	defer c.infraDown.Unlock()
 	var primaries []*proc
 	for _, p := range c.roleProcs("redis") {
 		if isPrimary(ctx, p.addrs[0]) {
@@ -212,7 +218,7 @@ func (in *injector) killPrimary(ctx context.Context, start time.Time) error {
 		return errors.New("no Redis primary answers")
 	}
 	p := primaries[in.rng.IntN(len(primaries))]
-	in.count(FaultPrimaryKill, p.name, start)
+	killed := time.Now()
 	p.stop(syscall.SIGKILL, 0)
 	wctx, cancel := context.WithTimeout(ctx, settleLimit)
 	defer cancel()
@@ -232,8 +238,39 @@ func (in *injector) killPrimary(ctx context.Context, start time.Time) error {
 	if err := clustertest.WaitRedisCluster(wctx, c.redisAddrs()); err != nil {
 		return fmt.Errorf("%s rejoining: %w", p.name, err)
 	}
-	return nil
+	stats, err := c.replaySince(ctx, killed.Add(-replayMargin))
+	in.count(FaultPrimaryKill, fmt.Sprintf("%s; failover %v; replayed %d events", p.name, time.Since(killed).Round(time.Millisecond), stats.Events), start)
+	return err
 }
+
+// replayMargin is how far before a Redis failover the replay starts: past
+// any write the dead primary can have acknowledged without replicating.
+const replayMargin = time.Minute
+
+// replaySince merges every event stored since from into the store again,
+// as `esimflow replay --since` does.
+func (c *cluster) replaySince(ctx context.Context, from time.Time) (processor.ReplayStats, error) {
+	rdb, err := redisClient(c.redisURL)
+	if err != nil {
+		return processor.ReplayStats{}, err
+	}
+	defer rdb.Close()
+	st, err := redisstore.New(rdb, redisstore.Options{SeenTTL: seenTTL})
+	if err != nil {
+		return processor.ReplayStats{}, err
+	}
+	var stats processor.ReplayStats
+	err = c.withJetStream(ctx, func(ctx context.Context, js jetstream.JetStream) error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleLimit)
+		defer cancel()
+		stats, err = processor.Replay(rctx, js, stream.NewNames(""), st, processor.ReplayOptions{Since: from, SeenTTL: seenTTL})
+		return err
+	})
+	return stats, err
+}
+
+// seenTTL is the services' ESIMFLOW_SEEN_TTL (its default).
+const seenTTL = 168 * time.Hour
 
 // isPrimary reports whether the Redis node at addr says it is a primary.
 func isPrimary(ctx context.Context, addr string) bool {

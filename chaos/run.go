@@ -237,6 +237,12 @@ func (r *Report) judge(ctx context.Context, c *cluster, sink *Sink, events, bad 
 		r.Violations = append(r.Violations, Violation{Check: CheckQuiescence, Detail: err.Error()})
 	}
 	stopSampling()
+	if c.clustered {
+		// The checks read the streams: a leader for each first.
+		if err := c.natsInStep(ctx); err != nil {
+			return fmt.Errorf("cluster not whole for the checks: %w", err)
+		}
+	}
 	r.Verdict, err = checkAll(ctx, js, c.redisURL, events, bad, sink, "shop.example")
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
