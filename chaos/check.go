@@ -48,8 +48,9 @@ type stored struct {
 	at   time.Time
 }
 
-// readStream returns every message of a stream, oldest first.
-func readStream(ctx context.Context, js jetstream.JetStream, name string) ([]jetstream.Msg, error) {
+// readStreamOnce returns every message of a stream, oldest first (readStream
+// retries it).
+func readStreamOnce(ctx context.Context, js jetstream.JetStream, name string) ([]jetstream.Msg, error) {
 	s, err := js.Stream(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", name, err)
