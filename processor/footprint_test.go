@@ -62,6 +62,16 @@ func TestFootprint(t *testing.T) {
 	msgs := info.State.Msgs
 	t.Logf("ESIM_EVENTS: %d events, bodies %.0f B each on average, stream accounting %.0f B per event",
 		msgs, float64(bodyBytes)/float64(len(bodies)), float64(info.State.Bytes)/float64(msgs))
+	ns, err := r.js.Stream(ctx, r.names.Stream(stream.Notify))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ninfo, err := ns.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ESIM_NOTIFY: %d intents (%.2f per event), %.0f B per intent", ninfo.State.Msgs,
+		float64(ninfo.State.Msgs)/float64(msgs), float64(ninfo.State.Bytes)/float64(max(ninfo.State.Msgs, 1)))
 	if srv := r.srv.Embedded; srv != nil {
 		dir := filepath.Join(srv.JetStreamConfig().StoreDir, "$G", "streams", r.names.Stream(stream.Events))
 		t.Logf("ESIM_EVENTS on disk (one replica): %.0f B per event (%s)", float64(duSize(t, dir))/float64(msgs), dir)
