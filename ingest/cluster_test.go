@@ -17,6 +17,7 @@ import (
 	"github.com/esimflow/esimflow/ingest"
 	"github.com/esimflow/esimflow/shared/clustertest"
 	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/service"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go/jetstream"
@@ -138,45 +139,34 @@ func TestStreamLeaderKilledMidBurst(t *testing.T) {
 	if err := n.Restart(ctx, n.Node(killed)); err != nil {
 		t.Fatal(err)
 	}
-	for {
+	poll.Until(t, "the restarted node caught up", func() bool {
 		info, err := s.Info(ctx)
-		if err == nil && len(info.Cluster.Replicas) == 2 && info.Cluster.Replicas[0].Current && info.Cluster.Replicas[1].Current {
-			break
+		return err == nil && len(info.Cluster.Replicas) == 2 && info.Cluster.Replicas[0].Current && info.Cluster.Replicas[1].Current
+	})
+	poll.Until(t, "the restarted node "+killed+" leading", func() bool {
+		leader, err := clustertest.StreamLeader(ctx, js, name)
+		if err == nil && leader == killed {
+			return true
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("the restarted node never caught up: %+v", info)
+		if err == nil {
+			// Ask the leader to hand over; the election picks one of two.
+			_, _ = js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+name, nil)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	for leader := newLeader; leader != killed; leader = waitLeader(ctx, t, js, name) {
-		if err := stepDown(ctx, js, name); err != nil && ctx.Err() != nil {
-			t.Fatal(err)
-		}
-	}
+		return false
+	}, poll.Every(time.Second))
 	checkStored(ctx, t, js, name, acked, "with the restarted node "+killed+" leading")
 }
 
 // waitLeader returns the stream's leader once it has one.
 func waitLeader(ctx context.Context, t *testing.T, js jetstream.JetStream, name string) string {
 	t.Helper()
-	for {
-		leader, err := clustertest.StreamLeader(ctx, js, name)
-		if err == nil {
-			return leader
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("no leader: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// stepDown asks the stream's leader to hand over to another replica.
-func stepDown(ctx context.Context, js jetstream.JetStream, name string) error {
-	nc := js.Conn()
-	_, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+name, nil)
-	time.Sleep(500 * time.Millisecond)
-	return err
+	var leader string
+	poll.Until(t, name+" leader", func() bool {
+		var err error
+		leader, err = clustertest.StreamLeader(ctx, js, name)
+		return err == nil
+	})
+	return leader
 }
 
 // checkStored reads the whole stream and fails the test for each
@@ -185,7 +175,7 @@ func checkStored(ctx context.Context, t *testing.T, js jetstream.JetStream, name
 	t.Helper()
 	var s jetstream.Stream
 	var info *jetstream.StreamInfo
-	retry(ctx, t, when+": stream info", func() (err error) {
+	retry(t, when+": stream info", func() (err error) {
 		if s, err = js.Stream(ctx, name); err != nil {
 			return err
 		}
@@ -195,7 +185,7 @@ func checkStored(ctx context.Context, t *testing.T, js jetstream.JetStream, name
 	present := map[string]int{}
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		var m *jetstream.RawStreamMsg
-		retry(ctx, t, fmt.Sprintf("%s: message %d", when, seq), func() (err error) {
+		retry(t, fmt.Sprintf("%s: message %d", when, seq), func() (err error) {
 			m, err = s.GetMsg(ctx, seq)
 			return err
 		})
@@ -225,19 +215,9 @@ func checkStored(ctx context.Context, t *testing.T, js jetstream.JetStream, name
 	}
 }
 
-// retry calls f until it succeeds (a cluster answers "temporarily
-// unavailable" for a moment after a leader change), failing the test when
-// ctx ends.
-func retry(ctx context.Context, t *testing.T, what string, f func() error) {
+// retry calls f until it succeeds: a cluster answers "temporarily
+// unavailable" for a moment after a leader change.
+func retry(t *testing.T, what string, f func() error) {
 	t.Helper()
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, what, func() bool { return f() == nil })
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/clustertest"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 )
 
 // TestNATSCluster: three nodes, one JetStream cluster: an R3 stream has a
@@ -85,34 +85,19 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Kill()
-	for !clustertest.IsPrimary(ctx, replica) {
-		if ctx.Err() != nil {
-			t.Fatalf("replica %s not promoted after %s was killed", replica.Name, p.Name)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, "replica "+replica.Name+" promoted", func() bool { return clustertest.IsPrimary(ctx, replica) })
 	// The client learns the new layout from the nodes, which learn it
 	// from each other: it may take a few tries.
 	for i := range 100 {
-		for {
-			v, err := c.Get(ctx, fmt.Sprintf("k%d", i)).Int()
-			if err == nil {
-				if v != i {
-					t.Fatalf("k%d = %d after failover", i, v)
-				}
-				break
-			}
-			if ctx.Err() != nil {
-				for _, p := range r.Nodes {
-					if p.Running() {
-						cc := redis.NewClient(&redis.Options{Addr: p.Addr})
-						t.Logf("%s: %s", p.Name, cc.ClusterNodes(context.Background()).Val())
-						cc.Close()
-					}
-				}
-				t.Fatalf("k%d after failover: %v", i, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+		key := fmt.Sprintf("k%d", i)
+		var v int
+		poll.Until(t, key+" readable after the failover", func() bool {
+			var err error
+			v, err = c.Get(ctx, key).Int()
+			return err == nil
+		})
+		if v != i {
+			t.Fatalf("%s = %d after failover", key, v)
 		}
 	}
 }
