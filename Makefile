@@ -33,13 +33,15 @@ FUZZTIME ?= 60s
 DURATION ?= 90s
 NATS     ?= both
 SEED     ?=
+# CLUSTER=1: the chaos suite on a 3-node JetStream cluster and a Redis Cluster.
+CLUSTER  ?=
 
 # Container images: deploy/<name>/Dockerfile each, built from the repository root.
 IMAGES       := esimflow ingest processor notifier
 IMAGE_PREFIX ?= esimflow
 IMAGE_TAG    ?= dev
 
-.PHONY: secrets help run test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
+.PHONY: secrets help run cluster test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,14 +51,17 @@ run: ## run the whole system in one process (embedded NATS, data in ./data)
 	$(GO) build -o bin/esimflow ./cmd/esimflow
 	ESIMFLOW_LOG_FORMAT=$${ESIMFLOW_LOG_FORMAT:-text} bin/esimflow run
 
+cluster: ## a local NATS JetStream cluster (3 nodes) and Redis Cluster (3 primaries + 3 replicas); prints the ESIMFLOW_* settings; Ctrl-C stops it
+	$(GO) run ./chaos/cmd/cluster
+
 test: ## run every module's tests with -race (uses local Redis/NATS when up)
 	@echo "redis: $${ESIMFLOW_TEST_REDIS_URL:-none (Redis tests skip)}  external nats: $${ESIMFLOW_TEST_NATS_URL:-none (in-process only)}"
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 	$(GO) test -race -count=1 -tags failpoints ./shared/failpoint/
 	@for m in $(STANDALONE); do (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; done
 
-chaos: ## the chaos suite: services as processes, seeded faults, an oracle (DURATION=90s, SEED=, NATS=both|system|newest)
-	$(GO) run ./chaos/cmd/chaos -duration $(DURATION) -nats $(NATS) $(if $(SEED),-seed $(SEED))
+chaos: ## the chaos suite: services as processes, seeded faults, an oracle (DURATION=90s, SEED=, NATS=both|system|newest, CLUSTER=1: NATS and Redis clusters with node faults)
+	$(GO) run ./chaos/cmd/chaos -duration $(DURATION) -nats $(NATS) $(if $(SEED),-seed $(SEED)) $(if $(CLUSTER),-cluster)
 
 chaos-bugs: ## show each chaos check catching a planted bug (about 8 minutes)
 	ESIMFLOW_CHAOS_BUGS=1 $(GO) test -count=1 -timeout 30m -run '^TestPlantedBugs$$' -v ./chaos/

@@ -18,7 +18,6 @@ import (
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 )
 
 // Checks, the names violations are reported under.
@@ -49,8 +48,9 @@ type stored struct {
 	at   time.Time
 }
 
-// readStream returns every message of a stream, oldest first.
-func readStream(ctx context.Context, js jetstream.JetStream, name string) ([]jetstream.Msg, error) {
+// readStreamOnce returns every message of a stream, oldest first (readStream
+// retries it).
+func readStreamOnce(ctx context.Context, js jetstream.JetStream, name string) ([]jetstream.Msg, error) {
 	s, err := js.Stream(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", name, err)
@@ -292,11 +292,10 @@ func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
 
 // openStore opens the run's Redis store; done closes its client.
 func openStore(redisURL string) (st *redisstore.Store, done func(), err error) {
-	ropts, err := redis.ParseURL(redisURL)
+	rdb, err := redisClient(redisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("redis url: %w", err)
+		return nil, nil, err
 	}
-	rdb := redis.NewClient(ropts)
 	st, err = redisstore.New(rdb, redisstore.Options{SeenTTL: time.Hour})
 	if err != nil {
 		_ = rdb.Close()

@@ -18,13 +18,16 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/esimflow/esimflow/shared/clustertest"
 )
 
 // Binaries are the programs a run starts.
 type Binaries struct {
 	Ingest, Processor, Notifier string
-	// NATS is the nats-server binary; Redis the redis-server binary.
-	NATS, Redis string
+	// NATS is the nats-server binary; Redis the redis-server binary, and
+	// RedisCLI redis-cli (which forms a Redis Cluster).
+	NATS, Redis, RedisCLI string
 }
 
 // Build compiles the services with the failpoints tag into dir, from the
@@ -58,12 +61,17 @@ func Build(ctx context.Context, root, dir string, newestNATS bool) (Binaries, st
 
 // cluster is every process of one run and the supervisor that restarts them.
 type cluster struct {
-	dir        string
-	bins       Binaries
-	ports      *portPool
-	natsURL    string
-	redisURL   string
-	natsKill   syscall.Signal // how a NATS restart stops the server
+	dir      string
+	bins     Binaries
+	ports    *clustertest.Ports
+	natsURL  string
+	redisURL string
+	natsKill syscall.Signal // how a NATS restart stops the server
+	// clustered: three NATS nodes (nats-1…3) and a Redis Cluster
+	// (redis-1…6) instead of one of each; redisCLI forms the latter.
+	clustered  bool
+	redisCLI   string
+	natsNode   map[string]*proc // nats-server server_name → its process
 	ingest     []*proc
 	procs      []*proc // every process, infrastructure first
 	byName     map[string]*proc
@@ -114,10 +122,13 @@ type clusterSpec struct {
 	failpoints                    map[string]string // role → ESIMFLOW_FAILPOINTS
 	ingest, processors, notifiers int
 	log                           *slog.Logger
+	// clustered runs a three-node JetStream cluster and a Redis Cluster of
+	// three primaries with a replica each (clusterinfra.go).
+	clustered bool
 }
 
 func newCluster(spec clusterSpec) (*cluster, error) {
-	ports, err := newPortPool()
+	ports, err := clustertest.NewPorts()
 	if err != nil {
 		return nil, err
 	}
@@ -127,15 +138,20 @@ func newCluster(spec clusterSpec) (*cluster, error) {
 	if spec.syncAlways {
 		c.natsKill = syscall.SIGKILL
 	}
+	c.clustered = spec.clustered
 	for _, d := range []string{"nats", "redis", "logs"} {
 		if err := os.MkdirAll(filepath.Join(spec.dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
-	if err := c.addNATS(spec); err != nil {
+	addNATS, addRedis := c.addNATS, c.addRedis
+	if spec.clustered {
+		addNATS, addRedis = c.addNATSCluster, c.addRedisCluster
+	}
+	if err := addNATS(spec); err != nil {
 		return nil, err
 	}
-	if err := c.addRedis(spec); err != nil {
+	if err := addRedis(spec); err != nil {
 		return nil, err
 	}
 	if err := c.addServices(spec); err != nil {
@@ -146,7 +162,7 @@ func newCluster(spec clusterSpec) (*cluster, error) {
 
 // addNATS adds the NATS server, its store in dir/nats.
 func (c *cluster) addNATS(spec clusterSpec) error {
-	port, err := c.ports.take()
+	port, err := c.ports.Take()
 	if err != nil {
 		return err
 	}
@@ -167,7 +183,7 @@ func (c *cluster) addNATS(spec clusterSpec) error {
 
 // addRedis adds the Redis server, its append-only file in dir/redis.
 func (c *cluster) addRedis(spec clusterSpec) error {
-	port, err := c.ports.take()
+	port, err := c.ports.Take()
 	if err != nil {
 		return err
 	}
@@ -186,10 +202,13 @@ func (c *cluster) addServices(spec clusterSpec) error {
 		"ESIMFLOW_NATS_URL=" + c.natsURL, "ESIMFLOW_REDIS_URL=" + c.redisURL,
 		"ESIMFLOW_LOG_FORMAT=text", "ESIMFLOW_LOG_LEVEL=warn",
 	}
+	if c.clustered {
+		base = append(base, "ESIMFLOW_STREAM_REPLICAS=3")
+	}
 	bins := map[string]string{"ingest": spec.bins.Ingest, "processor": spec.bins.Processor, "notifier": spec.bins.Notifier}
 	// service adds one instance: an admin port, and the HTTP port of ingest.
 	service := func(role string, i int, extra ...string) error {
-		port, err := c.ports.take()
+		port, err := c.ports.Take()
 		if err != nil {
 			return err
 		}
@@ -197,7 +216,7 @@ func (c *cluster) addServices(spec clusterSpec) error {
 		p := &proc{name: role + "-" + strconv.Itoa(i), role: role, bin: bins[role], addrs: []string{admin},
 			env: append(append([]string{}, base...), "ESIMFLOW_ADMIN_ADDR="+admin)}
 		if role == "ingest" {
-			port, err := c.ports.take()
+			port, err := c.ports.Take()
 			if err != nil {
 				return err
 			}
@@ -264,6 +283,11 @@ func (c *cluster) start(ctx context.Context) error {
 	go c.supervise()
 	for _, p := range c.infra() {
 		if err := c.startInfra(ctx, p); err != nil {
+			return err
+		}
+	}
+	if c.clustered {
+		if err := c.formClusters(ctx); err != nil {
 			return err
 		}
 	}
@@ -479,6 +503,11 @@ func (c *cluster) settle(p *proc, limit time.Duration) {
 func (c *cluster) restartInfra(ctx context.Context, name string, sig syscall.Signal, down time.Duration) error {
 	c.infraDown.Lock()
 	defer c.infraDown.Unlock()
+	return c.restartInfraHeld(ctx, name, sig, down)
+}
+
+// restartInfraHeld is restartInfra for a caller that holds infraDown.
+func (c *cluster) restartInfraHeld(ctx context.Context, name string, sig syscall.Signal, down time.Duration) error {
 	p := c.byName[name]
 	p.stop(sig, 20*time.Second)
 	select {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -141,6 +142,8 @@ func (in *injector) inject(ctx context.Context, kind string, i int, start time.T
 			in.c.log.Error("wipe seen-set", "err", err)
 		}
 		in.count(kind, fmt.Sprintf("%d keys", n), start)
+	default:
+		in.injectCluster(ctx, kind, start)
 	}
 }
 
@@ -159,37 +162,34 @@ func (in *injector) pick() *proc {
 }
 
 // wipeSeen deletes the processor's seen-set: dedupe is a fast path only, so
-// the outcome must not change.
+// the outcome must not change. On a Redis Cluster it scans every primary.
 func wipeSeen(ctx context.Context, url string) (int, error) {
-	opts, err := redis.ParseURL(url)
+	rdb, err := redisClient(url)
 	if err != nil {
-		return 0, fmt.Errorf("redis url: %w", err)
+		return 0, err
 	}
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	n := 0
-	iter := rdb.Scan(ctx, 0, redisstore.Prefix("")+"{s:*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 500 {
-			if err := rdb.Del(ctx, batch...).Err(); err != nil {
-				return n, fmt.Errorf("delete seen keys: %w", err)
+	var n atomic.Int64
+	wipe := func(ctx context.Context, node redis.Cmdable) error {
+		iter := node.Scan(ctx, 0, redisstore.Prefix("")+"{s:*", 1000).Iterator()
+		for iter.Next(ctx) {
+			// One key a command: keys of a scan may hash to different slots.
+			if err := node.Del(ctx, iter.Val()).Err(); err != nil {
+				return fmt.Errorf("delete seen keys: %w", err)
 			}
-			n += len(batch)
-			batch = batch[:0]
+			n.Add(1)
 		}
-	}
-	if err := iter.Err(); err != nil {
-		return n, fmt.Errorf("scan seen keys: %w", err)
-	}
-	if len(batch) > 0 {
-		if err := rdb.Del(ctx, batch...).Err(); err != nil {
-			return n, fmt.Errorf("delete seen keys: %w", err)
+		if err := iter.Err(); err != nil {
+			return fmt.Errorf("scan seen keys: %w", err)
 		}
-		n += len(batch)
+		return nil
 	}
-	return n, nil
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return wipe(ctx, m) })
+	} else {
+		err = wipe(ctx, rdb)
+	}
+	return int(n.Load()), err
 }
 
 // summary lists the faults by kind.

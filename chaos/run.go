@@ -19,7 +19,6 @@ import (
 	"github.com/esimflow/esimflow/shared/store/redisstore"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 )
 
 // Config is one run.
@@ -40,6 +39,10 @@ type Config struct {
 	Failpoints map[string]string
 	// Faults turns the scheduled faults on (kill, stop, restarts, bad requests, wipe).
 	Faults bool
+	// Cluster runs a three-node JetStream cluster (streams at R3) and a Redis
+	// Cluster of three primaries with a replica each, with the cluster faults
+	// (clusterfaults.go) instead of whole-server restarts.
+	Cluster bool
 	// StopFor is how long a SIGSTOP lasts; 0 = 35 s (past AckWait) for runs
 	// of three minutes or more, a fifth of Duration for shorter ones.
 	StopFor time.Duration
@@ -98,12 +101,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer sink.Close()
 	sec := secrets{ingestHMAC: newSecret(), notifyHMAC: newSecret()}
 	c, err := newCluster(clusterSpec{dir: cfg.Dir, bins: cfg.Bins, syncAlways: cfg.Server == "newest", sink: sink, secrets: sec,
-		failpoints: cfg.Failpoints, ingest: 2, processors: 3, notifiers: 2, log: cfg.Log})
+		failpoints: cfg.Failpoints, ingest: 2, processors: 3, notifiers: 2, log: cfg.Log, clustered: cfg.Cluster})
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
-	cfg.Log.Info("starting cluster", "server", cfg.Server, "dir", cfg.Dir)
+	cfg.Log.Info("starting cluster", "server", cfg.Server, "clustered", cfg.Cluster, "dir", cfg.Dir)
 	if err := c.start(ctx); err != nil {
 		return nil, err
 	}
@@ -206,7 +209,11 @@ func play(ctx context.Context, cfg Config, c *cluster, sec secrets, events []*Se
 	var wg sync.WaitGroup
 	wg.Go(func() { prov.run(loadCtx, cfg.Seed, events, 48) })
 	if cfg.Faults {
-		wg.Go(func() { inj.run(loadCtx, schedule(rand.New(rand.NewPCG(cfg.Seed, 3)), cfg.Duration)) })
+		plan := schedule
+		if cfg.Cluster {
+			plan = clusterSchedule
+		}
+		wg.Go(func() { inj.run(loadCtx, plan(rand.New(rand.NewPCG(cfg.Seed, 3)), cfg.Duration)) })
 	}
 	wg.Wait()
 	return inj, ctx.Err()
@@ -230,6 +237,12 @@ func (r *Report) judge(ctx context.Context, c *cluster, sink *Sink, events, bad 
 		r.Violations = append(r.Violations, Violation{Check: CheckQuiescence, Detail: err.Error()})
 	}
 	stopSampling()
+	if c.clustered {
+		// The checks read the streams: a leader for each first.
+		if err := c.natsInStep(ctx); err != nil {
+			return fmt.Errorf("cluster not whole for the checks: %w", err)
+		}
+	}
 	r.Verdict, err = checkAll(ctx, js, c.redisURL, events, bad, sink, "shop.example")
 	if err != nil {
 		return fmt.Errorf("checks: %w", err)
@@ -254,11 +267,10 @@ func (r *Report) judge(ctx context.Context, c *cluster, sink *Sink, events, bad 
 
 // putContacts registers every customer's contact in the store the notifier reads.
 func putContacts(ctx context.Context, redisURL string, esims []*esim) error {
-	opts, err := redis.ParseURL(redisURL)
+	rdb, err := redisClient(redisURL)
 	if err != nil {
-		return fmt.Errorf("redis url: %w", err)
+		return err
 	}
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	st, err := redisstore.New(rdb, redisstore.Options{SeenTTL: time.Hour})
 	if err != nil {
@@ -277,7 +289,11 @@ func (r *Report) Print(w io.Writer) {
 	v := r.Verdict
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k string, val any) { fmt.Fprintf(tw, "  %s\t%v\n", k, val) }
-	fmt.Fprintf(tw, "chaos run: server %s, seed %d, duration %v, took %v\n", r.Config.Server, r.Config.Seed, r.Config.Duration, r.Elapsed.Round(time.Second))
+	mode := "one NATS server, one Redis"
+	if r.Config.Cluster {
+		mode = "3-node JetStream cluster (R3), Redis Cluster 3+3"
+	}
+	fmt.Fprintf(tw, "chaos run: server %s, %s, seed %d, duration %v, took %v\n", r.Config.Server, mode, r.Config.Seed, r.Config.Duration, r.Elapsed.Round(time.Second))
 	row("eSIMs", r.ESIMs)
 	row("events planned", r.Events)
 	row("requests sent", r.Load.Requests.Load())
@@ -317,7 +333,11 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  VIOLATION [%s] %s\n", x.Check, x.Detail)
 	}
 	if r.Failed() {
-		fmt.Fprintf(w, "  replay: make chaos SEED=%d DURATION=%v NATS=%s\n", r.Config.Seed, r.Config.Duration, r.Config.Server)
+		cluster := ""
+		if r.Config.Cluster {
+			cluster = " CLUSTER=1"
+		}
+		fmt.Fprintf(w, "  replay: make chaos SEED=%d DURATION=%v NATS=%s%s\n", r.Config.Seed, r.Config.Duration, r.Config.Server, cluster)
 	}
 }
 

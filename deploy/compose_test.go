@@ -143,9 +143,7 @@ func TestCompose(t *testing.T) {
 				t.Errorf("%s: NATS URL %s names no NATS service of the file", name, u)
 			}
 		}
-		if h := hostOf(t, cfg.Store.URL); h != "redis" {
-			t.Errorf("%s: Redis URL %s, want the redis service", name, cfg.Store.URL)
-		}
+		checkRedisSeeds(t, p, name, cfg.Store.URL)
 		admin, httpPort := port(t, cfg.Admin.Addr), port(t, cfg.Ingest.HTTPAddr)
 		adminOf[name] = admin
 		targets[name+":"+admin] = true
@@ -178,10 +176,7 @@ func TestCompose(t *testing.T) {
 	}
 
 	checkNATSCluster(t, p)
-	redis := p.Services["redis"]
-	if cmd := strings.Join(redis.Command, " "); !strings.Contains(cmd, "--appendonly yes") || !strings.Contains(cmd, "--maxmemory-policy noeviction") {
-		t.Errorf("redis command %q, want AOF on and noeviction", cmd)
-	}
+	checkRedisCluster(t, p)
 	var catcher bool
 	for _, svc := range p.Services {
 		catcher = catcher || strings.HasPrefix(svc.Image, "axllent/mailpit")
@@ -291,6 +286,57 @@ func checkNATSCluster(t *testing.T, p *types.Project) {
 		slices.Sort(routed)
 		if !slices.Equal(routed, nats) {
 			t.Errorf("%s: routes to %v, want %v", name, routed, nats)
+		}
+	}
+}
+
+// checkRedisSeeds: a service's ESIMFLOW_REDIS_URL is a Redis Cluster URL
+// whose seeds are the file's six Redis nodes.
+func checkRedisSeeds(t *testing.T, p *types.Project, name, raw string) {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "redis+cluster" {
+		t.Errorf("%s: Redis URL %s, want redis+cluster://", name, raw)
+		return
+	}
+	var seeds []string
+	for _, hp := range strings.Split(u.Host, ",") {
+		h, _, err := net.SplitHostPort(hp)
+		if err != nil || p.Services[h].Name == "" {
+			t.Errorf("%s: Redis seed %s names no service of the file", name, hp)
+		}
+		seeds = append(seeds, h)
+	}
+	if len(seeds) != 6 {
+		t.Errorf("%s: Redis seeds %v, want the six nodes", name, seeds)
+	}
+}
+
+// checkRedisCluster: six cluster-enabled Redis nodes with AOF and
+// noeviction, each announcing its own name, and a one-shot service that
+// joins them as three primaries with a replica each, which the esimflow
+// services wait for.
+func checkRedisCluster(t *testing.T, p *types.Project) {
+	t.Helper()
+	for i := 1; i <= 6; i++ {
+		name := "redis-" + strconv.Itoa(i)
+		cmd := strings.Join(p.Services[name].Command, " ")
+		for _, want := range []string{"--appendonly yes", "--maxmemory-policy noeviction", "--cluster-enabled yes", "--cluster-announce-hostname " + name} {
+			if !strings.Contains(cmd, want) {
+				t.Errorf("%s: command %q lacks %s", name, cmd, want)
+			}
+		}
+	}
+	init := p.Services["redis-cluster"]
+	if cmd := strings.Join(init.Command, " "); !strings.Contains(cmd, "--cluster create") || !strings.Contains(cmd, "--cluster-replicas 1") {
+		t.Errorf("redis-cluster: command %q, want redis-cli --cluster create … --cluster-replicas 1", cmd)
+	}
+	for name, svc := range p.Services {
+		if !strings.HasPrefix(svc.Image, "esimflow/") || name == "cli" {
+			continue
+		}
+		if d, ok := svc.DependsOn["redis-cluster"]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("%s: does not wait for the Redis Cluster to be formed", name)
 		}
 	}
 }

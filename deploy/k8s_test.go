@@ -269,7 +269,7 @@ func checkManifests(t *testing.T, docs []doc) {
 // secretSamples are values of the shape the code accepts, standing in for
 // what the Secrets hold.
 var secretSamples = map[string]string{
-	"ESIMFLOW_REDIS_URL":           "rediss://esimflow:pw@redis:6380/0",
+	"ESIMFLOW_REDIS_URL":           "rediss+cluster://esimflow:pw@redis-0:6380,redis-1:6380,redis-2:6380",
 	"ESIMFLOW_INGEST_HMAC_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 }
 

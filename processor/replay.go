@@ -28,7 +28,11 @@ type ReplayOptions struct {
 	FromSeq uint64
 	Since   time.Time
 	// SeenTTL is the processor's seen TTL: events stored within it get their
-	// dedupe key marked seen again, so late provider retries stay skipped.
+	// dedupe key marked seen again, so late provider retries stay skipped —
+	// only those the processor has acknowledged (up to its consumer's ack
+	// floor when the replay starts). Marking one it has yet to handle would
+	// make it skip the event as a retry, and its intents would never be
+	// published.
 	SeenTTL time.Duration
 	// Workers merge concurrently (merges are order-independent); default 16.
 	Workers int
@@ -36,6 +40,8 @@ type ReplayOptions struct {
 	// call at a time).
 	Progress func(total uint64)
 	Step     func()
+
+	seenUpTo uint64 // the processor's ack floor: the last sequence to mark seen
 }
 
 // ReplayStats count what a replay did.
@@ -61,6 +67,11 @@ func Replay(ctx context.Context, streams Streams, names stream.Names, st ReplayS
 	cons, last, err := replayConsumer(ctx, streams, name, o)
 	if err != nil {
 		return ReplayStats{}, err
+	}
+	if o.SeenTTL > 0 {
+		if o.seenUpTo, err = ackFloor(ctx, streams, name, names.Consumer(stream.ProcessorConsumer)); err != nil {
+			return ReplayStats{}, err
+		}
 	}
 	total := uint64(0)
 	if cons != nil {
@@ -121,6 +132,27 @@ func replayConsumer(ctx context.Context, streams Streams, name string, o ReplayO
 	return cons, last, nil
 }
 
+// ackFloor returns the stream sequence up to which the processor's consumer
+// has acknowledged every event; 0 when there is no such consumer.
+func ackFloor(ctx context.Context, streams Streams, name, consumer string) (uint64, error) {
+	s, err := streams.Stream(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", name, err)
+	}
+	c, err := s.Consumer(ctx, consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s: %w", consumer, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s: %w", consumer, err)
+	}
+	return info.AckFloor.Stream, nil
+}
+
 // replayPool merges events on several workers — merges are order-independent
 // — and counts what they did. The first merge that fails cancels the replay.
 type replayPool struct {
@@ -142,7 +174,7 @@ func startReplayPool(ctx context.Context, cancel context.CancelFunc, st ReplaySt
 	for range workers {
 		p.wg.Go(func() {
 			for msg := range p.work {
-				kind, err := replayOne(ctx, st, msg, o.SeenTTL)
+				kind, err := replayOne(ctx, st, msg, o.SeenTTL, o.seenUpTo)
 				p.done(kind, err, o.Step)
 			}
 		})
@@ -212,7 +244,7 @@ func (p *replayPool) wait(ctx context.Context) (ReplayStats, error) {
 
 // replayOne merges one event; it returns outcomeApplied, outcomeParked or
 // outcomeDead (not an event).
-func replayOne(ctx context.Context, st ReplayStore, msg jetstream.Msg, seenTTL time.Duration) (string, error) {
+func replayOne(ctx context.Context, st ReplayStore, msg jetstream.Msg, seenTTL time.Duration, seenUpTo uint64) (string, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return "", fmt.Errorf("metadata: %w", err)
@@ -228,7 +260,7 @@ func replayOne(ctx context.Context, st ReplayStore, msg jetstream.Msg, seenTTL t
 	if _, err := merge.Apply(ctx, st, ev, eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), meta.Timestamp)); err != nil {
 		return "", fmt.Errorf("event %d: %w", meta.Sequence.Stream, err)
 	}
-	if seenTTL > 0 && time.Since(meta.Timestamp) < seenTTL {
+	if seenTTL > 0 && time.Since(meta.Timestamp) < seenTTL && meta.Sequence.Stream <= seenUpTo {
 		if err := st.MarkSeen(ctx, eventKey(msg.Headers(), ev, decodeErr, msg.Data())); err != nil {
 			return "", fmt.Errorf("event %d: mark seen: %w", meta.Sequence.Stream, err)
 		}

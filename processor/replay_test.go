@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,25 +15,47 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// snapshot reads every order and profile of the namespace from Redis, as stored.
+// snapshot reads every order and profile of the namespace from Redis, as
+// stored (readState).
 func snapshot(t testing.TB, c redis.UniversalClient, ns string) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	out := map[string]string{}
-	for _, kind := range []string{"o", "p"} {
-		iter := c.Scan(ctx, 0, "esimflow:"+ns+":{"+kind+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			v, err := c.Get(ctx, iter.Val()).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[iter.Val()] = v
-		}
-		if err := iter.Err(); err != nil {
-			t.Fatal(err)
-		}
+	out, err := readState(context.Background(), c, ns)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
+}
+
+// readState reads every order and profile of the namespace from Redis; on a
+// cluster client, from every primary.
+func readState(ctx context.Context, c redis.UniversalClient, ns string) (map[string]string, error) {
+	out := map[string]string{}
+	var mu sync.Mutex
+	read := func(ctx context.Context, c redis.Cmdable) error {
+		for _, kind := range []string{"o", "p"} {
+			iter := c.Scan(ctx, 0, "esimflow:"+ns+":{"+kind+":*", 1000).Iterator()
+			for iter.Next(ctx) {
+				v, err := c.Get(ctx, iter.Val()).Result()
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				out[iter.Val()] = v
+				mu.Unlock()
+			}
+			if err := iter.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return read(ctx, m) })
+	} else {
+		err = read(ctx, c)
+	}
+	return out, err
 }
 
 // wipe deletes every key of the namespace: the store is lost.
@@ -227,5 +250,31 @@ func TestReplayRebuildsUntimedLifecycles(t *testing.T) {
 	p, err := st.Profile(context.Background(), "89700001")
 	if err != nil || p.Status != "IN_USE" || p.EsimTranNo != "EB1" || len(p.Subscriptions) != 2 || p.Bundle != "3000.2" {
 		t.Errorf("reused ICCID after replay: %+v %v", p, err)
+	}
+}
+
+// TestReplayLeavesUnprocessedEventsToTheProcessor: a replay while the
+// processor is behind merges the events it has not handled yet but does not
+// mark them seen, so the processor still handles them in full when it gets
+// to them — their intents are published, none is skipped as a retry.
+func TestReplayLeavesUnprocessedEventsToTheProcessor(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	st, _ := r.redisStore(t, "")
+	bodies := lifecycles(rand.New(rand.NewPCG(3, 4)), 12, false)
+	for _, b := range bodies {
+		r.publish(t, b, true)
+	}
+	// No processor has run: the whole stream is behind it.
+	stats, err := processor.Replay(context.Background(), r.js, r.names, st, processor.ReplayOptions{SeenTTL: time.Hour})
+	if err != nil || stats.Applied != uint64(len(bodies)) {
+		t.Fatalf("replay: %+v, %v", stats, err)
+	}
+	in := r.start(t, st, instOpts{})
+	poll.Until(t, "all processed", func() bool { return r.quiet(t) })
+	if n := processedAs(in, "duplicate"); n != 0 {
+		t.Errorf("%d events skipped as retries after the replay marked them seen", n)
+	}
+	if n := len(r.streamMsgs(t, stream.Notify)); n == 0 {
+		t.Error("no intent published: the replay's seen marks hid the events from the processor")
 	}
 }

@@ -80,6 +80,7 @@ func TestLoadErrors(t *testing.T) {
 		{"resolver ttl", "ESIMFLOW_CONTACT_RESOLVER_TTL", "0", "ESIMFLOW_CONTACT_RESOLVER_TTL"},
 		{"nats credentials without an external nats", "ESIMFLOW_NATS_CREDS", "/user.creds", "ESIMFLOW_NATS_URL"},
 		{"redis tls files without rediss", "ESIMFLOW_REDIS_TLS_CA", "/ca.pem", "rediss://"},
+		{"redis cluster without seeds", "ESIMFLOW_REDIS_URL", "redis+cluster://", "seeds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +104,9 @@ func TestConnectionSecurityCombinations(t *testing.T) {
 		{"nats client cert without key", map[string]string{"ESIMFLOW_NATS_URL": nats, "ESIMFLOW_NATS_TLS_CERT": "/c"}, "ESIMFLOW_NATS_TLS_KEY"},
 		{"rediss with CA and client pair", map[string]string{"ESIMFLOW_REDIS_URL": "rediss://u:p@r:6380/0", "ESIMFLOW_REDIS_TLS_CA": "/ca", "ESIMFLOW_REDIS_TLS_CERT": "/c", "ESIMFLOW_REDIS_TLS_KEY": "/k"}, ""},
 		{"redis key without cert", map[string]string{"ESIMFLOW_REDIS_URL": "rediss://r:6380", "ESIMFLOW_REDIS_TLS_KEY": "/k"}, "ESIMFLOW_REDIS_TLS_KEY"},
+		{"redis cluster", map[string]string{"ESIMFLOW_REDIS_URL": "redis+cluster://u:p@r1:6379,r2:6379,r3:6379"}, ""},
+		{"rediss cluster with CA", map[string]string{"ESIMFLOW_REDIS_URL": "rediss+cluster://r1:6380,r2:6380", "ESIMFLOW_REDIS_TLS_CA": "/ca"}, ""},
+		{"redis cluster with CA but no TLS", map[string]string{"ESIMFLOW_REDIS_URL": "redis+cluster://r1:6379,r2:6379", "ESIMFLOW_REDIS_TLS_CA": "/ca"}, "rediss"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -140,7 +140,7 @@ func (c *Config) storeSection() Section {
 		Key: "store", Title: "Store",
 		Intro: "Read by the processor, the notifier, the all-in-one and `esimflow replay`; never by ingest.",
 		Settings: []Setting{
-			{Env: "ESIMFLOW_REDIS_URL", Meaning: "Redis to use (`redis://user:pass@host:6379/0`, or `rediss://` for TLS); empty = NATS KV store",
+			{Env: "ESIMFLOW_REDIS_URL", Meaning: "Redis to use (`redis://user:pass@host:6379/0`, or `rediss://` for TLS; a Redis Cluster as `redis+cluster://user:pass@host1:6379,host2:6379,host3:6379` or `rediss+cluster://`); empty = NATS KV store",
 				Secret: true, field: text(&c.Store.URL, redisURL)},
 			{Env: "ESIMFLOW_REDIS_TLS_CA", Meaning: "PEM file of the CA that signed Redis's certificate (`rediss://` only; default: the system's roots)", field: text(&c.Store.CAFile)},
 			{Env: "ESIMFLOW_REDIS_TLS_CERT", Meaning: "PEM client certificate for Redis (`tls-auth-clients yes`), with `ESIMFLOW_REDIS_TLS_KEY`", field: text(&c.Store.CertFile)},

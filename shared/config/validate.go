@@ -33,7 +33,13 @@ func redisURL(v string) string {
 		return ""
 	}
 	u, err := url.Parse(v)
-	return whenf(err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix"), "want redis://, rediss:// or unix://")
+	switch {
+	case err != nil:
+		return "want redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://"
+	case u.Scheme == "redis+cluster" || u.Scheme == "rediss+cluster":
+		return whenf(u.Host == "", "a Redis Cluster URL lists its seeds: redis+cluster://host:port,host:port")
+	}
+	return whenf(u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix", "want redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://")
 }
 
 func smtpURL(v string) string {
@@ -89,8 +95,8 @@ func (n NATS) validate() problems {
 func (s Store) validate() problems {
 	var p problems
 	if s.CAFile+s.CertFile+s.KeyFile != "" {
-		if u, err := url.Parse(s.URL); s.URL == "" || err != nil || u.Scheme != "rediss" {
-			p.add("ESIMFLOW_REDIS_TLS_CA", "Redis TLS settings need a rediss:// ESIMFLOW_REDIS_URL")
+		if u, err := url.Parse(s.URL); s.URL == "" || err != nil || (u.Scheme != "rediss" && u.Scheme != "rediss+cluster") {
+			p.add("ESIMFLOW_REDIS_TLS_CA", "Redis TLS settings need a rediss:// or rediss+cluster:// ESIMFLOW_REDIS_URL")
 		}
 	}
 	if (s.CertFile == "") != (s.KeyFile == "") {

@@ -120,6 +120,12 @@ func (p *Pipeline) run(ctx context.Context, cons jetstream.Consumer, workers, ba
 		defer close(in)
 		for {
 			msg, err := it.Next()
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				// The server went quiet (restarted, stopped, or the
+				// consumer's leader moved): the iterator pulls again.
+				p.Log.Warn("no heartbeat from the server, pulling again", "consumer", name)
+				continue
+			}
 			if err != nil {
 				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 					died = fmt.Errorf("pull %s stopped: %w", name, err)

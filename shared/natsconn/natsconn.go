@@ -109,9 +109,15 @@ func Open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger, s
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	c.JS = js
-	if _, err := js.AccountInfo(ctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("jetstream not available on %s: %w", nc.ConnectedUrlRedacted(), err)
+	// Commands fail at once when JetStream does not answer. Services do not
+	// ask here: their connection may still be on its way (RetryOnFailedConnect),
+	// or the cluster electing a leader, and the layout step that follows
+	// retries for them (service.Open).
+	if !wait {
+		if _, err := js.AccountInfo(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("jetstream not available on %s: %w", nc.ConnectedUrlRedacted(), err)
+		}
 	}
 	return c, nil
 }

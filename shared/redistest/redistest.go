@@ -74,17 +74,28 @@ func containerURL(t testing.TB) string {
 
 // RemovePrefix deletes, when the test ends, the keys of namespace ns
 // ("esimflow:<ns>:*"): what the test wrote on a shared server, never more.
+// On a cluster client it scans every primary.
 func RemovePrefix(t testing.TB, c redis.UniversalClient, ns string) {
 	t.Helper()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		iter := c.Scan(ctx, 0, "esimflow:"+ns+":*", 500).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
+		var err error
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return removePrefix(ctx, m, ns) })
+		} else {
+			err = removePrefix(ctx, c, ns)
 		}
-		if err := iter.Err(); err != nil {
+		if err != nil {
 			t.Errorf("redistest: cleanup %s: %v", ns, err)
 		}
 	})
+}
+
+func removePrefix(ctx context.Context, c redis.Cmdable, ns string) error {
+	iter := c.Scan(ctx, 0, "esimflow:"+ns+":*", 500).Iterator()
+	for iter.Next(ctx) {
+		c.Del(ctx, iter.Val())
+	}
+	return iter.Err()
 }

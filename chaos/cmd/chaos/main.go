@@ -30,6 +30,7 @@ func run() error {
 	duration := flag.Duration("duration", 90*time.Second, "load and faults, in all (split between the servers with -nats both)")
 	seed := flag.Uint64("seed", 0, "seed of the lifecycles and the fault schedule; 0 = from the clock")
 	server := flag.String("nats", "both", "NATS server: system (/usr/sbin/nats-server), newest (built from the workspace's pin), or both")
+	clustered := flag.Bool("cluster", false, "run on a 3-node JetStream cluster (R3) and a Redis Cluster (3 primaries + 3 replicas), with the cluster faults")
 	keep := flag.Bool("keep", false, "keep the data directories and logs")
 	verbose := flag.Bool("v", false, "log progress")
 	flag.Parse()
@@ -37,7 +38,11 @@ func run() error {
 	if *seed == 0 {
 		*seed, drawn = uint64(time.Now().UnixNano()%1_000_000), " (from the clock)"
 	}
-	fmt.Printf("chaos: seed %d%s; replay: make chaos SEED=%d NATS=%s DURATION=%v\n", *seed, drawn, *seed, *server, *duration)
+	cluster := ""
+	if *clustered {
+		cluster = " CLUSTER=1"
+	}
+	fmt.Printf("chaos: seed %d%s; replay: make chaos SEED=%d NATS=%s DURATION=%v%s\n", *seed, drawn, *seed, *server, *duration, cluster)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	level := slog.LevelWarn
@@ -64,7 +69,7 @@ func run() error {
 	failed := false
 	for _, s := range servers {
 		cfg := chaos.Config{Duration: *duration / time.Duration(len(servers)), Seed: *seed, Server: s, Bins: bins[s],
-			Dir: filepath.Join(work, s), Faults: true, Log: log}
+			Dir: filepath.Join(work, s), Faults: true, Cluster: *clustered, Log: log}
 		fmt.Printf("chaos: %s NATS, %v, seed %d (logs in %s)\n", s, cfg.Duration, *seed, cfg.Dir)
 		rep, err := chaos.Run(ctx, cfg)
 		if err != nil {
@@ -105,6 +110,7 @@ func build(ctx context.Context, work string, servers []string) (map[string]chaos
 		return nil, err
 	}
 	bins.Redis = redisServer
+	bins.RedisCLI = filepath.Join(filepath.Dir(redisServer), "redis-cli")
 	out := map[string]chaos.Binaries{}
 	for _, s := range servers {
 		b := bins

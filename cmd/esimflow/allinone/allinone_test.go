@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
+	"github.com/esimflow/esimflow/shared/clustertest"
 	"github.com/esimflow/esimflow/shared/natstest"
 	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/redistest"
@@ -231,6 +232,15 @@ func TestPipelineExternal(t *testing.T) {
 	srv.RemoveNamespace(t, ns)
 	redistest.RemovePrefix(t, redistest.Client(t), ns)
 	runPipeline(t, map[string]string{"ESIMFLOW_NATS_URL": srv.URL, "ESIMFLOW_REDIS_URL": url, "ESIMFLOW_NAMESPACE": ns})
+}
+
+// TestPipelineOnClusters runs the same scenario with the all-in-one joined
+// to an external 3-node JetStream cluster (streams and buckets at R3, every
+// seed in ESIMFLOW_NATS_URL) and a Redis Cluster (redis+cluster://).
+func TestPipelineOnClusters(t *testing.T) {
+	n := clustertest.NATSCluster(t)
+	r := clustertest.RedisCluster(t)
+	runPipeline(t, map[string]string{"ESIMFLOW_NATS_URL": n.URL, "ESIMFLOW_REDIS_URL": r.URL, "ESIMFLOW_STREAM_REPLICAS": "3"})
 }
 
 // TestRestartKeepsState stops the all-in-one cleanly and starts it again on the

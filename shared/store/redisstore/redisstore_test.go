@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/clustertest"
 	"github.com/esimflow/esimflow/shared/redistest"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/store/redisstore"
@@ -15,6 +16,18 @@ import (
 
 func TestConformance(t *testing.T) {
 	client := redistest.Client(t)
+	storetest.Run(t, func(t *testing.T, opts storetest.Options) store.Store {
+		return newStore(t, client, redisstore.Options{Namespace: testns.New(t), SeenTTL: opts.SeenTTL})
+	})
+}
+
+// TestConformanceCluster runs the suite on a Redis Cluster of three primaries
+// through go-redis's cluster client: a command whose keys spanned slots would
+// fail with CROSSSLOT, a WATCH or MULTI across primaries with an error.
+func TestConformanceCluster(t *testing.T) {
+	r := clustertest.RedisCluster(t)
+	client := r.Client()
+	t.Cleanup(func() { _ = client.Close() })
 	storetest.Run(t, func(t *testing.T, opts storetest.Options) store.Store {
 		return newStore(t, client, redisstore.Options{Namespace: testns.New(t), SeenTTL: opts.SeenTTL})
 	})

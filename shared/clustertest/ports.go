@@ -1,4 +1,4 @@
-package chaos
+package clustertest
 
 import (
 	"errors"
@@ -11,12 +11,12 @@ import (
 	"sync"
 )
 
-// The window the run's listening ports come from: below the kernel's
-// ephemeral range (Linux's default is 32768–60999), where no outgoing
-// connection is ever given a local port. A process restarted after a kill -9
-// finds its port free, however many client connections the load holds open;
-// a port from the ephemeral range (what listening on :0 hands out) can be
-// taken by one of them while its owner is down.
+// The window the listening ports come from: below the kernel's ephemeral
+// range (Linux's default is 32768–60999), where no outgoing connection is
+// ever given a local port. A server restarted after a kill -9 finds its port
+// free, however many client connections the load holds open; a port from the
+// ephemeral range (what listening on :0 hands out) can be taken by one of
+// them while its owner is down.
 const (
 	portsLow  = 20000
 	portsHigh = 32767
@@ -25,10 +25,10 @@ const (
 // ephemeralRangeFile is where Linux keeps the range of outgoing local ports.
 const ephemeralRangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
 
-// portPool hands out loopback ports for one run: each free when handed out
-// (a listen test on 127.0.0.1), never twice in the run, and outside the
-// machine's ephemeral range.
-type portPool struct {
+// Ports hands out loopback ports: each free when handed out (a listen test on
+// 127.0.0.1), never twice by one Ports, and outside the machine's ephemeral
+// range. It is safe for concurrent use.
+type Ports struct {
 	mu    sync.Mutex
 	low   int
 	high  int
@@ -36,9 +36,9 @@ type portPool struct {
 	taken map[int]bool
 }
 
-// newPortPool returns a pool of the ports in [portsLow, portsHigh] that lie
-// outside the ephemeral range read from ephemeralRangeFile.
-func newPortPool() (*portPool, error) {
+// NewPorts returns a pool of the ports in [20000, 32767] that lie outside the
+// ephemeral range read from /proc/sys/net/ipv4/ip_local_port_range.
+func NewPorts() (*Ports, error) {
 	elo, ehi := 32768, 60999
 	if b, err := os.ReadFile(ephemeralRangeFile); err == nil {
 		if lo, hi, ok := parsePortRange(string(b)); ok {
@@ -51,7 +51,7 @@ func newPortPool() (*portPool, error) {
 	}
 	// Start somewhere at random, so that runs of other test binaries on the
 	// same machine seldom probe the same ports at the same time.
-	return &portPool{low: low, high: high, next: low + rand.IntN(high-low+1), taken: map[int]bool{}}, nil
+	return &Ports{low: low, high: high, next: low + rand.IntN(high-low+1), taken: map[int]bool{}}, nil
 }
 
 // parsePortRange reads "32768\t60999".
@@ -74,7 +74,7 @@ func outside(low, high, elo, ehi int) (int, int, error) {
 		best = above
 	}
 	if best[1]-best[0] < 64 {
-		return 0, 0, fmt.Errorf("ports: the ephemeral range %d–%d leaves too few ports in %d–%d for the chaos run", elo, ehi, low, high)
+		return 0, 0, fmt.Errorf("ports: the ephemeral range %d–%d leaves too few ports in %d–%d for the servers", elo, ehi, low, high)
 	}
 	return best[0], best[1], nil
 }
@@ -82,9 +82,9 @@ func outside(low, high, elo, ehi int) (int, int, error) {
 // errNoPort is returned when every port of the pool is taken or busy.
 var errNoPort = errors.New("no free port")
 
-// take returns a port no other process of the run has and nothing on the
+// Take returns a port this pool has not handed out before and nothing on the
 // machine listens on now.
-func (pp *portPool) take() (int, error) {
+func (pp *Ports) Take() (int, error) {
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	size := pp.high - pp.low + 1
