@@ -3,6 +3,7 @@ package storeopen_test
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,18 +77,20 @@ func TestOpenCluster(t *testing.T) {
 	}
 	c := r.Client()
 	defer c.Close()
-	holding := 0
+	// ForEachMaster calls the function concurrently, one goroutine per
+	// primary.
+	var holding atomic.Int32
 	err = c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
 		if m.DBSize(ctx).Val() > 0 {
-			holding++
+			holding.Add(1)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if holding != 3 {
-		t.Errorf("%d of 3 primaries hold keys: not a cluster client", holding)
+	if n := holding.Load(); n != 3 {
+		t.Errorf("%d of 3 primaries hold keys: not a cluster client", n)
 	}
 }
 
