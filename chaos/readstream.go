@@ -8,7 +8,7 @@ import (
 )
 
 // readAttempts bounds readStream's tries.
-const readAttempts = 5
+const readAttempts = 10
 
 // readStream returns every message of a stream, oldest first. It tries
 // again with a new reader when a read fails: on a cluster, the ordered
@@ -25,7 +25,7 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string) ([]jet
 		select {
 		case <-ctx.Done():
 			return nil, err
-		case <-time.After(time.Second):
+		case <-time.After(2 * time.Second):
 		}
 	}
 	return nil, err

@@ -59,9 +59,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if !*keep {
-		defer os.RemoveAll(work)
-	}
+	// Removed at the end unless -keep or a run failed (decided then).
+	defer func() {
+		if !*keep {
+			os.RemoveAll(work)
+		}
+	}()
 	bins, err := build(ctx, work, servers)
 	if err != nil {
 		return err
@@ -73,7 +76,8 @@ func run() error {
 		fmt.Printf("chaos: %s NATS, %v, seed %d (logs in %s)\n", s, cfg.Duration, *seed, cfg.Dir)
 		rep, err := chaos.Run(ctx, cfg)
 		if err != nil {
-			return fmt.Errorf("%s: %w (seed %d)", s, err, *seed)
+			*keep = true
+			return fmt.Errorf("%s: %w (seed %d; logs kept in %s)", s, err, *seed, work)
 		}
 		rep.Print(os.Stdout)
 		if rep.Failed() {
