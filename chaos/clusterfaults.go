@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -33,25 +32,10 @@ const (
 // of the load, as schedule does: every kind at least once, the rest drawn at
 // random, the seen-set wiped once mid-run.
 func clusterSchedule(rng *rand.Rand, d time.Duration) []fault {
-	end := d * 8 / 10
-	every := min(max(d/12, 3*time.Second), 10*time.Second)
-	n := max(int(end/every), 9)
-	kinds := []string{FaultLeaderKill, FaultFollowerKill, FaultPrimaryKill, FaultIsolate, FaultRolling, FaultKill, FaultStop, FaultBad}
-	weighted := []string{FaultLeaderKill, FaultLeaderKill, FaultFollowerKill, FaultPrimaryKill, FaultPrimaryKill, FaultIsolate,
-		FaultKill, FaultKill, FaultStop, FaultBad}
-	for len(kinds) < n-1 {
-		kinds = append(kinds, weighted[rng.IntN(len(weighted))])
-	}
-	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
-	var out []fault
-	for i, k := range kinds {
-		at := time.Duration(i+1) * end / time.Duration(len(kinds)+1)
-		at += time.Duration(rng.Int64N(int64(every) / 3))
-		out = append(out, fault{at: at, kind: k})
-	}
-	out = append(out, fault{at: d / 2, kind: FaultWipeSeen})
-	sort.Slice(out, func(i, j int) bool { return out[i].at < out[j].at })
-	return out
+	return spread(rng, d, 9,
+		[]string{FaultLeaderKill, FaultFollowerKill, FaultPrimaryKill, FaultIsolate, FaultRolling, FaultKill, FaultStop, FaultBad},
+		[]string{FaultLeaderKill, FaultLeaderKill, FaultFollowerKill, FaultPrimaryKill, FaultPrimaryKill, FaultIsolate,
+			FaultKill, FaultKill, FaultStop, FaultBad})
 }
 
 // settleLimit bounds the wait for a cluster to be whole again after a fault.

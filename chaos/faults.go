@@ -35,11 +35,17 @@ type fault struct {
 // schedule lays out faults over the first 80 % of the load: every kind at
 // least once, the rest drawn at random, the seen-set wiped once mid-run.
 func schedule(rng *rand.Rand, d time.Duration) []fault {
+	return spread(rng, d, 6, []string{FaultKill, FaultStop, FaultNATS, FaultRedis, FaultBad},
+		[]string{FaultKill, FaultKill, FaultKill, FaultKill, FaultStop, FaultStop, FaultNATS, FaultRedis, FaultBad, FaultBad})
+}
+
+// spread lays out faults over the first 80 % of a run of d, at least atLeast
+// of them: each of kinds once, the rest drawn from weighted, each at an even
+// step with a random lag, the seen-set wiped once mid-run.
+func spread(rng *rand.Rand, d time.Duration, atLeast int, kinds, weighted []string) []fault {
 	end := d * 8 / 10
 	every := min(max(d/12, 3*time.Second), 10*time.Second)
-	n := max(int(end/every), 6)
-	kinds := []string{FaultKill, FaultStop, FaultNATS, FaultRedis, FaultBad}
-	weighted := []string{FaultKill, FaultKill, FaultKill, FaultKill, FaultStop, FaultStop, FaultNATS, FaultRedis, FaultBad, FaultBad}
+	n := max(int(end/every), atLeast)
 	for len(kinds) < n-1 {
 		kinds = append(kinds, weighted[rng.IntN(len(weighted))])
 	}
