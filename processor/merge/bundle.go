@@ -31,15 +31,9 @@ func usageReport(ev event.Event, at time.Time) store.UsageReport {
 // olderReport orders reports oldest first, by the evidence transitions use
 // (causal), then by content so that the order is total.
 func olderReport(a, b store.UsageReport) int {
-	if a.ProviderSeq > 0 && b.ProviderSeq > 0 && a.ProviderSeq != b.ProviderSeq {
-		return cmpInt(a.ProviderSeq, b.ProviderSeq)
-	}
-	if !(a.Arrival && b.Arrival && a.Seq > 0 && b.Seq > 0) {
-		if c := a.At.Compare(b.At); c != 0 {
-			return c
-		}
-	}
-	if c := cmpInt(a.Seq, b.Seq); c != 0 {
+	ea := evidence{providerSeq: a.ProviderSeq, at: a.At, seq: a.Seq, arrival: a.Arrival}
+	eb := evidence{providerSeq: b.ProviderSeq, at: b.At, seq: b.Seq, arrival: b.Arrival}
+	if c := older(ea, eb, 0, 0); c != 0 {
 		return c
 	}
 	// One instant: the smaller figure first, as usage only grows within a

@@ -253,20 +253,9 @@ type ranked struct {
 // of one instant; then the stream sequence. The key is per transition, so
 // the order is total and the sort a function of the set.
 func causal(a, b ranked) int {
-	if a.ProviderSeq > 0 && b.ProviderSeq > 0 && a.ProviderSeq != b.ProviderSeq {
-		return cmpInt(b.ProviderSeq, a.ProviderSeq)
-	}
-	if !(a.Arrival && b.Arrival && a.Seq > 0 && b.Seq > 0) {
-		if c := b.At.Compare(a.At); c != 0 {
-			return c
-		}
-		if c := cmpInt(b.rank, a.rank); c != 0 {
-			return c
-		}
-	}
 	// Timed transitions carry no sequence (transition): their ties fall to
 	// the status names, as before the stream sequence was known.
-	if c := cmpInt(b.Seq, a.Seq); c != 0 {
+	if c := older(evidenceOf(b.Transition), evidenceOf(a.Transition), b.rank, a.rank); c != 0 {
 		return c
 	}
 	if c := strings.Compare(b.Status, a.Status); c != 0 {
@@ -276,6 +265,40 @@ func causal(a, b ranked) int {
 		return c
 	}
 	return strings.Compare(b.SmdpStatus, a.SmdpStatus)
+}
+
+// evidence is where an event stands in the causal order (docs/design.md,
+// "Ordering"): what transitions and usage reports are both sorted by.
+type evidence struct {
+	providerSeq int64
+	at          time.Time
+	seq         uint64
+	arrival     bool
+}
+
+func evidenceOf(t store.Transition) evidence {
+	return evidence{providerSeq: t.ProviderSeq, at: t.At, seq: t.Seq, arrival: t.Arrival}
+}
+
+// older compares a and b oldest first, best evidence first: the provider's
+// sequence where both carry one; their times, unless both are untimed (an
+// untimed event's time is when it was stored, which only restates the
+// stream sequence), then their places in a previousStatus chain of one
+// instant (rankA, rankB; 0 where chains do not apply); then the stream
+// sequence. 0 when the evidence does not decide.
+func older(a, b evidence, rankA, rankB int) int {
+	if a.providerSeq > 0 && b.providerSeq > 0 && a.providerSeq != b.providerSeq {
+		return cmpInt(a.providerSeq, b.providerSeq)
+	}
+	if !(a.arrival && b.arrival && a.seq > 0 && b.seq > 0) {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		if c := cmpInt(rankA, rankB); c != 0 {
+			return c
+		}
+	}
+	return cmpInt(a.seq, b.seq)
 }
 
 func cmpInt[T int | int64 | uint64](a, b T) int {
