@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -54,7 +55,8 @@ func Profile(p *store.Profile, ev event.Event, at time.Time) bool {
 		changed = addUsage(p, usageReport(ev, at)) || changed
 	case event.ValidityUsage:
 		changed = validity(p, ev, at) || changed
-		changed = addPeriod(p, ev.ExpiredTime) || changed
+		changed = addPeriod(p, store.Period{ExpiresAt: ev.ExpiredTime, Subscription: intent.Subscription(ev.ICCID, ev.EsimTranNo, ev.OrderNo),
+			Live: !ev.ExpiredTime.Before(at)}) || changed
 	}
 	changed = trimHistory(&p.History, profileBytes(p)) || changed
 	return settle(&p.Status, &p.PreviousStatus, &p.OrderedBy, &p.UpdatedAt, p.History, at) || changed

@@ -11,6 +11,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -338,9 +339,9 @@ type Profile struct {
 	// longer kept, so that the names of the others stay.
 	BundlesTrimmed map[string]int `json:"bundlesTrimmed,omitempty"`
 	Validity       *Validity      `json:"validity,omitempty"`
-	// Periods are the validity periods reported (their expiredTime), newest
-	// first, bounded: a later one is a renewal.
-	Periods   []time.Time  `json:"periods,omitempty"`
+	// Periods are the validity periods reported, newest first, bounded: a
+	// later one of the same subscription is a renewal.
+	Periods   []Period     `json:"periods,omitempty"`
 	History   []Transition `json:"history,omitempty"` // newest first, bounded
 	UpdatedAt time.Time    `json:"updatedAt,omitzero"`
 }
@@ -349,12 +350,15 @@ type Profile struct {
 // one, else its size and how many of that size came before ("1G", "3G",
 // "1G.2"). A top-up starts a new bundle.
 type Bundle struct {
-	ID        string    `json:"id"`
-	Total     int64     `json:"totalVolume"`
-	Used      int64     `json:"usedVolume"`
-	Percent   float64   `json:"usagePercent"`
-	StartedAt time.Time `json:"startedAt"`
-	Reports   int       `json:"reports"`
+	ID string `json:"id"`
+	// Subscription is the esimTranNo, else the order, its reports name
+	// (UsageReport.Subscription): bundle names count per subscription.
+	Subscription string    `json:"subscription,omitempty"`
+	Total        int64     `json:"totalVolume"`
+	Used         int64     `json:"usedVolume"`
+	Percent      float64   `json:"usagePercent"`
+	StartedAt    time.Time `json:"startedAt"`
+	Reports      int       `json:"reports"`
 }
 
 // Subscription is one customer's use of an ICCID: its order, transaction id
@@ -381,6 +385,28 @@ type UsageReport struct {
 	ProviderSeq  int64     `json:"providerSeq,omitempty"`
 	Seq          uint64    `json:"seq,omitempty"`
 	Arrival      bool      `json:"arrival,omitempty"`
+}
+
+// Period is one validity period: its end (the provider's expiredTime), the
+// subscription (intent.Subscription) whose reports named it, and whether
+// one of them was made before it ended (Live): a period only ever reported
+// after its end warns nobody, not even of its renewal.
+type Period struct {
+	ExpiresAt    time.Time `json:"expiresAt"`
+	Subscription string    `json:"subscription,omitempty"`
+	Live         bool      `json:"live,omitempty"`
+}
+
+// UnmarshalJSON reads a period, also as states stored it before periods
+// named their subscription: its end alone, a string (taken as live, as
+// every period counted then).
+func (p *Period) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*p = Period{Live: true}
+		return json.Unmarshal(b, &p.ExpiresAt)
+	}
+	type plain Period // without this method
+	return json.Unmarshal(b, (*plain)(p))
 }
 
 // Validity is what the latest VALIDITY_USAGE report said of a profile's
