@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/processor/merge/mergetest"
 	"github.com/esimflow/esimflow/shared/event"
@@ -269,7 +270,7 @@ func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
 			continue
 		}
 		if meta, err := m.Metadata(); err == nil {
-			ev.Seq = meta.Sequence.Stream // as the processor sees it
+			processor.Stamp(&ev, m.Headers(), nil, m.Data(), meta.Sequence.Stream) // as the processor sees it
 		}
 		at := eventTime(ev, m)
 		p, err := merge.Apply(ctx, o, ev, at)

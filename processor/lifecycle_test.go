@@ -39,6 +39,23 @@ func play(t *testing.T, r *rig, bodies ...string) {
 	for _, b := range bodies {
 		r.publish(t, b, true)
 	}
+	waitHandled(t, r)
+}
+
+// playCopies stores bodies again as a provider's retry after the duplicate
+// window is stored (without a Nats-Msg-Id, so the window cannot drop it),
+// and waits until all are handled.
+func playCopies(t *testing.T, r *rig, bodies ...string) {
+	t.Helper()
+	for _, b := range bodies {
+		r.publish(t, b, false)
+	}
+	waitHandled(t, r)
+}
+
+// waitHandled waits until the processor acked every stored event.
+func waitHandled(t *testing.T, r *rig) {
+	t.Helper()
 	ctx := context.Background()
 	s, err := r.js.Stream(ctx, r.names.Stream(stream.Events))
 	if err != nil {

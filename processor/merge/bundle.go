@@ -18,21 +18,25 @@ const UsageLimit = 24
 // usageReport is the report a DATA_USAGE event makes.
 func usageReport(ev event.Event, at time.Time) store.UsageReport {
 	u := store.UsageReport{Used: ev.UsedVolume, Total: ev.TotalVolume, Percent: ev.UsagePercent, BundleID: ev.BundleID,
-		At: at.UTC(), ProviderSeq: ev.ProviderSeq, Subscription: ev.EsimTranNo}
+		At: at.UTC(), ProviderSeq: ev.ProviderSeq, Subscription: ev.EsimTranNo, Arrival: !ev.Timed(), Stored: stored(ev)}
 	if u.Subscription == "" {
 		u.Subscription = ev.OrderNo
-	}
-	if !ev.Timed() {
-		u.Seq, u.Arrival = ev.Seq, true
 	}
 	return u
 }
 
 // olderReport orders reports oldest first, by the evidence transitions use
-// (causal), then by content so that the order is total.
+// (causal), then by content so that the order is total. The copies of a
+// timed report compare equal, whatever their stream sequences.
 func olderReport(a, b store.UsageReport) int {
-	ea := evidence{providerSeq: a.ProviderSeq, at: a.At, seq: a.Seq, arrival: a.Arrival}
-	eb := evidence{providerSeq: b.ProviderSeq, at: b.At, seq: b.Seq, arrival: b.Arrival}
+	ea := evidence{providerSeq: a.ProviderSeq, at: a.At, arrival: a.Arrival}
+	eb := evidence{providerSeq: b.ProviderSeq, at: b.At, arrival: b.Arrival}
+	if a.Arrival {
+		ea.seq = a.Seq
+	}
+	if b.Arrival {
+		eb.seq = b.Seq
+	}
 	if c := older(ea, eb, 0, 0); c != 0 {
 		return c
 	}
@@ -71,7 +75,13 @@ func boolInt(b bool) int {
 func addUsage(p *store.Profile, u store.UsageReport) bool {
 	i, found := slices.BinarySearchFunc(p.Usage, u, olderReport)
 	if found {
-		return false
+		o := p.Usage[i].Stored
+		if !foldCopy(&o, u.Stored) {
+			return false
+		}
+		p.Usage = slices.Clone(p.Usage)
+		p.Usage[i].Stored = o
+		return true
 	}
 	next := slices.Insert(slices.Clone(p.Usage), i, u)
 	if len(next) > UsageLimit {

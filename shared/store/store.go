@@ -302,10 +302,32 @@ type Transition struct {
 	// Where the event stands in the causal order (docs/design.md,
 	// "Ordering"): the provider's sequence, when sent; for an event without
 	// a provider time or sequence (Arrival), its ESIM_EVENTS stream sequence.
-	ProviderSeq int64  `json:"providerSeq,omitempty"`
-	Seq         uint64 `json:"seq,omitempty"`
-	Arrival     bool   `json:"arrival,omitempty"`
+	ProviderSeq int64 `json:"providerSeq,omitempty"`
+	Arrival     bool  `json:"arrival,omitempty"`
+	Stored
 }
+
+// Stored is where a transition's or usage report's event is in ESIM_EVENTS
+// (docs/design.md, "Timeline"): a function of the stream, whatever order
+// its copies are merged in. Seq is the stream sequence of the event (its raw
+// body is GET /v1/events/{seq}); of a timed event stored more than once (a
+// provider retry after the duplicate window), the smallest, with that
+// copy's dedupe key and arrival, and Copies the sequences of the others,
+// smallest first, at most CopyLimit. An untimed event's copies are events of
+// their own. States written before the timeline was kept have Seq only for
+// untimed events, and nothing else of this.
+type Stored struct {
+	Seq        uint64    `json:"seq,omitempty"`
+	DedupeKey  string    `json:"dedupeKey,omitempty"`
+	ReceivedAt time.Time `json:"receivedAt,omitzero"`
+	Copies     []uint64  `json:"copies,omitempty"`
+}
+
+// CopyLimit bounds the copies of one event a state lists.
+const CopyLimit = 8
+
+// Duplicates is how many further copies of the event were stored.
+func (s Stored) Duplicates() int { return len(s.Copies) }
 
 // Profile is the state of one eSIM profile.
 type Profile struct {
@@ -372,7 +394,7 @@ type Subscription struct {
 }
 
 // UsageReport is one DATA_USAGE report, with its place in the causal order
-// (as Transition's).
+// and in the stream (as Transition's).
 type UsageReport struct {
 	Used     int64   `json:"used"`
 	Total    int64   `json:"total,omitempty"`
@@ -383,8 +405,8 @@ type UsageReport struct {
 	Subscription string    `json:"subscription,omitempty"`
 	At           time.Time `json:"at"`
 	ProviderSeq  int64     `json:"providerSeq,omitempty"`
-	Seq          uint64    `json:"seq,omitempty"`
 	Arrival      bool      `json:"arrival,omitempty"`
+	Stored
 }
 
 // Period is one validity period: its end (the provider's expiredTime), the
