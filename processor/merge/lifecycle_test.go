@@ -3,6 +3,7 @@ package merge_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -222,4 +223,19 @@ func TestCopiesFoldToTheSmallestSequence(t *testing.T) {
 			t.Errorf("order %v: report stored %+v, want %+v", order, got, wantUsage)
 		}
 	})
+}
+
+// TestCopiesBounded: an event stored many times keeps its smallest sequence
+// and the next store.CopyLimit, whatever order they came in.
+func TestCopiesBounded(t *testing.T) {
+	t0 := time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC)
+	p := store.Profile{ICCID: "1"}
+	for seq := uint64(30); seq >= 10; seq-- {
+		ev := event.Event{Type: event.ProfileStatus, ICCID: "1", Status: "ACTIVATED", Timestamp: t0, Seq: seq}
+		merge.Profile(&p, ev, t0)
+	}
+	want := []uint64{11, 12, 13, 14, 15, 16, 17, 18}
+	if h := p.History; len(h) != 1 || h[0].Seq != 10 || !slices.Equal(h[0].Copies, want) || h[0].Duplicates() != store.CopyLimit {
+		t.Errorf("history %+v, want seq 10 with copies %v", h, want)
+	}
 }
