@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/esimflow/esimflow/shared/event"
@@ -156,7 +157,12 @@ func walk(reports []store.UsageReport, trimmed map[string]int) []span {
 	if seen == nil {
 		seen = map[string]int{}
 	}
-	subs := map[string]bool{}
+	subs := map[string]bool{} // subscriptions with a bundle so far, the trimmed first
+	for key := range trimmed {
+		if i := strings.LastIndexByte(key, ' '); i >= 0 {
+			subs[key[:i]] = true
+		}
+	}
 	for i, u := range reports {
 		if i == 0 || startsBundle(reports[i-1], u) {
 			name := volumeName(u.Total)
