@@ -64,6 +64,40 @@ func TestStaleLowDataSuppressed(t *testing.T) {
 	}
 }
 
+// TestEndedESIMNotTold (issue 14, case 6): an intent published for an eSIM
+// whose status is terminal by the time its message is due — a late
+// ACTIVATED handled after RELEASED — is suppressed and logged with the
+// status, not sent; the processor publishes it whatever order the events
+// came in (docs/design.md, "Messages").
+func TestEndedESIMNotTold(t *testing.T) {
+	t.Parallel()
+	r := start(t, options{})
+	ctx := context.Background()
+	if _, err := r.store.UpdateProfile(ctx, "8961", func(p *store.Profile) (bool, error) {
+		p.Status = "RELEASED"
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	in := intent.Intent{ID: intent.ActivationID("8961"), Kind: intent.Activation, ICCID: "8961"}
+	r.publish(t, in, in.ID)
+	poll.Until(t, "the intent decided", func() bool {
+		st, err := r.store.ClaimState(ctx, in.ID)
+		return err == nil && st.Final()
+	})
+	r.quiet(t)
+	if got := r.out.count(in.ID); got != 0 {
+		t.Errorf("activation of a released eSIM sent %d times", got)
+	}
+	if st, _ := r.store.ClaimState(ctx, in.ID); st != store.ClaimSuppressed {
+		t.Errorf("claim state %q, want suppressed", st)
+	}
+	log, _ := r.store.Notifications(ctx, "8961")
+	if len(log) != 1 || log[0].Status != "suppressed" || log[0].Error != "eSIM RELEASED" {
+		t.Errorf("log %+v, want one entry suppressed for eSIM RELEASED", log)
+	}
+}
+
 // TestUndecodableIntentDeadLettered: garbage on ESIM_NOTIFY goes to the dead
 // letters at once.
 func TestUndecodableIntentDeadLettered(t *testing.T) {
