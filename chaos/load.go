@@ -3,7 +3,6 @@ package chaos
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,6 +16,7 @@ import (
 	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/lifecycle"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -35,114 +35,34 @@ type Sent struct {
 
 // esim is one customer's eSIM as the load plays it.
 type esim struct {
-	orderNo, txn, iccid string
-	contact             store.Contact
-	events              []*Sent
+	txn     string
+	contact store.Contact
+	events  []*Sent
 }
 
-// renewalEpoch is when the load's validity periods end: far ahead, as a
-// period already past warns nobody.
-var renewalEpoch = time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// plan builds n lifecycles, spread over the load's duration, with their
-// contacts: activations, usage warnings, top-ups, suspensions and
-// re-activations, validity warnings and renewals. Timestamps increase within a lifecycle; send times are jittered,
-// so that neighbours often arrive out of order.
-func plan(rng *rand.Rand, n int, span time.Duration) []*esim {
-	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	out := make([]*esim, n)
-	for i := range n {
-		e := &esim{
-			orderNo: fmt.Sprintf("CHAOS%08d", i),
-			txn:     fmt.Sprintf("chaos_txn_%08d", i),
-			iccid:   fmt.Sprintf("89%017d", i),
-		}
-		e.contact = store.Contact{TransactionID: e.txn, Name: "Customer " + strconv.Itoa(i), Locale: []string{"en", "de", "es"}[i%3],
-			ICCIDs: []string{e.iccid}}
-		// Mostly email, some SMS, some the shop's webhook.
-		switch r := rng.Float64(); {
-		case r < 0.7:
-			e.contact.Email = fmt.Sprintf("c%d@customer.example", i)
-		case r < 0.85:
-			e.contact.Phone = fmt.Sprintf("+4915%09d", i)
-			e.contact.Channels = []string{"sms"}
-		default:
-			e.contact.Email = fmt.Sprintf("c%d@customer.example", i)
-			e.contact.Channels = []string{"webhook"}
-		}
-		ts := epoch.Add(time.Duration(i) * time.Minute)
-		next := func() string {
-			ts = ts.Add(time.Duration(1+rng.IntN(3600)) * time.Second)
-			return ts.Format(time.RFC3339)
-		}
-		add := func(v any) { e.events = append(e.events, newSent(v, false)) }
-		profile := map[string]any{"iccid": e.iccid, "esimTranNo": "ESIM" + strconv.Itoa(i), "status": "GOT_RESOURCE"}
-		add(map[string]any{"eventType": "ORDER_STATUS", "orderNo": e.orderNo, "transactionId": e.txn, "status": "GOT_RESOURCE",
-			"timestamp": next(), "profiles": []any{profile}})
-		if rng.Float64() < 0.05 { // cancelled before use
-			add(map[string]any{"eventType": "ORDER_STATUS", "orderNo": e.orderNo, "transactionId": e.txn, "status": "CANCELLED",
-				"timestamp": next(), "profiles": []any{map[string]any{"iccid": e.iccid, "esimTranNo": "ESIM" + strconv.Itoa(i), "status": "CANCELLED"}}})
-		} else if rng.Float64() < 0.95 {
-			if rng.Float64() < 0.2 { // the eSIM Access envelope, with notifyId
-				add(map[string]any{"notifyType": "ESIM_STATUS", "notifyId": fmt.Sprintf("chaos-n-%d", i), "eventGenerateTime": next(),
-					"content": map[string]any{"orderNo": e.orderNo, "transactionId": e.txn, "iccid": e.iccid, "esimStatus": "IN_USE", "smdpStatus": "ENABLED"}})
-			} else {
-				add(map[string]any{"eventType": "PROFILE_STATUS", "iccid": e.iccid, "orderNo": e.orderNo,
-					"previousStatus": "GOT_RESOURCE", "currentStatus": "ACTIVATED", "timestamp": next()})
-			}
-			const total = 1 << 30
-			for _, u := range []struct {
-				pct  int
-				prob float64
-			}{{50, 0.85}, {80, 0.7}, {100, 0.5}} {
-				if rng.Float64() >= u.prob {
-					break
-				}
-				add(map[string]any{"eventType": "DATA_USAGE", "iccid": e.iccid, "orderNo": e.orderNo,
-					"usedVolume": int64(total) * int64(u.pct) / 100, "totalVolume": total, "usagePercent": u.pct, "timestamp": next()})
-			}
-			if rng.Float64() < 0.3 { // a top-up: a 3 GB bundle, warned again at 80 % (issue 14, case 3)
-				for _, pct := range []int{40, 85} {
-					add(map[string]any{"eventType": "DATA_USAGE", "iccid": e.iccid, "orderNo": e.orderNo,
-						"usedVolume": 3 * int64(total) * int64(pct) / 100, "totalVolume": 3 * total, "usagePercent": pct, "timestamp": next()})
-				}
-			}
-			if rng.Float64() < 0.08 {
-				add(map[string]any{"eventType": "PROFILE_STATUS", "iccid": e.iccid, "orderNo": e.orderNo,
-					"previousStatus": "ACTIVATED", "currentStatus": "SUSPENDED", "timestamp": next()})
-				if rng.Float64() < 0.5 { // re-activated: the activation is not sent again
-					add(map[string]any{"eventType": "PROFILE_STATUS", "iccid": e.iccid, "orderNo": e.orderNo,
-						"previousStatus": "SUSPENDED", "currentStatus": "ACTIVATED", "timestamp": next()})
-				}
-			}
-			if rng.Float64() < 0.3 { // validity warnings, then a renewal warned again (issue 14, case 4)
-				period := renewalEpoch.Add(time.Duration(i) * time.Minute)
-				for _, v := range []struct {
-					left int
-					exp  time.Time
-				}{{3, period}, {1, period}, {1, period.AddDate(0, 1, 0)}} {
-					add(map[string]any{"notifyType": "VALIDITY_USAGE", "eventGenerateTime": next(), "content": map[string]any{
-						"orderNo": e.orderNo, "transactionId": e.txn, "iccid": e.iccid, "durationUnit": "DAY", "totalDuration": 30,
-						"expiredTime": v.exp.Format(time.RFC3339), "remain": v.left}})
-				}
-			}
-		}
-		start := time.Duration(rng.Int64N(int64(span) * 85 / 100))
-		for k, s := range e.events {
-			gap := time.Duration(k) * time.Duration(300+rng.IntN(1200)) * time.Millisecond
-			jitter := time.Duration(rng.IntN(1500)) * time.Millisecond
-			s.at = start + gap + jitter
+// plan builds n lifecycles (lifecycle.Plan), spread over the load's
+// duration, with their contacts; send times are jittered by up to 1.5 s, as
+// far as the gap between a lifecycle's steps, so neighbours often arrive out
+// of order.
+func plan(rng *rand.Rand, n int, span time.Duration) ([]*esim, error) {
+	ls, err := lifecycle.Plan(rng, lifecycle.Options{ESIMs: n, Span: span, Jitter: 1500 * time.Millisecond, Prefix: "CHAOS", ICCIDPrefix: "89"})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*esim, len(ls))
+	for i, l := range ls {
+		e := &esim{txn: l.TransactionID, contact: l.Contact}
+		for _, ev := range l.Events {
+			s := newSent(ev.Body, false)
+			s.at = ev.At
+			e.events = append(e.events, s)
 		}
 		out[i] = e
 	}
-	return out
+	return out, nil
 }
 
-func newSent(v any, bad bool) *Sent {
-	body, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // maps of plain values always marshal
-	}
+func newSent(body []byte, bad bool) *Sent {
 	ev, decodeErr := event.Decode(body)
 	return &Sent{Key: dedupe.Key(ev, decodeErr, body), Body: body, Bad: bad}
 }
@@ -316,7 +236,7 @@ func (p *provider) badBurst(ctx context.Context, rng *rand.Rand, n int, tag stri
 		case 2:
 			p.post(ctx, rng, id, bytes.Repeat([]byte(" "), 300<<10), false)
 		case 3:
-			s := newSent(map[string]any{"eventType": "DATA_USAGE", "chaosBad": id, "usagePercent": "lots"}, true)
+			s := newSent(fmt.Appendf(nil, `{"eventType":"DATA_USAGE","chaosBad":%q,"usagePercent":"lots"}`, id), true)
 			p.deliver(ctx, rng, s)
 			stored = append(stored, s)
 		}

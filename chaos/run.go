@@ -114,7 +114,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer stopSampling()
 
 	// The provider's customers, registered before their orders (the checkout does).
-	esims := plan(rand.New(rand.NewPCG(cfg.Seed, 1)), cfg.ESIMs, cfg.Duration)
+	esims, err := plan(rand.New(rand.NewPCG(cfg.Seed, 1)), cfg.ESIMs, cfg.Duration)
+	if err != nil {
+		return nil, err
+	}
 	if err := putContacts(ctx, c.redisURL, esims); err != nil {
 		return nil, err
 	}
