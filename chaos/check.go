@@ -337,8 +337,7 @@ func (v *verdict) checkMessages(ctx context.Context, st *redisstore.Store, o *or
 	missing, dups := 0, 0
 	for id, in := range o.intents {
 		n := perIntent[id]
-		optional := in.Kind == intent.LowData && slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := o.intents[s]; return ok }) ||
-			o.replaced(in)
+		optional := intent.Optional(in, o.intents, o.Profiles[in.ICCID])
 		switch {
 		case n == 0 && optional:
 			v.Suppressed++
@@ -363,20 +362,6 @@ func (v *verdict) checkMessages(ctx context.Context, st *redisstore.Store, o *or
 	v.addTotal(missing, CheckMissing, "... %d messages missing in all")
 	v.addTotal(dups, CheckDuplicate, "... %d messages duplicated in all")
 	return nil
-}
-
-// replaced reports whether an intent is about a bundle or a period that the
-// final state has replaced: handled after its successor (out of stream
-// order, after a fault), its event rightly warns nobody.
-func (o *oracle) replaced(in intent.Intent) bool {
-	p := o.Profiles[in.ICCID]
-	switch in.Kind {
-	case intent.LowData:
-		return in.Bundle != p.Bundle
-	case intent.ValidityLow:
-		return len(p.Periods) > 0 && !p.Periods[0].Equal(in.ExpiresAt)
-	}
-	return false
 }
 
 // copiesPerIntent maps the sink's copies to the intents they carry, and

@@ -232,3 +232,21 @@ func For(ev event.Event, at time.Time, l Landing, r Rules) []Intent {
 	}
 	return nil
 }
+
+// Optional reports whether esimflow may rightly never send in, given every
+// intent a lifecycle's events ask for (by id) and the final state of in's
+// profile: a low-data warning whose higher threshold is among them (it is
+// suppressed once that one is under way), or a warning about a data bundle
+// or validity period the final state has replaced (its event, handled after
+// the one that replaced it — reordered, or out of stream order after a
+// fault — rightly warns nobody). Oracles of the chaos suite and of
+// `esimflow simulate` hold esimflow to this.
+func Optional(in Intent, all map[string]Intent, p store.Profile) bool {
+	switch in.Kind {
+	case LowData:
+		return in.Bundle != p.Bundle || slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := all[s]; return ok })
+	case ValidityLow:
+		return len(p.Periods) > 0 && !p.Periods[0].Equal(in.ExpiresAt)
+	}
+	return false
+}

@@ -32,8 +32,8 @@ type Options struct {
 	// The steps of a lifecycle are 0.3–1.5 s apart, so a jitter of 1.5 s
 	// swaps neighbours often; 0 sends each lifecycle in order.
 	Jitter time.Duration
-	// Prefix names the plan's orders (Prefix00000001), transactions and
-	// provider ids; ICCIDPrefix the digits its ICCIDs start with (19 digits
+	// Prefix names the plan's orders (Prefix00000001), transactions
+	// (prefix_txn_00000001) and provider ids; ICCIDPrefix the digits its ICCIDs start with (19 digits
 	// in all). Two plans with different prefixes share no entity.
 	Prefix, ICCIDPrefix string
 }
@@ -70,7 +70,7 @@ func Plan(rng *rand.Rand, o Options) ([]*ESIM, error) {
 	if len(o.ICCIDPrefix) > 12 || strings.Trim(o.ICCIDPrefix, "0123456789") != "" || o.Prefix == "" {
 		return nil, fmt.Errorf("lifecycle plan: want a prefix and an ICCID prefix of at most 12 digits (got %q, %q)", o.Prefix, o.ICCIDPrefix)
 	}
-	lower := strings.ToLower(o.Prefix)
+	lower := strings.ToLower(strings.TrimRight(o.Prefix, "-_"))
 	out := make([]*ESIM, o.ESIMs)
 	for i := range o.ESIMs {
 		e := &ESIM{
