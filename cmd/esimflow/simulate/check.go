@@ -53,14 +53,31 @@ func (d Difference) String() string {
 	return fmt.Sprintf("%s %s:\n    got    %s\n    wanted %s", d.What, d.ID, g, w)
 }
 
+// Result is the outcome of a check.
+type Result struct {
+	// Differences left when the check ended: none when esimflow converged.
+	Differences []Difference
+	// Took is how long esimflow took to converge (or the timeout).
+	Took time.Duration
+	// Orders and Profiles checked; Messages expected, of which Optional
+	// may rightly be suppressed, and Sent went out.
+	Orders, Profiles, Messages, Optional, Sent int
+}
+
 // Check polls esimflow's internal API until every order, profile and
-// message matches the truth or timeout passes, and returns the differences
-// left (none when it converged) and how long it took.
-func (s *Sim) Check(ctx context.Context, api StateAPI, timeout time.Duration, progress io.Writer) ([]Difference, time.Duration, error) {
+// message matches the truth or timeout passes.
+func (s *Sim) Check(ctx context.Context, api StateAPI, timeout time.Duration, progress io.Writer) (Result, error) {
 	t, err := expect(ctx, s.Plan, s.cfg.Rules)
 	if err != nil {
-		return nil, 0, err
+		return Result{}, err
 	}
+	r := Result{Orders: len(t.Orders), Profiles: len(t.Profiles), Messages: len(t.Messages)}
+	for _, m := range t.Messages {
+		if m.Optional {
+			r.Optional++
+		}
+	}
+	sent := make([]int, len(s.Plan)) // expected messages sent, per eSIM
 	start := time.Now()
 	pending := make([]int, len(s.Plan)) // eSIMs not yet as expected
 	for i := range pending {
@@ -75,38 +92,43 @@ func (s *Sim) Check(ctx context.Context, api StateAPI, timeout time.Duration, pr
 		diffs = diffs[:0]
 		var still []int
 		for _, i := range pending {
-			d, err := t.diff(ctx, api, i, byICCID)
+			d, n, err := t.diff(ctx, api, i, byICCID)
 			if err != nil {
-				return nil, 0, err
+				return Result{}, err
 			}
+			sent[i] = n
 			if len(d) > 0 {
 				still = append(still, i)
 				diffs = append(diffs, d...)
 			}
 		}
 		pending = still
-		if len(pending) == 0 || time.Since(start) >= timeout {
-			return diffs, time.Since(start), nil
+		if len(pending) == 0 || time.Since(start) >= timeout || ctx.Err() != nil {
+			r.Differences, r.Took = diffs, time.Since(start)
+			for _, n := range sent {
+				r.Sent += n
+			}
+			return r, ctx.Err()
 		}
 		if progress != nil {
 			fmt.Fprintf(progress, "check: %d of %d eSIMs not as expected yet\n", len(pending), len(s.Plan))
 		}
 		select {
 		case <-ctx.Done():
-			return diffs, time.Since(start), ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
 }
 
-// diff compares eSIM i's order, profile and messages with the truth.
-func (t *truth) diff(ctx context.Context, api StateAPI, i int, messages map[string][]Message) ([]Difference, error) {
+// diff compares eSIM i's order, profile and messages with the truth, and
+// counts the expected messages sent.
+func (t *truth) diff(ctx context.Context, api StateAPI, i int, messages map[string][]Message) ([]Difference, int, error) {
 	var out []Difference
 	wantOrder, wantProfile := t.Orders[i], t.Profiles[i]
 	var o store.Order
 	found, err := api.Get(ctx, "/v1/orders/"+url.PathEscape(wantOrder.OrderNo), &o)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if got := orderState(o); !found || !reflect.DeepEqual(got, wantOrder) {
 		out = append(out, Difference{What: "order", ID: wantOrder.OrderNo, Got: unless(found, got), Wanted: wantOrder})
@@ -114,7 +136,7 @@ func (t *truth) diff(ctx context.Context, api StateAPI, i int, messages map[stri
 	var p store.Profile
 	found, err = api.Get(ctx, "/v1/profiles/"+url.PathEscape(wantProfile.ICCID), &p)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if got := profileState(p); !found || !reflect.DeepEqual(got, wantProfile) {
 		out = append(out, Difference{What: "profile", ID: wantProfile.ICCID, Got: unless(found, got), Wanted: wantProfile})
@@ -123,7 +145,7 @@ func (t *truth) diff(ctx context.Context, api StateAPI, i int, messages map[stri
 		Notifications []store.Notification `json:"notifications"`
 	}
 	if _, err := api.Get(ctx, "/v1/notifications?iccid="+url.QueryEscape(wantProfile.ICCID), &log); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	sent := map[string]map[string]int{} // intent id → channel → sends
 	for _, n := range log.Notifications {
@@ -135,8 +157,12 @@ func (t *truth) diff(ctx context.Context, api StateAPI, i int, messages map[stri
 		}
 	}
 	expected := map[string]bool{}
+	nsent := 0
 	for _, m := range messages[wantProfile.ICCID] {
 		expected[m.ID] = true
+		if len(sent[m.ID]) > 0 {
+			nsent++
+		}
 		switch {
 		case len(sent[m.ID]) == 0 && !m.Optional:
 			out = append(out, Difference{What: "missing message", ID: m.ID})
@@ -158,7 +184,7 @@ func (t *truth) diff(ctx context.Context, api StateAPI, i int, messages map[stri
 	for _, id := range extra {
 		out = append(out, Difference{What: "unexpected message", ID: id})
 	}
-	return out, nil
+	return out, nsent, nil
 }
 
 // unless is v when found, else nil (shown as nothing).

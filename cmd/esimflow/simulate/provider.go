@@ -189,6 +189,13 @@ func (p *Provider) call(route func(w http.ResponseWriter, r *http.Request, body 
 			fail(w, http.StatusTooManyRequests, codeTooMany, fmt.Sprintf("too many requests: %g per second per account", p.opts.RateLimit))
 			return
 		}
+		// The body is read first: only then does the server notice a
+		// client that gave up on a slow answer.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+		if err != nil {
+			fail(w, http.StatusOK, codeBadInput, "body: "+err.Error())
+			return
+		}
 		if slow {
 			select {
 			case <-r.Context().Done():
@@ -198,11 +205,6 @@ func (p *Provider) call(route func(w http.ResponseWriter, r *http.Request, body 
 		}
 		if broken {
 			fail(w, http.StatusServiceUnavailable, codeServer, "simulated server error")
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
-		if err != nil {
-			fail(w, http.StatusOK, codeBadInput, "body: "+err.Error())
 			return
 		}
 		route(w, r, body)

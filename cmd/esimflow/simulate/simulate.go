@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/esimflow/esimflow/shared/intent"
@@ -157,6 +160,15 @@ func first(errs []error, n int) []error {
 
 // PrintStats writes one line of what was sent.
 func PrintStats(w io.Writer, st *Stats, took time.Duration) {
-	fmt.Fprintf(w, "sent %d webhooks in %v: %d dropped, %d sent twice, %d retries, %d given up; answers %v\n",
-		st.Sent.Load(), took.Round(100*time.Millisecond), st.Dropped.Load(), st.Duplicates.Load(), st.Retries.Load(), st.Failed.Load(), st.Statuses())
+	codes := st.Statuses()
+	keys := slices.Sorted(maps.Keys(codes))
+	answers := make([]string, len(keys))
+	for i, k := range keys {
+		answers[i] = fmt.Sprintf("%d×%d", codes[k], k)
+		if k == 0 {
+			answers[i] = fmt.Sprintf("%d×no answer", codes[k])
+		}
+	}
+	fmt.Fprintf(w, "sent %d webhooks in %v: %d dropped, %d sent twice, %d retries, %d given up; answers %s\n",
+		st.Sent.Load(), took.Round(100*time.Millisecond), st.Dropped.Load(), st.Duplicates.Load(), st.Retries.Load(), st.Failed.Load(), strings.Join(answers, ", "))
 }
