@@ -41,7 +41,7 @@ IMAGES       := esimflow ingest processor notifier
 IMAGE_PREFIX ?= esimflow
 IMAGE_TAG    ?= dev
 
-.PHONY: secrets help run cluster test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
+.PHONY: secrets help run simulate cluster test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,11 @@ run: ## run the whole system in one process (embedded NATS, data in ./data)
 	@mkdir -p bin
 	$(GO) build -o bin/esimflow ./cmd/esimflow
 	ESIMFLOW_LOG_FORMAT=$${ESIMFLOW_LOG_FORMAT:-text} bin/esimflow run
+
+simulate: ## in another terminal while `make run` runs: play a provider against it and check esimflow ends as it must (ARGS="--esims 200 --rate 100" and more: bin/esimflow simulate --help)
+	@mkdir -p bin
+	$(GO) build -o bin/esimflow ./cmd/esimflow
+	bin/esimflow simulate --check $(ARGS)
 
 cluster: ## a local NATS JetStream cluster (3 nodes) and Redis Cluster (3 primaries + 3 replicas); prints the ESIMFLOW_* settings; Ctrl-C stops it
 	$(GO) run ./chaos/cmd/cluster
