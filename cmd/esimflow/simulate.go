@@ -19,12 +19,12 @@ import (
 
 // simulateFlags are simulate's knobs beyond simulate.Config.
 type simulateFlags struct {
-	cfg                      simulate.Config
-	expect, check            bool
-	contacts                 bool
-	serve                    string
-	provider                 simulate.ProviderOptions
-	timeout, webhookPatience time.Duration
+	cfg                 simulate.Config
+	expect, check       bool
+	contacts            bool
+	serve, airaloSecret string
+	provider            simulate.ProviderOptions
+	webhookPatience     time.Duration
 }
 
 func newSimulateCmd(getenv func(string) string) *cobra.Command {
@@ -60,6 +60,8 @@ func newSimulateCmd(getenv func(string) string) *cobra.Command {
 	fs.IntVar(&f.cfg.Workers, "workers", 8, "webhooks in flight at once")
 	fs.IntVar(&f.cfg.Attempts, "attempts", 10, "attempts per webhook before it is given up")
 	fs.DurationVar(&f.cfg.Backoff, "backoff", 200*time.Millisecond, "first wait before a retry; doubles up to 8×, Retry-After honoured up to 5s")
+	fs.StringVar(&f.cfg.Provider, "provider", simulate.ESIMAccess, "webhook format and signature: esimaccess (signed as ingest is configured), or airalo (its low-data webhooks, airalo-signature with --airalo-secret; no --expect or --check)")
+	fs.StringVar(&f.airaloSecret, "airalo-secret", "", "with --provider airalo: the client secret its webhooks are signed with (hex HMAC-SHA512 in airalo-signature)")
 	fs.StringVar(&f.cfg.Webhook, "url", "http://127.0.0.1:8080/webhooks/esim", "the webhook endpoint (put a path token in it if ingest wants one)")
 	fs.DurationVar(&f.webhookPatience, "webhook-timeout", 5*time.Second, "how long the provider waits for an answer before it retries")
 	fs.BoolVar(&f.expect, "expect", false, "print the expected final state and messages as JSON, send nothing")
@@ -90,6 +92,11 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, f *simulateFlags, api 
 	if err != nil {
 		return err
 	}
+	if f.check {
+		if _, err := sim.Expect(ctx); err != nil {
+			return fmt.Errorf("--check: %w", err)
+		}
+	}
 	if f.expect {
 		want, err := sim.Expect(ctx)
 		if err != nil {
@@ -102,6 +109,12 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, f *simulateFlags, api 
 	sign, err := signer(cfg.Ingest)
 	if err != nil {
 		return err
+	}
+	if f.cfg.Provider == simulate.Airalo {
+		sign = nil
+		if f.airaloSecret != "" {
+			sign = simulate.AiraloSign(f.airaloSecret)
+		}
 	}
 	var state *stateAPI
 	if f.contacts || f.check {

@@ -67,6 +67,9 @@ type Result struct {
 // Check polls esimflow's internal API until every order, profile and
 // message matches the truth or timeout passes.
 func (s *Sim) Check(ctx context.Context, api StateAPI, timeout time.Duration, progress io.Writer) (Result, error) {
+	if s.cfg.Provider == Airalo {
+		return Result{}, errNoTruth
+	}
 	t, err := expect(ctx, s.Plan, s.cfg.Rules)
 	if err != nil {
 		return Result{}, err

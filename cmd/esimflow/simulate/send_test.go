@@ -61,7 +61,7 @@ func TestSendRetriesAndSigns(t *testing.T) {
 	if st.Retries.Load() != int64(len(seen)) || unsigned != 0 {
 		t.Errorf("%d retries for %d bodies, %d unsigned attempts", st.Retries.Load(), len(seen), unsigned)
 	}
-	if got := st.Statuses(); got[503] != len(seen) || got[200] != s.Webhooks()+int(st.Duplicates.Load()) {
+	if got := st.ByStatus(); got[503] != len(seen) || got[200] != s.Webhooks()+int(st.Duplicates.Load()) {
 		t.Errorf("answers %v", got)
 	}
 
