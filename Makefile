@@ -35,6 +35,8 @@ NATS     ?= both
 SEED     ?=
 # CLUSTER=1: the chaos suite on a 3-node JetStream cluster and a Redis Cluster.
 CLUSTER  ?=
+# DROP=0.2: the provider never sends a fifth of the webhooks (chaos.Config.Drop).
+DROP     ?=
 
 # Container images: deploy/<name>/Dockerfile each, built from the repository root.
 IMAGES       := esimflow ingest processor notifier
@@ -65,8 +67,8 @@ test: ## run every module's tests with -race (uses local Redis/NATS when up)
 	$(GO) test -race -count=1 -tags failpoints ./shared/failpoint/
 	@for m in $(STANDALONE); do (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; done
 
-chaos: ## the chaos suite: services as processes, seeded faults, an oracle (DURATION=90s, SEED=, NATS=both|system|newest, CLUSTER=1: NATS and Redis clusters with node faults)
-	$(GO) run ./chaos/cmd/chaos -duration $(DURATION) -nats $(NATS) $(if $(SEED),-seed $(SEED)) $(if $(CLUSTER),-cluster)
+chaos: ## the chaos suite: services as processes, seeded faults, an oracle (DURATION=90s, SEED=, NATS=both|system|newest, CLUSTER=1: NATS and Redis clusters with node faults, DROP=0.2: webhooks never sent)
+	$(GO) run ./chaos/cmd/chaos -duration $(DURATION) -nats $(NATS) $(if $(SEED),-seed $(SEED)) $(if $(CLUSTER),-cluster) $(if $(DROP),-drop $(DROP))
 
 chaos-bugs: ## show each chaos check catching a planted bug (about 8 minutes)
 	ESIMFLOW_CHAOS_BUGS=1 $(GO) test -count=1 -timeout 30m -run '^TestPlantedBugs$$' -v ./chaos/
