@@ -66,7 +66,7 @@ func newSimulateCmd(getenv func(string) string) *cobra.Command {
 	fs.DurationVar(&f.webhookPatience, "webhook-timeout", 5*time.Second, "how long the provider waits for an answer before it retries")
 	fs.BoolVar(&f.expect, "expect", false, "print the expected final state and messages as JSON, send nothing")
 	fs.BoolVar(&f.check, "check", false, "after sending, poll the internal API until esimflow holds the expected state and messages; exit non-zero on a difference")
-	fs.DurationVar(&f.cfg.CheckTimeout, "check-timeout", time.Minute, "how long --check waits for esimflow to converge")
+	fs.DurationVar(&f.cfg.CheckTimeout, "check-timeout", time.Minute, "how long --check waits for esimflow to converge after the last webhook (raise it for large runs on a busy machine)")
 	fs.BoolVar(&f.contacts, "contacts", true, "register each order's contact through the internal API before sending")
 	fs.StringVar(&f.serve, "serve", "", "also serve the provider's query API at this address (e.g. 127.0.0.1:8090) until Ctrl-C")
 	fs.StringVar(&f.provider.AccessCode, "access-code", "simulator", "the query API's RT-AccessCode")

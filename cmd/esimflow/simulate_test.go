@@ -49,7 +49,7 @@ func TestSimulateCheck(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "401") {
+	if strings.Contains(out, "×401") {
 		t.Errorf("a webhook was refused (signature):\n%s", out)
 	}
 	if !strings.Contains(sys.Messages.String(), "sim7_txn_") && !strings.Contains(sys.Messages.String(), "8999000007") {

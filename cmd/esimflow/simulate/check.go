@@ -10,6 +10,8 @@ import (
 	"sort"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -64,6 +66,9 @@ type Result struct {
 	Orders, Profiles, Messages, Optional, Sent int
 }
 
+// checkers is how many eSIMs a check reads at once.
+const checkers = 8
+
 // Check polls esimflow's internal API until every order, profile and
 // message matches the truth or timeout passes.
 func (s *Sim) Check(ctx context.Context, api StateAPI, timeout time.Duration, progress io.Writer) (Result, error) {
@@ -90,19 +95,29 @@ func (s *Sim) Check(ctx context.Context, api StateAPI, timeout time.Duration, pr
 	for _, m := range t.Messages {
 		byICCID[m.ICCID] = append(byICCID[m.ICCID], m)
 	}
+	found := make([][]Difference, len(s.Plan))
 	var diffs []Difference
 	for {
+		// A few eSIMs at a time: a round over thousands of them should
+		// take about as long as esimflow takes to converge, not longer.
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(checkers)
+		for _, i := range pending {
+			g.Go(func() error {
+				d, n, err := t.diff(gctx, api, i, byICCID)
+				found[i], sent[i] = d, n
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return Result{}, err
+		}
 		diffs = diffs[:0]
 		var still []int
 		for _, i := range pending {
-			d, n, err := t.diff(ctx, api, i, byICCID)
-			if err != nil {
-				return Result{}, err
-			}
-			sent[i] = n
-			if len(d) > 0 {
+			if len(found[i]) > 0 {
 				still = append(still, i)
-				diffs = append(diffs, d...)
+				diffs = append(diffs, found[i]...)
 			}
 		}
 		pending = still
