@@ -129,13 +129,21 @@ func keyOf(hdr nats.Header, data []byte) string {
 	return eventKey(hdr, ev, err, data)
 }
 
-// parked reports whether an event is parked rather than merged.
-func parked(ev event.Event) bool { return ev.Type == event.Unknown || ev.Type == event.CheckHealth }
+// parked reports whether an event is parked rather than merged. An
+// operator alert is parked: it is about the reseller's account, so it
+// changes no eSIM's state and sends no customer anything.
+func parked(ev event.Event) bool {
+	return ev.Type == event.Unknown || ev.Type == event.CheckHealth || ev.Type == event.OperatorAlert
+}
 
-// park records a parked event (metric and GET /v1/parked).
+// park records a parked event (metric and GET /v1/parked); an operator
+// alert is also logged, for the operator to act on.
 func (h *Handler) park(ev event.Event, m *consume.Msg) {
 	h.parked.add(ev.Type, m.Seq())
 	h.metrics.parked.WithLabelValues(ev.Type.Token()).Inc()
+	if ev.Type == event.OperatorAlert {
+		h.log.Warn("operator alert", "provider", ev.Provider, "alert", ev.Alert, "balance", ev.Balance, "seq", m.Seq())
+	}
 }
 
 // apply merges an event into the store and publishes its intents. The
