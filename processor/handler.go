@@ -13,6 +13,7 @@ import (
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/provider"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
@@ -31,11 +32,13 @@ type Handler struct {
 	store   Store
 	pub     Publisher     // intents
 	decoder event.Decoder // bounds event times by its clock
-	names   stream.Names
-	rules   intent.Rules
-	metrics *metrics
-	parked  *parkedLog
-	log     *slog.Logger
+	// providers read a stored event by the adapter its headers name.
+	providers *provider.Registry
+	names     stream.Names
+	rules     intent.Rules
+	metrics   *metrics
+	parked    *parkedLog
+	log       *slog.Logger
 }
 
 // Outcomes of one event, the values of the outcome label.
@@ -102,7 +105,7 @@ func (h *Handler) attempt(ctx context.Context, m *consume.Msg, ev event.Event, k
 
 // decode reads an event, with its stream sequence, and its dedupe key.
 func (h *Handler) decode(m *consume.Msg) (event.Event, string, error) {
-	ev, decodeErr := h.decoder.Decode(m.Data())
+	ev, decodeErr := h.providers.DecodeStored(h.decoder, m.Headers(), m.Data())
 	ev.Seq = m.Seq()
 	return ev, eventKey(m.Headers(), ev, decodeErr, m.Data()), decodeErr
 }
@@ -121,12 +124,14 @@ func eventKey(hdr nats.Header, ev event.Event, decodeErr error, data []byte) str
 	return dedupe.SeqKey(ev.Seq, data)
 }
 
-// keyOf is eventKey of a message not decoded yet: the key a dead letter
-// carries. An untimed event's dead letter carries none: re-driven, it is
-// stored again as a new arrival.
-func keyOf(hdr nats.Header, data []byte) string {
-	ev, err := event.Decode(data)
-	return eventKey(hdr, ev, err, data)
+// keyOf returns eventKey of a message not decoded yet: the key a dead
+// letter carries. An untimed event's dead letter carries none: re-driven,
+// it is stored again as a new arrival.
+func keyOf(providers *provider.Registry) func(hdr nats.Header, data []byte) string {
+	return func(hdr nats.Header, data []byte) string {
+		ev, err := providers.DecodeStored(event.Decoder{}, hdr, data)
+		return eventKey(hdr, ev, err, data)
+	}
 }
 
 // parked reports whether an event is parked rather than merged. An

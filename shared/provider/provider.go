@@ -104,8 +104,11 @@ func NewRegistry(adapters ...Adapter) *Registry {
 	return r
 }
 
-// Get returns the adapter of a provider.
+// Get returns the adapter of a provider; a nil Registry has none.
 func (r *Registry) Get(name string) (Adapter, bool) {
+	if r == nil {
+		return nil, false
+	}
 	a, ok := r.byName[name]
 	return a, ok
 }
