@@ -78,3 +78,29 @@ events:
 		t.Errorf("list with a missing dir: %s", out)
 	}
 }
+
+// TestReadmeProvidersCheck runs the README's `providers check` examples
+// (docs/examples) and compares their output with what the README shows.
+func TestReadmeProvidersCheck(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sample := range []string{"usage.json", "bad.json"} {
+		cmd := "$ bin/esimflow providers check docs/examples/acme.yaml docs/examples/" + sample + "\n"
+		_, rest, ok := strings.Cut(string(readme), cmd)
+		if !ok {
+			t.Fatalf("README shows no %q", cmd)
+		}
+		want, _, _ := strings.Cut(rest, "\n$ ")
+		want, _, _ = strings.Cut(want, "```")
+		dir := filepath.Join("..", "..", "docs", "examples")
+		out, err := runProviders(t, nil, "check", filepath.Join(dir, "acme.yaml"), filepath.Join(dir, sample))
+		if err != nil {
+			out += "esimflow: " + err.Error() + "\n"
+		}
+		if strings.TrimSpace(out) != strings.TrimSpace(want) {
+			t.Errorf("README shows for %s:\n%s\nthe CLI prints:\n%s", sample, want, out)
+		}
+	}
+}
