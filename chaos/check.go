@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store/redisstore"
 	"github.com/esimflow/esimflow/shared/stream"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -46,45 +44,6 @@ type stored struct {
 	key  string
 	data []byte
 	at   time.Time
-}
-
-// readStreamOnce returns every message of a stream, oldest first (readStream
-// retries it).
-func readStreamOnce(ctx context.Context, js jetstream.JetStream, name string) ([]jetstream.Msg, error) {
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", name, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s info: %w", name, err)
-	}
-	if info.State.Msgs == 0 {
-		return nil, nil
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("stream %s reader: %w", name, err)
-	}
-	var out []jetstream.Msg
-	for uint64(len(out)) < info.State.Msgs {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			out = append(out, m)
-			n++
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("read %s: %d of %d messages, then nothing", name, len(out), info.State.Msgs)
-		}
-	}
-	return out, nil
 }
 
 // quiesce waits until both consumers have nothing pending or unacked, every
@@ -146,7 +105,7 @@ type oracle struct {
 
 // eventTime is the processor's rule: the provider's timestamp, else when
 // JetStream stored the event, else when ingest received it.
-func eventTime(ev event.Event, m jetstream.Msg) time.Time {
+func eventTime(ev event.Event, m storedMsg) time.Time {
 	if !ev.Timestamp.IsZero() {
 		return ev.Timestamp
 	}
@@ -223,7 +182,7 @@ func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent
 // checkEvents classes the events: attempted (sent at least once),
 // acknowledged (answered 200), present (in ESIM_EVENTS). An acknowledged
 // event that is not present is lost; a present one never sent is unexpected.
-func (v *verdict) checkEvents(msgs []jetstream.Msg, sent []*Sent) {
+func (v *verdict) checkEvents(msgs []storedMsg, sent []*Sent) {
 	present := map[string]int{}
 	for _, m := range msgs {
 		present[stream.DedupeKey(m.Headers())]++
@@ -262,7 +221,7 @@ func (v *verdict) checkEvents(msgs []jetstream.Msg, sent []*Sent) {
 
 // newOracle applies every event present, in stream order, to maps, and
 // collects the intents they ask for.
-func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
+func newOracle(ctx context.Context, msgs []storedMsg) (*oracle, error) {
 	o := &oracle{State: mergetest.New(), intents: map[string]intent.Intent{}, allowed: map[string]intent.Intent{}}
 	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: intent.DefaultValidityLowDays}
 	for _, m := range msgs {
@@ -420,7 +379,7 @@ func retriedUnknown(ctx context.Context, st *redisstore.Store, in intent.Intent)
 
 // checkDeadLetters holds ESIM_DLQ to the planted bad events: each one
 // answered 200 is there, and nothing else is.
-func (v *verdict) checkDeadLetters(dlq []jetstream.Msg, bad []*Sent) {
+func (v *verdict) checkDeadLetters(dlq []storedMsg, bad []*Sent) {
 	deliberate := map[string]bool{}
 	for _, s := range bad {
 		if s.acked.Load() {
