@@ -19,14 +19,16 @@ import (
 // messages, decided by the reseller's thresholds (80, 100 %), whatever the
 // provider's: one 80 % and one 100 % warning each, and one activation where
 // the provider reports one (1GLOBAL sends no activation event); the operator
-// alerts reach no customer and are parked.
+// alerts reach no customer and are parked; an eSIM Access SMDP_EVENT moves
+// its profile's state and sends nothing.
 func TestResellerThreeProviders(t *testing.T) {
 	sys := start(t, map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir()})
 	base := strings.TrimSuffix(sys.Hook, "/esim")
 	const (
-		ea = "8901000000000000001"
-		eg = "8944000000000000002"
-		og = "8930000000000000003"
+		ea   = "8901000000000000001"
+		eg   = "8944000000000000002"
+		og   = "8930000000000000003"
+		smdp = "8910000000000000004"
 	)
 	gb := int64(1 << 30)
 	send := func(provider, body string) {
@@ -50,6 +52,8 @@ func TestResellerThreeProviders(t *testing.T) {
 		send("esim", fmt.Sprintf(`{"notifyType":"DATA_USAGE","notifyId":"ea-u%d","eventGenerateTime":"2026-11-01T%02d:00:00Z","content":{"iccid":"%s","orderNo":"B1","esimTranNo":"T1","totalVolume":%d,"orderUsage":%d,"remain":%d}}`,
 			i, 9+i, ea, gb, gb*pct/100, gb-gb*pct/100))
 	}
+	// An SMDP_EVENT moves state and sends nothing by itself.
+	send("esim", `{"notifyType":"SMDP_EVENT","notifyId":"ea-s","eventGenerateTime":"2026-11-01T07:00:00Z","content":{"iccid":"`+smdp+`","eid":"8904","orderNo":"B2","esimTranNo":"T2","esimStatus":"IN_USE","smdpStatus":"ENABLED","seqNumber":113,"notifyStatus":"Executed-Success"}}`)
 	// eSIM Go: V3 callbacks, in bytes, untimed: ordered by arrival.
 	send("esimgo", `{"alertType":"FirstAttachment","iccid":"`+eg+`"}`)
 	for _, pct := range []int64{1, 50, 80, 100} {
@@ -108,6 +112,10 @@ func TestResellerThreeProviders(t *testing.T) {
 		if code := getJSON(t, sys.API+"/v1/profiles/"+iccid, &p); code != 200 || p.UsagePercent != 100 {
 			t.Errorf("profile %s: %d %+v", iccid, code, p)
 		}
+	}
+	var sp store.Profile
+	if code := getJSON(t, sys.API+"/v1/profiles/"+smdp, &sp); code != 200 || sp.Status != "IN_USE" || sp.SmdpStatus != "ENABLED" {
+		t.Errorf("profile of the SMDP_EVENT: %d %+v", code, sp)
 	}
 	var parked struct {
 		Parked []struct {
