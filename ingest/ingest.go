@@ -47,6 +47,7 @@ type Service struct {
 	ln        net.Listener
 	log       *slog.Logger
 	protected bool
+	providers []string // the provider endpoints' names
 }
 
 // readTimeout bounds reading one request, headers and body.
@@ -134,7 +135,7 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	protected := len(sender)+len(signed) > 0
-	return &Service{srv: srv, ln: deps.Listener, log: log, protected: protected}, nil
+	return &Service{srv: srv, ln: deps.Listener, log: log, protected: protected, providers: reg.Names()}, nil
 }
 
 // adaptersOf pairs each adapter with its verifier. A secret for a provider
@@ -174,7 +175,7 @@ func (s *Service) Run(ctx context.Context) error {
 			"(set ESIMFLOW_INGEST_TOKENS, ESIMFLOW_INGEST_HMAC_SECRETS, ESIMFLOW_INGEST_SIGNATURE_* or ESIMFLOW_INGEST_ALLOW_CIDRS)",
 			"loopback_only", config.Loopback(addrOf(s.ln, s.srv.Addr)))
 	}
-	s.log.Info("ingest listening", "addr", addrOf(s.ln, s.srv.Addr), "path", "/webhooks/esim")
+	s.log.Info("ingest listening", "addr", addrOf(s.ln, s.srv.Addr), "path", "/webhooks/esim", "providers", "/webhooks/{"+strings.Join(s.providers, ",")+"}")
 	return httpserve.Run(ctx, s.srv, s.ln)
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/esimflow/esimflow/cmd/esimflow/samples"
 	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/event"
+	adapters "github.com/esimflow/esimflow/shared/provider"
 	"github.com/spf13/cobra"
 )
 
@@ -68,7 +70,7 @@ func newWebhookSetCmd(getenv func(string) string) *cobra.Command {
 }
 
 func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
-	var url, types string
+	var url, types, providerName string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "test --url URL [--type ORDER_STATUS,DATA_USAGE,...]",
@@ -76,6 +78,9 @@ func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
 		Long: "Test does what the provider's test tool does: it POSTs one sample of each event type and\n" +
 			"format, signs it with the ingest settings in the environment (ESIMFLOW_INGEST_HMAC_SECRETS,\n" +
 			"ESIMFLOW_INGEST_SIGNATURE_*), and prints each answer. Put a path token in --url.\n" +
+			"With --provider, it sends that provider's samples to its endpoint (--url\n" +
+			"http://127.0.0.1:8080/webhooks/airalo), signed as the provider signs with the provider's\n" +
+			"entry in ESIMFLOW_PROVIDER_SECRETS (unsigned when it has none).\n" +
 			"It exits non-zero if any answer is not 200.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -85,6 +90,9 @@ func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
 			cfg, err := config.Load(getenv)
 			if err != nil {
 				return fmt.Errorf("configuration: %w", err)
+			}
+			if providerName != "" && providerName != adapters.Default {
+				return testProvider(cmd, cfg, providerName, url, timeout)
 			}
 			sign, err := signer(cfg.Ingest)
 			if err != nil {
@@ -124,6 +132,7 @@ func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&url, "url", "", "the webhook endpoint, e.g. http://127.0.0.1:8080/webhooks/esim")
 	cmd.Flags().StringVar(&types, "type", "", "only these event types, comma-separated")
+	cmd.Flags().StringVar(&providerName, "provider", "", "send this provider's samples, signed its way with its ESIMFLOW_PROVIDER_SECRETS entry (airalo, esimgo, roamify, oneglobal); default the default provider's")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "timeout of each request")
 	return cmd
 }
@@ -205,4 +214,63 @@ func maskPathToken(raw string) string {
 		u.RawPath = u.Path
 	}
 	return u.String()
+}
+
+// testProvider sends a provider's samples, signed its way, and reports the
+// answers with the canonical type each sample reads as.
+func testProvider(cmd *cobra.Command, cfg config.Config, name, url string, timeout time.Duration) error {
+	reg, err := adapters.Load(cfg.ProvidersDir, adapters.Options{})
+	if err != nil {
+		return err
+	}
+	a, ok := reg.Get(name)
+	if !ok {
+		return fmt.Errorf("--provider %s: no such provider (%s)", name, strings.Join(reg.Names(), ", "))
+	}
+	all, err := samples.ForProvider(name)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 {
+		return fmt.Errorf("--provider %s: no samples to send (Telna's SNS messages are signed by AWS: subscribe the endpoint to a topic instead)", name)
+	}
+	v, err := a.Verifier(cfg.Ingest.ProviderSecretsOf()[name])
+	if err != nil {
+		return err
+	}
+	sign := func(*http.Request, []byte) {}
+	if v != nil {
+		s, ok := v.(adapters.Signer)
+		if !ok {
+			return fmt.Errorf("--provider %s: its requests cannot be signed here", name)
+		}
+		sign = func(r *http.Request, body []byte) {
+			h, val := s.Sign(body)
+			r.Header.Set(h, val)
+		}
+	} else {
+		fmt.Fprintf(cmd.ErrOrStderr(), "no ESIMFLOW_PROVIDER_SECRETS entry for %s: sending unsigned\n", name)
+	}
+	client := &http.Client{Timeout: timeout}
+	out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(out, "SAMPLE\tTYPE\tSTATUS\tTIME\tANSWER")
+	failed := 0
+	for _, s := range all {
+		var typs []string
+		for _, d := range a.Decode(event.Decoder{}, s.Body) {
+			typs = append(typs, string(d.Event.Type))
+		}
+		status, answer, took := post(cmd.Context(), client, url, s.Body, sign)
+		if status != http.StatusOK {
+			failed++
+		}
+		fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\n", s.Name, strings.Join(typs, "+"), statusText(status), took.Round(time.Millisecond), answer)
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d samples were not answered 200", failed, len(all))
+	}
+	return nil
 }

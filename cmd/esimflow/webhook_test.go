@@ -144,3 +144,26 @@ func TestWebhookTest(t *testing.T) {
 		t.Errorf("unsigned run: %v\n%s", err, out)
 	}
 }
+
+// TestWebhookTestProvider sends each provider's samples to a running
+// all-in-one, signed the provider's way with the same secrets ingest has:
+// every one is stored (200); with a wrong secret, every one is refused.
+func TestWebhookTestProvider(t *testing.T) {
+	secrets := "airalo=a-secret,esimgo=g-key,roamify=r-secret,oneglobal=user:pass"
+	sys := startSystem(t, map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir(), "ESIMFLOW_PROVIDER_SECRETS": secrets})
+	base := strings.TrimSuffix(sys.Hook, "/esim")
+	for _, p := range []string{"airalo", "esimgo", "roamify", "oneglobal"} {
+		out, err := runCLI(t, map[string]string{"ESIMFLOW_PROVIDER_SECRETS": secrets}, "webhook", "test", "--provider", p, "--url", base+"/"+p)
+		if err != nil || strings.Count(out, " 200 ") < 1 || strings.Contains(out, "401") {
+			t.Errorf("%s: %v\n%s", p, err, out)
+		}
+		out, err = runCLI(t, map[string]string{"ESIMFLOW_PROVIDER_SECRETS": p + "=wrong:secret"}, "webhook", "test", "--provider", p, "--url", base+"/"+p)
+		if err == nil || !strings.Contains(out, "401") {
+			t.Errorf("%s with a wrong secret: %v\n%s", p, err, out)
+		}
+	}
+	out, err := runCLI(t, nil, "webhook", "test", "--provider", "telna", "--url", base+"/telna")
+	if err == nil || !strings.Contains(err.Error(), "signed by AWS") {
+		t.Errorf("telna: %v\n%s", err, out)
+	}
+}
