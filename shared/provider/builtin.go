@@ -17,7 +17,7 @@ type Options struct {
 	// on; nil means DefaultSNSHosts.
 	SNSHosts []string
 	// HTTPClient fetches certificates and confirms subscriptions; nil
-	// means a client with a 5 s timeout.
+	// means a client with a 5 s timeout that follows no redirect.
 	HTTPClient *http.Client
 }
 
@@ -89,7 +89,9 @@ func (o Options) client() *http.Client {
 	if o.HTTPClient != nil {
 		return o.HTTPClient
 	}
-	return &http.Client{Timeout: 5 * time.Second}
+	// No redirect: a certificate or a SubscribeURL is fetched from the
+	// allowlisted host named, never from wherever it points.
+	return &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 func (o Options) hosts() []string {
