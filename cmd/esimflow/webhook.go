@@ -34,18 +34,40 @@ func newWebhookCmd(getenv func(string) string) *cobra.Command {
 }
 
 func newWebhookSetCmd(getenv func(string) string) *cobra.Command {
-	var url, base, access, secret string
+	var url, base, access, secret, providerName, clientID, clientSecret string
+	var notifications []string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "set --url URL",
-		Short: "Set the provider account's webhook URL (POST /api/v1/open/webhook/save)",
+		Use:   "set --url URL [--provider esimaccess|airalo]",
+		Short: "Set the provider account's webhook URL (eSIM Access: POST /api/v1/open/webhook/save; Airalo: POST /v2/notifications/opt-in)",
 		Long: "Set calls the provider's API with the RT-AccessCode and RT-SecretKey headers. Credentials come\n" +
 			"from the flags or from ESIMFLOW_PROVIDER_API_URL, ESIMFLOW_PROVIDER_ACCESS_CODE and\n" +
-			"ESIMFLOW_PROVIDER_SECRET_KEY; they are never printed. Failed calls (5xx, timeouts) are retried.",
+			"ESIMFLOW_PROVIDER_SECRET_KEY; they are never printed. Failed calls (5xx, timeouts) are retried.\n" +
+			"With --provider airalo it opts the URL in to each --notification type with an access token\n" +
+			"from the client credentials (--client-id/--client-secret or ESIMFLOW_AIRALO_CLIENT_ID,\n" +
+			"ESIMFLOW_AIRALO_CLIENT_SECRET; API base --api-base or ESIMFLOW_AIRALO_API_URL).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if url == "" {
 				return fmt.Errorf("--url is required")
+			}
+			switch providerName {
+			case "", adapters.Default:
+			case "airalo":
+				a, err := provider.NewAiralo(orEnv(base, getenv, "ESIMFLOW_AIRALO_API_URL"),
+					orEnv(clientID, getenv, "ESIMFLOW_AIRALO_CLIENT_ID"), orEnv(clientSecret, getenv, "ESIMFLOW_AIRALO_CLIENT_SECRET"), timeout)
+				if err != nil {
+					return err
+				}
+				for _, typ := range notifications {
+					if err := a.OptIn(cmd.Context(), typ, url); err != nil {
+						return fmt.Errorf("opt-in %s: %w", typ, err)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "airalo %s set to %s\n", typ, maskPathToken(url))
+				}
+				return nil
+			default:
+				return fmt.Errorf("--provider %s: no API to register a webhook with; register %s by hand (docs/providers.md)", providerName, maskPathToken(url))
 			}
 			c, err := provider.New(orEnv(base, getenv, "ESIMFLOW_PROVIDER_API_URL"), provider.Credentials{
 				AccessCode: orEnv(access, getenv, "ESIMFLOW_PROVIDER_ACCESS_CODE"),
@@ -66,6 +88,10 @@ func newWebhookSetCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().StringVar(&access, "access-code", "", "RT-AccessCode (default $ESIMFLOW_PROVIDER_ACCESS_CODE)")
 	cmd.Flags().StringVar(&secret, "secret-key", "", "RT-SecretKey (default $ESIMFLOW_PROVIDER_SECRET_KEY)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "timeout of each attempt")
+	cmd.Flags().StringVar(&providerName, "provider", "", "esimaccess (default: webhook/save) or airalo (notifications/opt-in per --notification)")
+	cmd.Flags().StringVar(&clientID, "client-id", "", "Airalo client id (default $ESIMFLOW_AIRALO_CLIENT_ID)")
+	cmd.Flags().StringVar(&clientSecret, "client-secret", "", "Airalo client secret (default $ESIMFLOW_AIRALO_CLIENT_SECRET)")
+	cmd.Flags().StringSliceVar(&notifications, "notification", []string{"webhook_low_data"}, "Airalo notification types to opt the URL in to")
 	return cmd
 }
 

@@ -167,3 +167,45 @@ func TestWebhookTestProvider(t *testing.T) {
 		t.Errorf("telna: %v\n%s", err, out)
 	}
 }
+
+// TestWebhookSetAiralo opts a URL in with Airalo's Partner API (a loopback
+// fake): a token from the client credentials, then the opt-in body Airalo
+// documents ({"type": "webhook_low_data", "webhook_url": …}) with it.
+func TestWebhookSetAiralo(t *testing.T) {
+	var optIn map[string]string
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/token":
+			if r.FormValue("client_id") != "cid" || r.FormValue("client_secret") != "csecret" || r.FormValue("grant_type") != "client_credentials" {
+				w.WriteHeader(401)
+				io.WriteString(w, `{"data":[],"meta":{"message":"bad credentials"}}`)
+				return
+			}
+			io.WriteString(w, `{"data":{"token_type":"Bearer","expires_in":31622400,"access_token":"tok-1"},"meta":{"message":"success"}}`)
+		case "/v2/notifications/opt-in":
+			auth = r.Header.Get("Authorization")
+			json.NewDecoder(r.Body).Decode(&optIn)
+			io.WriteString(w, `{"data":{"notification":{"type":"webhook_low_data"}},"meta":{"message":"success"}}`)
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	defer srv.Close()
+	env := map[string]string{"ESIMFLOW_AIRALO_API_URL": srv.URL, "ESIMFLOW_AIRALO_CLIENT_ID": "cid", "ESIMFLOW_AIRALO_CLIENT_SECRET": "csecret"}
+	out, err := runCLI(t, env, "webhook", "set", "--provider", "airalo", "--url", "https://hooks.example/webhooks/airalo/tok")
+	if err != nil || !strings.Contains(out, "airalo webhook_low_data set to https://hooks.example/webhooks/airalo/(hidden)") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if auth != "Bearer tok-1" || optIn["type"] != "webhook_low_data" || optIn["webhook_url"] != "https://hooks.example/webhooks/airalo/tok" || len(optIn) != 2 {
+		t.Errorf("opt-in %v with %q", optIn, auth)
+	}
+	env["ESIMFLOW_AIRALO_CLIENT_SECRET"] = "wrong"
+	if _, err := runCLI(t, env, "webhook", "set", "--provider", "airalo", "--url", "https://hooks.example/webhooks/airalo"); err == nil ||
+		!strings.Contains(err.Error(), "bad credentials") || strings.Contains(err.Error(), "wrong") {
+		t.Errorf("wrong secret: %v", err)
+	}
+	if _, err := runCLI(t, nil, "webhook", "set", "--provider", "esimgo", "--url", "https://hooks.example/webhooks/esimgo"); err == nil || !strings.Contains(err.Error(), "by hand") {
+		t.Errorf("esimgo: %v", err)
+	}
+}
