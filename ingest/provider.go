@@ -90,11 +90,18 @@ func (h *Handler) Provider(w http.ResponseWriter, r *http.Request) {
 	answerReceived(w)
 }
 
-// ProviderProbe answers a provider's HEAD: 200 for a provider ingest
-// knows, 404 for any other name.
+// ProviderProbe answers a provider's HEAD: 200 for a provider that probes
+// its URL before enabling it (Airalo; a mapping file's probe: true), 405
+// for the other providers, 404 for a name ingest does not know.
 func (h *Handler) ProviderProbe(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.adapters[r.PathValue("provider")]; !ok {
+	a, ok := h.adapters[r.PathValue("provider")]
+	if !ok {
 		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if p, ok := a.Adapter.(providers.Prober); !ok || !p.Probes() {
+		w.Header().Set("Allow", http.MethodPost)
+		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
 	h.Probe(w, r)

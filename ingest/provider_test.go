@@ -145,13 +145,19 @@ func TestProviderSignatures(t *testing.T) {
 }
 
 // TestProviderEndpoints: unknown providers are 404; a provider's HEAD probe
-// (Airalo) is 200; the default provider's name is /webhooks/esim, with its
+// (Airalo) is 200, a HEAD to a provider that sends none 405; the default provider's name is /webhooks/esim, with its
 // CHECK_HEALTH answered and not stored; a body of several canonical events
 // is one message per event, each with its index.
 func TestProviderEndpoints(t *testing.T) {
 	f := start(t, natstest.Start(t), map[string]string{})
 	if got := send(t, http.MethodHead, f.url+"/webhooks/airalo", "", nil); got != 200 {
 		t.Errorf("HEAD /webhooks/airalo: %d", got)
+	}
+	if got := send(t, http.MethodHead, f.url+"/webhooks/esimaccess", "", nil); got != 200 {
+		t.Errorf("HEAD /webhooks/esimaccess: %d", got)
+	}
+	if got := send(t, http.MethodHead, f.url+"/webhooks/esimgo", "", nil); got != 405 {
+		t.Errorf("HEAD /webhooks/esimgo (no probe): %d, want 405", got)
 	}
 	if got := send(t, http.MethodHead, f.url+"/webhooks/nope", "", nil); got != 404 {
 		t.Errorf("HEAD /webhooks/nope: %d", got)
