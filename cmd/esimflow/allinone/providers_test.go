@@ -20,8 +20,8 @@ import (
 // (FirstAttachment, usage callbacks at its own 1/50/80/100 %), 1GLOBAL (its
 // 80 % and 100 % thresholds) — and both operator alerts arrive (Airalo's
 // credit limit, eSIM Go's LowBalance). Each customer gets the reseller's
-// messages, decided by the reseller's thresholds (80, 100 %), whatever the
-// provider's: one 80 % and one 100 % warning each, and one activation where
+// messages in their language, decided by the reseller's thresholds (80,
+// 100 %), whatever the provider's: one 80 % and one 100 % warning each, and one activation where
 // the provider reports one (1GLOBAL sends no activation event); the operator
 // alerts reach no customer and are parked; an eSIM Access SMDP_EVENT moves
 // its profile's state and sends nothing.
@@ -34,6 +34,24 @@ func TestResellerThreeProviders(t *testing.T) {
 		og   = "8930000000000000003"
 		smdp = "8910000000000000004"
 	)
+	// The customers, each in their language, found by their ICCID (none of
+	// these providers names the reseller's transaction).
+	for iccid, c := range map[string]string{
+		ea: `{"name":"Jonas","locale":"de","channels":["console"],"iccids":["` + ea + `"]}`,
+		eg: `{"name":"Lucía","locale":"es","channels":["console"],"iccids":["` + eg + `"]}`,
+		og: `{"name":"Ana","locale":"en","channels":["console"],"iccids":["` + og + `"]}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPut, sys.API+"/v1/contacts/shop-"+iccid, strings.NewReader(c))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("PUT contact %s: %d", iccid, resp.StatusCode)
+		}
+	}
 	gb := int64(1 << 30)
 	send := func(provider, body string) {
 		t.Helper()
@@ -106,6 +124,12 @@ func TestResellerThreeProviders(t *testing.T) {
 	for iccid, kinds := range want {
 		if strings.Join(g[iccid], ",") != strings.Join(kinds, ",") {
 			t.Errorf("%s: messages %v, want %v", iccid, g[iccid], kinds)
+		}
+	}
+	greeting := map[string]string{ea: "Hallo Jonas", eg: "Hola, Lucía", og: "Hi Ana"}
+	for _, line := range strings.Split(sys.Messages.String(), "\n") {
+		if m := notifyLine.FindStringSubmatch(line); m != nil && !strings.Contains(line, greeting[m[3]]) {
+			t.Errorf("%s: not in its customer's language (%q): %s", m[3], greeting[m[3]], line)
 		}
 	}
 	if len(g) != len(want) {
