@@ -40,6 +40,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newProfileCmd(os.Getenv))
 	root.AddCommand(newConsoleCmd(os.Getenv))
 	root.AddCommand(newProvidersCmd(os.Getenv))
+	root.AddCommand(newSimulateCmd(os.Getenv))
 	return root
 }
 

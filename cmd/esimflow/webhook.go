@@ -229,7 +229,10 @@ func maskPathToken(raw string) string {
 		return "(unprintable URL)"
 	}
 	dir, token := path.Split(u.Path)
-	if token != "" && strings.Contains(dir, "/webhooks/") {
+	// A bare endpoint (…/webhooks/esim, …/webhooks/airalo) carries no
+	// token: a token is the segment after the provider's.
+	i := strings.LastIndex(dir, "/webhooks/")
+	if token != "" && i >= 0 && len(dir) > i+len("/webhooks/") {
 		// The first characters of a long token tell two apart; a short
 		// one shows nothing.
 		shown := ""
