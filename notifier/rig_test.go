@@ -57,6 +57,8 @@ type options struct {
 	channels func(i int) []notifier.Channel
 	resolver notifier.ContactResolver
 	redis    bool // keep state in Redis (skips without one) instead of NATS KV
+	clock    func() time.Time
+	recheck  time.Duration // how often a held message looks again
 }
 
 type rig struct {
@@ -109,7 +111,8 @@ func start(t *testing.T, opts options) rig {
 	var wg sync.WaitGroup
 	for i := range max(opts.n, 1) {
 		deps := notifier.Deps{Consumer: cons, Publisher: js, Store: st, Console: out, Admin: admin.New(""),
-			Logger: log.With("instance", i), Owner: fmt.Sprintf("n%d", i), Resolver: opts.resolver}
+			Logger: log.With("instance", i), Owner: fmt.Sprintf("n%d", i), Resolver: opts.resolver,
+			Clock: opts.clock, HoldRecheck: opts.recheck}
 		if opts.channels != nil {
 			deps.Channels = opts.channels(i)
 		}
