@@ -27,6 +27,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
@@ -242,6 +243,16 @@ func (s *Set) check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Locales lists the locales that have templates, sorted.
+func (s *Set) Locales() []string {
+	out := make([]string, 0, len(s.byLocale))
+	for l := range s.byLocale {
+		out = append(out, l)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Render renders kind in the best locale available for locale. threshold
