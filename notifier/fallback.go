@@ -83,10 +83,15 @@ func (h *Handler) tryOn(ctx context.Context, in intent.Intent, ch Channel, m cha
 		Channel: ch.Name(), Attempt: claim.Attempt}
 	if claim.Takeover {
 		// The previous holder's lease ran out mid-send: the customer may have
-		// this message already. Logged apart so it can be told from a double send.
+		// this message already. The retry is logged apart, before it is made,
+		// so that a second copy can always be told from a double send: when
+		// the log cannot take the mark, no retry. The claim stays ours until
+		// its lease ends, so the next attempt is a takeover again.
 		unknown := entry
 		unknown.Status, unknown.SentAt = store.NotificationRetriedUnknown, time.Now().UTC()
-		h.logEntry(ctx, unknown)
+		if err := h.store.AppendNotification(ctx, unknown); err != nil {
+			return try{err: fmt.Errorf("log %s as retried after an unknown outcome: %w", id, err)}
+		}
 		h.metrics.send(ch.Name(), store.NotificationRetriedUnknown)
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, h.sendTimeout)

@@ -57,8 +57,11 @@ type options struct {
 	channels func(i int) []notifier.Channel
 	resolver notifier.ContactResolver
 	redis    bool // keep state in Redis (skips without one) instead of NATS KV
-	clock    func() time.Time
-	recheck  time.Duration // how often a held message looks again
+	lease    time.Duration
+	// wrap, when set, stands between the notifiers and the store (faults).
+	wrap    func(store.Store) store.Store
+	clock   func() time.Time
+	recheck time.Duration // how often a held message looks again
 }
 
 type rig struct {
@@ -108,9 +111,13 @@ func start(t *testing.T, opts options) rig {
 	}
 	out := &sink{}
 	r := rig{js: js, names: names, store: st, out: out}
+	used := st
+	if opts.wrap != nil {
+		used = opts.wrap(st)
+	}
 	var wg sync.WaitGroup
 	for i := range max(opts.n, 1) {
-		deps := notifier.Deps{Consumer: cons, Publisher: js, Store: st, Console: out, Admin: admin.New(""),
+		deps := notifier.Deps{Consumer: cons, Publisher: js, Store: used, Console: out, Admin: admin.New(""), Lease: opts.lease,
 			Logger: log.With("instance", i), Owner: fmt.Sprintf("n%d", i), Resolver: opts.resolver,
 			Clock: opts.clock, HoldRecheck: opts.recheck}
 		if opts.channels != nil {
