@@ -59,13 +59,18 @@ func plan(rng *rand.Rand, n int, span time.Duration) []*esim {
 		}
 		e.contact = store.Contact{TransactionID: e.txn, Name: "Customer " + strconv.Itoa(i), Locale: []string{"en", "de", "es"}[i%3],
 			ICCIDs: []string{e.iccid}}
-		// Mostly email, some SMS, some the shop's webhook.
+		// Mostly email, some WhatsApp falling back to SMS, some SMS, some the
+		// shop's webhook.
 		switch r := rng.Float64(); {
 		case r < 0.7:
 			e.contact.Email = fmt.Sprintf("c%d@customer.example", i)
 		case r < 0.85:
 			e.contact.Phone = fmt.Sprintf("+4915%09d", i)
 			e.contact.Channels = []string{"sms"}
+			if r < 0.78 { // WhatsApp first, SMS and email to fall back on (the sink refuses even numbers)
+				e.contact.Email = fmt.Sprintf("c%d@customer.example", i)
+				e.contact.Channels = []string{"whatsapp", "sms", "email"}
+			}
 		default:
 			e.contact.Email = fmt.Sprintf("c%d@customer.example", i)
 			e.contact.Channels = []string{"webhook"}
