@@ -11,6 +11,7 @@ import (
 
 	"github.com/esimflow/esimflow/shared/locale"
 	"time"
+	_ "time/tzdata" // time zones validate the same in images without zoneinfo
 )
 
 // This file holds the checks of values that parse, setting by setting (used
