@@ -125,6 +125,8 @@ type verdict struct {
 	// Messages.
 	Expected, Received, Tolerated, Suppressed int
 	DeadLetters, DeliberateBad                int
+	// ByChannel counts the copies received per channel.
+	ByChannel map[string]int
 }
 
 func (v *verdict) add(check, format string, args ...any) {
@@ -324,11 +326,16 @@ func (v *verdict) copiesPerIntent(o *oracle, copies map[string]int, emailDomain 
 	known := map[string]string{} // sink key → intent id
 	for id := range o.intents {
 		known["email "+"<"+channel.MessageID(id, emailDomain)+">"] = id
-		known["sms "+id], known["webhook "+id] = id, id
+		// One delivery per message across channels: a message that fell
+		// back from WhatsApp to SMS counts once, and twice if both took it.
+		known["sms "+id], known["webhook "+id], known["whatsapp "+id] = id, id, id
 	}
 	out := map[string]int{}
+	v.ByChannel = map[string]int{}
 	for k, n := range copies {
 		v.Received += n
+		ch, _, _ := strings.Cut(k, " ")
+		v.ByChannel[ch] += n
 		id, ok := known[k]
 		if !ok {
 			v.add(CheckExtra, "%d× %s: no event asks for it", n, k)

@@ -15,7 +15,6 @@ import (
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -28,6 +27,11 @@ type Handler struct {
 	templates   Renderer
 	locale      string
 	contactWait time.Duration
+	order       []string      // channels to try, in order, for a contact that names none
+	sendTimeout time.Duration // one channel's try; then the next (fallback.go)
+	quiet       *quietHours   // quiet.go
+	topUpURL    string        // the reseller's top-up link template (render.go)
+	now         func() time.Time
 	owner       string
 	lease       time.Duration
 	maxDeliver  int
@@ -57,7 +61,7 @@ func (h *Handler) Handle(ctx context.Context, m *consume.Msg) consume.Outcome {
 	if !ok {
 		return o.For(string(in.Kind))
 	}
-	return h.conclude(ctx, in, h.sendAll(ctx, in, targets, msg), m).For(string(in.Kind))
+	return h.conclude(ctx, in, h.sendFirst(ctx, in, targets, msg), m).For(string(in.Kind))
 }
 
 // claim takes the intent's claim, or says why not: another instance holds
@@ -121,7 +125,15 @@ func (h *Handler) due(ctx context.Context, in intent.Intent, claim store.Claim, 
 			Attempt: claim.Attempt, Status: string(store.ClaimSuppressed), Error: "superseded by " + stale}
 		return h.finish(ctx, in, &entry, store.ClaimSuppressed), false
 	}
-	if busy, err := h.firstIn(ctx, in.After, store.ClaimHeld); err != nil {
+	busy, err := h.firstIn(ctx, in.After, store.ClaimHeld)
+	if err == nil && busy != "" {
+		// A lower one held for quiet hours is not in flight (quiet.go).
+		var held bool
+		if held, err = h.heldForQuiet(ctx, in.ICCID, busy); held {
+			busy = ""
+		}
+	}
+	if err != nil {
 		return consume.Fail(h.release(ctx, in, err)), false
 	} else if busy != "" {
 		// A lower warning is in flight: let it go first (or be suppressed
@@ -144,7 +156,7 @@ func (h *Handler) prepare(ctx context.Context, in intent.Intent, m *consume.Msg)
 	if err != nil {
 		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, fmt.Errorf("find contact: %w", err))), false
 	}
-	targets, err := route(contact, h.channels)
+	targets, err := route(contact, h.channels, h.order)
 	switch {
 	case errors.Is(err, errNoContact):
 		if wait := h.contactWaitDelay(m.Meta); wait > 0 {
@@ -157,38 +169,26 @@ func (h *Handler) prepare(ctx context.Context, in intent.Intent, m *consume.Msg)
 	case err != nil:
 		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, consume.Permanent(err))), false
 	}
-	msg, err := render(h.templates, in, contact, h.locale)
+	if o, ok := h.preferences(ctx, in, contact, m); !ok {
+		return nil, channel.Message{}, o, false
+	}
+	x, err := h.extras(ctx, in)
+	if err != nil {
+		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, err)), false
+	}
+	msg, err := render(h.templates, in, contact, h.locale, x)
 	if err != nil {
 		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, consume.Permanent(fmt.Errorf("render %s: %w", in.ID, err)))), false
 	}
 	return targets, msg, consume.Outcome{}, true
 }
 
-// sends is what sending on the routed channels did.
+// sends is what trying the routed channels did (fallback.go).
 type sends struct {
 	failures  []error
 	permanent bool          // a failure no retry can fix
 	retryAt   time.Duration // the longest wait a failed channel asked for
 	heldUntil time.Time     // the earliest lease end of a channel another instance holds
-}
-
-// sendAll sends msg on each target under one claim per channel,
-// "<intent id>/<channel>": a channel that took the message is never sent to
-// again, whichever instance retries the others.
-func (h *Handler) sendAll(ctx context.Context, in intent.Intent, targets []Channel, msg channel.Message) sends {
-	var s sends
-	for _, ch := range targets {
-		held, err := h.sendOn(ctx, in, ch, msg)
-		switch {
-		case err != nil:
-			s.failures = append(s.failures, err)
-			s.permanent = s.permanent || channel.IsPermanent(err)
-			s.retryAt = max(s.retryAt, channel.RetryAfter(err))
-		case !held.IsZero() && (s.heldUntil.IsZero() || held.Before(s.heldUntil)):
-			s.heldUntil = held
-		}
-	}
-	return s
 }
 
 // conclude marks the intent sent, or releases it to be retried.
@@ -202,75 +202,6 @@ func (h *Handler) conclude(ctx context.Context, in intent.Intent, s sends, m *co
 		return h.waitReleasing(ctx, in, "a channel is held by another instance", leaseWait(s.heldUntil, m))
 	}
 	return h.finish(ctx, in, nil, store.ClaimSent)
-}
-
-// sendOn sends m on ch under the claim "<intent id>/<channel>". It returns
-// when that claim's holder's lease ends if another instance holds it, and
-// nil with a zero time when the channel has the message (now or before).
-func (h *Handler) sendOn(ctx context.Context, in intent.Intent, ch Channel, m channel.Message) (time.Time, error) {
-	id := in.ID + "/" + ch.Name()
-	ctx, span := h.tracer.Start(ctx, "notifier send", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("esimflow.intent_id", in.ID), attribute.String("esimflow.channel", ch.Name())))
-	defer span.End()
-	claim, err := h.store.Claim(ctx, id, h.owner, h.lease)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("claim %s: %w", id, err)
-	}
-	switch claim.Outcome {
-	case store.AlreadyDone:
-		return time.Time{}, nil
-	case store.HeldByOther:
-		return claim.LeaseUntil, nil
-	}
-	entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
-		Channel: ch.Name(), Attempt: claim.Attempt}
-	if claim.Takeover {
-		// The previous holder's lease ran out mid-send: the customer may have
-		// this message already. The retry is logged apart, before it is made,
-		// so that a second copy can always be told from a double send: when
-		// the log cannot take the mark, no retry. The claim stays ours until
-		// its lease ends, so the next attempt is a takeover again.
-		unknown := entry
-		unknown.Status, unknown.SentAt = store.NotificationRetriedUnknown, time.Now().UTC()
-		if err := h.store.AppendNotification(ctx, unknown); err != nil {
-			return time.Time{}, fmt.Errorf("log %s as retried after an unknown outcome: %w", id, err)
-		}
-		h.metrics.send(ch.Name(), "retried_unknown")
-	}
-	sendCtx, cancel := context.WithTimeout(ctx, h.lease/2)
-	err = ch.Send(sendCtx, m)
-	cancel()
-	entry.SentAt = time.Now().UTC()
-	if err != nil {
-		err = fmt.Errorf("send %s on %s: %w", in.ID, ch.Name(), err)
-		entry.Status, entry.Error = "failed", err.Error()
-		h.logEntry(ctx, entry)
-		h.metrics.send(ch.Name(), failure(err))
-		if rerr := h.store.Release(ctx, id, h.owner); rerr != nil && !errors.Is(rerr, store.ErrNotOwner) {
-			err = errors.Join(err, fmt.Errorf("release %s: %w", id, rerr))
-		}
-		return time.Time{}, err
-	}
-	if err := h.store.Finish(ctx, id, h.owner, store.ClaimSent); errors.Is(err, store.ErrNotOwner) {
-		// Our lease ran out while sending and another instance took over;
-		// it logs its own attempt. Ours still happened: record it.
-		h.log.Warn("channel claim lost during send", "id", id)
-	} else if err != nil {
-		// Sent but not marked: the claim expires and the channel is retried
-		// as an unknown outcome. Retrying the mark now narrows that window.
-		return time.Time{}, fmt.Errorf("mark %s sent: %w", id, err)
-	}
-	entry.Status = string(store.ClaimSent)
-	h.logEntry(ctx, entry)
-	h.metrics.send(ch.Name(), "sent")
-	return time.Time{}, nil
-}
-
-func failure(err error) string {
-	if channel.IsPermanent(err) {
-		return "failed_permanent"
-	}
-	return "failed"
 }
 
 // contactWaitDelay is how long to wait before looking for the contact

@@ -72,6 +72,12 @@ type Deps struct {
 	Workers int // default: the configuration's NotifyWorkers
 	// Tracer traces each intent and send; nil means no tracing.
 	Tracer trace.TracerProvider
+	// Clock tells the time the quiet hours are read on (default time.Now);
+	// tests move it.
+	Clock func() time.Time
+	// HoldRecheck bounds how long a message held for quiet hours waits
+	// before it looks again (default 1h).
+	HoldRecheck time.Duration
 }
 
 // Service is a notifier ready to consume.
@@ -128,8 +134,22 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 		}
 	}
 
+	// Customer rules: the channel order, quiet hours, the top-up link.
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
+	sendTimeout := cfg.SendTimeout
+	if sendTimeout <= 0 {
+		sendTimeout = deps.Lease / 2
+	}
+	quiet, err := newQuietHours(cfg.Quiet, deps.HoldRecheck, deps.Publisher)
+	if err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
+
 	// Handler: claim, check staleness and order, find the contact, route,
-	// render, send on each channel under its own claim, mark, log; the
+	// apply preferences and quiet hours, render, try the channels in order
+	// until one takes the message, each under its own claim, mark, log; the
 	// pipeline acks (or retries, dead-letters) what the handler decided. The
 	// chaos suite's failpoints wrap the store and the channels in its builds
 	// (failpoints.go), and nothing in others.
@@ -141,6 +161,11 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 		templates:   deps.Templates,
 		locale:      cfg.Locale,
 		contactWait: cfg.ContactWait,
+		order:       cfg.ChannelOrder,
+		sendTimeout: sendTimeout,
+		quiet:       quiet,
+		topUpURL:    cfg.TopUpURL,
+		now:         deps.Clock,
 		owner:       deps.Owner,
 		lease:       deps.Lease,
 		maxDeliver:  cfg.MaxDeliver,
@@ -157,7 +182,8 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 	registerRoutes(deps.Admin, deps.Store, h.preview)
 	deps.Admin.AddCheck("notifier_store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
-	log.Info("notifier ready", "channels", names(channels), "owner", deps.Owner, "contact_resolver", deps.Resolver != nil)
+	log.Info("notifier ready", "channels", names(channels), "owner", deps.Owner, "contact_resolver", deps.Resolver != nil,
+		"quiet_hours", cfg.Quiet.On())
 	return &Service{pipe: pipe, handle: h.Handle, cons: deps.Consumer, workers: deps.Workers}, nil
 }
 
@@ -179,6 +205,14 @@ func NewChannels(cfg config.Notifier, console io.Writer) ([]Channel, error) {
 			return nil, err
 		}
 		out = append(out, channel.Limit(s, cfg.SMS.Rate))
+	}
+	if cfg.WhatsApp.APIURL != "" {
+		w, err := channel.NewWhatsApp(channel.WhatsAppOptions{BaseURL: cfg.WhatsApp.APIURL, PhoneNumberID: cfg.WhatsApp.PhoneNumberID,
+			Token: cfg.WhatsApp.Token, TemplatePrefix: cfg.WhatsApp.TemplatePrefix})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, channel.Limit(w, cfg.WhatsApp.Rate))
 	}
 	if cfg.Webhook.URL != "" {
 		w, err := channel.NewWebhook(channel.WebhookOptions{URL: cfg.Webhook.URL, Secret: cfg.Webhook.Secret,

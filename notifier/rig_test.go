@@ -59,7 +59,9 @@ type options struct {
 	redis    bool // keep state in Redis (skips without one) instead of NATS KV
 	lease    time.Duration
 	// wrap, when set, stands between the notifiers and the store (faults).
-	wrap func(store.Store) store.Store
+	wrap    func(store.Store) store.Store
+	clock   func() time.Time
+	recheck time.Duration // how often a held message looks again
 }
 
 type rig struct {
@@ -116,7 +118,8 @@ func start(t *testing.T, opts options) rig {
 	var wg sync.WaitGroup
 	for i := range max(opts.n, 1) {
 		deps := notifier.Deps{Consumer: cons, Publisher: js, Store: used, Console: out, Admin: admin.New(""), Lease: opts.lease,
-			Logger: log.With("instance", i), Owner: fmt.Sprintf("n%d", i), Resolver: opts.resolver}
+			Logger: log.With("instance", i), Owner: fmt.Sprintf("n%d", i), Resolver: opts.resolver,
+			Clock: opts.clock, HoldRecheck: opts.recheck}
 		if opts.channels != nil {
 			deps.Channels = opts.channels(i)
 		}

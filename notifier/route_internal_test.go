@@ -34,29 +34,34 @@ func TestRoute(t *testing.T) {
 		name       string
 		contact    *store.Contact
 		configured []string
+		order      []string // nil: the default
 		want       []string
 		err        string // "" none; "no contact" errNoContact; else a substring
 	}{
-		{"email first", full, []string{"email", "sms", "webhook"}, []string{"email"}, ""},
-		{"sms when email is not configured", full, []string{"sms", "webhook"}, []string{"sms"}, ""},
-		{"sms when the contact has no email", phoneOnly, []string{"email", "sms"}, []string{"sms"}, ""},
-		{"webhook when the contact has neither address configured", emailOnly, []string{"sms", "webhook"}, []string{"webhook"}, ""},
-		{"console last", full, []string{"console"}, []string{"console"}, ""},
-		{"no contact, console needs none", nil, []string{"console"}, []string{"console"}, ""},
-		{"no contact, webhook needs none", nil, []string{"webhook"}, []string{"webhook"}, ""},
-		{"no contact, email waits for one", nil, []string{"email", "webhook"}, nil, "no contact"},
-		{"no contact, sms waits for one", nil, []string{"sms"}, nil, "no contact"},
-		{"no address for what is configured", emailOnly, []string{"sms"}, nil, "no address"},
-		{"the contact's list, in its order", &store.Contact{TransactionID: "tx", Email: "a@example.com", Phone: "+351912345678", Channels: []string{"sms", "email", "webhook"}},
-			[]string{"email", "sms", "webhook"}, []string{"sms", "email", "webhook"}, ""},
+		{"email first, then the others to fall back on", full, []string{"email", "sms", "webhook"}, nil, []string{"email", "sms", "webhook"}, ""},
+		{"sms when email is not configured", full, []string{"sms", "webhook"}, nil, []string{"sms", "webhook"}, ""},
+		{"sms when the contact has no email", phoneOnly, []string{"email", "sms"}, nil, []string{"sms"}, ""},
+		{"whatsapp needs a phone", emailOnly, []string{"email", "whatsapp"}, nil, []string{"email"}, ""},
+		{"the configured order", full, []string{"email", "sms", "whatsapp"}, []string{"whatsapp", "sms", "email"}, []string{"whatsapp", "sms", "email"}, ""},
+		{"the configured order leaves out what it does not name", full, []string{"email", "sms", "whatsapp"}, []string{"whatsapp", "email"}, []string{"whatsapp", "email"}, ""},
+		{"webhook when the contact has neither address configured", emailOnly, []string{"sms", "webhook"}, nil, []string{"webhook"}, ""},
+		{"console last", full, []string{"console"}, nil, []string{"console"}, ""},
+		{"no contact, console needs none", nil, []string{"console"}, nil, []string{"console"}, ""},
+		{"no contact, webhook needs none", nil, []string{"webhook"}, nil, []string{"webhook"}, ""},
+		{"no contact, email waits for one", nil, []string{"email", "webhook"}, nil, nil, "no contact"},
+		{"no contact, sms waits for one", nil, []string{"sms"}, nil, nil, "no contact"},
+		{"no contact, whatsapp waits for one", nil, []string{"whatsapp"}, nil, nil, "no contact"},
+		{"no address for what is configured", emailOnly, []string{"sms"}, nil, nil, "no address"},
+		{"the contact's list, in its order", &store.Contact{TransactionID: "tx", Email: "a@example.com", Phone: "+351912345678", Channels: []string{"whatsapp", "sms", "email", "webhook"}},
+			[]string{"email", "sms", "webhook", "whatsapp"}, nil, []string{"whatsapp", "sms", "email", "webhook"}, ""},
 		{"the contact's list skips what is not configured", &store.Contact{TransactionID: "tx", Email: "a@example.com", Channels: []string{"sms", "email"}},
-			[]string{"email"}, []string{"email"}, ""},
+			[]string{"email"}, nil, []string{"email"}, ""},
 		{"the contact's list, nothing usable", &store.Contact{TransactionID: "tx", Channels: []string{"webhook"}},
-			[]string{"email"}, nil, "asks for [webhook]"},
+			[]string{"email"}, nil, nil, "asks for [webhook]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := route(tt.contact, configured(tt.configured...))
+			got, err := route(tt.contact, configured(tt.configured...), tt.order)
 			var names []string
 			for _, c := range got {
 				names = append(names, c.Name())

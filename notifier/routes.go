@@ -52,7 +52,7 @@ func (a api) putContact(w http.ResponseWriter, r *http.Request) {
 			httpjson.Error(w, http.StatusRequestEntityTooLarge, "body larger than 64 KiB")
 			return
 		}
-		httpjson.Error(w, http.StatusBadRequest, "body: want a JSON contact {name, email, phone, locale, channels, iccids}: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "body: want a JSON contact {name, email, phone, locale, timeZone, channels, optOut, iccids}: "+err.Error())
 		return
 	}
 	if dec.More() {

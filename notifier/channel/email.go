@@ -159,6 +159,9 @@ func (e *Email) Send(ctx context.Context, m Message) error {
 	if m.HTML != "" {
 		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
 	}
+	if err := embedInline(msg, m); err != nil {
+		return err
+	}
 	client, err := gomail.NewClient(e.host, e.opts...)
 	if err != nil {
 		return Permanent(fmt.Errorf("email: client: %w", err))

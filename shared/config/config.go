@@ -149,12 +149,47 @@ type Notifier struct {
 	Common
 	Email       Email
 	SMS         SMS
+	WhatsApp    WhatsApp
 	Webhook     Webhook
 	Resolver    Resolver
 	Workers     int
 	Locale      string
 	ContactWait time.Duration
 	TemplateDir string
+	// ChannelOrder is the order channels are tried in for a contact that
+	// names none: the first that takes the message delivers it.
+	ChannelOrder []string
+	// SendTimeout bounds one channel's try; past it the message moves on.
+	SendTimeout time.Duration
+	Quiet       QuietHours
+	// TopUpURL is the reseller's top-up link, with {iccid}, {orderNo} and
+	// {transactionId} filled per message; empty: none.
+	TopUpURL string
+}
+
+// QuietHours hold non-critical messages while it is night on the
+// customer's clock.
+type QuietHours struct {
+	Window ClockRange // none: quiet hours are off
+	// TimeZone (IANA) is the clock of customers whose contact names none.
+	TimeZone string
+	// Critical are the template kinds sent at once even in quiet hours.
+	Critical []string
+}
+
+// On reports whether quiet hours are configured.
+func (q QuietHours) On() bool { return q.Window.From != q.Window.To }
+
+// ClockRange is a span of the day in minutes after midnight, From
+// included, To not: 22:00-08:00 is 1320 and 480, across midnight.
+type ClockRange struct{ From, To int }
+
+// WhatsApp is the WhatsApp channel; on when APIURL is set.
+type WhatsApp struct {
+	APIURL, PhoneNumberID string
+	Token                 string // secret
+	TemplatePrefix        string
+	Rate                  float64
 }
 
 // Email is the email channel; on when URL is set.
@@ -274,6 +309,9 @@ func (n Notifier) Channels() []string {
 	}
 	if n.SMS.APIURL != "" {
 		out = append(out, "sms")
+	}
+	if n.WhatsApp.APIURL != "" {
+		out = append(out, "whatsapp")
 	}
 	if n.Webhook.URL != "" {
 		out = append(out, "webhook")

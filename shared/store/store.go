@@ -170,15 +170,21 @@ func (c Contact) Addresses() []string {
 	return out
 }
 
-// Contact is how to reach the customer of one order. Channels, when set,
-// overrides the notifier's routing ("email", "sms", "webhook", "console").
+// Contact is how to reach the customer of one order, and the customer's
+// preferences. Channels, when set, overrides the notifier's channel order
+// ("whatsapp", "sms", "email", "webhook", "console"): the message goes out on
+// the first of them that takes it. TimeZone (IANA) places the quiet hours on
+// the traveller's clock; OptOut lists the non-critical message kinds the
+// customer does not want (critical ones go regardless).
 type Contact struct {
 	TransactionID string    `json:"transactionId"`
 	Name          string    `json:"name,omitempty"`
 	Email         string    `json:"email,omitempty"`
 	Phone         string    `json:"phone,omitempty"` // E.164
 	Locale        string    `json:"locale,omitempty"`
+	TimeZone      string    `json:"timeZone,omitempty"`
 	Channels      []string  `json:"channels,omitempty"`
+	OptOut        []string  `json:"optOut,omitempty"`
 	ICCIDs        []string  `json:"iccids,omitempty"`
 	UpdatedAt     time.Time `json:"updatedAt,omitzero"`
 }
@@ -231,13 +237,15 @@ const (
 	NotificationWaiting        = "waiting"         // for a contact; Error says what for
 	NotificationFailed         = "failed"          // a send failed; retried
 	NotificationRetriedUnknown = "retried_unknown" // a send's outcome is unknown; retried
+	NotificationHeld           = "held"            // quiet hours on the customer's clock; ReleaseAt says until when
 )
 
 // OpenStatus reports whether an entry of this status leaves its intent open.
 // With several channels, a channel that took the message closes the intent
 // until another one fails again.
 func OpenStatus(status string) bool {
-	return status == NotificationWaiting || status == NotificationFailed || status == NotificationRetriedUnknown
+	return status == NotificationWaiting || status == NotificationFailed || status == NotificationRetriedUnknown ||
+		status == NotificationHeld
 }
 
 // ClaimState is where an intent id stands.
@@ -284,10 +292,12 @@ type Notification struct {
 	// TransactionID is the intent's, when it named one: the contact's key.
 	TransactionID string    `json:"transactionId,omitempty"`
 	Channel       string    `json:"channel,omitempty"`
-	Status        string    `json:"status"` // sent, failed, suppressed, retried_unknown, waiting, dead_lettered
+	Status        string    `json:"status"` // sent, failed, suppressed, retried_unknown, waiting, held, dead_lettered
 	Attempt       int       `json:"attempt,omitempty"`
 	Error         string    `json:"error,omitempty"`
 	SentAt        time.Time `json:"sentAt"`
+	// ReleaseAt is when a held message goes out (status held).
+	ReleaseAt time.Time `json:"releaseAt,omitzero"`
 }
 
 // Transition is one status change of an order or profile, at the event's time.
@@ -361,6 +371,10 @@ type Profile struct {
 	// longer kept, so that the names of the others stay.
 	BundlesTrimmed map[string]int `json:"bundlesTrimmed,omitempty"`
 	Validity       *Validity      `json:"validity,omitempty"`
+	// Install is what the traveller needs to install the profile, when the
+	// provider supplied it (its order query: eSIM Access ac, qrCodeUrl,
+	// shortUrl); nil until then.
+	Install *Install `json:"install,omitempty"`
 	// Periods are the validity periods reported, newest first, bounded: a
 	// later one of the same subscription is a renewal.
 	Periods   []Period     `json:"periods,omitempty"`
@@ -439,6 +453,19 @@ type Validity struct {
 	Unit       string    `json:"unit,omitempty"`      // the provider's durationUnit, e.g. DAY
 	ExpiresAt  time.Time `json:"expiresAt,omitzero"`  // the provider's expiredTime
 	ReportedAt time.Time `json:"reportedAt,omitzero"` // the event time of the report
+}
+
+// Install is how a profile is installed on a device.
+type Install struct {
+	// ActivationCode is the LPA string, "LPA:1$<SM-DP+ address>$<matching id>":
+	// typed in by hand, or the content of the QR code.
+	ActivationCode string `json:"activationCode,omitempty"`
+	// QRCodeURL is the provider's image of the QR code.
+	QRCodeURL string `json:"qrCodeUrl,omitempty"`
+	// InstallURL is the provider's install page or an iOS direct-install
+	// link (esimsetup); the notifier derives the latter from the activation
+	// code when the provider gives none.
+	InstallURL string `json:"installUrl,omitempty"`
 }
 
 // Order is the state of one order.

@@ -113,6 +113,7 @@ func testUpdateCreates(t *testing.T, f Factory) {
 		p.OrderNo, p.Status, p.PreviousStatus = "ORD1", "ACTIVATED", "GOT_RESOURCE"
 		p.UsedVolume, p.TotalVolume, p.UsagePercent = 800, 1000, 80.5
 		p.History = []store.Transition{{Status: "ACTIVATED", PreviousStatus: "GOT_RESOURCE", At: at}}
+		p.Install = &store.Install{ActivationCode: "LPA:1$smdp.example$K2-ABC", QRCodeURL: "https://p.example/qr/1.png", InstallURL: "https://p.example/i/1"}
 		p.UpdatedAt = later
 		return true, nil
 	})
@@ -120,7 +121,8 @@ func testUpdateCreates(t *testing.T, f Factory) {
 		t.Fatalf("UpdateProfile: %v", err)
 	}
 	if p.ICCID != "8901" || p.OrderNo != "ORD1" || p.Status != "ACTIVATED" || p.UsagePercent != 80.5 ||
-		p.UsedVolume != 800 || !p.UpdatedAt.Equal(later) || len(p.History) != 1 || !p.History[0].At.Equal(at) {
+		p.UsedVolume != 800 || !p.UpdatedAt.Equal(later) || len(p.History) != 1 || !p.History[0].At.Equal(at) ||
+		p.Install == nil || p.Install.ActivationCode != "LPA:1$smdp.example$K2-ABC" {
 		t.Errorf("UpdateProfile returned %+v", p)
 	}
 	if got, err := s.Profile(ctx(t), "8901"); err != nil || !reflect.DeepEqual(got, p) {
@@ -690,7 +692,8 @@ func testContacts(t *testing.T, f Factory) {
 	}
 	at := time.Date(2024, 1, 15, 14, 0, 0, 123456789, time.FixedZone("CET", 3600))
 	want := store.Contact{TransactionID: "tx1", Name: "Ana Lima", Email: "ana@example.com", Phone: "+351912345678",
-		Locale: "pt-BR", Channels: []string{"sms", "email"}, ICCIDs: []string{"8901", "8902"}, UpdatedAt: at}
+		Locale: "pt-BR", TimeZone: "America/Sao_Paulo", Channels: []string{"whatsapp", "sms", "email"}, OptOut: []string{"low_data", "validity_low"},
+		ICCIDs: []string{"8901", "8902"}, UpdatedAt: at}
 	if err := s.PutContact(ctx(t), want); err != nil {
 		t.Fatalf("PutContact: %v", err)
 	}
@@ -922,6 +925,8 @@ func testLog(t *testing.T, f Factory) {
 		{ID: "activation:2", Kind: "activation", ICCID: "2", Channel: "console", Status: "sent", Attempt: 1, SentAt: at},
 		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, Channel: "sms", Status: "retried_unknown", Attempt: 2,
 			SentAt: at.Add(2 * time.Second).In(time.FixedZone("", -5*3600))},
+		{ID: "validity_low:1:p:3", Kind: "validity_low", ICCID: "1", Status: "held", SentAt: at.Add(3 * time.Second),
+			ReleaseAt: at.Add(9 * time.Hour)},
 	}
 	for _, e := range entries {
 		if err := s.AppendNotification(ctx(t), e); err != nil {
@@ -929,7 +934,7 @@ func testLog(t *testing.T, f Factory) {
 		}
 	}
 	for iccid, want := range map[string][]store.Notification{
-		"1":       {entries[0], entries[1], entries[3]},
+		"1":       {entries[0], entries[1], entries[3], entries[4]},
 		"2":       {entries[2]},
 		"nobody":  {},
 		"1-other": {},
@@ -948,10 +953,10 @@ func testLog(t *testing.T, f Factory) {
 }
 
 func sameNotification(a, b store.Notification) bool {
-	if !a.SentAt.Equal(b.SentAt) {
+	if !a.SentAt.Equal(b.SentAt) || !a.ReleaseAt.Equal(b.ReleaseAt) {
 		return false
 	}
-	a.SentAt, b.SentAt = time.Time{}, time.Time{}
+	a.SentAt, b.SentAt, a.ReleaseAt, b.ReleaseAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	return a == b
 }
 
@@ -992,8 +997,8 @@ func testLogConcurrent(t *testing.T, f Factory) {
 	}
 }
 
-// testLogOpen: an intent whose latest entry is waiting, failed or
-// retried_unknown is open, with that entry; sent, suppressed and
+// testLogOpen: an intent whose latest entry is waiting, failed,
+// retried_unknown or held is open, with that entry; sent, suppressed and
 // dead_lettered close it; newest first, across iccids, at most limit.
 func testLogOpen(t *testing.T, f Factory) {
 	s := f(t, defaults)
@@ -1016,13 +1021,14 @@ func testLogOpen(t *testing.T, f Factory) {
 		entry("f", "5", "suppressed", 9), // closes what was never open
 		entry("g", "5", store.NotificationWaiting, 10),
 		entry("g", "5", "suppressed", 11),
+		entry("h", "6", store.NotificationHeld, 12), // quiet hours: open until released
 	}
 	for _, e := range log {
 		if err := s.AppendNotification(ctx(t), e); err != nil {
 			t.Fatalf("append %+v: %v", e, err)
 		}
 	}
-	want := []store.Notification{log[5], log[3], log[1]} // d, a (failed), b
+	want := []store.Notification{log[11], log[5], log[3], log[1]} // h, d, a (failed), b
 	for _, limit := range []int{10, 2, 0} {
 		got, err := s.OpenNotifications(ctx(t), limit)
 		w := want[:min(limit, len(want))]
