@@ -76,10 +76,13 @@ type Deps struct {
 
 // Service is a notifier ready to consume.
 type Service struct {
-	pipe    *consume.Pipeline
-	handle  consume.Handler
-	cons    jetstream.Consumer
-	workers int
+	pipe     *consume.Pipeline
+	handle   consume.Handler
+	cons     jetstream.Consumer
+	workers  int
+	checks   []*peerCheck
+	channels []Channel
+	log      *slog.Logger
 }
 
 // New builds the notifier and registers its API routes, metrics and
@@ -153,12 +156,18 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 		Observe: h.observe, Tracer: tracer, Span: "notifier intent", Log: log,
 	}
 
-	// API and readiness.
+	// API and readiness: the store, and each channel's peer that can be
+	// checked without sending (SMTP: connect, EHLO, TLS, AUTH).
 	registerRoutes(deps.Admin, deps.Store, h.preview)
 	deps.Admin.AddCheck("notifier_store", deps.Store.Ping)
+	checks := peerChecks(deps.Channels)
+	for _, c := range checks {
+		deps.Admin.AddCheck("notifier_"+c.name, c.Check)
+	}
 	deps.Admin.WatchConsumer(deps.Consumer)
 	log.Info("notifier ready", "channels", names(channels), "owner", deps.Owner, "contact_resolver", deps.Resolver != nil)
-	return &Service{pipe: pipe, handle: h.Handle, cons: deps.Consumer, workers: deps.Workers}, nil
+	return &Service{pipe: pipe, handle: h.Handle, cons: deps.Consumer, workers: deps.Workers,
+		checks: checks, channels: deps.Channels, log: log}, nil
 }
 
 // NewChannels builds the channels the configuration asks for, each behind its
@@ -197,10 +206,26 @@ func NewChannels(cfg config.Notifier, console io.Writer) ([]Channel, error) {
 	return out, nil
 }
 
-// Run consumes intents until ctx ends, then lets sends in flight finish.
+// Run checks the channels' peers, then consumes intents until ctx ends and
+// lets sends in flight finish. A peer that is down does not stop it (the
+// sends wait and retry, readiness says why); a configuration no retry can
+// fix does, with the reason.
 func (s *Service) Run(ctx context.Context) error {
+	defer closeChannels(s.channels)
+	checkCtx, cancel := context.WithTimeout(ctx, startupCheckTimeout)
+	fatal, down := checkPeers(checkCtx, s.checks)
+	cancel()
+	if fatal != nil {
+		return fmt.Errorf("notifier: %w", fatal)
+	}
+	if down != nil {
+		s.log.Error("channel peer not reachable at start-up; sends retry, readiness reports it", "err", down)
+	}
 	return s.pipe.Run(ctx, s.cons, s.workers, s.handle)
 }
+
+// startupCheckTimeout bounds the channels' start-up checks.
+const startupCheckTimeout = 30 * time.Second
 
 // Run builds a notifier and runs it until ctx ends.
 func Run(ctx context.Context, cfg config.Notifier, deps Deps) error {
