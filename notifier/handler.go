@@ -345,9 +345,26 @@ func (h *Handler) observe(ctx context.Context, m *consume.Msg, s consume.Settled
 	}
 	var in intent.Intent
 	if json.Unmarshal(m.Data(), &in) == nil && in.ID != "" && in.ICCID != "" {
+		h.abandon(ctx, in)
 		h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
 			Status: "dead_lettered", Error: s.Err.Error(), SentAt: time.Now().UTC()})
 		h.metrics.outcome(in.Kind, "dead_lettered")
+	}
+}
+
+// abandon marks a dead-lettered intent's claim so: a higher warning waiting
+// for it (After) goes out now instead of waiting for a message that will not
+// come, and a re-drive of either is enough (issue 16, case 2). A claim that
+// another holds (a re-drive already at work) or that is final is left as it
+// is. Failing here leaves the claim released, as before: the higher warning
+// waits, and the dead letter's re-drive still sends.
+func (h *Handler) abandon(ctx context.Context, in intent.Intent) {
+	c, err := h.store.Claim(ctx, in.ID, h.owner, h.lease)
+	if err == nil && c.Outcome == store.Claimed {
+		err = h.store.Finish(ctx, in.ID, h.owner, store.ClaimDeadLettered)
+	}
+	if err != nil {
+		h.log.Error("mark dead-lettered intent", "id", in.ID, "err", err)
 	}
 }
 

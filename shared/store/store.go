@@ -187,8 +187,8 @@ type Contact struct {
 type Claims interface {
 	// Claim tries to take id for owner until the lease runs out.
 	Claim(ctx context.Context, id, owner string, lease time.Duration) (Claim, error)
-	// Finish records the final state (ClaimSent or ClaimSuppressed); the claim
-	// must still be held by owner.
+	// Finish records the final state (ClaimSent or ClaimSuppressed), or
+	// ClaimDeadLettered; the claim must still be held by owner.
 	Finish(ctx context.Context, id, owner string, state ClaimState) error
 	// Release gives a held claim back so that another attempt may claim it at
 	// once; the attempt counter is kept.
@@ -247,10 +247,17 @@ const (
 	ClaimHeld       ClaimState = "claimed"    // leased to an owner, or released and free to claim
 	ClaimSent       ClaimState = "sent"       // final
 	ClaimSuppressed ClaimState = "suppressed" // final: superseded, deliberately not sent
+	// ClaimDeadLettered: given up and in the dead letters. Not final — a
+	// re-drive claims it again — but nothing is under way: a higher warning
+	// ordered after it no longer waits for it.
+	ClaimDeadLettered ClaimState = "dead_lettered"
 )
 
 // Final reports whether nothing more will be sent for the id.
 func (s ClaimState) Final() bool { return s == ClaimSent || s == ClaimSuppressed }
+
+// Finishes reports whether Finish takes s: a final state or ClaimDeadLettered.
+func (s ClaimState) Finishes() bool { return s.Final() || s == ClaimDeadLettered }
 
 // ClaimOutcome is the answer to a Claim call.
 type ClaimOutcome string

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Claims/FinishByNonOwner", testClaimFinishNonOwner},
 		{"Claims/FinishNeedsFinalState", testClaimFinishNonFinal},
 		{"Claims/Release", testClaimRelease},
+		{"Claims/DeadLetteredIsReclaimable", testClaimDeadLettered},
 		{"Claims/LeaseExpiryIsTakeover", testClaimTakeover},
 		{"Claims/FinishAfterUntakenExpiry", testClaimFinishAfterExpiry},
 		{"Claims/ConcurrentOneWinner", testConcurrentClaims},
@@ -605,6 +606,38 @@ func testClaimRelease(t *testing.T, f Factory) {
 	}
 	if err := s.Finish(ctx(t), "i", "b", store.ClaimSent); err != nil {
 		t.Errorf("finish by the new owner: %v", err)
+	}
+}
+
+// testClaimDeadLettered: a claim finished as dead-lettered is not held (an
+// intent ordered after it stops waiting), nor final: a re-drive claims it
+// at once, without a takeover, and may then send it.
+func testClaimDeadLettered(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if _, err := s.Claim(ctx(t), "i", "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(ctx(t), "i", "a", store.ClaimDeadLettered); err != nil {
+		t.Fatalf("finish as dead-lettered: %v", err)
+	}
+	if err := s.Finish(ctx(t), "i", "a", store.ClaimDeadLettered); err != nil {
+		t.Errorf("finish as dead-lettered again: %v; want nil (idempotent)", err)
+	}
+	if st, err := s.ClaimState(ctx(t), "i"); err != nil || st != store.ClaimDeadLettered {
+		t.Errorf("state = %q, %v; want dead_lettered", st, err)
+	}
+	if err := s.Release(ctx(t), "i", "a"); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("release of a dead-lettered claim: %v; want ErrNotOwner", err)
+	}
+	c, err := s.Claim(ctx(t), "i", "b", time.Minute)
+	if err != nil || c.Outcome != store.Claimed || c.Attempt != 2 || c.Takeover {
+		t.Fatalf("claim after dead-lettering = %+v, %v; want claimed at once, attempt 2, no takeover", c, err)
+	}
+	if err := s.Finish(ctx(t), "i", "b", store.ClaimSent); err != nil {
+		t.Errorf("finish the re-driven claim: %v", err)
+	}
+	if st, _ := s.ClaimState(ctx(t), "i"); st != store.ClaimSent {
+		t.Errorf("state = %q; want sent", st)
 	}
 }
 
