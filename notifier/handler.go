@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
@@ -30,6 +31,7 @@ type Handler struct {
 	owner       string
 	lease       time.Duration
 	maxDeliver  int
+	wake        *waker
 	metrics     *metrics
 	tracer      trace.Tracer
 	log         *slog.Logger
@@ -39,6 +41,16 @@ type Handler struct {
 // still due, find the contact, route and render, send on each routed channel,
 // and turn what the sends did into an outcome.
 func (h *Handler) Handle(ctx context.Context, m *consume.Msg) consume.Outcome {
+	o := h.handle(ctx, m)
+	if woken(m) && !o.Acked() {
+		// A wake-up's copy: the original retries (or dead-letters) on its
+		// own schedule; the copy has done what it could.
+		return consume.Ack("woken_copy").For(o.Type)
+	}
+	return o
+}
+
+func (h *Handler) handle(ctx context.Context, m *consume.Msg) consume.Outcome {
 	var in intent.Intent
 	if err := json.Unmarshal(m.Data(), &in); err != nil || in.ID == "" || in.ICCID == "" {
 		return consume.Fail(consume.Permanent(fmt.Errorf("undecodable intent: %v", err)))
@@ -98,14 +110,20 @@ func (h *Handler) due(ctx context.Context, in intent.Intent, claim store.Claim, 
 		return consume.Fail(h.release(ctx, in, err)), false
 	} else if busy != "" {
 		// A lower warning is in flight: let it go first (or be suppressed
-		// because of this one), then send. Backing off: its holder may have
-		// died mid-send, and then it stays held until its lease ends and its
-		// redelivery takes it over — a minute, which waits of orderDelay
-		// would outlast no delivery budget (found by the chaos suite).
+		// because of this one), then send. Its end wakes this one (parked
+		// under it). Until then the waits grow as a contact wait's: the
+		// lower one may itself wait that long for the contact both need, or
+		// its holder may have died mid-send and hold it until its lease
+		// ends and its redelivery takes it over — which fixed short waits
+		// would outlast no delivery budget (found by the chaos suite; issue
+		// 16, case 2).
 		wait := orderDelay
 		if m.Meta.NumDelivered > 1 {
-			wait = consume.Backoff(m.Meta.NumDelivered - 1)
+			if wait = h.contactWaitDelay(m.Meta); wait <= 0 {
+				wait = consume.Backoff(m.Meta.NumDelivered - 1)
+			}
 		}
+		h.wake.park(ctx, in, m, intent.WakeIntent(busy))
 		return h.waitReleasing(ctx, in, "waiting for "+busy, wait), false
 	}
 	return consume.Outcome{}, true
@@ -122,6 +140,7 @@ func (h *Handler) prepare(ctx context.Context, in intent.Intent, m *consume.Msg)
 	case errors.Is(err, errNoContact):
 		if wait := h.contactWaitDelay(m.Meta); wait > 0 {
 			h.metrics.contactWaits.Inc()
+			h.wake.park(ctx, in, m, waitKeys(in)...)
 			h.logWaiting(ctx, in, fmt.Sprintf("no contact for transactionId %q or iccid %s yet: waiting up to %v", in.TransactionID, in.ICCID, h.contactWait))
 			return nil, channel.Message{}, h.waitReleasing(ctx, in, "no contact yet", wait), false
 		}
@@ -241,18 +260,45 @@ func failure(err error) string {
 	return "failed"
 }
 
+// waitKeys are what a message without a contact waits for: a contact under
+// its transactionId, or one listing its iccid or reached through the iccid's
+// order link.
+func waitKeys(in intent.Intent) []string {
+	keys := []string{intent.WakeICCID(in.ICCID)}
+	if in.TransactionID != "" {
+		keys = append(keys, intent.WakeTx(in.TransactionID))
+	}
+	return keys
+}
+
 // contactWaitDelay is how long to wait before looking for the contact
-// again; zero when the wait is over. The remaining window is spread over the
-// deliveries left, so that the last one comes when the window has passed and
-// can dead-letter the intent with the reason.
+// again; zero when the wait is over. The waits grow by contactWaitFactor from
+// contactWaitFirst, for what no wake-up announces (a contact the resolver
+// finds, a lost wake-up); and never less than the growing series needs for
+// the deliveries left to cover the remaining window, so that the last one
+// comes when the window has passed and can dead-letter the intent with the
+// reason.
 func (h *Handler) contactWaitDelay(meta *jetstream.MsgMetadata) time.Duration {
-	remaining := h.contactWait - time.Since(meta.Timestamp)
-	left := int64(h.maxDeliver) - int64(meta.NumDelivered)
+	return contactWaitDelay(h.contactWait-time.Since(meta.Timestamp), meta.NumDelivered, h.maxDeliver)
+}
+
+func contactWaitDelay(remaining time.Duration, delivered uint64, maxDeliver int) time.Duration {
+	left := int64(maxDeliver) - int64(delivered)
 	if remaining <= 0 || left <= 0 {
 		return 0
 	}
-	return min(max(consume.Backoff(meta.NumDelivered), remaining/time.Duration(left)), remaining)
+	grown := float64(contactWaitFirst) * math.Pow(contactWaitFactor, float64(max(delivered, 1)-1))
+	// d + fd + f²d + … (left terms) = remaining
+	needed := float64(remaining) * (contactWaitFactor - 1) / (math.Pow(contactWaitFactor, float64(left)) - 1)
+	return min(time.Duration(max(grown, needed)), remaining)
 }
+
+// The contact wait's retries: the first within a second, each next one
+// three times as long.
+const (
+	contactWaitFirst  = 500 * time.Millisecond
+	contactWaitFactor = 3.0
+)
 
 // orderDelay is how soon an intent waiting for a lower one looks again.
 const orderDelay = 200 * time.Millisecond
@@ -288,6 +334,7 @@ func (h *Handler) finish(ctx context.Context, in intent.Intent, entry *store.Not
 		entry.SentAt = time.Now().UTC()
 		h.logEntry(ctx, *entry)
 	}
+	h.releaseHigher(in)
 	h.metrics.outcome(in.Kind, string(state))
 	return consume.Ack(string(state))
 }
@@ -365,6 +412,16 @@ func (h *Handler) abandon(ctx context.Context, in intent.Intent) {
 	}
 	if err != nil {
 		h.log.Error("mark dead-lettered intent", "id", in.ID, "err", err)
+		return
+	}
+	h.releaseHigher(in)
+}
+
+// releaseHigher wakes the higher warnings that may wait for in (those that
+// supersede it are ordered after it), now that it is done with.
+func (h *Handler) releaseHigher(in intent.Intent) {
+	if len(in.SupersededBy) > 0 {
+		h.wake.announce(intent.WakeIntent(in.ID))
 	}
 }
 

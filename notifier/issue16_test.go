@@ -58,3 +58,102 @@ func TestDeadLetteredLowerWarningReleasesTheHigher(t *testing.T) {
 		t.Errorf("%d dead letters; want the 2 from before", n)
 	}
 }
+
+// parkedUnder reports whether id waits parked under key.
+func parkedUnder(t *testing.T, r rig, key, id string) bool {
+	t.Helper()
+	m, err := r.store.Parked(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := m[id]
+	return ok
+}
+
+// slowRetries makes a waiting message's next retry come minutes later: with
+// three deliveries, the 15-minute contact wait is spread as 225 s, then the
+// rest. Whatever goes out within the test's poll budget went on a wake-up.
+var slowRetries = map[string]string{"ESIMFLOW_CONTACT_WAIT": "15m", "ESIMFLOW_MAX_DELIVER": "3"}
+
+// TestWokenByTheContact is issue 16, case 1 (the contact comes after the
+// event): the message waiting for its contact goes out when the contact is
+// registered, not on its next retry minutes later.
+func TestWokenByTheContact(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		redis bool
+	}{{"nats kv", false}, {"redis", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newPeers(t, nil)
+			r := start(t, options{channels: p.channels(t, "email"), env: slowRetries, redis: tc.redis})
+			in := activation("8900000000000001611", "tx-c1")
+			r.publish(t, in, in.ID)
+			poll.Until(t, "the message parked under its transactionId", func() bool { return parkedUnder(t, r, intent.WakeTx("tx-c1"), in.ID) })
+			r.putContact(t, "tx-c1", `{"email":"c1@example.com"}`)
+			poll.Until(t, "the mail", func() bool { return len(mails(p.smtp, in.ID)) == 1 })
+			// The original stays in the stream until its retry, minutes
+			// later, acks it as done; the log says what happened.
+			poll.Until(t, "the log", func() bool {
+				return slices.Equal(r.statuses(t, in.ICCID, in.ID), []string{"waiting/", "sent/email"})
+			})
+		})
+	}
+}
+
+// TestWokenByTheOrderLink is issue 16, case 1 (the order link comes after
+// the event): a message whose contact is reachable only through the
+// iccid's order goes out when the processor announces the link.
+func TestWokenByTheOrderLink(t *testing.T) {
+	t.Parallel()
+	p := newPeers(t, nil)
+	r := start(t, options{channels: p.channels(t, "email"), env: slowRetries})
+	r.putContact(t, "tx-link", `{"email":"link@example.com"}`)
+	in := activation("8900000000000001621", "") // a profile event names no transactionId
+	r.publish(t, in, in.ID)
+	poll.Until(t, "the message parked under its iccid", func() bool { return parkedUnder(t, r, intent.WakeICCID(in.ICCID), in.ID) })
+	// What the processor does for an ORDER_STATUS: store the link, announce it.
+	if _, err := r.store.UpdateProfile(context.Background(), in.ICCID, func(pr *store.Profile) (bool, error) {
+		pr.OrderNo, pr.TransactionID = "ORD-LINK", "tx-link"
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.Publish(r.names.WakeSubject(), intent.EncodeWake([]string{intent.WakeTx("tx-link"), intent.WakeICCID(in.ICCID)})); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the mail", func() bool { return len(mails(p.smtp, in.ID)) == 1 })
+}
+
+// TestWokenWarningsGoOutAsOne is issue 16, case 1 (a 100 % warning whose
+// contact came late went out at 901 s) and the after-an-outage rule: both
+// warnings wait for the contact; once it is registered the 100 % goes out at
+// once and the 80 % is suppressed, not sent after it.
+func TestWokenWarningsGoOutAsOne(t *testing.T) {
+	t.Parallel()
+	p := newPeers(t, nil)
+	r := start(t, options{channels: p.channels(t, "email"), env: slowRetries})
+	w80, w100 := lowData("8900000000000001631", "tx-c1w")
+	r.publish(t, w80, w80.ID)
+	r.publish(t, w100, w100.ID)
+	// The 100 % waits for the contact, or for the 80 % that waits for it;
+	// the 80 % waits for the contact, or is suppressed already.
+	poll.Until(t, "both warnings parked or done", func() bool {
+		st80, _ := r.store.ClaimState(context.Background(), w80.ID)
+		return (parkedUnder(t, r, intent.WakeTx("tx-c1w"), w80.ID) || st80 == store.ClaimSuppressed) &&
+			(parkedUnder(t, r, intent.WakeTx("tx-c1w"), w100.ID) || parkedUnder(t, r, intent.WakeIntent(w80.ID), w100.ID))
+	})
+	r.putContact(t, "tx-c1w", `{"email":"c1w@example.com"}`)
+	poll.Until(t, "the 100 % mail", func() bool { return len(mails(p.smtp, w100.ID)) == 1 })
+	poll.Until(t, "the 80 % settled", func() bool {
+		st, _ := r.store.ClaimState(context.Background(), w80.ID)
+		return st.Final()
+	})
+	if n80, n100 := len(mails(p.smtp, w80.ID)), len(mails(p.smtp, w100.ID)); n80 != 0 || n100 != 1 {
+		t.Errorf("mails: 80 %% %d, 100 %% %d; want 0 and 1", n80, n100)
+	}
+	if st, _ := r.store.ClaimState(context.Background(), w80.ID); st != store.ClaimSuppressed {
+		t.Errorf("80 %% claim %q; want suppressed", st)
+	}
+}

@@ -31,6 +31,7 @@ type Store interface {
 	store.Claims
 	store.NotificationLog
 	store.Contacts
+	store.Parking
 	Profile(ctx context.Context, iccid string) (store.Profile, error)
 	Order(ctx context.Context, orderNo string) (store.Order, error)
 	Ping(ctx context.Context) error
@@ -72,6 +73,10 @@ type Deps struct {
 	Workers int // default: the configuration's NotifyWorkers
 	// Tracer traces each intent and send; nil means no tracing.
 	Tracer trace.TracerProvider
+	// Wake, when set, carries wake-ups (waker): a message waiting for a
+	// contact, an order link or a lower warning is looked at again as soon
+	// as that is stored. Without it, waiting messages find it on their retry.
+	Wake WakeConn
 }
 
 // Service is a notifier ready to consume.
@@ -82,6 +87,7 @@ type Service struct {
 	workers  int
 	checks   []*peerCheck
 	channels []Channel
+	wake     *waker
 	log      *slog.Logger
 }
 
@@ -137,6 +143,9 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 	// chaos suite's failpoints wrap the store and the channels in its builds
 	// (failpoints.go), and nothing in others.
 	tracer := telemetry.OrNoop(deps.Tracer).Tracer("esimflow/notifier")
+	sn := stream.NewNames(cfg.Namespace)
+	wake := &waker{conn: deps.Wake, subject: sn.WakeSubject(), queue: sn.Consumer(stream.NotifierConsumer),
+		parking: deps.Store, pub: deps.Publisher, ttl: cfg.ContactWait + parkMargin, log: log}
 	h := &Handler{
 		store:       failpointStore(deps.Store),
 		channels:    channels,
@@ -147,18 +156,19 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 		owner:       deps.Owner,
 		lease:       deps.Lease,
 		maxDeliver:  cfg.MaxDeliver,
+		wake:        wake,
 		metrics:     newMetrics(deps.Admin.Registerer()),
 		tracer:      tracer,
 		log:         log,
 	}
 	pipe := &consume.Pipeline{
-		Kind: deadLetterKind, Names: stream.NewNames(cfg.Namespace), MaxDeliver: cfg.MaxDeliver, Publisher: deps.Publisher,
+		Kind: deadLetterKind, Names: sn, MaxDeliver: cfg.MaxDeliver, Publisher: deps.Publisher,
 		Observe: h.observe, Tracer: tracer, Span: "notifier intent", Log: log,
 	}
 
 	// API and readiness: the store, and each channel's peer that can be
 	// checked without sending (SMTP: connect, EHLO, TLS, AUTH).
-	registerRoutes(deps.Admin, deps.Store, h.preview)
+	registerRoutes(deps.Admin, deps.Store, h.preview, wake.announce)
 	deps.Admin.AddCheck("notifier_store", deps.Store.Ping)
 	checks := peerChecks(deps.Channels)
 	for _, c := range checks {
@@ -167,7 +177,7 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 	deps.Admin.WatchConsumer(deps.Consumer)
 	log.Info("notifier ready", "channels", names(channels), "owner", deps.Owner, "contact_resolver", deps.Resolver != nil)
 	return &Service{pipe: pipe, handle: h.Handle, cons: deps.Consumer, workers: deps.Workers,
-		checks: checks, channels: deps.Channels, log: log}, nil
+		checks: checks, channels: deps.Channels, wake: wake, log: log}, nil
 }
 
 // NewChannels builds the channels the configuration asks for, each behind its
@@ -221,8 +231,17 @@ func (s *Service) Run(ctx context.Context) error {
 	if down != nil {
 		s.log.Error("channel peer not reachable at start-up; sends retry, readiness reports it", "err", down)
 	}
+	stop, err := s.wake.listen(ctx)
+	if err != nil {
+		return fmt.Errorf("notifier: %w", err)
+	}
+	defer stop()
 	return s.pipe.Run(ctx, s.cons, s.workers, s.handle)
 }
+
+// parkMargin is how much longer than the contact wait a waiting message
+// stays parked: its last retries come after the wait.
+const parkMargin = 5 * time.Minute
 
 // startupCheckTimeout bounds the channels' start-up checks.
 const startupCheckTimeout = 30 * time.Second

@@ -57,9 +57,11 @@ type options struct {
 	channels func(i int) []notifier.Channel
 	resolver notifier.ContactResolver
 	redis    bool // keep state in Redis (skips without one) instead of NATS KV
+	noWake   bool // no wake-ups: waiting messages rely on their retries
 }
 
 type rig struct {
+	nc    *nats.Conn
 	js    jetstream.JetStream
 	names stream.Names
 	store store.Store
@@ -71,7 +73,8 @@ type rig struct {
 func start(t *testing.T, opts options) rig {
 	t.Helper()
 	srv := natstest.StartEmbedded(t)
-	js, err := jetstream.New(srv.Connect(t))
+	nc := srv.Connect(t)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,13 +108,16 @@ func start(t *testing.T, opts options) rig {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	out := &sink{}
-	r := rig{js: js, names: names, store: st, out: out}
+	r := rig{nc: nc, js: js, names: names, store: st, out: out}
 	var wg sync.WaitGroup
 	for i := range max(opts.n, 1) {
 		deps := notifier.Deps{Consumer: cons, Publisher: js, Store: st, Console: out, Admin: admin.New(""),
 			Logger: log.With("instance", i), Owner: fmt.Sprintf("n%d", i), Resolver: opts.resolver}
 		if opts.channels != nil {
 			deps.Channels = opts.channels(i)
+		}
+		if !opts.noWake {
+			deps.Wake = nc
 		}
 		s, err := notifier.New(cfg.Notifier, deps)
 		if err != nil {

@@ -64,6 +64,15 @@ type Deps struct {
 	Workers int
 	// Tracer traces each event; nil means no tracing.
 	Tracer trace.TracerProvider
+	// Wake, when set, announces the order links the processor stores
+	// (stream.Names.WakeSubject), so that notifiers look at once at the
+	// messages waiting for them; without it they find them on their retry.
+	Wake Announcer
+}
+
+// Announcer publishes on core NATS (a *nats.Conn).
+type Announcer interface {
+	Publish(subj string, data []byte) error
 }
 
 // Service is a processor ready to consume.
@@ -111,6 +120,7 @@ func New(cfg config.Processor, deps Deps) (*Service, error) {
 			TopUps: cfg.TopUps, Renewals: cfg.Renewals},
 		metrics: m,
 		parked:  newParkedLog(),
+		wake:    deps.Wake,
 		log:     log,
 	}
 	pipe := &consume.Pipeline{

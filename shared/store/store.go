@@ -37,6 +37,7 @@ type Store interface {
 	Contacts
 	Claims
 	NotificationLog
+	Parking
 	// Ping reports whether the backend answers; readiness uses it.
 	Ping(ctx context.Context) error
 }
@@ -195,6 +196,25 @@ type Claims interface {
 	Release(ctx context.Context, id, owner string) error
 	// ClaimState reports where id stands (ClaimNone when never claimed).
 	ClaimState(ctx context.Context, id string) (ClaimState, error)
+}
+
+// Parking remembers the messages that wait for something to be stored — a
+// transactionId's contact, an iccid's order link, a lower warning's end —
+// under a key naming it, so that whichever notifier instance hears that it
+// was stored (a wake-up) re-publishes them. It is a shortcut, not the only
+// way: a waiting message stays in its stream until it is done, and is
+// retried on its own schedule if a wake-up or an entry is lost.
+type Parking interface {
+	// Park records body as id's under key until ttl passes; parking id
+	// again replaces its body and restarts its ttl.
+	Park(ctx context.Context, key, id string, body []byte, ttl time.Duration) error
+	// Parked returns the bodies parked under key by id; an empty map when
+	// there are none. An entry is gone once its ttl and that of every later
+	// Park under the same key have passed (a store may expire a key's
+	// entries together).
+	Parked(ctx context.Context, key string) (map[string][]byte, error)
+	// Unpark removes ids from key; an id not there is no error.
+	Unpark(ctx context.Context, key string, ids ...string) error
 }
 
 // NotificationLogLimit is how many entries the log keeps per iccid; older
