@@ -41,34 +41,44 @@ type Handler struct {
 // still due, find the contact, route and render, send on each routed channel,
 // and turn what the sends did into an outcome.
 func (h *Handler) Handle(ctx context.Context, m *consume.Msg) consume.Outcome {
-	o := h.handle(ctx, m)
-	if woken(m) && !o.Acked() {
-		// A wake-up's copy: the original retries (or dead-letters) on its
-		// own schedule; the copy has done what it could.
-		return consume.Ack("woken_copy").For(o.Type)
+	o, held := h.handle(ctx, m)
+	if !woken(m) || o.Acked() {
+		return o
 	}
-	return o
+	if held && int(m.Meta.NumDelivered) < h.maxDeliver {
+		// A wake-up's copy that found the intent held (its original, most
+		// likely, about to park it again): it looks again shortly, or the
+		// wake-up it carries would be lost.
+		return consume.Wait("held by another instance", orderDelay).For(o.Type)
+	}
+	// A wake-up's copy has done what it could: the original retries (or
+	// dead-letters) on its own schedule, and it re-parked the intent if it
+	// still waits.
+	return consume.Ack("woken_copy").For(o.Type)
 }
 
-func (h *Handler) handle(ctx context.Context, m *consume.Msg) consume.Outcome {
+// handle is Handle for any message; held reports that the outcome waits
+// for a claim another instance holds.
+func (h *Handler) handle(ctx context.Context, m *consume.Msg) (o consume.Outcome, held bool) {
 	var in intent.Intent
 	if err := json.Unmarshal(m.Data(), &in); err != nil || in.ID == "" || in.ICCID == "" {
-		return consume.Fail(consume.Permanent(fmt.Errorf("undecodable intent: %v", err)))
+		return consume.Fail(consume.Permanent(fmt.Errorf("undecodable intent: %v", err))), false
 	}
 	claim, o, ok := h.claim(ctx, in, m)
 	if !ok {
-		return o.For(string(in.Kind))
+		return o.For(string(in.Kind)), claim.Outcome == store.HeldByOther
 	}
 	// The intent's claim is ours until the lease ends; every path below
 	// finishes or releases it.
 	if o, ok := h.due(ctx, in, claim, m); !ok {
-		return o.For(string(in.Kind))
+		return o.For(string(in.Kind)), false
 	}
 	targets, msg, o, ok := h.prepare(ctx, in, m)
 	if !ok {
-		return o.For(string(in.Kind))
+		return o.For(string(in.Kind)), false
 	}
-	return h.conclude(ctx, in, h.sendAll(ctx, in, targets, msg), m).For(string(in.Kind))
+	s := h.sendAll(ctx, in, targets, msg)
+	return h.conclude(ctx, in, s, m).For(string(in.Kind)), len(s.failures) == 0 && !s.heldUntil.IsZero()
 }
 
 // claim takes the intent's claim, or says why not: another instance holds
@@ -106,7 +116,13 @@ func (h *Handler) due(ctx context.Context, in intent.Intent, claim store.Claim, 
 			Attempt: claim.Attempt, Status: string(store.ClaimSuppressed), Error: "superseded by " + stale}
 		return h.finish(ctx, in, &entry, store.ClaimSuppressed), false
 	}
-	if busy, err := h.firstIn(ctx, in.After, store.ClaimHeld); err != nil {
+	busy, err := h.firstIn(ctx, in.After, store.ClaimHeld)
+	if err == nil && busy != "" && h.wake.enabled() {
+		// Parked first, then looked again (see prepare).
+		h.wake.park(ctx, in, m, intent.WakeIntent(busy))
+		busy, err = h.firstIn(ctx, in.After, store.ClaimHeld)
+	}
+	if err != nil {
 		return consume.Fail(h.release(ctx, in, err)), false
 	} else if busy != "" {
 		// A lower warning is in flight: let it go first (or be suppressed
@@ -123,7 +139,6 @@ func (h *Handler) due(ctx context.Context, in intent.Intent, claim store.Claim, 
 				wait = consume.Backoff(m.Meta.NumDelivered - 1)
 			}
 		}
-		h.wake.park(ctx, in, m, intent.WakeIntent(busy))
 		return h.waitReleasing(ctx, in, "waiting for "+busy, wait), false
 	}
 	return consume.Outcome{}, true
@@ -136,11 +151,21 @@ func (h *Handler) prepare(ctx context.Context, in intent.Intent, m *consume.Msg)
 		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, fmt.Errorf("find contact: %w", err))), false
 	}
 	targets, err := route(contact, h.channels)
+	if errors.Is(err, errNoContact) && h.wake.enabled() {
+		// Parked first, then looked again: a contact or link stored before
+		// the park is found now, and one stored after it is announced after
+		// it too, and wakes the parked message. The other order would lose
+		// a wake-up that came between the look and the park.
+		h.wake.park(ctx, in, m, waitKeys(in)...)
+		if contact, err = h.contacts.find(ctx, in); err != nil {
+			return nil, channel.Message{}, consume.Fail(h.release(ctx, in, fmt.Errorf("find contact: %w", err))), false
+		}
+		targets, err = route(contact, h.channels)
+	}
 	switch {
 	case errors.Is(err, errNoContact):
 		if wait := h.contactWaitDelay(m.Meta); wait > 0 {
 			h.metrics.contactWaits.Inc()
-			h.wake.park(ctx, in, m, waitKeys(in)...)
 			h.logWaiting(ctx, in, fmt.Sprintf("no contact for transactionId %q or iccid %s yet: waiting up to %v", in.TransactionID, in.ICCID, h.contactWait))
 			return nil, channel.Message{}, h.waitReleasing(ctx, in, "no contact yet", wait), false
 		}

@@ -53,6 +53,9 @@ type parked struct {
 	Data    json.RawMessage `json:"data"`
 }
 
+// enabled reports whether wake-ups are on.
+func (w *waker) enabled() bool { return w.conn != nil }
+
 // park remembers m under each key. A failure costs latency only (the
 // message's retry still comes): logged, not returned.
 func (w *waker) park(ctx context.Context, in intent.Intent, m *consume.Msg, keys ...string) {
@@ -105,21 +108,29 @@ func (w *waker) listen(ctx context.Context) (stop func(), err error) {
 	return func() { _ = sub.Unsubscribe() }, nil
 }
 
-// wake re-publishes the messages parked under key, then unparks them.
+// wake unparks the messages parked under key, then re-publishes them. In
+// that order: a copy is handled within milliseconds and parks itself again
+// if it still waits, which a later unpark would undo. One that could not be
+// re-published is parked again.
 func (w *waker) wake(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	msgs, err := w.parking.Parked(ctx, key)
-	if err != nil {
+	if err != nil || len(msgs) == 0 {
 		return err
 	}
-	var done []string
+	ids := make([]string, 0, len(msgs))
+	for id := range msgs {
+		ids = append(ids, id)
+	}
+	if err := w.parking.Unpark(ctx, key, ids...); err != nil {
+		return err
+	}
 	var errs []error
 	for id, body := range msgs {
 		var p parked
 		if err := json.Unmarshal(body, &p); err != nil || p.Subject == "" {
-			done = append(done, id) // unreadable: nothing to wake
-			continue
+			continue // unreadable: nothing to wake
 		}
 		out := nats.NewMsg(p.Subject)
 		out.Data = p.Data
@@ -129,15 +140,12 @@ func (w *waker) wake(ctx context.Context, key string) error {
 		msgID := id + "/wake/" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		if _, err := w.pub.PublishMsg(ctx, out, jetstream.WithMsgID(msgID)); err != nil {
 			errs = append(errs, fmt.Errorf("re-publish %s: %w", id, err))
-			continue
-		}
-		done = append(done, id)
-	}
-	if len(done) > 0 {
-		if err := w.parking.Unpark(ctx, key, done...); err != nil {
-			errs = append(errs, err)
+			if err := w.parking.Park(ctx, key, id, body, w.ttl); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
+	w.log.Debug("woken", "key", key, "messages", len(msgs))
 	return errors.Join(errs...)
 }
 
