@@ -4,7 +4,9 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
@@ -155,5 +157,35 @@ func TestWokenWarningsGoOutAsOne(t *testing.T) {
 	}
 	if st, _ := r.store.ClaimState(context.Background(), w80.ID); st != store.ClaimSuppressed {
 		t.Errorf("80 %% claim %q; want suppressed", st)
+	}
+}
+
+// TestValidityWarningsSupersede: the validity warnings are ordered like the
+// low-data ones (issue 16, after an outage one message): with the one-day
+// warning out, the three-day one of the same period is suppressed, not sent
+// after it.
+func TestValidityWarningsSupersede(t *testing.T) {
+	t.Parallel()
+	r := start(t, options{})
+	rules := intent.Rules{ValidityLowDays: intent.DefaultValidityLowDays}
+	exp := time.Now().Add(72 * time.Hour)
+	var one, three intent.Intent
+	for _, days := range []int64{1, 3} {
+		ev := event.Event{Type: event.ValidityUsage, ICCID: "8900000000000001641", RemainDays: days, ExpiredTime: exp}
+		got := intent.For(ev, time.Now(), intent.Landing{Subscription: "8900000000000001641"}, rules)
+		if len(got) != 1 {
+			t.Fatalf("%d days: intents %+v", days, got)
+		}
+		*map[int64]*intent.Intent{1: &one, 3: &three}[days] = got[0]
+	}
+	r.publish(t, one, one.ID)
+	poll.Until(t, "the one-day warning", func() bool { return r.out.count(one.ID) == 1 })
+	r.publish(t, three, three.ID)
+	r.quiet(t)
+	if n := r.out.count(three.ID); n != 0 {
+		t.Errorf("the three-day warning went out %d times after the one-day one", n)
+	}
+	if st, _ := r.store.ClaimState(context.Background(), three.ID); st != store.ClaimSuppressed {
+		t.Errorf("three-day claim %q; want suppressed", st)
 	}
 }

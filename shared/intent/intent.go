@@ -55,7 +55,7 @@ type Intent struct {
 	ExpiresAt    time.Time `json:"expiresAt,omitzero"`
 	// SupersededBy lists intent ids that make this one stale once they are
 	// claimed or sent: a warning at 80 % is suppressed when the 100 % one is
-	// under way or out.
+	// under way or out, one of three days left when the one-day one is.
 	SupersededBy []string `json:"supersededBy,omitempty"`
 	// After lists intent ids that, while in flight, must finish before this
 	// one is sent, so a customer never gets the 80 % warning after the 100 %
@@ -226,6 +226,17 @@ func For(ev event.Event, at time.Time, l Landing, r Rules) []Intent {
 		if slices.Contains(r.ValidityLowDays, ev.RemainDays) {
 			in := base
 			in.ID, in.Kind, in.RemainDays = ValidityLowID(sub, period, ev.RemainDays), ValidityLow, ev.RemainDays
+			// Ordered like the low-data thresholds: fewer days left makes a
+			// warning of more days stale (after an outage both may be
+			// pending: the customer gets the one that is true now).
+			for _, d := range r.ValidityLowDays {
+				switch {
+				case d < ev.RemainDays:
+					in.SupersededBy = append(in.SupersededBy, ValidityLowID(sub, period, d))
+				case d > ev.RemainDays:
+					in.After = append(in.After, ValidityLowID(sub, period, d))
+				}
+			}
 			out = append(out, in)
 		}
 		return out

@@ -29,7 +29,8 @@ func TestFor(t *testing.T) {
 		{"usage at 80", usage(80), []string{"low_data:89:b1:80"}, []string{"low_data:89:b1:100"}, nil},
 		{"usage between", usage(95.5), []string{"low_data:89:b1:80"}, []string{"low_data:89:b1:100"}, nil},
 		{"usage at 100 warns once, at 100", usage(100), []string{"low_data:89:b1:100"}, nil, []string{"low_data:89:b1:80"}},
-		{"validity one day left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1}, []string{"validity_low:89:none:1"}, nil, nil},
+		{"validity one day left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1}, []string{"validity_low:89:none:1"}, nil, []string{"validity_low:89:none:3"}},
+		{"validity three days left, superseded by one", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 3}, []string{"validity_low:89:none:3"}, []string{"validity_low:89:none:1"}, nil},
 		{"validity ten days left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 10}, nil, nil, nil},
 		{"order status", event.Event{Type: event.OrderStatus, OrderNo: "O"}, nil, nil, nil},
 	}
