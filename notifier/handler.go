@@ -417,9 +417,9 @@ func (h *Handler) observe(ctx context.Context, m *consume.Msg, s consume.Settled
 	}
 	var in intent.Intent
 	if json.Unmarshal(m.Data(), &in) == nil && in.ID != "" && in.ICCID != "" {
-		h.abandon(ctx, in)
 		h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
 			Status: "dead_lettered", Error: s.Err.Error(), SentAt: time.Now().UTC()})
+		h.abandon(ctx, in)
 		h.metrics.outcome(in.Kind, "dead_lettered")
 	}
 }
