@@ -3,20 +3,19 @@ package chaos
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/processor/merge/mergetest"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store/redisstore"
 	"github.com/esimflow/esimflow/shared/stream"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -46,45 +45,6 @@ type stored struct {
 	key  string
 	data []byte
 	at   time.Time
-}
-
-// readStreamOnce returns every message of a stream, oldest first (readStream
-// retries it).
-func readStreamOnce(ctx context.Context, js jetstream.JetStream, name string) ([]jetstream.Msg, error) {
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", name, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s info: %w", name, err)
-	}
-	if info.State.Msgs == 0 {
-		return nil, nil
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("stream %s reader: %w", name, err)
-	}
-	var out []jetstream.Msg
-	for uint64(len(out)) < info.State.Msgs {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			out = append(out, m)
-			n++
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("read %s: %d of %d messages, then nothing", name, len(out), info.State.Msgs)
-		}
-	}
-	return out, nil
 }
 
 // quiesce waits until both consumers have nothing pending or unacked, every
@@ -134,19 +94,17 @@ func quiesce(ctx context.Context, js jetstream.JetStream, c *cluster, sink *Sink
 }
 
 // oracle is the state the acknowledged events must produce: merge.Apply on
-// maps, one event at a time, as the processor's own oracle test does.
+// maps, one event at a time, as the processor's own oracle test does; and
+// the intents they ask for, which are the same whatever order the
+// processors handle them in (docs/design.md, "Messages").
 type oracle struct {
 	*mergetest.State
 	intents map[string]intent.Intent
-	// allowed are the intents an event may ask for when it is handled out
-	// of stream order: a late usage report of a bundle, or a validity report
-	// of a period, that the stream order saw replaced already.
-	allowed map[string]intent.Intent
 }
 
 // eventTime is the processor's rule: the provider's timestamp, else when
 // JetStream stored the event, else when ingest received it.
-func eventTime(ev event.Event, m jetstream.Msg) time.Time {
+func eventTime(ev event.Event, m storedMsg) time.Time {
 	if !ev.Timestamp.IsZero() {
 		return ev.Timestamp
 	}
@@ -223,7 +181,7 @@ func checkAll(ctx context.Context, js jetstream.JetStream, redisURL string, sent
 // checkEvents classes the events: attempted (sent at least once),
 // acknowledged (answered 200), present (in ESIM_EVENTS). An acknowledged
 // event that is not present is lost; a present one never sent is unexpected.
-func (v *verdict) checkEvents(msgs []jetstream.Msg, sent []*Sent) {
+func (v *verdict) checkEvents(msgs []storedMsg, sent []*Sent) {
 	present := map[string]int{}
 	for _, m := range msgs {
 		present[stream.DedupeKey(m.Headers())]++
@@ -262,8 +220,8 @@ func (v *verdict) checkEvents(msgs []jetstream.Msg, sent []*Sent) {
 
 // newOracle applies every event present, in stream order, to maps, and
 // collects the intents they ask for.
-func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
-	o := &oracle{State: mergetest.New(), intents: map[string]intent.Intent{}, allowed: map[string]intent.Intent{}}
+func newOracle(ctx context.Context, msgs []storedMsg) (*oracle, error) {
+	o := &oracle{State: mergetest.New(), intents: map[string]intent.Intent{}}
 	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: intent.DefaultValidityLowDays}
 	for _, m := range msgs {
 		ev, err := event.Decode(m.Data())
@@ -271,20 +229,15 @@ func newOracle(ctx context.Context, msgs []jetstream.Msg) (*oracle, error) {
 			continue
 		}
 		if meta, err := m.Metadata(); err == nil {
-			ev.Seq = meta.Sequence.Stream // as the processor sees it
+			processor.Stamp(&ev, m.Headers(), nil, m.Data(), meta.Sequence.Stream) // as the processor sees it
 		}
 		at := eventTime(ev, m)
 		p, err := merge.Apply(ctx, o, ev, at)
 		if err != nil {
 			return nil, fmt.Errorf("oracle merge: %w", err)
 		}
-		l := merge.Land(p, ev, at, time.Now())
-		for _, in := range intent.For(ev, at, l, rules) {
+		for _, in := range intent.For(ev, at, merge.Land(p, ev, at, time.Now()), rules) {
 			o.intents[in.ID] = in
-		}
-		l.CurrentBundle, l.PastPeriod = true, false
-		for _, in := range intent.For(ev, at, l, rules) {
-			o.allowed[in.ID] = in
 		}
 	}
 	return o, nil
@@ -330,15 +283,16 @@ func (v *verdict) checkState(ctx context.Context, st *redisstore.Store, o *oracl
 
 // checkMessages holds what reached the customers (copies, by the sink's
 // keys) to the oracle's intents: each once; a stale 80 % warning may be
-// suppressed; extra copies only where the log says an attempt was retried
-// after an unknown outcome.
+// suppressed, and so may a message of an eSIM whose final status is
+// terminal (the notifier's decisions when a message is due); extra copies
+// only where the log says an attempt was retried after an unknown outcome.
 func (v *verdict) checkMessages(ctx context.Context, st *redisstore.Store, o *oracle, copies map[string]int, emailDomain string) error {
 	perIntent := v.copiesPerIntent(o, copies, emailDomain)
 	missing, dups := 0, 0
 	for id, in := range o.intents {
 		n := perIntent[id]
 		optional := in.Kind == intent.LowData && slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := o.intents[s]; return ok }) ||
-			o.replaced(in)
+			event.Terminal(o.Profiles[in.ICCID].Status)
 		switch {
 		case n == 0 && optional:
 			v.Suppressed++
@@ -365,29 +319,13 @@ func (v *verdict) checkMessages(ctx context.Context, st *redisstore.Store, o *or
 	return nil
 }
 
-// replaced reports whether an intent is about a bundle or a period that the
-// final state has replaced: handled after its successor (out of stream
-// order, after a fault), its event rightly warns nobody.
-func (o *oracle) replaced(in intent.Intent) bool {
-	p := o.Profiles[in.ICCID]
-	switch in.Kind {
-	case intent.LowData:
-		return in.Bundle != p.Bundle
-	case intent.ValidityLow:
-		return len(p.Periods) > 0 && !p.Periods[0].Equal(in.ExpiresAt)
-	}
-	return false
-}
-
 // copiesPerIntent maps the sink's copies to the intents they carry, and
 // reports copies no intent asks for.
 func (v *verdict) copiesPerIntent(o *oracle, copies map[string]int, emailDomain string) map[string]int {
 	known := map[string]string{} // sink key → intent id
-	for _, ids := range []map[string]intent.Intent{o.intents, o.allowed} {
-		for id := range ids {
-			known["email "+"<"+channel.MessageID(id, emailDomain)+">"] = id
-			known["sms "+id], known["webhook "+id] = id, id
-		}
+	for id := range o.intents {
+		known["email "+"<"+channel.MessageID(id, emailDomain)+">"] = id
+		known["sms "+id], known["webhook "+id] = id, id
 	}
 	out := map[string]int{}
 	for k, n := range copies {
@@ -420,7 +358,7 @@ func retriedUnknown(ctx context.Context, st *redisstore.Store, in intent.Intent)
 
 // checkDeadLetters holds ESIM_DLQ to the planted bad events: each one
 // answered 200 is there, and nothing else is.
-func (v *verdict) checkDeadLetters(dlq []jetstream.Msg, bad []*Sent) {
+func (v *verdict) checkDeadLetters(dlq []storedMsg, bad []*Sent) {
 	deliberate := map[string]bool{}
 	for _, s := range bad {
 		if s.acked.Load() {

@@ -6,9 +6,13 @@
 //
 //  1. claims the intent id in the store with a lease (another instance
 //     holding it: look again soon; already sent or suppressed: ack);
-//  2. suppresses a low-data warning superseded by a higher one under way or
-//     sent, and lets a lower one in flight go first (intent.SupersededBy,
-//     intent.After), so a customer never gets 80 % after 100 %;
+//  2. suppresses any message of an eSIM whose status is terminal by now
+//     (cancelled, released…: the processor publishes what the events'
+//     evidence asks for, in whatever order they come, and a late ACTIVATED
+//     after RELEASED must not tell the customer the eSIM works), and a
+//     low-data warning superseded by a higher one under way or sent; lets a
+//     lower one in flight go first (intent.SupersededBy, intent.After), so a
+//     customer never gets 80 % after 100 %;
 //  3. finds the contact: by the intent's transactionId, by the iccid index
 //     of the contacts registry, by the transactionId of the profile's order
 //     in the processor's state, then through the optional HTTP resolver;

@@ -12,6 +12,7 @@ import (
 
 	"github.com/esimflow/esimflow/notifier/channel"
 	"github.com/esimflow/esimflow/shared/consume"
+	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/nats-io/nats.go/jetstream"
@@ -100,15 +101,41 @@ func (h *Handler) claim(ctx context.Context, in intent.Intent, m *consume.Msg) (
 	return claim, consume.Outcome{}, true
 }
 
+// ended returns the profile's status when it is terminal (event.Terminal),
+// else "". The processor publishes every intent its events' evidence asks
+// for, whatever arrives later (docs/design.md, "Messages"); whether the
+// customer of a cancelled or released eSIM is still to be told is decided
+// here, when the message is due (issue 14, case 6).
+func (h *Handler) ended(ctx context.Context, iccid string) (string, error) {
+	p, err := h.store.Profile(ctx, iccid)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("profile %s: %w", iccid, err)
+	case event.Terminal(p.Status):
+		return p.Status, nil
+	}
+	return "", nil
+}
+
 // leaseWait is how long to wait for a claim another instance holds until.
 func leaseWait(until time.Time, m *consume.Msg) time.Duration {
 	return max(min(time.Until(until), consume.Backoff(m.Meta.NumDelivered)), 100*time.Millisecond)
 }
 
-// due checks that the claimed intent is still to be sent: not superseded by
-// a higher warning (then it is suppressed), and not ahead of a lower one in
-// flight (then it waits).
+// due checks that the claimed intent is still to be sent: its eSIM not
+// ended (then it is suppressed), not superseded by a higher warning (then
+// it is suppressed too), and not ahead of a lower one in flight (then it
+// waits).
 func (h *Handler) due(ctx context.Context, in intent.Intent, claim store.Claim, m *consume.Msg) (consume.Outcome, bool) {
+	if status, err := h.ended(ctx, in.ICCID); err != nil {
+		return consume.Fail(h.release(ctx, in, err)), false
+	} else if status != "" {
+		entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
+			Attempt: claim.Attempt, Status: string(store.ClaimSuppressed), Error: "eSIM " + status}
+		return h.finish(ctx, in, &entry, store.ClaimSuppressed), false
+	}
 	if stale, err := h.firstIn(ctx, in.SupersededBy, store.ClaimHeld, store.ClaimSent); err != nil {
 		return consume.Fail(h.release(ctx, in, err)), false
 	} else if stale != "" {
@@ -243,10 +270,15 @@ func (h *Handler) sendOn(ctx context.Context, in intent.Intent, ch Channel, m ch
 		Channel: ch.Name(), Attempt: claim.Attempt}
 	if claim.Takeover {
 		// The previous holder's lease ran out mid-send: the customer may have
-		// this message already. Logged apart so it can be told from a double send.
+		// this message already. The retry is logged apart, before it is made,
+		// so that a second copy can always be told from a double send: when
+		// the log cannot take the mark, no retry. The claim stays ours until
+		// its lease ends, so the next attempt is a takeover again.
 		unknown := entry
-		unknown.Status, unknown.SentAt = "retried_unknown", time.Now().UTC()
-		h.logEntry(ctx, unknown)
+		unknown.Status, unknown.SentAt = store.NotificationRetriedUnknown, time.Now().UTC()
+		if err := h.store.AppendNotification(ctx, unknown); err != nil {
+			return time.Time{}, fmt.Errorf("log %s as retried after an unknown outcome: %w", id, err)
+		}
 		h.metrics.send(ch.Name(), "retried_unknown")
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, h.lease/2)

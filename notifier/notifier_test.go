@@ -2,8 +2,10 @@ package notifier_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +64,40 @@ func TestStaleLowDataSuppressed(t *testing.T) {
 	}
 }
 
+// TestEndedESIMNotTold (issue 14, case 6): an intent published for an eSIM
+// whose status is terminal by the time its message is due — a late
+// ACTIVATED handled after RELEASED — is suppressed and logged with the
+// status, not sent; the processor publishes it whatever order the events
+// came in (docs/design.md, "Messages").
+func TestEndedESIMNotTold(t *testing.T) {
+	t.Parallel()
+	r := start(t, options{})
+	ctx := context.Background()
+	if _, err := r.store.UpdateProfile(ctx, "8961", func(p *store.Profile) (bool, error) {
+		p.Status = "RELEASED"
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	in := intent.Intent{ID: intent.ActivationID("8961"), Kind: intent.Activation, ICCID: "8961"}
+	r.publish(t, in, in.ID)
+	poll.Until(t, "the intent decided", func() bool {
+		st, err := r.store.ClaimState(ctx, in.ID)
+		return err == nil && st.Final()
+	})
+	r.quiet(t)
+	if got := r.out.count(in.ID); got != 0 {
+		t.Errorf("activation of a released eSIM sent %d times", got)
+	}
+	if st, _ := r.store.ClaimState(ctx, in.ID); st != store.ClaimSuppressed {
+		t.Errorf("claim state %q, want suppressed", st)
+	}
+	log, _ := r.store.Notifications(ctx, "8961")
+	if len(log) != 1 || log[0].Status != "suppressed" || log[0].Error != "eSIM RELEASED" {
+		t.Errorf("log %+v, want one entry suppressed for eSIM RELEASED", log)
+	}
+}
+
 // TestUndecodableIntentDeadLettered: garbage on ESIM_NOTIFY goes to the dead
 // letters at once.
 func TestUndecodableIntentDeadLettered(t *testing.T) {
@@ -105,4 +141,70 @@ func TestTakeoverLoggedAsRetriedUnknown(t *testing.T) {
 	if got := r.out.count(in.ID); got != 1 {
 		t.Errorf("sent %d times by the live instance, want 1", got)
 	}
+}
+
+// TestNoRetryUnlessLoggedAsUnknown: a takeover's retry is made only once the
+// log holds its retried_unknown mark. A store that refuses the mark (its
+// Redis primary is failing over) holds the retry back, where it once sent a
+// second copy the log could not tell from a double send (chaos, cluster
+// mode, seed 303).
+func TestNoRetryUnlessLoggedAsUnknown(t *testing.T) {
+	t.Parallel()
+	in := intent.Intent{ID: intent.ActivationID("8902"), Kind: intent.Activation, ICCID: "8902"}
+	var r rig
+	marks := &refuseMarks{left: 2}
+	r = start(t, options{lease: 300 * time.Millisecond, wrap: func(st store.Store) store.Store {
+		marks.Store = st
+		marks.sentBefore = func() int { return r.out.count(in.ID) }
+		return marks
+	}})
+	ctx := context.Background()
+	for _, id := range []string{in.ID, in.ID + "/console"} {
+		if c, err := r.store.Claim(ctx, id, "dead", 300*time.Millisecond); err != nil || c.Outcome != store.Claimed {
+			t.Fatalf("claim %s: %+v, %v", id, c, err)
+		}
+	}
+	r.publish(t, in, in.ID)
+	poll.Until(t, "the message", func() bool { return r.out.count(in.ID) == 1 })
+	r.quiet(t)
+	if refused, early := marks.counts(); refused != 2 || early != 0 {
+		t.Errorf("marks refused %d (want 2); copies sent before the mark was logged: %d (want 0)", refused, early)
+	}
+	if got := r.statuses(t, "8902", in.ID); !slices.Equal(got, []string{"retried_unknown/console", "sent/console"}) {
+		t.Errorf("log %v", got)
+	}
+	if got := r.out.count(in.ID); got != 1 {
+		t.Errorf("sent %d times, want 1", got)
+	}
+}
+
+// refuseMarks refuses the first retried_unknown marks it is asked to log.
+type refuseMarks struct {
+	store.Store
+	sentBefore func() int
+
+	mu             sync.Mutex
+	left, refused  int
+	sentBeforeMark int
+}
+
+func (s *refuseMarks) AppendNotification(ctx context.Context, n store.Notification) error {
+	if n.Status == store.NotificationRetriedUnknown {
+		s.mu.Lock()
+		if s.left > 0 {
+			s.left--
+			s.refused++
+			s.mu.Unlock()
+			return errors.New("CLUSTERDOWN The cluster is down")
+		}
+		s.sentBeforeMark += s.sentBefore()
+		s.mu.Unlock()
+	}
+	return s.Store.AppendNotification(ctx, n)
+}
+
+func (s *refuseMarks) counts() (refused, sentBeforeMark int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused, s.sentBeforeMark
 }

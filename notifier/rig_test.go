@@ -58,6 +58,9 @@ type options struct {
 	resolver notifier.ContactResolver
 	redis    bool // keep state in Redis (skips without one) instead of NATS KV
 	noWake   bool // no wake-ups: waiting messages rely on their retries
+	lease    time.Duration
+	// wrap, when set, stands between the notifiers and the store (faults).
+	wrap func(store.Store) store.Store
 }
 
 type rig struct {
@@ -109,9 +112,13 @@ func start(t *testing.T, opts options) rig {
 	}
 	out := &sink{}
 	r := rig{nc: nc, js: js, names: names, store: st, out: out}
+	used := st
+	if opts.wrap != nil {
+		used = opts.wrap(st)
+	}
 	var wg sync.WaitGroup
 	for i := range max(opts.n, 1) {
-		deps := notifier.Deps{Consumer: cons, Publisher: js, Store: st, Console: out, Admin: admin.New(""),
+		deps := notifier.Deps{Consumer: cons, Publisher: js, Store: used, Console: out, Admin: admin.New(""), Lease: opts.lease,
 			Logger: log.With("instance", i), Owner: fmt.Sprintf("n%d", i), Resolver: opts.resolver}
 		if opts.channels != nil {
 			deps.Channels = opts.channels(i)

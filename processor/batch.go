@@ -18,7 +18,8 @@ type batchItem struct {
 	ev    event.Event
 	key   string
 	err   error  // decoding
-	label string // applied or parked once its effects are stored
+	label string // applied, parked or duplicate once its effects are stored
+	copy  bool   // seen already: only its copy is folded (Handler.foldCopy)
 }
 
 // HandleBatch decides a batch of events together (a consume.BatchHandler):
@@ -48,8 +49,11 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consum
 	for i := range items {
 		it := &items[i]
 		switch {
-		case seen[i]:
+		case seen[i] && (it.err != nil || parked(it.ev)):
 			outs[i] = consume.Ack(outcomeDuplicate).For(it.ev.Type.Token())
+		case seen[i]:
+			it.copy = true
+			todo = append(todo, it)
 		case it.err != nil:
 			outs[i] = consume.Fail(consume.Permanent(it.err)).For(it.ev.Type.Token())
 		case parked(it.ev):
@@ -61,7 +65,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consum
 	h.mergeBatch(ctx, todo)
 	var mark []string
 	for _, it := range items {
-		if it.label != "" {
+		if it.label != "" && !it.copy {
 			mark = append(mark, it.key)
 		}
 	}
@@ -124,6 +128,10 @@ func (h *Handler) mergeBatch(ctx context.Context, todo []*batchItem) {
 	var wg sync.WaitGroup
 	for i, it := range todo {
 		if touchesLost(snap, it.ev, lost) {
+			continue
+		}
+		if it.copy {
+			it.label = outcomeDuplicate
 			continue
 		}
 		wg.Go(func() {

@@ -114,7 +114,7 @@ func testRedisOutage(t *testing.T, o instOpts) {
 	if n := len(r.streamMsgs(t, stream.DLQ)); n != 0 {
 		t.Errorf("%d dead letters from a store outage", n)
 	}
-	newOracle(t, r.cfg.Processor, bodies).check(t, r, st)
+	newOracle(t, r).check(t, r, st)
 }
 
 // crashingStore lets an instance "die" — its NATS connection closed, so
@@ -206,5 +206,5 @@ func testCrash(t *testing.T, afterProfile, afterSeen bool, o instOpts) {
 	if n := processedAs(survivor, outcome); n != 1 {
 		t.Errorf("survivor: %d %s, want 1", n, outcome)
 	}
-	newOracle(t, r.cfg.Processor, []string{body}).check(t, r, st)
+	newOracle(t, r).check(t, r, st)
 }

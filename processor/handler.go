@@ -83,7 +83,7 @@ func (h *Handler) attempt(ctx context.Context, m *consume.Msg, ev event.Event, k
 	if seen, err := h.store.Seen(ctx, key); err != nil {
 		return "", fmt.Errorf("seen %s: %w", key, err)
 	} else if seen {
-		return outcomeDuplicate, nil
+		return outcomeDuplicate, h.foldCopy(ctx, ev, m, decodeErr)
 	}
 	if decodeErr != nil {
 		return "", consume.Permanent(decodeErr)
@@ -101,11 +101,26 @@ func (h *Handler) attempt(ctx context.Context, m *consume.Msg, ev event.Event, k
 	return outcomeApplied, h.markSeen(ctx, key)
 }
 
-// decode reads an event, with its stream sequence, and its dedupe key.
+// decode reads an event, stamped with where it is stored (Stamp), and its
+// dedupe key.
 func (h *Handler) decode(m *consume.Msg) (event.Event, string, error) {
 	ev, decodeErr := h.decoder.Decode(m.Data())
-	ev.Seq = m.Seq()
-	return ev, eventKey(m.Headers(), ev, decodeErr, m.Data()), decodeErr
+	return ev, Stamp(&ev, m.Headers(), decodeErr, m.Data(), m.Seq()), decodeErr
+}
+
+// Stamp gives a decoded event what its stored copy adds: its ESIM_EVENTS
+// sequence, dedupe key and the time ingest received it (its
+// Esimflow-Received-At header), which the state's timeline records; and
+// returns the key. The handler, replay and the oracles that check them all
+// read stored events through it, so they merge the same state.
+func Stamp(ev *event.Event, hdr nats.Header, decodeErr error, data []byte, seq uint64) string {
+	ev.Seq = seq
+	key := eventKey(hdr, *ev, decodeErr, data)
+	ev.Key = key
+	if t, err := time.Parse(time.RFC3339Nano, hdr.Get(stream.HeaderReceivedAt)); err == nil {
+		ev.ReceivedAt = t.UTC()
+	}
+	return key
 }
 
 // eventKey is a stored event's dedupe key: ingest's Nats-Msg-Id, else
@@ -148,6 +163,22 @@ func (h *Handler) apply(ctx context.Context, ev event.Event, m *consume.Msg) err
 		return err
 	}
 	return h.publishIntents(ctx, ev, at, p)
+}
+
+// foldCopy records a stored copy of an event already applied (a provider's
+// retry stored again, or a redelivery) in its state's timeline: a timed
+// event's copies are one event, whose stream sequence is the smallest and
+// whose copies are counted (docs/design.md, "Timeline"). It asks for no
+// intent: a copy brings no evidence its event did not. A redelivery of the
+// copy applied changes nothing, and is not written.
+func (h *Handler) foldCopy(ctx context.Context, ev event.Event, m *consume.Msg, decodeErr error) error {
+	if decodeErr != nil || parked(ev) {
+		return nil
+	}
+	if _, err := merge.Apply(ctx, h.store, ev, eventTimeOf(ev, m)); err != nil {
+		return fmt.Errorf("fold copy: %w", err)
+	}
+	return nil
 }
 
 // now is the processor's clock: a validity period that ended before it

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/processor/merge/mergetest"
-	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
@@ -22,18 +22,20 @@ type oracle struct {
 	intents map[string]bool
 }
 
-// newOracle applies every well-formed body (they all carry a timestamp).
-func newOracle(t testing.TB, cfg config.Processor, bodies []string) *oracle {
+// newOracle applies every well-formed event ESIM_EVENTS holds (they all
+// carry a timestamp), stamped as the processor stamps them.
+func newOracle(t testing.TB, r *rig) *oracle {
 	t.Helper()
 	o := &oracle{State: mergetest.New(), intents: map[string]bool{}}
-	rules := intent.Rules{LowDataThresholds: cfg.LowDataThresholds, ValidityLowDays: intent.DefaultValidityLowDays}
-	for _, b := range bodies {
-		ev, err := event.Decode([]byte(b))
+	rules := intent.Rules{LowDataThresholds: r.cfg.Processor.LowDataThresholds, ValidityLowDays: intent.DefaultValidityLowDays}
+	for _, m := range r.streamMsgs(t, stream.Events) {
+		ev, err := event.Decode(m.Data)
+		processor.Stamp(&ev, m.Header, err, m.Data, m.Sequence)
 		if err != nil || ev.Type == event.Unknown || ev.Type == event.CheckHealth {
 			continue
 		}
 		if ev.Timestamp.IsZero() {
-			t.Fatalf("oracle needs timestamps: %s", b)
+			t.Fatalf("oracle needs timestamps: %s", m.Data)
 		}
 		p, err := merge.Apply(context.Background(), o, ev, ev.Timestamp)
 		if err != nil {

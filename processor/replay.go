@@ -250,7 +250,7 @@ func replayOne(ctx context.Context, st ReplayStore, msg jetstream.Msg, seenTTL t
 		return "", fmt.Errorf("metadata: %w", err)
 	}
 	ev, decodeErr := event.Decode(msg.Data())
-	ev.Seq = meta.Sequence.Stream // as the processor saw it: the order of untimed events
+	key := Stamp(&ev, msg.Headers(), decodeErr, msg.Data(), meta.Sequence.Stream) // as the processor saw it
 	switch {
 	case decodeErr != nil:
 		return outcomeDead, nil
@@ -261,7 +261,7 @@ func replayOne(ctx context.Context, st ReplayStore, msg jetstream.Msg, seenTTL t
 		return "", fmt.Errorf("event %d: %w", meta.Sequence.Stream, err)
 	}
 	if seenTTL > 0 && time.Since(meta.Timestamp) < seenTTL && meta.Sequence.Stream <= seenUpTo {
-		if err := st.MarkSeen(ctx, eventKey(msg.Headers(), ev, decodeErr, msg.Data())); err != nil {
+		if err := st.MarkSeen(ctx, key); err != nil {
 			return "", fmt.Errorf("event %d: mark seen: %w", meta.Sequence.Stream, err)
 		}
 	}

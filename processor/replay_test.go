@@ -248,7 +248,7 @@ func TestReplayRebuildsUntimedLifecycles(t *testing.T) {
 		}
 	}
 	p, err := st.Profile(context.Background(), "89700001")
-	if err != nil || p.Status != "IN_USE" || p.EsimTranNo != "EB1" || len(p.Subscriptions) != 2 || p.Bundle != "3000.2" {
+	if err != nil || p.Status != "IN_USE" || p.EsimTranNo != "EB1" || len(p.Subscriptions) != 2 || p.Bundle != "3000" || p.Bundles[0].Subscription != "EB1" {
 		t.Errorf("reused ICCID after replay: %+v %v", p, err)
 	}
 }

@@ -44,7 +44,7 @@ func TestScaleOut(t *testing.T) {
 	if n := len(r.streamMsgs(t, stream.DLQ)); n != 0 {
 		t.Errorf("%d dead letters", n)
 	}
-	newOracle(t, r.cfg.Processor, bodies).check(t, r, st)
+	newOracle(t, r).check(t, r, st)
 }
 
 // scaleEvents returns n webhook bodies for esims eSIMs (orders of four):

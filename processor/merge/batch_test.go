@@ -12,9 +12,10 @@ import (
 
 // fold merges evs in batches the way the batched processor does: read what
 // the batch touches, Fold (again after reading what it lacked), write what
-// changed.
-func fold(t *testing.T, st *memState, evs []timedEvent, batch int) {
+// changed. It returns each event with the profile it landed on: its batch's.
+func fold(t *testing.T, st *memState, evs []timedEvent, batch int) []landed {
 	t.Helper()
+	var out []landed
 	for len(evs) > 0 {
 		n := min(batch, len(evs))
 		timed := make([]merge.Timed, n)
@@ -54,7 +55,15 @@ func fold(t *testing.T, st *memState, evs []timedEvent, batch int) {
 		for iccid := range changed.Profiles {
 			st.profiles[iccid], _ = json.Marshal(snap.Profiles[iccid].Value)
 		}
+		for _, te := range timed {
+			var p store.Profile
+			if v, ok := snap.Profiles[te.Event.ICCID]; ok {
+				p = v.Value
+			}
+			out = append(out, landed{timedEvent{te.Event, te.At}, p})
+		}
 	}
+	return out
 }
 
 // TestFoldEqualsApply: merging events in batches of any size, in any order,

@@ -3,6 +3,7 @@ package merge_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -190,4 +191,51 @@ func TestBundlesOrderIndependent(t *testing.T) {
 			t.Fatalf("order %v: state differs\n got %s\nwant %s", order, got, want)
 		}
 	})
+}
+
+// TestCopiesFoldToTheSmallestSequence (issue 19, the timeline): the copies
+// of a timed event stored more than once, and their redeliveries, merged in
+// any order, leave one transition and one usage report with the smallest
+// stream sequence, that copy's key and arrival, and the others as copies.
+func TestCopiesFoldToTheSmallestSequence(t *testing.T) {
+	t0 := time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC)
+	copyOf := func(ev event.Event, seq uint64) timedEvent {
+		ev.Seq, ev.Key, ev.ReceivedAt = seq, "e:k", t0.Add(time.Duration(seq)*time.Minute)
+		return timedEvent{ev, t0}
+	}
+	status := event.Event{Type: event.ProfileStatus, ICCID: "1", Status: "ACTIVATED", Timestamp: t0}
+	usage := event.Event{Type: event.DataUsage, ICCID: "1", UsedVolume: 500, TotalVolume: 1000, UsagePercent: 50, HasUsage: true, Timestamp: t0}
+	evs := []timedEvent{copyOf(status, 7), copyOf(status, 3), copyOf(status, 9), copyOf(status, 3), copyOf(usage, 8), copyOf(usage, 4)}
+	want := store.Stored{Seq: 3, DedupeKey: "e:k", ReceivedAt: t0.Add(3 * time.Minute), Copies: []uint64{7, 9}}
+	wantUsage := store.Stored{Seq: 4, DedupeKey: "e:k", ReceivedAt: t0.Add(4 * time.Minute), Copies: []uint64{8}}
+	permutations(len(evs), func(order []int) {
+		p := store.Profile{ICCID: "1"}
+		for _, i := range order {
+			merge.Profile(&p, evs[i].ev, evs[i].at)
+		}
+		if len(p.History) != 1 || len(p.Usage) != 1 {
+			t.Fatalf("order %v: history %+v usage %+v, want one of each", order, p.History, p.Usage)
+		}
+		if got := p.History[0].Stored; mustJSON(t, got) != mustJSON(t, want) {
+			t.Errorf("order %v: transition stored %+v, want %+v", order, got, want)
+		}
+		if got := p.Usage[0].Stored; mustJSON(t, got) != mustJSON(t, wantUsage) {
+			t.Errorf("order %v: report stored %+v, want %+v", order, got, wantUsage)
+		}
+	})
+}
+
+// TestCopiesBounded: an event stored many times keeps its smallest sequence
+// and the next store.CopyLimit, whatever order they came in.
+func TestCopiesBounded(t *testing.T) {
+	t0 := time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC)
+	p := store.Profile{ICCID: "1"}
+	for seq := uint64(30); seq >= 10; seq-- {
+		ev := event.Event{Type: event.ProfileStatus, ICCID: "1", Status: "ACTIVATED", Timestamp: t0, Seq: seq}
+		merge.Profile(&p, ev, t0)
+	}
+	want := []uint64{11, 12, 13, 14, 15, 16, 17, 18}
+	if h := p.History; len(h) != 1 || h[0].Seq != 10 || !slices.Equal(h[0].Copies, want) || h[0].Duplicates() != store.CopyLimit {
+		t.Errorf("history %+v, want seq 10 with copies %v", h, want)
+	}
 }

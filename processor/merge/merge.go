@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -54,7 +55,8 @@ func Profile(p *store.Profile, ev event.Event, at time.Time) bool {
 		changed = addUsage(p, usageReport(ev, at)) || changed
 	case event.ValidityUsage:
 		changed = validity(p, ev, at) || changed
-		changed = addPeriod(p, ev.ExpiredTime) || changed
+		changed = addPeriod(p, store.Period{ExpiresAt: ev.ExpiredTime, Subscription: intent.Subscription(ev.ICCID, ev.EsimTranNo, ev.OrderNo),
+			Live: !ev.ExpiredTime.Before(at)}) || changed
 	}
 	changed = trimHistory(&p.History, profileBytes(p)) || changed
 	return settle(&p.Status, &p.PreviousStatus, &p.OrderedBy, &p.UpdatedAt, p.History, at) || changed
@@ -158,9 +160,10 @@ func addProfile(o *store.Order, iccid string) bool {
 // (field names, quotes, a time each) so the estimate stays above the JSON.
 const (
 	fixedBytes      = 512
-	transitionBytes = 128
+	transitionBytes = 256 // with a stream sequence, a receivedAt and the names of the key and the copies
 	stringBytes     = 8
-	usageBytes      = 160
+	usageBytes      = 288
+	copyBytes       = 21
 	bundleBytes     = 160
 	periodBytes     = 40
 )
@@ -169,7 +172,9 @@ const (
 // from its history and statuses is others, would encode to more than
 // MaxStateBytes. The newest transition (the current status) is always kept.
 func trimHistory(h *[]store.Transition, others int) bool {
-	strs := func(t store.Transition) int { return len(t.Status) + len(t.PreviousStatus) + len(t.SmdpStatus) }
+	strs := func(t store.Transition) int {
+		return len(t.Status) + len(t.PreviousStatus) + len(t.SmdpStatus) + len(t.RawStatus) + storedBytes(t.Stored)
+	}
 	size := others
 	for i, t := range *h {
 		size += transitionBytes + strs(t)
@@ -196,13 +201,19 @@ func profileBytes(p *store.Profile) int {
 		n += fixedBytes/2 + len(p.Validity.Unit)
 	}
 	for _, u := range p.Usage {
-		n += usageBytes + len(u.BundleID)
+		n += usageBytes + len(u.BundleID) + len(u.Subscription) + storedBytes(u.Stored)
 	}
 	for _, b := range p.Bundles {
 		n += bundleBytes + len(b.ID)
 	}
 	n += len(p.Periods) * periodBytes
 	return n
+}
+
+// storedBytes estimates the encoded size of a record's place in the stream
+// beyond what transitionBytes and usageBytes count.
+func storedBytes(s store.Stored) int {
+	return len(s.DedupeKey) + len(s.Copies)*copyBytes
 }
 
 // orderBytes estimates an order's encoded size apart from its history.
@@ -215,19 +226,54 @@ func orderBytes(o *store.Order) int {
 }
 
 // transition is the status change an event reports, with where it stands in
-// the causal order (docs/design.md, "Ordering"). Only an untimed event keeps
-// its stream sequence: each stored copy of it is an event of its own, while
-// the copies of a timed event (a provider's retry stored twice) are one,
-// which the processor's seen-set may have applied from either copy.
+// the causal order (docs/design.md, "Ordering") and in the stream. An
+// untimed event's stream sequence is its place in the causal order: each
+// stored copy of it is an event of its own. The copies of a timed event (a
+// provider's retry stored twice) are one event, whose sequence is the
+// smallest of its copies' (foldCopy).
 func transition(ev event.Event, status, previous, smdp string, at time.Time) store.Transition {
-	t := store.Transition{Status: status, PreviousStatus: previous, SmdpStatus: smdp, At: at.UTC(), ProviderSeq: ev.ProviderSeq}
+	t := store.Transition{Status: status, PreviousStatus: previous, SmdpStatus: smdp, At: at.UTC(), ProviderSeq: ev.ProviderSeq,
+		Arrival: !ev.Timed(), Stored: stored(ev)}
 	if status == ev.Status {
 		t.RawStatus = ev.RawStatus
 	}
-	if !ev.Timed() {
-		t.Seq, t.Arrival = ev.Seq, true
-	}
 	return t
+}
+
+// stored is where an event's copy is in the stream.
+func stored(ev event.Event) store.Stored {
+	s := store.Stored{Seq: ev.Seq, DedupeKey: ev.Key}
+	if !ev.ReceivedAt.IsZero() {
+		s.ReceivedAt = ev.ReceivedAt.UTC()
+	}
+	return s
+}
+
+// foldCopy folds a stored copy c of an event into dst, the record of the
+// event, and reports whether it changed it: the smallest sequence is the
+// event's, with its copy's key and arrival; the others, the smallest
+// CopyLimit, are its copies. The result is a function of the set of copies
+// folded. A copy with no sequence (merged without a stream) adds nothing;
+// a record without one (kept before timed events had theirs) takes c's.
+func foldCopy(dst *store.Stored, c store.Stored) bool {
+	if c.Seq == 0 || c.Seq == dst.Seq || slices.Contains(dst.Copies, c.Seq) {
+		return false
+	}
+	if dst.Seq == 0 {
+		*dst = c
+		return true
+	}
+	other := c.Seq
+	if c.Seq < dst.Seq {
+		other = dst.Seq
+		dst.Seq, dst.DedupeKey, dst.ReceivedAt = c.Seq, c.DedupeKey, c.ReceivedAt
+	}
+	i, _ := slices.BinarySearch(dst.Copies, other)
+	dst.Copies = slices.Insert(slices.Clone(dst.Copies), i, other)
+	if len(dst.Copies) > store.CopyLimit {
+		dst.Copies = dst.Copies[:store.CopyLimit]
+	}
+	return true
 }
 
 // How the newest transition was placed after the one before it
@@ -276,8 +322,15 @@ type evidence struct {
 	arrival     bool
 }
 
+// evidenceOf is a transition's evidence. A timed transition's stream
+// sequence is not: its copies may have been merged from either place in
+// the stream.
 func evidenceOf(t store.Transition) evidence {
-	return evidence{providerSeq: t.ProviderSeq, at: t.At, seq: t.Seq, arrival: t.Arrival}
+	e := evidence{providerSeq: t.ProviderSeq, at: t.At, arrival: t.Arrival}
+	if t.Arrival {
+		e.seq = t.Seq
+	}
+	return e
 }
 
 // older compares a and b oldest first, best evidence first: the provider's
@@ -351,10 +404,12 @@ func rank(h []store.Transition) []ranked {
 }
 
 // sameTransition reports whether two transitions are one event's: a
-// redelivery, or a retry of a timed event stored twice.
+// redelivery, or a copy of a timed event stored twice. Untimed events are
+// one only at one stream sequence.
 func sameTransition(a, b store.Transition) bool {
 	return a.At.Equal(b.At) && a.Status == b.Status && a.PreviousStatus == b.PreviousStatus &&
-		a.SmdpStatus == b.SmdpStatus && a.RawStatus == b.RawStatus && a.ProviderSeq == b.ProviderSeq && a.Arrival == b.Arrival && a.Seq == b.Seq
+		a.SmdpStatus == b.SmdpStatus && a.RawStatus == b.RawStatus && a.ProviderSeq == b.ProviderSeq && a.Arrival == b.Arrival &&
+		(!a.Arrival || a.Seq == b.Seq)
 }
 
 func addTransition(h *[]store.Transition, t store.Transition) bool {
@@ -362,9 +417,14 @@ func addTransition(h *[]store.Transition, t store.Transition) bool {
 		return false
 	}
 	t.At = t.At.UTC()
-	for _, o := range *h {
+	for i, o := range *h {
 		if sameTransition(o, t) {
-			return false
+			if !foldCopy(&o.Stored, t.Stored) {
+				return false
+			}
+			*h = slices.Clone(*h)
+			(*h)[i] = o
+			return true
 		}
 	}
 	next := append(slices.Clone(*h), t)

@@ -1,13 +1,19 @@
 package merge_test
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
 )
 
 // richLifecycle returns, in the order ingest stored them, the events of real
@@ -82,23 +88,81 @@ func richLifecycle(r *rand.Rand, prefix string, n int) []timedEvent {
 // TestApplyOrderIndependentLifecycles (issue 14, "How it is shown"): real
 // lifecycles with and without event times, shuffled, merge to the state of
 // the arrival-order fold — the stream sequence deciding where the provider's
-// evidence does not — one event at a time and in batches of any size.
+// evidence does not — and ask for the same messages (intent ids and kinds),
+// one event at a time and in batches of any size.
 func TestApplyOrderIndependentLifecycles(t *testing.T) {
 	for seed := range uint64(12) {
 		r := rand.New(rand.NewPCG(seed, 14))
 		evs := richLifecycle(r, fmt.Sprintf("89%02d", seed), 4)
-		want := apply(t, evs) // arrival order: the stream's
+		want, landings := applyLanded(t, evs) // arrival order: the stream's
+		wantIntents := intentsOf(landings)
+		if len(wantIntents) == 0 {
+			t.Fatalf("seed %d: no intents at all", seed)
+		}
 		for perm := range 10 {
 			shuffled := append([]timedEvent(nil), evs...)
 			r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-			if got := apply(t, shuffled); !reflect.DeepEqual(got, want) {
+			got, landings := applyLanded(t, shuffled)
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("seed %d shuffle %d: state differs\n got %s\nwant %s", seed, perm, dump(got), dump(want))
 			}
-			got := newMemState()
+			if gotIntents := intentsOf(landings); !maps.Equal(gotIntents, wantIntents) {
+				t.Fatalf("seed %d shuffle %d: messages differ\n got %v\nwant %v", seed, perm, sortedKeys(gotIntents), sortedKeys(wantIntents))
+			}
+			got = newMemState()
 			batch := 1 + r.IntN(len(shuffled))
-			if fold(t, got, shuffled, batch); !reflect.DeepEqual(got, want) {
+			landings = fold(t, got, shuffled, batch)
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("seed %d shuffle %d, batches of %d: state differs\n got %s\nwant %s", seed, perm, batch, dump(got), dump(want))
+			}
+			if gotIntents := intentsOf(landings); !maps.Equal(gotIntents, wantIntents) {
+				t.Fatalf("seed %d shuffle %d, batches of %d: messages differ\n got %v\nwant %v", seed, perm, batch, sortedKeys(gotIntents), sortedKeys(wantIntents))
 			}
 		}
 	}
+}
+
+// landed is an event with the profile its merge landed on.
+type landed struct {
+	timedEvent
+	p store.Profile
+}
+
+// applyLanded is apply, and each event with the profile it landed on.
+func applyLanded(t *testing.T, evs []timedEvent) (*memState, []landed) {
+	t.Helper()
+	st := newMemState()
+	out := make([]landed, 0, len(evs))
+	for _, te := range evs {
+		p, err := merge.Apply(context.Background(), st, te.ev, te.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, landed{te, p})
+	}
+	return st, out
+}
+
+// richRules enable every message kind. The clock is the lifecycles' start,
+// so only the provider's times decide which periods are past.
+var (
+	richRules = intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: []int64{1, 3}, TopUps: true, Renewals: true}
+	richNow   = time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC)
+)
+
+// intentsOf is what the events ask the notifier for, as the processor
+// publishes it: intent id → kind (JetStream and the claims keep one of each
+// id).
+func intentsOf(ls []landed) map[string]intent.Kind {
+	out := map[string]intent.Kind{}
+	for _, l := range ls {
+		for _, in := range intent.For(l.ev, l.at, merge.Land(l.p, l.ev, l.at, richNow), richRules) {
+			out[in.ID] = in.Kind
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }

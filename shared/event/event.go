@@ -117,6 +117,11 @@ type Event struct {
 	// replay. The consumer sets it; Decode leaves it 0. It is the last
 	// evidence of causal order (docs/design.md, "Ordering").
 	Seq uint64 `json:"-"`
+	// Key and ReceivedAt are the stored copy's dedupe key and when ingest
+	// received it (its Esimflow-Received-At header), which the state's
+	// timeline records; the consumer sets them, Decode leaves them zero.
+	Key        string    `json:"-"`
+	ReceivedAt time.Time `json:"-"`
 
 	// Extra keeps every field the decoder does not map, by its JSON name.
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`

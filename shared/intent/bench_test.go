@@ -19,7 +19,7 @@ func BenchmarkIntentFor(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if len(intent.For(ev, at, intent.Landing{Bundle: "b1", CurrentBundle: true}, rules)) != 1 {
+				if len(intent.For(ev, at, intent.Landing{Bundles: []intent.BundleLanding{{ID: "b1", Reports: []intent.Usage{{Percent: ev.UsagePercent}}}}}, rules)) != 1 {
 					b.Fatal("want one intent")
 				}
 			}

@@ -1,14 +1,15 @@
 // Package intent defines notification intents: what the processor asks the
 // notifier to tell a customer, and how an event turns into them.
 //
-// Intents are deterministic (docs/design.md, Invariants 3): an intent's id
-// comes from the event and the state it lands on, per subscription, data
-// bundle and validity period — activation:<sub>,
+// Intents are deterministic (docs/design.md, Invariants 3 and "Messages"):
+// an intent's id comes from the event and its place in its profile's causal
+// history, per subscription, data bundle and validity period — activation:<sub>,
 // low_data:<sub>:<bundle>:<threshold>, validity_low:<sub>:<period>:<days>,
 // topped_up:<sub>:<bundle>, renewed:<sub>:<period> — and is the Nats-Msg-Id
 // of its publish, so reprocessing an event re-publishes the same intents and
 // the notifier's claims send each id once; a top-up or a new period warns
-// again.
+// again. The intents of a set of events are the same whatever order they
+// are merged in.
 package intent
 
 import (
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/event"
-	"github.com/esimflow/esimflow/shared/store"
 )
 
 // Kind is what a message is about; it is the last token of the intent's subject.
@@ -105,29 +105,50 @@ func Subscription(iccid, esimTranNo, orderNo string) string {
 	return iccid
 }
 
-// Landing is what an event's merge says about it: the state of its profile
-// afterwards, and where the event stands in that state. The processor
-// derives it (processor/merge.Land); For reads nothing else.
+// Landing is where an event stands in its profile's causal history after
+// its merge: what its intents are derived from. The processor derives it
+// (processor/merge.Land); For reads nothing else.
+//
+// The intents of a set of events do not depend on the order they are
+// merged in (docs/design.md, "Messages"): what an event asks for is decided
+// by evidence that later events never retract, and an event also speaks for
+// what it makes true of its neighbours — the bundle or period after its own,
+// which it turns into a top-up or a renewal.
 type Landing struct {
-	Profile store.Profile
 	// Subscription is the id of the event's subscription (Subscription);
 	// OrderNo and TransactionID its links where the event lacks them (never
 	// another subscription's: a reused ICCID's first customer is not told
 	// of the second's eSIM).
 	Subscription           string
 	OrderNo, TransactionID string
-	// Bundle is the bundle a DATA_USAGE report belongs to; CurrentBundle
-	// whether it is the profile's current one (a late report of an older
-	// bundle warns nobody); TopUp whether the report starts a bundle after
-	// another.
-	Bundle        string
-	CurrentBundle bool
-	TopUp         bool
-	// PastPeriod: a VALIDITY_USAGE report whose period has ended, or that a
-	// later period has replaced; Renewal: a report of a period that follows
-	// another.
+	// Bundles are the data bundles a DATA_USAGE report speaks for, with the
+	// reports whose thresholds it asks for: its own bundle, and the bundle
+	// of its subscription after it when the report is its bundle's last.
+	Bundles []BundleLanding
+	// PastPeriod: a VALIDITY_USAGE report of a period that had ended at the
+	// report's time or by the processor's clock; Renewal: the report's
+	// period follows another of its subscription; NextPeriod: the period of
+	// its subscription after the report's, which the report's makes a
+	// renewal (zero when none, or when it has ended by the clock).
 	PastPeriod bool
 	Renewal    bool
+	NextPeriod time.Time
+}
+
+// BundleLanding is a data bundle an event's intents speak for.
+type BundleLanding struct {
+	ID string
+	// TopUp: the bundle follows another of its subscription.
+	TopUp bool
+	// Reports whose highest threshold crossed asks for a warning, oldest
+	// first.
+	Reports []Usage
+}
+
+// Usage is what one usage report said.
+type Usage struct {
+	Used, Total int64
+	Percent     float64
 }
 
 // ActivatedStatuses are the profile statuses that mean the customer's eSIM
@@ -151,13 +172,11 @@ var DefaultValidityLowDays = []int64{1, 3}
 // provider's, or when JetStream stored it), l where it landed. It reads
 // nothing but its arguments.
 //
-// A profile whose current status is terminal (event.Terminal: cancelled,
-// revoked, released…) asks for nothing: its customer is not told the eSIM is
-// active, nor warned about data or days it no longer has (issue 14, case 6).
+// Whether the customer is still to be told is the notifier's to decide when
+// the message is due: a profile whose status is terminal by then
+// (event.Terminal) gets none (issue 14, case 6), since what a later event
+// says cannot take back an intent published already.
 func For(ev event.Event, at time.Time, l Landing, r Rules) []Intent {
-	if event.Terminal(l.Profile.Status) {
-		return nil
-	}
 	sub := l.Subscription
 	if sub == "" {
 		sub = ev.ICCID
@@ -178,68 +197,82 @@ func For(ev event.Event, at time.Time, l Landing, r Rules) []Intent {
 			return []Intent{in}
 		}
 	case event.DataUsage:
-		if !l.CurrentBundle || l.Bundle == "" {
-			return nil
-		}
 		var out []Intent
-		base.Bundle = l.Bundle
-		base.UsagePercent, base.UsedVolume, base.TotalVolume = ev.UsagePercent, ev.UsedVolume, ev.TotalVolume
-		if l.TopUp && r.TopUps {
-			in := base
-			in.ID, in.Kind = ToppedUpID(sub, l.Bundle), ToppedUp
-			out = append(out, in)
+		for _, b := range l.Bundles {
+			out = append(out, bundleIntents(base, b, r)...)
 		}
-		// Only the highest threshold crossed: a report at 100 % warns once, at
-		// 100, not at 80 and 100 together.
-		crossed := 0
-		for _, t := range r.LowDataThresholds {
-			if ev.UsagePercent >= float64(t) {
-				crossed = t
-			}
-		}
-		if crossed == 0 {
-			return out
-		}
-		in := base
-		in.ID, in.Kind, in.Threshold = LowDataID(sub, l.Bundle, crossed), LowData, crossed
-		for _, t := range r.LowDataThresholds {
-			switch {
-			case t > crossed:
-				in.SupersededBy = append(in.SupersededBy, LowDataID(sub, l.Bundle, t))
-			case t < crossed:
-				in.After = append(in.After, LowDataID(sub, l.Bundle, t))
-			}
-		}
-		return append(out, in)
+		return out
 	case event.ValidityUsage:
-		if l.PastPeriod {
-			return nil
-		}
-		period := Period(ev.ExpiredTime)
-		base.ExpiresAt = ev.ExpiredTime.UTC()
 		var out []Intent
-		if l.Renewal && r.Renewals {
+		if !l.PastPeriod {
+			period := Period(ev.ExpiredTime)
 			in := base
-			in.ID, in.Kind = RenewedID(sub, period), Renewed
-			out = append(out, in)
-		}
-		if slices.Contains(r.ValidityLowDays, ev.RemainDays) {
-			in := base
-			in.ID, in.Kind, in.RemainDays = ValidityLowID(sub, period, ev.RemainDays), ValidityLow, ev.RemainDays
-			// Ordered like the low-data thresholds: fewer days left makes a
-			// warning of more days stale (after an outage both may be
-			// pending: the customer gets the one that is true now).
-			for _, d := range r.ValidityLowDays {
-				switch {
-				case d < ev.RemainDays:
-					in.SupersededBy = append(in.SupersededBy, ValidityLowID(sub, period, d))
-				case d > ev.RemainDays:
-					in.After = append(in.After, ValidityLowID(sub, period, d))
-				}
+			in.ExpiresAt = ev.ExpiredTime.UTC()
+			if l.Renewal && r.Renewals {
+				in.ID, in.Kind = RenewedID(sub, period), Renewed
+				out = append(out, in)
 			}
+			if slices.Contains(r.ValidityLowDays, ev.RemainDays) {
+				in.ID, in.Kind, in.RemainDays = ValidityLowID(sub, period, ev.RemainDays), ValidityLow, ev.RemainDays
+				// Ordered like the low-data thresholds: fewer days left
+				// makes a warning of more days stale (after an outage both
+				// may be pending: the customer gets the one true now).
+				for _, d := range r.ValidityLowDays {
+					switch {
+					case d < ev.RemainDays:
+						in.SupersededBy = append(in.SupersededBy, ValidityLowID(sub, period, d))
+					case d > ev.RemainDays:
+						in.After = append(in.After, ValidityLowID(sub, period, d))
+					}
+				}
+				out = append(out, in)
+			}
+		}
+		if !l.NextPeriod.IsZero() && r.Renewals {
+			in := base
+			in.ID, in.Kind, in.ExpiresAt = RenewedID(sub, Period(l.NextPeriod)), Renewed, l.NextPeriod.UTC()
 			out = append(out, in)
 		}
 		return out
 	}
 	return nil
+}
+
+// bundleIntents are the intents of one bundle: its top-up message, and a
+// warning at the highest threshold each report crossed — a report at 100 %
+// warns once, at 100, not at 80 and 100 together.
+func bundleIntents(base Intent, b BundleLanding, r Rules) []Intent {
+	var out []Intent
+	base.Bundle = b.ID
+	if b.TopUp && r.TopUps {
+		in := base
+		in.ID, in.Kind = ToppedUpID(base.Subscription, b.ID), ToppedUp
+		out = append(out, in)
+	}
+	var asked []int
+	for _, u := range b.Reports {
+		crossed := 0
+		for _, t := range r.LowDataThresholds {
+			if u.Percent >= float64(t) {
+				crossed = t
+			}
+		}
+		if crossed == 0 || slices.Contains(asked, crossed) {
+			continue
+		}
+		asked = append(asked, crossed)
+		in := base
+		in.UsagePercent, in.UsedVolume, in.TotalVolume = u.Percent, u.Used, u.Total
+		in.ID, in.Kind, in.Threshold = LowDataID(base.Subscription, b.ID, crossed), LowData, crossed
+		for _, t := range r.LowDataThresholds {
+			switch {
+			case t > crossed:
+				in.SupersededBy = append(in.SupersededBy, LowDataID(base.Subscription, b.ID, t))
+			case t < crossed:
+				in.After = append(in.After, LowDataID(base.Subscription, b.ID, t))
+			}
+		}
+		out = append(out, in)
+	}
+	return out
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
-	"github.com/esimflow/esimflow/shared/store"
 )
 
 func TestFor(t *testing.T) {
@@ -36,7 +35,7 @@ func TestFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := intent.For(tt.ev, time.Unix(0, 0), intent.Landing{Bundle: "b1", CurrentBundle: true}, rules)
+			got := intent.For(tt.ev, time.Unix(0, 0), own(tt.ev), rules)
 			var ids []string
 			for _, in := range got {
 				ids = append(ids, in.ID)
@@ -60,36 +59,24 @@ func TestForDeterministic(t *testing.T) {
 	ev := event.Event{Type: event.DataUsage, ICCID: "89", UsagePercent: 85, HasUsage: true}
 	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	rules := intent.Rules{LowDataThresholds: []int{50, 80, 100}}
-	l := intent.Landing{Bundle: "b1", CurrentBundle: true}
+	l := own(ev)
 	a, b := intent.For(ev, at, l, rules), intent.For(ev, at, l, rules)
 	if len(a) != 1 || a[0].ID != b[0].ID || !slices.Equal(a[0].SupersededBy, b[0].SupersededBy) || a[0].EventAt != b[0].EventAt {
 		t.Errorf("not deterministic: %+v vs %+v", a, b)
 	}
 }
 
-// TestForTerminalProfileAsksForNothing (issue 14, case 6): a late ACTIVATED,
-// a usage or a validity report of a profile whose current status is terminal
-// asks for no message.
-func TestForTerminalProfileAsksForNothing(t *testing.T) {
-	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: []int64{1, 3}}
-	for _, status := range event.TerminalStatuses {
-		p := store.Profile{ICCID: "89", Status: status}
-		for _, ev := range []event.Event{
-			{Type: event.ProfileStatus, ICCID: "89", Status: "ACTIVATED"},
-			{Type: event.DataUsage, ICCID: "89", UsagePercent: 100, HasUsage: true},
-			{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1},
-		} {
-			if got := intent.For(ev, time.Unix(0, 0), intent.Landing{Profile: p, Bundle: "b1", CurrentBundle: true}, rules); len(got) != 0 {
-				t.Errorf("%s profile, %s event: %v", status, ev.Type, got)
-			}
-		}
-	}
+// own is the landing of a usage report that speaks for its own bundle b1
+// alone.
+func own(ev event.Event) intent.Landing {
+	return intent.Landing{Bundles: []intent.BundleLanding{{ID: "b1", Reports: []intent.Usage{{Percent: ev.UsagePercent}}}}}
 }
 
 // TestForBundlesAndPeriods (issue 14, cases 3 and 4): thresholds per
-// bundle, a late report of an older bundle warns nobody; validity warnings
-// per period, none for a past period; top-up and renewal messages only where
-// enabled.
+// bundle, each report at its highest threshold; a report speaks for the
+// bundle it makes a top-up; validity warnings per period, none for a period
+// past at the report's time; a report speaks for the period it makes a
+// renewal; top-up and renewal messages only where enabled.
 func TestForBundlesAndPeriods(t *testing.T) {
 	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: []int64{1, 3}}
 	on := rules
@@ -97,6 +84,7 @@ func TestForBundlesAndPeriods(t *testing.T) {
 	exp := time.Date(2024, 2, 14, 12, 0, 0, 0, time.UTC)
 	usage := event.Event{Type: event.DataUsage, ICCID: "89", UsagePercent: 85, HasUsage: true}
 	validity := event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1, ExpiredTime: exp}
+	b2 := intent.BundleLanding{ID: "b2", TopUp: true, Reports: []intent.Usage{{Percent: 40}, {Percent: 85}, {Percent: 90}, {Percent: 100}}}
 	tests := []struct {
 		name string
 		ev   event.Event
@@ -104,12 +92,14 @@ func TestForBundlesAndPeriods(t *testing.T) {
 		r    intent.Rules
 		want []string
 	}{
-		{"second bundle", usage, intent.Landing{Subscription: "89.E1", Bundle: "b2", CurrentBundle: true, TopUp: true}, rules, []string{"low_data:89.E1:b2:80"}},
-		{"top-up message when enabled", usage, intent.Landing{Subscription: "89.E1", Bundle: "b2", CurrentBundle: true, TopUp: true}, on, []string{"topped_up:89.E1:b2", "low_data:89.E1:b2:80"}},
-		{"late report of an older bundle", usage, intent.Landing{Subscription: "89.E1", Bundle: "b1"}, rules, nil},
+		{"second bundle", usage, intent.Landing{Subscription: "89.E1", Bundles: []intent.BundleLanding{b2}}, rules, []string{"low_data:89.E1:b2:80", "low_data:89.E1:b2:100"}},
+		{"top-up message when enabled", usage, intent.Landing{Subscription: "89.E1", Bundles: []intent.BundleLanding{b2}}, on, []string{"topped_up:89.E1:b2", "low_data:89.E1:b2:80", "low_data:89.E1:b2:100"}},
+		{"the bundle a report makes a top-up", usage, intent.Landing{Subscription: "89.E1", Bundles: []intent.BundleLanding{{ID: "b1", Reports: []intent.Usage{{Percent: 85}}}, b2}}, on,
+			[]string{"low_data:89.E1:b1:80", "topped_up:89.E1:b2", "low_data:89.E1:b2:80", "low_data:89.E1:b2:100"}},
 		{"a period", validity, intent.Landing{Subscription: "89.E1"}, rules, []string{"validity_low:89.E1:20240214T120000Z:1"}},
 		{"renewal message when enabled", validity, intent.Landing{Subscription: "89.E1", Renewal: true}, on, []string{"renewed:89.E1:20240214T120000Z", "validity_low:89.E1:20240214T120000Z:1"}},
 		{"past period", validity, intent.Landing{Subscription: "89.E1", PastPeriod: true}, on, nil},
+		{"the period a report makes a renewal", validity, intent.Landing{Subscription: "89.E1", PastPeriod: true, NextPeriod: exp.AddDate(0, 1, 0)}, on, []string{"renewed:89.E1:20240314T120000Z"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

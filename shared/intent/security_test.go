@@ -22,7 +22,7 @@ func TestSecurityUnknownStatusNeverDrivesMessages(t *testing.T) {
 		if event.KnownStatus(ev.Type, s) {
 			t.Errorf("%q is a known status", s)
 		}
-		if in := intent.For(ev, time.Now(), intent.Landing{Bundle: "b1", CurrentBundle: true}, intent.Rules{LowDataThresholds: []int{80, 100}}); len(in) != 0 {
+		if in := intent.For(ev, time.Now(), intent.Landing{}, intent.Rules{LowDataThresholds: []int{80, 100}}); len(in) != 0 {
 			t.Errorf("unknown status %q asked for %v", s, in)
 		}
 	}

@@ -11,6 +11,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -328,10 +329,32 @@ type Transition struct {
 	// Where the event stands in the causal order (docs/design.md,
 	// "Ordering"): the provider's sequence, when sent; for an event without
 	// a provider time or sequence (Arrival), its ESIM_EVENTS stream sequence.
-	ProviderSeq int64  `json:"providerSeq,omitempty"`
-	Seq         uint64 `json:"seq,omitempty"`
-	Arrival     bool   `json:"arrival,omitempty"`
+	ProviderSeq int64 `json:"providerSeq,omitempty"`
+	Arrival     bool  `json:"arrival,omitempty"`
+	Stored
 }
+
+// Stored is where a transition's or usage report's event is in ESIM_EVENTS
+// (docs/design.md, "Timeline"): a function of the stream, whatever order
+// its copies are merged in. Seq is the stream sequence of the event (its raw
+// body is GET /v1/events/{seq}); of a timed event stored more than once (a
+// provider retry after the duplicate window), the smallest, with that
+// copy's dedupe key and arrival, and Copies the sequences of the others,
+// smallest first, at most CopyLimit. An untimed event's copies are events of
+// their own. States written before the timeline was kept have Seq only for
+// untimed events, and nothing else of this.
+type Stored struct {
+	Seq        uint64    `json:"seq,omitempty"`
+	DedupeKey  string    `json:"dedupeKey,omitempty"`
+	ReceivedAt time.Time `json:"receivedAt,omitzero"`
+	Copies     []uint64  `json:"copies,omitempty"`
+}
+
+// CopyLimit bounds the copies of one event a state lists.
+const CopyLimit = 8
+
+// Duplicates is how many further copies of the event were stored.
+func (s Stored) Duplicates() int { return len(s.Copies) }
 
 // Profile is the state of one eSIM profile.
 type Profile struct {
@@ -365,9 +388,9 @@ type Profile struct {
 	// longer kept, so that the names of the others stay.
 	BundlesTrimmed map[string]int `json:"bundlesTrimmed,omitempty"`
 	Validity       *Validity      `json:"validity,omitempty"`
-	// Periods are the validity periods reported (their expiredTime), newest
-	// first, bounded: a later one is a renewal.
-	Periods   []time.Time  `json:"periods,omitempty"`
+	// Periods are the validity periods reported, newest first, bounded: a
+	// later one of the same subscription is a renewal.
+	Periods   []Period     `json:"periods,omitempty"`
 	History   []Transition `json:"history,omitempty"` // newest first, bounded
 	UpdatedAt time.Time    `json:"updatedAt,omitzero"`
 }
@@ -376,12 +399,15 @@ type Profile struct {
 // one, else its size and how many of that size came before ("1G", "3G",
 // "1G.2"). A top-up starts a new bundle.
 type Bundle struct {
-	ID        string    `json:"id"`
-	Total     int64     `json:"totalVolume"`
-	Used      int64     `json:"usedVolume"`
-	Percent   float64   `json:"usagePercent"`
-	StartedAt time.Time `json:"startedAt"`
-	Reports   int       `json:"reports"`
+	ID string `json:"id"`
+	// Subscription is the esimTranNo, else the order, its reports name
+	// (UsageReport.Subscription): bundle names count per subscription.
+	Subscription string    `json:"subscription,omitempty"`
+	Total        int64     `json:"totalVolume"`
+	Used         int64     `json:"usedVolume"`
+	Percent      float64   `json:"usagePercent"`
+	StartedAt    time.Time `json:"startedAt"`
+	Reports      int       `json:"reports"`
 }
 
 // Subscription is one customer's use of an ICCID: its order, transaction id
@@ -395,7 +421,7 @@ type Subscription struct {
 }
 
 // UsageReport is one DATA_USAGE report, with its place in the causal order
-// (as Transition's).
+// and in the stream (as Transition's).
 type UsageReport struct {
 	Used     int64   `json:"used"`
 	Total    int64   `json:"total,omitempty"`
@@ -406,8 +432,30 @@ type UsageReport struct {
 	Subscription string    `json:"subscription,omitempty"`
 	At           time.Time `json:"at"`
 	ProviderSeq  int64     `json:"providerSeq,omitempty"`
-	Seq          uint64    `json:"seq,omitempty"`
 	Arrival      bool      `json:"arrival,omitempty"`
+	Stored
+}
+
+// Period is one validity period: its end (the provider's expiredTime), the
+// subscription (intent.Subscription) whose reports named it, and whether
+// one of them was made before it ended (Live): a period only ever reported
+// after its end warns nobody, not even of its renewal.
+type Period struct {
+	ExpiresAt    time.Time `json:"expiresAt"`
+	Subscription string    `json:"subscription,omitempty"`
+	Live         bool      `json:"live,omitempty"`
+}
+
+// UnmarshalJSON reads a period, also as states stored it before periods
+// named their subscription: its end alone, a string (taken as live, as
+// every period counted then).
+func (p *Period) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*p = Period{Live: true}
+		return json.Unmarshal(b, &p.ExpiresAt)
+	}
+	type plain Period // without this method
+	return json.Unmarshal(b, (*plain)(p))
 }
 
 // Validity is what the latest VALIDITY_USAGE report said of a profile's

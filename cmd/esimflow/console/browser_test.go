@@ -169,7 +169,9 @@ func TestBrowserFixUndeliveredMessage(t *testing.T) {
 		shot("esim"),
 	)
 	story := text(`main`)
-	for _, want := range []string{"ACTIVATED", "eSIM GOT_RESOURCE", "Order " + orderNo + " GOT_RESOURCE", "Message activation", "dead_lettered", "no contact", "Add the customer's contact and re-drive 1 undelivered message"} {
+	for _, want := range []string{"ACTIVATED", "eSIM GOT_RESOURCE", "Order " + orderNo + " GOT_RESOURCE", "Message activation", "dead_lettered", "no contact", "Add the customer's contact and re-drive 1 undelivered message",
+		"(raw body) · key", "arrived"} { // each state change's stored event
+
 		if !strings.Contains(story, want) {
 			t.Errorf("the eSIM's page lacks %q:\n%s", want, story)
 		}

@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/esimflow/esimflow/shared/store"
 )
 
 const token = "s3cret-token"
@@ -231,25 +234,32 @@ func TestOpenWithoutToken(t *testing.T) {
 	}
 }
 
-// TestTimelineEvents: where the state records a transition's event, the
-// timeline shows its stream sequence with a link to the raw body, its
-// dedupe key, arrival and duplicates; where it does not, nothing of it.
+// TestTimelineEvents (issue 19): where the state records the event behind
+// a transition or a usage report (store.Stored), the timeline shows its
+// stream sequence with a link to the raw body, its dedupe key, arrival and
+// the copies stored of it; where it does not, nothing of it.
 func TestTimelineEvents(t *testing.T) {
 	r := newRig(t, token, 4)
 	r.fake.eventFields = map[int]map[string]any{ // newest first: 0 is SUSPENDED, 3 GOT_RESOURCE
-		0: {"seq": 7, "dedupeKey": "PROFILE_STATUS:8901000000000000001:SUSPENDED", "receivedAt": "2026-11-01T08:03:01Z", "duplicates": 2},
+		0: {"seq": 7, "dedupeKey": "e:5d41402abc4b2a76b9719d911017c592", "receivedAt": "2026-11-01T08:03:01Z", "copies": []int{9, 12}},
 		2: {"seq": 5},
 	}
+	p := r.fake.profiles["8901000000000000001"]
+	p.Usage = []store.UsageReport{{Used: 850 << 20, Total: 1 << 30, Percent: 83, At: t0.Add(10 * time.Minute),
+		Stored: store.Stored{Seq: 8, DedupeKey: "e:7d793037a0760186574b0282f2f435e7", ReceivedAt: t0.Add(10*time.Minute + time.Second), Copies: []uint64{11}}}}
+	r.fake.profiles[p.ICCID] = p
 	page := r.get(t, "/console/esims/8901000000000000001", token)
 	for _, want := range []string{
-		`event <a href="/console/events/7">#7</a> (raw body) · key <span class="mono">PROFILE_STATUS:8901000000000000001:SUSPENDED</span> · arrived <time datetime="2026-11-01T08:03:01Z">2026-11-01 08:03:01 UTC</time> · <span title="duplicates of this event, not processed again">+2 duplicates</span>`,
+		`event <a href="/console/events/7">#7</a> (raw body) · key <span class="mono">e:5d41402abc4b2a76b9719d911017c592</span> · arrived <time datetime="2026-11-01T08:03:01Z">2026-11-01 08:03:01 UTC</time> · <span title="copies of this event stored again, merged as one">+2 duplicates</span>`,
 		`event <a href="/console/events/5">#5</a> (raw body)</span>`,
+		`<strong>Data used 83 %</strong>`,
+		`event <a href="/console/events/8">#8</a> (raw body) · key <span class="mono">e:7d793037a0760186574b0282f2f435e7</span> · arrived <time datetime="2026-11-01T08:10:01Z">2026-11-01 08:10:01 UTC</time> · <span title="copies of this event stored again, merged as one">+1 duplicate</span>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("missing %q", want)
 		}
 	}
-	if n := strings.Count(page, "(raw body)"); n != 2 {
-		t.Errorf("%d events linked, want the 2 with a sequence", n)
+	if n := strings.Count(page, "(raw body)"); n != 3 {
+		t.Errorf("%d events linked, want the 3 with a sequence", n)
 	}
 }

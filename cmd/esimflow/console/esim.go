@@ -13,38 +13,19 @@ import (
 )
 
 type esimView struct {
-	P           profile
+	P           store.Profile
 	Order       *store.Order
 	Contact     *store.Contact
 	Timeline    []entry
 	Used, Total string
 	Percent     float64
-	Events      int // state changes shown
+	Events      int // state changes and usage reports shown
 	Messages    int
 	Undelivered int
 	// Redrive are the dead letters of the undelivered messages;
 	// TransactionID is the order's, under which the contact is kept.
 	Redrive       []string
 	TransactionID string
-}
-
-// profile is the API's profile, its history entries read with the fields
-// of the event behind each, where the state keeps them.
-type profile struct {
-	store.Profile
-	History []transition `json:"history,omitempty"` // newest first
-}
-
-// transition is a status change and, when the state records them, the
-// event's stream sequence (its raw body is GET /v1/events/{seq}), dedupe
-// key, arrival time and how many duplicates of it arrived. Each is shown
-// when present; zero values are not.
-type transition struct {
-	store.Transition
-	Seq        uint64    `json:"seq,omitempty"`
-	DedupeKey  string    `json:"dedupeKey,omitempty"`
-	ReceivedAt time.Time `json:"receivedAt,omitzero"`
-	Duplicates int       `json:"duplicates,omitempty"`
 }
 
 // entry is one line of an eSIM's timeline.
@@ -57,8 +38,9 @@ type entry struct {
 	Status string
 	Error  string
 	Count  int // identical consecutive entries folded into this one
-	// A state change's event, where known: its stream sequence (a link to
-	// the raw body), dedupe key, arrival, and duplicates folded into it.
+	// The event behind a state change or usage report, where the state
+	// records it (store.Stored): its stream sequence (a link to the raw
+	// body), dedupe key, arrival, and the further copies stored of it.
 	Seq        uint64
 	Key        string
 	Received   time.Time
@@ -103,7 +85,7 @@ func (c *Console) esim(_ http.ResponseWriter, s *session) (string, view, error) 
 	v.Percent = min(max(v.P.UsagePercent, 0), 100)
 	v.Used, v.Total = bytesize(v.P.UsedVolume), bytesize(v.P.TotalVolume)
 	v.Timeline = timeline(v.P, v.Order, notes.Notifications)
-	v.Events, v.Messages = len(v.P.History), len(notes.Notifications)
+	v.Events, v.Messages = len(v.P.History)+len(v.P.Usage), len(notes.Notifications)
 	sent := map[string]bool{}
 	for _, n := range notes.Notifications {
 		if n.Status == "sent" || n.Status == "suppressed" {
@@ -137,12 +119,12 @@ func (c *Console) esim(_ http.ResponseWriter, s *session) (string, view, error) 
 	return "esim", view{Title: "eSIM " + iccid, Nav: "search", Page: &v}, nil
 }
 
-// timeline merges the profile's and order's status changes with the
-// messages, oldest first. Within one instant a state change comes before the
+// timeline merges the profile's and order's status changes and the
+// profile's usage reports with the messages, oldest first. Within one instant a state change comes before the
 // message it caused. Identical consecutive lines fold into one with a count
 // (a provider's retries, a message retried with the same error).
-func timeline(p profile, o *store.Order, notes []store.Notification) []entry {
-	out := make([]entry, 0, len(p.History)+len(notes)+4)
+func timeline(p store.Profile, o *store.Order, notes []store.Notification) []entry {
+	out := make([]entry, 0, len(p.History)+len(p.Usage)+len(notes)+4)
 	for i := len(p.History) - 1; i >= 0; i-- {
 		t := p.History[i]
 		d := ""
@@ -153,7 +135,18 @@ func timeline(p profile, o *store.Order, notes []store.Notification) []entry {
 			d = strings.TrimSpace(d + " · SM-DP+ " + t.SmdpStatus)
 		}
 		out = append(out, entry{At: t.At, Kind: "state", Title: "eSIM " + t.Status, Detail: d, Count: 1,
-			Seq: t.Seq, Key: t.DedupeKey, Received: t.ReceivedAt, Duplicates: t.Duplicates})
+			Seq: t.Seq, Key: t.DedupeKey, Received: t.ReceivedAt, Duplicates: t.Duplicates()})
+	}
+	for _, u := range p.Usage { // oldest first
+		d := ""
+		if u.Total > 0 {
+			d = bytesize(u.Used) + " of " + bytesize(u.Total)
+		}
+		if u.BundleID != "" {
+			d = strings.TrimSpace(d + " · bundle " + u.BundleID)
+		}
+		out = append(out, entry{At: u.At, Kind: "usage", Title: "Data used " + num(u.Percent) + " %", Detail: d, Count: 1,
+			Seq: u.Seq, Key: u.DedupeKey, Received: u.ReceivedAt, Duplicates: u.Duplicates()})
 	}
 	if o != nil {
 		for i := len(o.History) - 1; i >= 0; i-- {
@@ -176,7 +169,7 @@ func timeline(p profile, o *store.Order, notes []store.Notification) []entry {
 		out = append(out, entry{At: n.SentAt, Kind: "message", Title: title, Detail: d, Status: n.Status, Tone: tone(n.Status), Error: n.Error, Count: 1,
 			Text: "/console/messages/" + url.PathEscape(n.ID) + "?iccid=" + url.QueryEscape(n.ICCID)})
 	}
-	rank := map[string]int{"order": 0, "state": 1, "message": 2}
+	rank := map[string]int{"order": 0, "state": 1, "usage": 1, "message": 2}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].At.Equal(out[j].At) {
 			return out[i].At.Before(out[j].At)
