@@ -2,14 +2,30 @@ package notifier_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/notifier"
+	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/notifier/channel/smtptest"
+	"github.com/esimflow/esimflow/shared/admin"
+	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/poll"
+	"github.com/esimflow/esimflow/shared/natstest"
 	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/store/kvstore"
+	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/esimflow/esimflow/shared/testns"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // lowData returns the 80 % and 100 % warnings of one bundle, ordered as
@@ -189,5 +205,67 @@ func TestValidityWarningsSupersede(t *testing.T) {
 	}
 	if st, _ := r.store.ClaimState(context.Background(), three.ID); st != store.ClaimSuppressed {
 		t.Errorf("three-day claim %q; want suppressed", st)
+	}
+}
+
+// TestCleartextAuthStopsTheNotifier is issue 16, case 3 at the service: an
+// SMTP URL with credentials for a server beyond loopback that offers AUTH
+// PLAIN without TLS (Mailpit with auth on another host) stops the notifier
+// at start-up with the reason, instead of failing every send until the dead
+// letters; no password is sent.
+func TestCleartextAuthStopsTheNotifier(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t, smtptest.Options{User: "mailer", Password: "s3cret"})
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	var d net.Dialer
+	e, err := channel.NewEmail(channel.EmailOptions{URL: "smtp+insecure://mailer:s3cret@mailpit.example.net:" + port,
+		From: "care@shop.example", Timeout: 5 * time.Second,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) { return d.DialContext(ctx, network, srv.Addr) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := natstest.StartEmbedded(t)
+	nc := ns.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := testns.New(t)
+	cfg, err := config.Load(func(k string) string { return map[string]string{"ESIMFLOW_NAMESPACE": names}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cons, err := stream.Ensure(context.Background(), js, stream.NewNames(names), stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: cfg.MaxDeliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kvstore.New(context.Background(), js, kvstore.Options{Namespace: names, SeenTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := admin.New("")
+	s, err := notifier.New(cfg.Notifier, notifier.Deps{Consumer: cons, Publisher: js, Store: st, Admin: adm,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Channels: []notifier.Channel{channel.Limit(e, 10)}, Wake: nc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the notifier did not stop")
+	}
+	if !errors.Is(err, channel.ErrCleartextAuth) || !strings.Contains(err.Error(), "email") {
+		t.Errorf("Run = %v; want the clear-text refusal, naming the email channel", err)
+	}
+	if len(srv.Mail()) != 0 {
+		t.Error("mail went out")
+	}
+	// Readiness says the same.
+	w := httptest.NewRecorder()
+	adm.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/readyz?verbose=1", nil))
+	if w.Code != 503 {
+		t.Errorf("/readyz %d %s; want 503", w.Code, w.Body)
 	}
 }
