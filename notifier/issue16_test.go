@@ -19,8 +19,8 @@ import (
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
-	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/natstest"
+	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/store/kvstore"
 	"github.com/esimflow/esimflow/shared/stream"
@@ -220,7 +220,9 @@ func TestCleartextAuthStopsTheNotifier(t *testing.T) {
 	var d net.Dialer
 	e, err := channel.NewEmail(channel.EmailOptions{URL: "smtp+insecure://mailer:s3cret@mailpit.example.net:" + port,
 		From: "care@shop.example", Timeout: 5 * time.Second,
-		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) { return d.DialContext(ctx, network, srv.Addr) }})
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, srv.Addr)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
