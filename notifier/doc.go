@@ -10,17 +10,19 @@
 //     (cancelled, released…: the processor publishes what the events'
 //     evidence asks for, in whatever order they come, and a late ACTIVATED
 //     after RELEASED must not tell the customer the eSIM works), and a
-//     low-data warning superseded by a higher one under way or sent; lets a
-//     lower one in flight go first (intent.SupersededBy, intent.After), so a
-//     customer never gets 80 % after 100 %;
+//     warning superseded by a higher one under way or sent; lets a lower one
+//     in flight go first (intent.SupersededBy, intent.After), so a customer
+//     never gets 80 % after 100 % — waiting for it parked under it (see
+//     below), and not for one that was dead-lettered;
 //  3. finds the contact: by the intent's transactionId, by the iccid index
 //     of the contacts registry, by the transactionId of the profile's order
 //     in the processor's state, then through the optional HTTP resolver;
 //  4. routes (see route): the contact's own channel list, else email, SMS,
 //     webhook, console — the first configured one it can address. Email and
-//     SMS need a contact: without one the intent is put back, spaced so that
-//     the deliveries left cover ESIMFLOW_CONTACT_WAIT, and dead-lettered
-//     with the reason when the wait is over;
+//     SMS need a contact: without one the intent is parked under what it
+//     waits for, looked for once more, and put back with a retry that grows
+//     from half a second and covers ESIMFLOW_CONTACT_WAIT; it is
+//     dead-lettered with the reason when the wait is over;
 //  5. renders the kind's template in the contact's locale (package template);
 //  6. sends on each routed channel under a claim of its own,
 //     "<intent id>/<channel>": claimed before the send, finished as sent
@@ -33,7 +35,13 @@
 //     channel failed transiently, at once to the dead letters when one
 //     failed permanently (a 4xx that cannot succeed).
 //
-// A dead-lettered intent keeps its claims open, so a redrive from ESIM_DLQ
+// A waiting intent is woken (wake.go): the contact API, the processor's order
+// links and the end of a lower warning announce what they stored on
+// esim.wake, and one instance re-publishes the intents parked under it as
+// copies, which the claims keep to one send; the original keeps its retry.
+//
+// A dead-lettered intent keeps its channel claims open, and its own claim is
+// marked dead_lettered (not final), so a redrive from ESIM_DLQ
 // retries exactly the channels that did not get the message — and so does a
 // later copy of the intent, should the processor publish it again.
 //
