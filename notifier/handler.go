@@ -154,17 +154,16 @@ func (h *Handler) due(ctx context.Context, in intent.Intent, claim store.Claim, 
 	} else if busy != "" {
 		// A lower warning is in flight: let it go first (or be suppressed
 		// because of this one), then send. Its end wakes this one (parked
-		// under it). Until then the waits grow as a contact wait's: the
-		// lower one may itself wait that long for the contact both need, or
-		// its holder may have died mid-send and hold it until its lease
+		// under it). Until then the waits grow as a contact wait's, up to a
+		// minute: the lower one may itself wait for the contact both need,
+		// or its holder may have died mid-send and hold it until its lease
 		// ends and its redelivery takes it over — which fixed short waits
 		// would outlast no delivery budget (found by the chaos suite; issue
-		// 16, case 2).
+		// 16, case 2). Should this one's deliveries run out first, its
+		// parked entry still wakes it when the lower one ends.
 		wait := orderDelay
 		if m.Meta.NumDelivered > 1 {
-			if wait = h.contactWaitDelay(m.Meta); wait <= 0 {
-				wait = consume.Backoff(m.Meta.NumDelivered - 1)
-			}
+			wait = min(max(h.contactWaitDelay(m.Meta), consume.Backoff(m.Meta.NumDelivered-1)), time.Minute)
 		}
 		return h.waitReleasing(ctx, in, "waiting for "+busy, wait), false
 	}
