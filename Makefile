@@ -35,13 +35,15 @@ NATS     ?= both
 SEED     ?=
 # CLUSTER=1: the chaos suite on a 3-node JetStream cluster and a Redis Cluster.
 CLUSTER  ?=
+# DROP=0.2: the provider never sends a fifth of the webhooks (chaos.Config.Drop).
+DROP     ?=
 
 # Container images: deploy/<name>/Dockerfile each, built from the repository root.
 IMAGES       := esimflow ingest processor notifier
 IMAGE_PREFIX ?= esimflow
 IMAGE_TAG    ?= dev
 
-.PHONY: secrets help run cluster test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
+.PHONY: secrets help run simulate cluster test chaos chaos-bugs test-scale bench-processor lint build tidy bench bench-go fuzz images image-builds
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +52,11 @@ run: ## run the whole system in one process (embedded NATS, data in ./data)
 	@mkdir -p bin
 	$(GO) build -o bin/esimflow ./cmd/esimflow
 	ESIMFLOW_LOG_FORMAT=$${ESIMFLOW_LOG_FORMAT:-text} bin/esimflow run
+
+simulate: ## in another terminal while `make run` runs: play a provider against it and check esimflow ends as it must (ARGS="--esims 200 --rate 100" and more: bin/esimflow simulate --help)
+	@mkdir -p bin
+	$(GO) build -o bin/esimflow ./cmd/esimflow
+	bin/esimflow simulate --check $(ARGS)
 
 cluster: ## a local NATS JetStream cluster (3 nodes) and Redis Cluster (3 primaries + 3 replicas); prints the ESIMFLOW_* settings; Ctrl-C stops it
 	$(GO) run ./chaos/cmd/cluster
@@ -60,8 +67,8 @@ test: ## run every module's tests with -race (uses local Redis/NATS when up)
 	$(GO) test -race -count=1 -tags failpoints ./shared/failpoint/
 	@for m in $(STANDALONE); do (cd $$m && GOWORK=off $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; done
 
-chaos: ## the chaos suite: services as processes, seeded faults, an oracle (DURATION=90s, SEED=, NATS=both|system|newest, CLUSTER=1: NATS and Redis clusters with node faults)
-	$(GO) run ./chaos/cmd/chaos -duration $(DURATION) -nats $(NATS) $(if $(SEED),-seed $(SEED)) $(if $(CLUSTER),-cluster)
+chaos: ## the chaos suite: services as processes, seeded faults, an oracle (DURATION=90s, SEED=, NATS=both|system|newest, CLUSTER=1: NATS and Redis clusters with node faults, DROP=0.2: webhooks never sent)
+	$(GO) run ./chaos/cmd/chaos -duration $(DURATION) -nats $(NATS) $(if $(SEED),-seed $(SEED)) $(if $(CLUSTER),-cluster) $(if $(DROP),-drop $(DROP))
 
 chaos-bugs: ## show each chaos check catching a planted bug (about 8 minutes)
 	ESIMFLOW_CHAOS_BUGS=1 $(GO) test -count=1 -timeout 30m -run '^TestPlantedBugs$$' -v ./chaos/

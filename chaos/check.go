@@ -291,8 +291,7 @@ func (v *verdict) checkMessages(ctx context.Context, st *redisstore.Store, o *or
 	missing, dups := 0, 0
 	for id, in := range o.intents {
 		n := perIntent[id]
-		optional := slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := o.intents[s]; return ok }) ||
-			event.Terminal(o.Profiles[in.ICCID].Status)
+		optional := intent.Optional(in, o.intents, o.Profiles[in.ICCID])
 		switch {
 		case n == 0 && optional:
 			v.Suppressed++

@@ -46,6 +46,13 @@ type Config struct {
 	// StopFor is how long a SIGSTOP lasts; 0 = 35 s (past AckWait) for runs
 	// of three minutes or more, a fifth of Duration for shorter ones.
 	StopFor time.Duration
+	// Drop is the share of webhooks the provider never sends (the
+	// webhook-drop fault), drawn from the seed apart from the schedule. The
+	// oracle judges what arrived, so lifecycles with gaps — usage without
+	// its activation, a cancellation without its order — must still merge
+	// and notify consistently; that every eSIM reaches its true final state
+	// anyway needs a reconciler polling the provider (issue 17).
+	Drop float64
 	// MaxRSSMB bounds each service process's resident memory.
 	MaxRSSMB int64
 	// SettleLimit bounds the wait for quiescence after the load.
@@ -69,6 +76,7 @@ type Report struct {
 	Elapsed    time.Duration
 	ESIMs      int
 	Events     int
+	Dropped    int
 	Load       *LoadStats
 	Faults     map[string]int
 	Timeline   string
@@ -89,6 +97,9 @@ func (r *Report) Has(check string) bool {
 // Run starts a cluster, plays the load with faults, waits for quiescence,
 // checks the oracle and stops everything, also when ctx ends early.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Drop < 0 || cfg.Drop > 1 {
+		return nil, fmt.Errorf("chaos: drop %g: want a share from 0 to 1", cfg.Drop)
+	}
 	cfg = cfg.withDefaults()
 	rep := &Report{Config: cfg, ESIMs: cfg.ESIMs, Load: &LoadStats{}, MaxRSSKB: map[string]int64{}}
 	began := time.Now()
@@ -114,18 +125,29 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer stopSampling()
 
 	// The provider's customers, registered before their orders (the checkout does).
-	esims := plan(rand.New(rand.NewPCG(cfg.Seed, 1)), cfg.ESIMs, cfg.Duration)
+	esims, err := plan(rand.New(rand.NewPCG(cfg.Seed, 1)), cfg.ESIMs, cfg.Duration)
+	if err != nil {
+		return nil, err
+	}
 	if err := putContacts(ctx, c.redisURL, esims); err != nil {
 		return nil, err
 	}
-	var events []*Sent
+	var events, sent []*Sent
 	for _, e := range esims {
 		events = append(events, e.events...)
 	}
 	rep.Events = len(events)
+	drops := rand.New(rand.NewPCG(cfg.Seed, 5))
+	for _, s := range events {
+		if drops.Float64() < cfg.Drop {
+			rep.Dropped++ // never attempted: the checks leave it out
+			continue
+		}
+		sent = append(sent, s)
+	}
 
 	// The load and the faults.
-	inj, err := play(ctx, cfg, c, sec, events, rep.Load)
+	inj, err := play(ctx, cfg, c, sec, sent, rep.Load)
 	if err != nil {
 		return nil, err
 	}
@@ -296,6 +318,7 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(tw, "chaos run: server %s, %s, seed %d, duration %v, took %v\n", r.Config.Server, mode, r.Config.Seed, r.Config.Duration, r.Elapsed.Round(time.Second))
 	row("eSIMs", r.ESIMs)
 	row("events planned", r.Events)
+	row("webhooks dropped (never sent)", r.Dropped)
 	row("requests sent", r.Load.Requests.Load())
 	row("answered 200", r.Load.OK.Load())
 	row("answered 503", r.Load.Unavailable.Load())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -99,9 +100,21 @@ func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.Status, cell(
 // send sends a request and returns the status and body; statuses are the
 // caller's to judge.
 func (c *apiClient) send(ctx context.Context, method, path string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	return c.sendBody(ctx, method, path, nil)
+}
+
+// sendBody is send with a JSON request body (none when nil).
+func (c *apiClient) sendBody(ctx context.Context, method, path string, in []byte) (int, []byte, error) {
+	var rd io.Reader
+	if in != nil {
+		rd = bytes.NewReader(in)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return 0, nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

@@ -15,12 +15,12 @@ import (
 // send.
 func TestAPIFlags(t *testing.T) {
 	env := map[string]string{"ESIMFLOW_ADMIN_TOKEN": "t0p-secret", "ESIMFLOW_API_URL": "http://127.0.0.1:9999"}
-	for _, args := range [][]string{{"status"}, {"order", "X"}, {"profile", "X"}, {"dlq", "list"}, {"dlq", "purge"}} {
+	for _, args := range [][]string{{"status"}, {"order", "X"}, {"profile", "X"}, {"dlq", "list"}, {"dlq", "purge"}, {"simulate"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			root := newRoot()
 			root.RemoveCommand(root.Commands()...)
 			getenv := func(k string) string { return env[k] }
-			root.AddCommand(newStatusCmd(getenv), newOrderCmd(getenv), newProfileCmd(getenv), newDLQCmd(getenv))
+			root.AddCommand(newStatusCmd(getenv), newOrderCmd(getenv), newProfileCmd(getenv), newDLQCmd(getenv), newSimulateCmd(getenv))
 			var out bytes.Buffer
 			root.SetOut(&out)
 			root.SetErr(&out)

@@ -194,7 +194,8 @@ func maskPathToken(raw string) string {
 		return "(unprintable URL)"
 	}
 	dir, token := path.Split(u.Path)
-	if token != "" && strings.Contains(dir, "/webhooks/") {
+	// The bare endpoint (…/webhooks/esim) carries no token.
+	if token != "" && strings.Contains(dir, "/webhooks/") && (token != "esim" || !strings.HasSuffix(dir, "/webhooks/")) {
 		// The first characters of a long token tell two apart; a short
 		// one shows nothing.
 		shown := ""

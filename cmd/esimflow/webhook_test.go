@@ -144,3 +144,18 @@ func TestWebhookTest(t *testing.T) {
 		t.Errorf("unsigned run: %v\n%s", err, out)
 	}
 }
+
+// The bare endpoint is printed as it is; a path token, however short, is not.
+func TestMaskPathToken(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:8080/webhooks/esim":                  "http://127.0.0.1:8080/webhooks/esim",
+		"https://h.example/api/webhooks/esim":                  "https://h.example/api/webhooks/esim",
+		"https://h.example/webhooks/esim/tok":                  "https://h.example/webhooks/esim/(hidden)",
+		"https://h.example/webhooks/esim/0123456789abcdef0123": "https://h.example/webhooks/esim/0123(hidden)",
+		"https://h.example/webhooks/esim/esim":                 "https://h.example/webhooks/esim/(hidden)",
+	} {
+		if got := maskPathToken(in); got != want {
+			t.Errorf("maskPathToken(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

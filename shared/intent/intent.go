@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/store"
 )
 
 // Kind is what a message is about; it is the last token of the intent's subject.
@@ -275,4 +276,20 @@ func bundleIntents(base Intent, b BundleLanding, r Rules) []Intent {
 		out = append(out, in)
 	}
 	return out
+}
+
+// Optional reports whether esimflow may rightly never send in, given every
+// intent a lifecycle's events ask for (by id) and the final state of in's
+// profile: a warning superseded by one among them (80 % by 100 %, three
+// days left by one day left: it is suppressed once that one is under way),
+// or any message of an eSIM whose
+// final status is terminal (the notifier's call when the message is due,
+// docs/adr/0008). Every other intent is a function of the set of events and
+// must reach the customer. Oracles of the chaos suite and of `esimflow
+// simulate` hold esimflow to this.
+func Optional(in Intent, all map[string]Intent, p store.Profile) bool {
+	if event.Terminal(p.Status) {
+		return true
+	}
+	return slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := all[s]; return ok })
 }

@@ -32,6 +32,7 @@ func run() error {
 	server := flag.String("nats", "both", "NATS server: system (/usr/sbin/nats-server), newest (built from the workspace's pin), or both")
 	clustered := flag.Bool("cluster", false, "run on a 3-node JetStream cluster (R3) and a Redis Cluster (3 primaries + 3 replicas), with the cluster faults")
 	keep := flag.Bool("keep", false, "keep the data directories and logs")
+	drop := flag.Float64("drop", 0, "share of webhooks the provider never sends (the webhook-drop fault), 0 to 1")
 	verbose := flag.Bool("v", false, "log progress")
 	flag.Parse()
 	drawn := ""
@@ -72,7 +73,7 @@ func run() error {
 	failed := false
 	for _, s := range servers {
 		cfg := chaos.Config{Duration: *duration / time.Duration(len(servers)), Seed: *seed, Server: s, Bins: bins[s],
-			Dir: filepath.Join(work, s), Faults: true, Cluster: *clustered, Log: log}
+			Dir: filepath.Join(work, s), Faults: true, Cluster: *clustered, Drop: *drop, Log: log}
 		fmt.Printf("chaos: %s NATS, %v, seed %d (logs in %s)\n", s, cfg.Duration, *seed, cfg.Dir)
 		rep, err := chaos.Run(ctx, cfg)
 		if err != nil {
