@@ -25,7 +25,7 @@ type WakeConn interface {
 // headerWoken marks the copy of a waiting intent that a wake-up published.
 const headerWoken = "Esimflow-Woken"
 
-// waker is event-driven waiting (docs/design.md, "Waiting", ADR 8). A
+// waker is event-driven waiting (docs/design.md, "Waiting", ADR 11). A
 // message that cannot go out yet — no contact, or a lower warning still
 // under way — is parked in the store under the keys it waits for, and stays
 // un-acked in ESIM_NOTIFY with its retry as before. Whoever stores such a
