@@ -45,6 +45,9 @@ type Common struct {
 	// is dead-lettered: the consumers' setting, and the handlers' "last
 	// delivery".
 	MaxDeliver int
+	// ProvidersDir holds the mapping files of providers beyond the
+	// built-in ones (shared/provider); "" = none.
+	ProvidersDir string
 }
 
 // Log is how a process logs.
@@ -116,6 +119,11 @@ type Ingest struct {
 	SignatureEncoding string
 	AllowCIDRs        []netip.Prefix
 	TrustedProxies    []netip.Prefix
+	// ProviderSecrets are provider=secret pairs: the key of each
+	// provider's own signature (ProviderSecretsOf); SNSHosts the hosts an
+	// SNS signing certificate and SubscribeURL may be on.
+	ProviderSecrets []string
+	SNSHosts        []string
 	// Insecure lets ingest listen beyond loopback with no sender
 	// verification: an explicit opt-out.
 	Insecure  bool
@@ -206,6 +214,17 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.share()
 	return c, c.Validate()
+}
+
+// ProviderSecretsOf returns the secrets of ESIMFLOW_PROVIDER_SECRETS by
+// provider, in their order (several per provider, for rotation).
+func (in Ingest) ProviderSecretsOf() map[string][]string {
+	out := map[string][]string{}
+	for _, pair := range in.ProviderSecrets {
+		name, secret, _ := strings.Cut(pair, "=")
+		out[strings.TrimSpace(name)] = append(out[strings.TrimSpace(name)], secret)
+	}
+	return out
 }
 
 // share copies the common settings into the sections that carry them.

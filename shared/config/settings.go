@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 )
 
@@ -74,6 +75,8 @@ func (c *Config) commonSection() Section {
 				field: integer(&c.Replicas, between(1, 5))},
 			{Env: "ESIMFLOW_MAX_DELIVER", Default: "10", Meaning: "deliveries of an event before it goes to `ESIM_DLQ`",
 				field: integer(&c.MaxDeliver, func(n int) string { return whenf(n < 2, "want 2 or more") })},
+			{Env: "ESIMFLOW_PROVIDERS_DIR", Meaning: "directory of provider mapping files (`*.yaml`, docs/providers.md), read by ingest and the processor at start; a file may replace a built-in provider",
+				field: text(&c.ProvidersDir)},
 		},
 	}
 }
@@ -171,6 +174,13 @@ func (c *Config) ingestSection() Section {
 			{Env: "ESIMFLOW_INGEST_SIGNATURE_SECRETS", Meaning: "comma-separated secrets for the generic HMAC mode", Secret: true, field: list(&c.Ingest.SignatureSecrets)},
 			{Env: "ESIMFLOW_INGEST_SIGNATURE_ENCODING", Default: "hex", Meaning: "generic HMAC mode: `hex` or `base64` (an optional `sha256=` prefix is accepted)",
 				field: text(&c.Ingest.SignatureEncoding, oneOf("want hex or base64", "hex", "base64"))},
+			{Env: "ESIMFLOW_PROVIDER_SECRETS", Meaning: "comma-separated `provider=secret` pairs: each provider's signing key (Airalo's client secret, eSIM Go's API key, Roamify's secret, 1GLOBAL's `user:password`, Telna's accepted SNS topic ARNs); a provider without one is not verified beyond tokens and the allowlist",
+				Secret: true, field: list(&c.Ingest.ProviderSecrets, each(func(s string) string {
+					name, secret, ok := strings.Cut(s, "=")
+					return whenf(!ok || strings.TrimSpace(name) == "" || secret == "", "want provider=secret pairs")
+				}))},
+			{Env: "ESIMFLOW_PROVIDERS_SNS_HOSTS", Default: "sns.*.amazonaws.com", Meaning: "comma-separated host patterns an SNS signing certificate is fetched from and a `SubscribeURL` visited on (https only)",
+				field: list(&c.Ingest.SNSHosts)},
 			{Env: "ESIMFLOW_INGEST_ALLOW_CIDRS", Meaning: "comma-separated sender allowlist (CIDRs or addresses)", field: prefixes(&c.Ingest.AllowCIDRs)},
 			{Env: "ESIMFLOW_INGEST_TRUSTED_PROXIES", Meaning: "comma-separated CIDRs of proxies whose `X-Forwarded-For` is believed", field: prefixes(&c.Ingest.TrustedProxies)},
 			{Env: "ESIMFLOW_INGEST_RATE_LIMIT", Default: "0", Meaning: "requests per second allowed per sender IP (429 beyond); 0 = no limit",

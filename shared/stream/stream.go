@@ -47,6 +47,14 @@ const (
 	HeaderSubject    = "Esimflow-Original-Subject"
 	HeaderDeliveries = "Esimflow-Deliveries"
 	HeaderSequence   = "Esimflow-Original-Sequence"
+	// HeaderProvider and HeaderAdapter name the provider adapter that read
+	// a stored event and its version; HeaderEventIndex is which of the
+	// canonical events its body holds this message stands for (0 when
+	// absent). A message without them is read as the default provider's
+	// (shared/provider).
+	HeaderProvider   = "Esimflow-Provider"
+	HeaderAdapter    = "Esimflow-Adapter"
+	HeaderEventIndex = "Esimflow-Event-Index"
 )
 
 // Names builds namespaced names.
