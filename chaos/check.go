@@ -284,8 +284,8 @@ func (v *verdict) checkState(ctx context.Context, st *redisstore.Store, o *oracl
 }
 
 // checkMessages holds what reached the customers (copies, by the sink's
-// keys) to the oracle's intents: each once; a stale 80 % warning may be
-// suppressed, and so may a message of an eSIM whose final status is
+// keys) to the oracle's intents: each once; a stale warning (80 % once
+// 100 % is due, three days left once one day is) may be suppressed, and so may a message of an eSIM whose final status is
 // terminal (the notifier's decisions when a message is due); extra copies
 // only where the log says an attempt was retried after an unknown outcome.
 func (v *verdict) checkMessages(ctx context.Context, st *redisstore.Store, o *oracle, copies map[string]int, emailDomain string) error {

@@ -11,17 +11,19 @@
 //     (cancelled, released…: the processor publishes what the events'
 //     evidence asks for, in whatever order they come, and a late ACTIVATED
 //     after RELEASED must not tell the customer the eSIM works), and a
-//     low-data warning superseded by a higher one under way or sent; lets a
-//     lower one in flight go first (intent.SupersededBy, intent.After), so a
-//     customer never gets 80 % after 100 %;
+//     warning superseded by a higher one under way or sent; lets a lower one
+//     in flight go first (intent.SupersededBy, intent.After), so a customer
+//     never gets 80 % after 100 % — waiting for it parked under it (see
+//     below), and not for one that was dead-lettered;
 //  3. finds the contact: by the intent's transactionId, by the iccid index
 //     of the contacts registry, by the transactionId of the profile's order
 //     in the processor's state, then through the optional HTTP resolver;
 //  4. routes (see route): the contact's own channel list, else
 //     ESIMFLOW_NOTIFY_CHANNELS (email, SMS, WhatsApp, webhook, console), in
 //     order, keeping the configured channels it can address. Email, SMS and
-//     WhatsApp need a contact: without one the intent is put back, spaced so
-//     that the deliveries left cover ESIMFLOW_CONTACT_WAIT, and
+//     WhatsApp need a contact: without one the intent is parked under what
+//     it waits for, looked for once more, and put back with a retry that
+//     grows from half a second and covers ESIMFLOW_CONTACT_WAIT; it is
 //     dead-lettered with the reason when the wait is over;
 //  5. applies the customer's preferences and the quiet hours (quiet.go): an
 //     opted-out non-critical kind is suppressed; a non-critical message in
@@ -41,9 +43,15 @@
 //     channel failed transiently, at once to the dead letters when every
 //     channel failed permanently.
 //
-// A dead-lettered intent keeps its claims open, so a redrive from ESIM_DLQ
-// walks the channels again — and so does a later copy of the intent, should
-// the processor publish it again.
+// A waiting intent is woken (wake.go): the contact API, the processor's order
+// links and the end of a lower warning announce what they stored on
+// esim.wake, and one instance re-publishes the intents parked under it as
+// copies, which the claims keep to one send; the original keeps its retry.
+//
+// A dead-lettered intent keeps its channel claims open, and its own claim is
+// marked dead_lettered (not final), so a redrive from ESIM_DLQ walks the
+// channels again — and so does a later copy of the intent, should the
+// processor publish it again.
 //
 // Every attempt and outcome goes to the notification log, one entry per
 // channel try (sent, failed, retried_unknown) and per intent decision

@@ -167,6 +167,16 @@ func (h *Handler) logHeld(ctx context.Context, in intent.Intent, why string, rel
 		Status: store.NotificationHeld, Error: why, SentAt: time.Now().UTC(), ReleaseAt: release.UTC()})
 }
 
+// unlessHeldForQuiet is busy, the lower intent in's turn waits for, or ""
+// when that one is held for quiet hours and so not in flight.
+func (h *Handler) unlessHeldForQuiet(ctx context.Context, in intent.Intent, busy string) (string, error) {
+	held, err := h.heldForQuiet(ctx, in.ICCID, busy)
+	if err != nil || held {
+		return "", err
+	}
+	return busy, nil
+}
+
 // heldForQuiet reports whether intent id's latest log entry says it is held
 // for quiet hours, with its release still ahead: a lower warning held so
 // does not keep a higher, critical one waiting (it is superseded when it is

@@ -57,6 +57,7 @@ type options struct {
 	channels func(i int) []notifier.Channel
 	resolver notifier.ContactResolver
 	redis    bool // keep state in Redis (skips without one) instead of NATS KV
+	noWake   bool // no wake-ups: waiting messages rely on their retries
 	lease    time.Duration
 	// wrap, when set, stands between the notifiers and the store (faults).
 	wrap    func(store.Store) store.Store
@@ -65,6 +66,7 @@ type options struct {
 }
 
 type rig struct {
+	nc    *nats.Conn
 	js    jetstream.JetStream
 	names stream.Names
 	store store.Store
@@ -76,7 +78,8 @@ type rig struct {
 func start(t *testing.T, opts options) rig {
 	t.Helper()
 	srv := natstest.StartEmbedded(t)
-	js, err := jetstream.New(srv.Connect(t))
+	nc := srv.Connect(t)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +113,7 @@ func start(t *testing.T, opts options) rig {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	out := &sink{}
-	r := rig{js: js, names: names, store: st, out: out}
+	r := rig{nc: nc, js: js, names: names, store: st, out: out}
 	used := st
 	if opts.wrap != nil {
 		used = opts.wrap(st)
@@ -122,6 +125,9 @@ func start(t *testing.T, opts options) rig {
 			Clock: opts.clock, HoldRecheck: opts.recheck}
 		if opts.channels != nil {
 			deps.Channels = opts.channels(i)
+		}
+		if !opts.noWake {
+			deps.Wake = nc
 		}
 		s, err := notifier.New(cfg.Notifier, deps)
 		if err != nil {

@@ -82,8 +82,9 @@ func TestRoute(t *testing.T) {
 	}
 }
 
-// TestContactWaitDelay: the wait is spread over the deliveries left, so that
-// the last comes after the window, and never overshoots it.
+// TestContactWaitDelay: the waits start within a second and grow, are never
+// shorter than the deliveries left need to cover the window, and never
+// overshoot it.
 func TestContactWaitDelay(t *testing.T) {
 	h := &Handler{contactWait: 10 * time.Minute, maxDeliver: 10}
 	tests := []struct {
@@ -92,8 +93,8 @@ func TestContactWaitDelay(t *testing.T) {
 		delivered uint64
 		min, max  time.Duration
 	}{
-		{"first delivery spreads the window over the nine left", 0, 1, 66 * time.Second, 67 * time.Second},
-		{"backoff when it is longer than the share", 9*time.Minute + 55*time.Second, 3, 4 * time.Second, 5 * time.Second},
+		{"first retry within a second", 0, 1, 500 * time.Millisecond, 500 * time.Millisecond},
+		{"growing by three", time.Minute, 3, 4500 * time.Millisecond, 4500 * time.Millisecond},
 		{"never past the window", 9*time.Minute + 59*time.Second, 8, 0, time.Second},
 		{"window over", 10 * time.Minute, 2, 0, 0},
 		{"no deliveries left", time.Minute, 10, 0, 0},
@@ -101,9 +102,20 @@ func TestContactWaitDelay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := h.contactWaitDelay(&jetstream.MsgMetadata{Timestamp: time.Now().Add(-tt.age), NumDelivered: tt.delivered})
-			if got < tt.min || got > tt.max {
+			if got < tt.min-10*time.Millisecond || got > tt.max {
 				t.Errorf("= %v, want between %v and %v", got, tt.min, tt.max)
 			}
 		})
+	}
+	// Whatever the deliveries, the last one comes once the window is over,
+	// so it can dead-letter the intent with the reason.
+	for _, maxDeliver := range []int{2, 3, 5, 10, 20} {
+		window, elapsed := 15*time.Minute, time.Duration(0)
+		for n := 1; n < maxDeliver; n++ {
+			elapsed += contactWaitDelay(window-elapsed, uint64(n), maxDeliver)
+		}
+		if elapsed < window-time.Second {
+			t.Errorf("max deliver %d: the last delivery comes after %v, inside the %v window", maxDeliver, elapsed, window)
+		}
 	}
 }

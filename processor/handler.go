@@ -38,6 +38,7 @@ type Handler struct {
 	rules     intent.Rules
 	metrics   *metrics
 	parked    *parkedLog
+	wake      Announcer // nil: no wake-ups
 	log       *slog.Logger
 }
 
@@ -207,7 +208,33 @@ func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Ti
 			return err
 		}
 	}
+	h.announceLinks(ev)
 	return nil
+}
+
+// announceLinks wakes the messages that may have waited for the order link
+// an event carries (a transactionId or order number with its iccids), now
+// stored: their contact can be found through it (issue 16, case 1). Only a
+// shortcut: a lost announcement leaves them to their retry.
+func (h *Handler) announceLinks(ev event.Event) {
+	if h.wake == nil || (ev.TransactionID == "" && ev.OrderNo == "") {
+		return
+	}
+	var keys []string
+	if ev.TransactionID != "" {
+		keys = append(keys, intent.WakeTx(ev.TransactionID))
+	}
+	if ev.ICCID != "" {
+		keys = append(keys, intent.WakeICCID(ev.ICCID))
+	}
+	for _, p := range ev.Profiles {
+		if p.ICCID != "" {
+			keys = append(keys, intent.WakeICCID(p.ICCID))
+		}
+	}
+	if err := h.wake.Publish(h.names.WakeSubject(), intent.EncodeWake(keys)); err != nil {
+		h.log.Warn("wake-up not announced; waiting messages find the link on their retry", "err", err)
+	}
 }
 
 // eventTimeOf is when an event takes effect: see eventTime.

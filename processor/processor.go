@@ -69,6 +69,15 @@ type Deps struct {
 	// Providers read stored events by the adapter their headers name; nil
 	// means the built-ins and the mapping files of ESIMFLOW_PROVIDERS_DIR.
 	Providers *provider.Registry
+	// Wake, when set, announces the order links the processor stores
+	// (stream.Names.WakeSubject), so that notifiers look at once at the
+	// messages waiting for them; without it they find them on their retry.
+	Wake Announcer
+}
+
+// Announcer publishes on core NATS (a *nats.Conn).
+type Announcer interface {
+	Publish(subj string, data []byte) error
 }
 
 // Service is a processor ready to consume.
@@ -124,6 +133,7 @@ func New(cfg config.Processor, deps Deps) (*Service, error) {
 			TopUps: cfg.TopUps, Renewals: cfg.Renewals},
 		metrics: m,
 		parked:  newParkedLog(),
+		wake:    deps.Wake,
 		log:     log,
 	}
 	pipe := &consume.Pipeline{

@@ -38,6 +38,7 @@ type Store interface {
 	Contacts
 	Claims
 	NotificationLog
+	Parking
 	// Ping reports whether the backend answers; readiness uses it.
 	Ping(ctx context.Context) error
 }
@@ -194,14 +195,33 @@ type Contact struct {
 type Claims interface {
 	// Claim tries to take id for owner until the lease runs out.
 	Claim(ctx context.Context, id, owner string, lease time.Duration) (Claim, error)
-	// Finish records the final state (ClaimSent or ClaimSuppressed); the claim
-	// must still be held by owner.
+	// Finish records the final state (ClaimSent or ClaimSuppressed), or
+	// ClaimDeadLettered; the claim must still be held by owner.
 	Finish(ctx context.Context, id, owner string, state ClaimState) error
 	// Release gives a held claim back so that another attempt may claim it at
 	// once; the attempt counter is kept.
 	Release(ctx context.Context, id, owner string) error
 	// ClaimState reports where id stands (ClaimNone when never claimed).
 	ClaimState(ctx context.Context, id string) (ClaimState, error)
+}
+
+// Parking remembers the messages that wait for something to be stored — a
+// transactionId's contact, an iccid's order link, a lower warning's end —
+// under a key naming it, so that whichever notifier instance hears that it
+// was stored (a wake-up) re-publishes them. It is a shortcut, not the only
+// way: a waiting message stays in its stream until it is done, and is
+// retried on its own schedule if a wake-up or an entry is lost.
+type Parking interface {
+	// Park records body as id's under key until ttl passes; parking id
+	// again replaces its body and restarts its ttl.
+	Park(ctx context.Context, key, id string, body []byte, ttl time.Duration) error
+	// Parked returns the bodies parked under key by id; an empty map when
+	// there are none. An entry is gone once its ttl and that of every later
+	// Park under the same key have passed (a store may expire a key's
+	// entries together).
+	Parked(ctx context.Context, key string) (map[string][]byte, error)
+	// Unpark removes ids from key; an id not there is no error.
+	Unpark(ctx context.Context, key string, ids ...string) error
 }
 
 // NotificationLogLimit is how many entries the log keeps per iccid; older
@@ -256,10 +276,17 @@ const (
 	ClaimHeld       ClaimState = "claimed"    // leased to an owner, or released and free to claim
 	ClaimSent       ClaimState = "sent"       // final
 	ClaimSuppressed ClaimState = "suppressed" // final: superseded, deliberately not sent
+	// ClaimDeadLettered: given up and in the dead letters. Not final — a
+	// re-drive claims it again — but nothing is under way: a higher warning
+	// ordered after it no longer waits for it.
+	ClaimDeadLettered ClaimState = "dead_lettered"
 )
 
 // Final reports whether nothing more will be sent for the id.
 func (s ClaimState) Final() bool { return s == ClaimSent || s == ClaimSuppressed }
+
+// Finishes reports whether Finish takes s: a final state or ClaimDeadLettered.
+func (s ClaimState) Finishes() bool { return s.Final() || s == ClaimDeadLettered }
 
 // ClaimOutcome is the answer to a Claim call.
 type ClaimOutcome string

@@ -94,6 +94,11 @@ func (n Names) NotifySubject(kind string) string { return n.subject("esim.notify
 // DLQSubject is where dead letters of a source ("events", "notify") go.
 func (n Names) DLQSubject(source string) string { return n.subject("esim.dlq." + source) }
 
+// WakeSubject is where what a waiting intent may need is announced once
+// stored — a contact, an order link, a lower warning's end (intent.Wake):
+// core NATS, in no stream; a lost announcement costs time, not a message.
+func (n Names) WakeSubject() string { return n.subject("esim.wake") }
+
 // RejectedSubject is where ingest keeps bodies it answered 400.
 func (n Names) RejectedSubject() string { return n.subject("esim.rejected") }
 

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Claims/FinishByNonOwner", testClaimFinishNonOwner},
 		{"Claims/FinishNeedsFinalState", testClaimFinishNonFinal},
 		{"Claims/Release", testClaimRelease},
+		{"Claims/DeadLetteredIsReclaimable", testClaimDeadLettered},
 		{"Claims/LeaseExpiryIsTakeover", testClaimTakeover},
 		{"Claims/FinishAfterUntakenExpiry", testClaimFinishAfterExpiry},
 		{"Claims/ConcurrentOneWinner", testConcurrentClaims},
@@ -58,6 +59,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"Contacts/ByAddress", testContactByAddress},
 		{"Contacts/ICCIDMovesToAnotherContact", testContactICCIDMoves},
 		{"Contacts/ConcurrentPuts", testContactsConcurrent},
+		{"Parking/ParkReadUnpark", testParking},
+		{"Parking/Expires", testParkingExpires},
+		{"Parking/Concurrent", testParkingConcurrent},
 		{"Log/AppendAndRead", testLog},
 		{"Log/Bounded", testLogBounded},
 		{"Log/ConcurrentAppends", testLogConcurrent},
@@ -610,6 +614,38 @@ func testClaimRelease(t *testing.T, f Factory) {
 	}
 }
 
+// testClaimDeadLettered: a claim finished as dead-lettered is not held (an
+// intent ordered after it stops waiting), nor final: a re-drive claims it
+// at once, without a takeover, and may then send it.
+func testClaimDeadLettered(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if _, err := s.Claim(ctx(t), "i", "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(ctx(t), "i", "a", store.ClaimDeadLettered); err != nil {
+		t.Fatalf("finish as dead-lettered: %v", err)
+	}
+	if err := s.Finish(ctx(t), "i", "a", store.ClaimDeadLettered); err != nil {
+		t.Errorf("finish as dead-lettered again: %v; want nil (idempotent)", err)
+	}
+	if st, err := s.ClaimState(ctx(t), "i"); err != nil || st != store.ClaimDeadLettered {
+		t.Errorf("state = %q, %v; want dead_lettered", st, err)
+	}
+	if err := s.Release(ctx(t), "i", "a"); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("release of a dead-lettered claim: %v; want ErrNotOwner", err)
+	}
+	c, err := s.Claim(ctx(t), "i", "b", time.Minute)
+	if err != nil || c.Outcome != store.Claimed || c.Attempt != 2 || c.Takeover {
+		t.Fatalf("claim after dead-lettering = %+v, %v; want claimed at once, attempt 2, no takeover", c, err)
+	}
+	if err := s.Finish(ctx(t), "i", "b", store.ClaimSent); err != nil {
+		t.Errorf("finish the re-driven claim: %v", err)
+	}
+	if st, _ := s.ClaimState(ctx(t), "i"); st != store.ClaimSent {
+		t.Errorf("state = %q; want sent", st)
+	}
+}
+
 func testClaimTakeover(t *testing.T, f Factory) {
 	s := f(t, defaults)
 	first, err := s.Claim(ctx(t), "i", "a", 200*time.Millisecond)
@@ -1084,5 +1120,60 @@ func testLogOpenConcurrent(t *testing.T, f Factory) {
 	slices.Sort(ids)
 	if err != nil || !slices.Equal(ids, numbered("n")) {
 		t.Errorf("open %v (%v); want all %d", ids, err, concurrency)
+	}
+}
+
+func testParking(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if got, err := s.Parked(ctx(t), "tx:none"); err != nil || len(got) != 0 {
+		t.Fatalf("Parked of an unused key = %v, %v; want empty", got, err)
+	}
+	for _, p := range []struct{ key, id, body string }{
+		{"tx:T1", "a", "A"}, {"tx:T1", "b", "B"}, {"iccid:89/01", "a", "A"}, {"tx:T1", "a", "A2"},
+	} {
+		if err := s.Park(ctx(t), p.key, p.id, []byte(p.body), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Parked(ctx(t), "tx:T1")
+	if err != nil || len(got) != 2 || string(got["a"]) != "A2" || string(got["b"]) != "B" {
+		t.Fatalf("Parked = %q, %v; want a: A2 (parked again), b: B", got, err)
+	}
+	if err := s.Unpark(ctx(t), "tx:T1", "a", "never"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Parked(ctx(t), "tx:T1"); len(got) != 1 || string(got["b"]) != "B" {
+		t.Errorf("after Unpark(a) = %q; want b alone", got)
+	}
+	if got, _ := s.Parked(ctx(t), "iccid:89/01"); len(got) != 1 {
+		t.Errorf("another key's entries = %q; want untouched", got)
+	}
+	if err := s.Unpark(ctx(t), "tx:unused", "x"); err != nil {
+		t.Errorf("Unpark of an unused key: %v", err)
+	}
+}
+
+func testParkingExpires(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if err := s.Park(ctx(t), "k", "a", []byte("A"), 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the parked entry to expire", func() bool {
+		got, err := s.Parked(ctx(t), "k")
+		return err == nil && len(got) == 0
+	})
+}
+
+func testParkingConcurrent(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	ids := numbered("m")
+	race(func(i int) {
+		if err := s.Park(ctx(t), "k", ids[i], []byte(ids[i]), time.Minute); err != nil {
+			t.Error(err)
+		}
+	})
+	got, err := s.Parked(ctx(t), "k")
+	if err != nil || len(got) != concurrency {
+		t.Fatalf("%d parked, %v; want %d", len(got), err, concurrency)
 	}
 }
