@@ -197,7 +197,7 @@ func TestSettingsDeclaredOnce(t *testing.T) {
 			seen[s.Env] = true
 		}
 	}
-	if len(seen) != 69 {
-		t.Errorf("%d settings, want the 69 the contract, the deployments and the security defaults use", len(seen))
+	if len(seen) != 76 {
+		t.Errorf("%d settings, want the 76 the contract, the deployments and the security defaults use", len(seen))
 	}
 }
