@@ -23,6 +23,9 @@ const (
 	MaxStatusLen = 64
 	// MaxProfiles bounds the profiles one ORDER_STATUS event lists.
 	MaxProfiles = 100
+	// MaxInstallLen bounds a listed profile's activation code, QR code URL
+	// and install URL, in bytes.
+	MaxInstallLen = 512
 	// MaxVolume bounds usedVolume, totalVolume and remain, in bytes (1 PiB:
 	// no eSIM bundle comes near it; a larger figure is a provider's bug or a
 	// forgery, and would pin the bundle for good).
@@ -97,6 +100,11 @@ func (ev Event) bounded(latest time.Time) error {
 		}
 		if err == nil {
 			err = bounded("status", p.Status, MaxStatusLen)
+		}
+		for _, f := range [...]struct{ name, v string }{{"ac", p.ActivationCode}, {"qrCodeUrl", p.QRCodeURL}, {"shortUrl", p.InstallURL}} {
+			if err == nil {
+				err = bounded(f.name, f.v, MaxInstallLen)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("profiles[%d]: %w", i, err)

@@ -377,6 +377,10 @@ type Profile struct {
 	// longer kept, so that the names of the others stay.
 	BundlesTrimmed map[string]int `json:"bundlesTrimmed,omitempty"`
 	Validity       *Validity      `json:"validity,omitempty"`
+	// Install is what the traveller needs to install the profile, when the
+	// provider supplied it (its order query: eSIM Access ac, qrCodeUrl,
+	// shortUrl); nil until then.
+	Install *Install `json:"install,omitempty"`
 	// Periods are the validity periods reported, newest first, bounded: a
 	// later one of the same subscription is a renewal.
 	Periods   []Period     `json:"periods,omitempty"`
@@ -455,6 +459,19 @@ type Validity struct {
 	Unit       string    `json:"unit,omitempty"`      // the provider's durationUnit, e.g. DAY
 	ExpiresAt  time.Time `json:"expiresAt,omitzero"`  // the provider's expiredTime
 	ReportedAt time.Time `json:"reportedAt,omitzero"` // the event time of the report
+}
+
+// Install is how a profile is installed on a device.
+type Install struct {
+	// ActivationCode is the LPA string, "LPA:1$<SM-DP+ address>$<matching id>":
+	// typed in by hand, or the content of the QR code.
+	ActivationCode string `json:"activationCode,omitempty"`
+	// QRCodeURL is the provider's image of the QR code.
+	QRCodeURL string `json:"qrCodeUrl,omitempty"`
+	// InstallURL is the provider's install page or an iOS direct-install
+	// link (esimsetup); the notifier derives the latter from the activation
+	// code when the provider gives none.
+	InstallURL string `json:"installUrl,omitempty"`
 }
 
 // Order is the state of one order.
