@@ -47,6 +47,9 @@ const (
 	HeaderSubject    = "Esimflow-Original-Subject"
 	HeaderDeliveries = "Esimflow-Deliveries"
 	HeaderSequence   = "Esimflow-Original-Sequence"
+	// HeaderSource says where a stored event came from when not a webhook:
+	// "poll" for the reconciler's (processor/reconcile).
+	HeaderSource = "Esimflow-Source"
 )
 
 // Names builds namespaced names.
