@@ -129,12 +129,13 @@ func (r *Reconciler) SweepIfLeased(ctx context.Context) error {
 	// The sweep ends with its lease, so that two never overlap.
 	ctx, cancel := context.WithDeadline(ctx, c.LeaseUntil)
 	defer cancel()
-	return r.sweep(ctx)
+	return r.Sweep(ctx)
 }
 
-// sweep pages through the orders of the lookback window and reconciles
-// each profile listed.
-func (r *Reconciler) sweep(ctx context.Context) error {
+// Sweep pages through the orders of the lookback window and reconciles
+// each profile listed. It takes no lease: Run sweeps through
+// SweepIfLeased; a caller of its own keeps two sweeps of an account apart.
+func (r *Reconciler) Sweep(ctx context.Context) error {
 	to := time.Now()
 	from := to.Add(-r.cfg.Lookback)
 	for num := 1; ; num++ {
