@@ -1,12 +1,21 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
+	"github.com/esimflow/esimflow/cmd/esimflow/simulate"
+	"github.com/esimflow/esimflow/shared/lifecycle"
+	"github.com/esimflow/esimflow/shared/poll"
+	"github.com/esimflow/esimflow/shared/store"
 )
 
 // freeAddr is a loopback address nothing listens on, for a server the
@@ -65,4 +74,75 @@ func TestSimulateCheckWithDropsReconciles(t *testing.T) {
 		}
 	}
 	t.Logf("%d low-data messages of replaced bundles unknowable by polling\n%s", missing, out)
+}
+
+// getProfile reads a profile from the internal API; found false on 404.
+func getProfile(t *testing.T, api, iccid string) (store.Profile, bool) {
+	t.Helper()
+	resp, err := http.Get(api + "/v1/profiles/" + iccid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p store.Profile
+	if resp.StatusCode != http.StatusOK {
+		return p, false
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p, true
+}
+
+// An eSIM Access ORDER_STATUS GOT_RESOURCE names no profile: the
+// reconciler queries the order at once (no stale wait) and the profile
+// appears in the state with its LPA activation code, QR code and install
+// link; then an eSIM whose activation webhook never came is activated by
+// polling once silent for the stale threshold, and the delay is measured.
+func TestReconcilerCompletesAnOrderWithoutProfiles(t *testing.T) {
+	var plan []*lifecycle.ESIM
+	for seed := uint64(1); len(plan) == 0 || len(plan[0].Events) < 3; seed++ { // a lifecycle with an activation
+		var err error
+		if plan, err = lifecycle.Plan(rand.New(rand.NewPCG(seed, 1)), lifecycle.Options{ESIMs: 1, Span: time.Second, Prefix: "REC-", ICCIDPrefix: "8999333"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prov, err := simulate.NewProvider(plan, simulate.ProviderOptions{AccessCode: "simulator", SecretKey: "simulator-secret", RateLimit: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(prov.Handler())
+	defer srv.Close()
+	const stale = 2 * time.Second
+	env := reconcilerEnv(map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir()}, strings.TrimPrefix(srv.URL, "http://"), stale)
+	sys := allinonetest.Start(t, env)
+	e := plan[0]
+
+	prov.Played(0, 0) // the order happened; its webhook as eSIM Access sends it: no profiles
+	body := fmt.Sprintf(`{"notifyType":"ORDER_STATUS","eventGenerateTime":"2026-01-01T00:00:05Z","content":{"orderNo":%q,"transactionId":%q,"orderStatus":"GOT_RESOURCE"}}`,
+		e.OrderNo, e.TransactionID)
+	sent := time.Now()
+	resp, err := http.Post(sys.Hook, "application/json", strings.NewReader(body))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook: %v %v", resp, err)
+	}
+	_ = resp.Body.Close()
+	var p store.Profile
+	poll.Until(t, "the polled profile with its install data", func() bool {
+		var found bool
+		p, found = getProfile(t, sys.API, e.ICCID)
+		return found && p.Install != nil
+	})
+	t.Logf("install data %v after the webhook (stale threshold %v)", time.Since(sent).Round(10*time.Millisecond), stale)
+	if !strings.HasPrefix(p.Install.ActivationCode, "LPA:1$") || !strings.Contains(p.Install.QRCodeURL, e.ICCID) || !strings.Contains(p.Install.InstallURL, e.ICCID) ||
+		p.OrderNo != e.OrderNo || p.Status != "GOT_RESOURCE" {
+		t.Errorf("profile %+v, install %+v: want the order's, with an LPA code, QR and install links", p, p.Install)
+	}
+	prov.Played(0, 1) // the next step happens; its webhook is dropped
+	happened := time.Now()
+	poll.Until(t, "the dropped step learnt by polling", func() bool {
+		q, _ := getProfile(t, sys.API, e.ICCID)
+		return q.Status != "GOT_RESOURCE" || q.UsedVolume > 0
+	})
+	t.Logf("dropped step in the state %v after it happened (stale threshold %v, sweep every %v)", time.Since(happened).Round(10*time.Millisecond), stale, stale/4)
 }
