@@ -99,10 +99,11 @@ bench: build ## the benchmark harness: every stage against its baseline, table i
 bench-go: ## run the Go benchmarks of every module (speed goals live here, not in tests)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-fuzz: ## fuzz the webhook handler, the body normalizer and the event decoder, FUZZTIME each (default 60s)
+fuzz: ## fuzz the webhook handler, the body normalizer, the event decoder and the provider adapters, FUZZTIME each (default 60s)
 	cd ingest && $(GO) test -run '^$$' -fuzz '^FuzzWebhook$$' -fuzztime $(FUZZTIME) .
 	cd ingest && $(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) .
 	cd shared && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./event
+	cd shared && $(GO) test -run '^$$' -fuzz '^FuzzAdapters$$' -fuzztime $(FUZZTIME) ./provider
 	cd ingest && $(GO) test -run '^$$' -fuzz '^FuzzForm$$' -fuzztime $(FUZZTIME) .
 	cd ingest && $(GO) test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime $(FUZZTIME) ./verify
 

@@ -125,6 +125,8 @@ type verdict struct {
 	// Messages.
 	Expected, Received, Tolerated, Suppressed int
 	DeadLetters, DeliberateBad                int
+	// ByChannel counts the copies received per channel.
+	ByChannel map[string]int
 }
 
 func (v *verdict) add(check, format string, args ...any) {
@@ -282,8 +284,8 @@ func (v *verdict) checkState(ctx context.Context, st *redisstore.Store, o *oracl
 }
 
 // checkMessages holds what reached the customers (copies, by the sink's
-// keys) to the oracle's intents: each once; a stale 80 % warning may be
-// suppressed, and so may a message of an eSIM whose final status is
+// keys) to the oracle's intents: each once; a stale warning (80 % once
+// 100 % is due, three days left once one day is) may be suppressed, and so may a message of an eSIM whose final status is
 // terminal (the notifier's decisions when a message is due); extra copies
 // only where the log says an attempt was retried after an unknown outcome.
 func (v *verdict) checkMessages(ctx context.Context, st *redisstore.Store, o *oracle, copies map[string]int, emailDomain string) error {
@@ -324,11 +326,16 @@ func (v *verdict) copiesPerIntent(o *oracle, copies map[string]int, emailDomain 
 	known := map[string]string{} // sink key → intent id
 	for id := range o.intents {
 		known["email "+"<"+channel.MessageID(id, emailDomain)+">"] = id
-		known["sms "+id], known["webhook "+id] = id, id
+		// One delivery per message across channels: a message that fell
+		// back from WhatsApp to SMS counts once, and twice if both took it.
+		known["sms "+id], known["webhook "+id], known["whatsapp "+id] = id, id, id
 	}
 	out := map[string]int{}
+	v.ByChannel = map[string]int{}
 	for k, n := range copies {
 		v.Received += n
+		ch, _, _ := strings.Cut(k, " ")
+		v.ByChannel[ch] += n
 		id, ok := known[k]
 		if !ok {
 			v.add(CheckExtra, "%d× %s: no event asks for it", n, k)

@@ -331,6 +331,8 @@ func (r *Report) Print(w io.Writer) {
 		row("events attempted / acknowledged / present", fmt.Sprintf("%d / %d / %d", v.Attempted, v.Acknowledged, v.Present))
 		row("lost / unexpected / duplicated / indeterminate", fmt.Sprintf("%d / %d / %d / %d", v.Lost, v.Unexpected, v.Duplicated, v.Indeterminate))
 		row("messages expected / received", fmt.Sprintf("%d / %d", v.Expected, v.Received))
+		row("received email / sms / whatsapp / webhook", fmt.Sprintf("%d / %d / %d / %d",
+			v.ByChannel["email"], v.ByChannel["sms"], v.ByChannel["whatsapp"], v.ByChannel["webhook"]))
 		row("stale warnings suppressed", v.Suppressed)
 		row("extra copies after unknown outcome", v.Tolerated)
 		row("dead letters (planted)", fmt.Sprintf("%d (%d)", v.DeadLetters, v.DeliberateBad))

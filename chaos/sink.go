@@ -3,6 +3,7 @@ package chaos
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,10 +19,13 @@ import (
 )
 
 // Sink stands in for the customers' side of every channel: an SMTP server
-// and an HTTP endpoint taking the Twilio-style SMS API and the signed
-// webhook. It records each message by its idempotency key — the Message-ID
-// of an email, the Idempotency-Key of an SMS, the webhook-id of a webhook
-// (the intent id) — and counts copies.
+// and an HTTP endpoint taking the Twilio-style SMS API, the WhatsApp Cloud
+// API's template messages and the signed webhook. It records each message by
+// its idempotency key — the Message-ID of an email, the Idempotency-Key of an
+// SMS, the biz_opaque_callback_data of a WhatsApp message, the webhook-id of a
+// webhook (the intent id) — and counts copies. WhatsApp refuses recipients
+// whose number ends in an even digit as not on WhatsApp (a permanent error),
+// so that their messages fall back to the next channel.
 type Sink struct {
 	SMTPAddr string
 	HTTPURL  string
@@ -63,6 +68,24 @@ func startSink() (*Sink, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
 		_, _ = fmt.Fprintf(w, `{"sid":"SM%x","status":"queued"}`, time.Now().UnixNano())
+	})
+	mux.HandleFunc("POST /v21.0/{phone}/messages", func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			To string `json:"to"`
+			ID string `json:"biz_opaque_callback_data"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&m); err != nil || m.To == "" || m.ID == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if strings.IndexByte("02468", m.To[len(m.To)-1]) >= 0 {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":{"message":"not a WhatsApp user","code":131026}}`)
+			return
+		}
+		s.record("whatsapp", m.ID)
+		_, _ = fmt.Fprintf(w, `{"messaging_product":"whatsapp","messages":[{"id":"wamid.%x"}]}`, time.Now().UnixNano())
 	})
 	mux.HandleFunc("POST /hook", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)

@@ -73,11 +73,28 @@ func formJSON(values url.Values) ([]byte, error) {
 	obj := map[string]any{}
 	for k, vs := range values {
 		v := strings.TrimSpace(vs[len(vs)-1])
+		var val any = v
 		if (strings.HasPrefix(v, "{") || strings.HasPrefix(v, "[")) && json.Valid([]byte(v)) && depth([]byte(v)) <= maxDepth {
-			obj[k] = json.RawMessage(v)
-		} else {
-			obj[k] = v
+			val = json.RawMessage(v)
 		}
+		// A bracket key (content[iccid]=…, as PHP and the provider's test
+		// tool spell an object's field) is a field of that object.
+		if outer, inner, ok := bracketKey(k); ok {
+			sub, isMap := obj[outer].(map[string]any)
+			if !isMap {
+				if _, taken := obj[outer]; taken {
+					return nil, errors.New("form: " + outer + " given both whole and by its fields")
+				}
+				sub = map[string]any{}
+				obj[outer] = sub
+			}
+			sub[inner] = val
+			continue
+		}
+		if _, isMap := obj[k].(map[string]any); isMap {
+			return nil, errors.New("form: " + k + " given both whole and by its fields")
+		}
+		obj[k] = val
 	}
 	if _, ok := obj["notifyType"]; ok {
 		if _, ok := obj["content"]; !ok {
@@ -92,6 +109,19 @@ func formJSON(values url.Values) ([]byte, error) {
 		}
 	}
 	return json.Marshal(obj)
+}
+
+// bracketKey splits "outer[inner]" (one level, as forms nest).
+func bracketKey(k string) (outer, inner string, ok bool) {
+	i := strings.IndexByte(k, '[')
+	if i <= 0 || !strings.HasSuffix(k, "]") {
+		return "", "", false
+	}
+	inner = k[i+1 : len(k)-1]
+	if inner == "" || strings.ContainsAny(inner, "[]") {
+		return "", "", false
+	}
+	return k[:i], inner, true
 }
 
 // depth returns the deepest nesting of objects and arrays in a JSON text,

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/ingest/verify"
-	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/httpjson"
+	providers "github.com/esimflow/esimflow/shared/provider"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
@@ -35,6 +35,9 @@ type Handler struct {
 	// sender checks run before the body is read (allowlist, path token);
 	// body checks need it (signatures).
 	sender, signed verify.All
+	// adapters are the providers of /webhooks/{provider}, by name, each
+	// with its own verifier.
+	adapters map[string]adapter
 	// replays, when set, answers a signed message delivered before without
 	// storing it again (Standard Webhooks: the webhook-id is signed).
 	replays  replayGuard
@@ -43,6 +46,12 @@ type Handler struct {
 	metrics  *metrics
 	tracer   trace.Tracer
 	log      *slog.Logger
+}
+
+// adapter is a provider's adapter and its verifier (nil: none configured).
+type adapter struct {
+	providers.Adapter
+	verifier providers.Verifier
 }
 
 // replayGuard remembers the messages delivered; see verify.StandardWebhooks.
@@ -87,6 +96,12 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request, provider strin
 // admit runs every check that decides whether a request may be stored and
 // returns its body; false when it answered the request already.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, ip netip.Addr) ([]byte, bool) {
+	return h.admitSigned(w, r, ip, h.signed.Verify, h.replays)
+}
+
+// admitSigned is admit with the body's check and replay guard of one
+// provider.
+func (h *Handler) admitSigned(w http.ResponseWriter, r *http.Request, ip netip.Addr, signed func(verify.Request) error, replays replayGuard) ([]byte, bool) {
 	if !h.limiter.allow(ip) {
 		w.Header().Set("Retry-After", "1")
 		h.refuse(w, r, ip, http.StatusTooManyRequests, "rate_limited", "too many requests")
@@ -108,11 +123,11 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, ip netip.Addr) (
 		return nil, false
 	}
 	vr.Body = body
-	if err := h.signed.Verify(vr); err != nil {
+	if err := signed(vr); err != nil {
 		h.refuseCheck(w, r, ip, err)
 		return nil, false
 	}
-	if h.replays != nil && h.replays.Replayed(r.Header) {
+	if replays != nil && replays.Replayed(r.Header) {
 		// Stored already: answer as for a retry, so an honest sender stops.
 		h.metrics.received(event.Unknown, outcomeReplay)
 		answerReceived(w)
@@ -127,6 +142,10 @@ type incoming struct {
 	data      []byte
 	ev        event.Event
 	decodeErr error
+	// provider and adapter name who read the event, index which event of
+	// the body it is: the stored message's headers.
+	provider, adapter string
+	index             int
 }
 
 // parse turns the verified body into the event to store; false when it
@@ -156,7 +175,7 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request, ip netip.Addr, b
 		answerReceived(w)
 		return incoming{}, false
 	}
-	return incoming{data: data, ev: ev, decodeErr: decodeErr}, true
+	return incoming{data: data, ev: ev, decodeErr: decodeErr, provider: providers.Default, adapter: defaultAdapterVersion}, true
 }
 
 // store publishes the event and answers: 200 once JetStream has it, 413
@@ -164,11 +183,31 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request, ip netip.Addr, b
 // Anything that is JSON is stored, malformed or not: the processor judges
 // it, and nothing the provider sent is lost.
 func (h *Handler) store(w http.ResponseWriter, r *http.Request, span trace.Span, in incoming, provider string, now time.Time) {
-	ctx, data, ev := r.Context(), in.data, in.ev
-	key := dedupe.Key(ev, in.decodeErr, data)
+	ack, err := h.publish(r.Context(), span, in, now)
+	if h.failed(w, span, in, err) {
+		return
+	}
+	if h.replays != nil {
+		h.replays.Delivered(r.Header)
+	}
+	h.stored(in.ev.Type, ack)
+	// A duplicate is a provider's retry of a stored event: it is alive too.
+	h.metrics.arrivals.add(provider, now)
+	answerReceived(w)
+}
+
+// publish stores one event, with its dedupe key as Nats-Msg-Id.
+func (h *Handler) publish(ctx context.Context, span trace.Span, in incoming, now time.Time) (*jetstream.PubAck, error) {
+	data, ev := in.data, in.ev
+	key := in.key()
 	msg := nats.NewMsg(h.names.EventSubject(ev.Type))
 	msg.Data = data
 	msg.Header.Set(stream.HeaderReceivedAt, now.Format(time.RFC3339Nano))
+	msg.Header.Set(stream.HeaderProvider, in.provider)
+	msg.Header.Set(stream.HeaderAdapter, in.adapter)
+	if in.index > 0 {
+		msg.Header.Set(stream.HeaderEventIndex, strconv.Itoa(in.index))
+	}
 	span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
 	telemetry.Inject(ctx, msg.Header)
 
@@ -183,34 +222,44 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, span trace.Span,
 	}
 	ack, err := h.pub.PublishMsg(ctx, msg, opts...)
 	h.metrics.publishSeconds.Observe(time.Since(now).Seconds())
-	if err != nil && tooLargeToStore(err) {
+	return ack, err
+}
+
+// key is the event's dedupe key (provider.Key).
+func (in incoming) key() string {
+	return providers.Key(in.ev, in.decodeErr, in.data, in.index)
+}
+
+// failed answers a publish that failed, and reports whether it did.
+func (h *Handler) failed(w http.ResponseWriter, span trace.Span, in incoming, err error) bool {
+	if err == nil {
+		return false
+	}
+	ev := in.ev
+	if tooLargeToStore(err) {
 		// Permanent: a retry of the same request gets the same answer, so
 		// never 503 (the provider would retry it forever).
 		span.SetStatus(codes.Error, "event too large to store")
 		h.metrics.received(ev.Type, outcomeTooLarge)
-		h.log.Warn("event refused by the stream, answering 413", "type", ev.Type, "key", clipLog(key), "bytes", len(data), "err", err)
+		h.log.Warn("event refused by the stream, answering 413", "type", ev.Type, "key", clipLog(in.key()), "bytes", len(in.data), "err", err)
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "event too large to store")
-		return
+		return true
 	}
-	if err != nil {
-		span.SetStatus(codes.Error, "publish failed")
-		h.metrics.received(ev.Type, outcomeUnavailable)
-		h.log.Warn("publish failed, answering 503", "type", ev.Type, "key", clipLog(key), "err", err)
-		w.Header().Set("Retry-After", retryAfter)
-		httpjson.Error(w, http.StatusServiceUnavailable, "event store unavailable, retry later")
-		return
-	}
-	if h.replays != nil {
-		h.replays.Delivered(r.Header)
-	}
+	span.SetStatus(codes.Error, "publish failed")
+	h.metrics.received(ev.Type, outcomeUnavailable)
+	h.log.Warn("publish failed, answering 503", "type", ev.Type, "key", clipLog(in.key()), "err", err)
+	w.Header().Set("Retry-After", retryAfter)
+	httpjson.Error(w, http.StatusServiceUnavailable, "event store unavailable, retry later")
+	return true
+}
+
+// stored counts a stored event.
+func (h *Handler) stored(t event.Type, ack *jetstream.PubAck) {
 	outcome := outcomeStored
 	if ack.Duplicate {
 		outcome = outcomeDuplicate
 	}
-	h.metrics.received(ev.Type, outcome)
-	// A duplicate is a provider's retry of a stored event: it is alive too.
-	h.metrics.arrivals.add(provider, now)
-	answerReceived(w)
+	h.metrics.received(t, outcome)
 }
 
 // jsHeaderTooLarge is JetStream's "header size exceeds maximum allowed"

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/httpserve"
+	"github.com/esimflow/esimflow/shared/provider"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
 	"github.com/nats-io/nats.go"
@@ -34,6 +36,9 @@ type Deps struct {
 	Listener net.Listener
 	// Tracer traces each request; nil means no tracing.
 	Tracer trace.TracerProvider
+	// Providers are the provider adapters; nil means the built-ins and
+	// the mapping files of ESIMFLOW_PROVIDERS_DIR.
+	Providers *provider.Registry
 }
 
 // Service is a webhook receiver ready to serve.
@@ -42,6 +47,7 @@ type Service struct {
 	ln        net.Listener
 	log       *slog.Logger
 	protected bool
+	providers []string // the provider endpoints' names
 }
 
 // readTimeout bounds reading one request, headers and body.
@@ -82,6 +88,19 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 		signed = append(signed, verify.NewHeaderHMAC(cfg.SignatureHeader, cfg.SignatureEncoding, cfg.SignatureSecrets))
 	}
 
+	// Providers: each adapter with its verifier, keyed with its secrets.
+	reg := deps.Providers
+	if reg == nil {
+		var err error
+		if reg, err = provider.Load(cfg.ProvidersDir, provider.Options{SNSHosts: cfg.SNSHosts}); err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+	}
+	adapters, err := adaptersOf(reg, cfg.ProviderSecretsOf(), log)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+
 	// Handler: limit, verify, bound, classify, publish, answer. The chaos
 	// suite's failpoints wrap the publisher and the routes in its builds
 	// (failpoints.go), and nothing in others.
@@ -93,6 +112,7 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 		timeout:  cfg.PublishTimeout,
 		sender:   sender,
 		signed:   signed,
+		adapters: adapters,
 		replays:  replays,
 		clientIP: clientIP,
 		limiter:  newIPLimiter(cfg.RateLimit, cfg.RateBurst),
@@ -115,7 +135,35 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	protected := len(sender)+len(signed) > 0
-	return &Service{srv: srv, ln: deps.Listener, log: log, protected: protected}, nil
+	return &Service{srv: srv, ln: deps.Listener, log: log, protected: protected, providers: reg.Names()}, nil
+}
+
+// adaptersOf pairs each adapter with its verifier. A secret for a provider
+// no adapter has is a typo that would leave the provider unverified: an
+// error.
+func adaptersOf(reg *provider.Registry, secrets map[string][]string, log *slog.Logger) (map[string]adapter, error) {
+	out := map[string]adapter{}
+	for name := range secrets {
+		if _, ok := reg.Get(name); !ok {
+			return nil, fmt.Errorf("ESIMFLOW_PROVIDER_SECRETS: no provider %q (known: %s)", name, strings.Join(reg.Names(), ", "))
+		}
+	}
+	var open []string
+	for _, name := range reg.Names() {
+		a, _ := reg.Get(name)
+		v, err := a.Verifier(secrets[name])
+		if err != nil {
+			return nil, fmt.Errorf("ESIMFLOW_PROVIDER_SECRETS: %s: %w", name, err)
+		}
+		if v == nil && name != provider.Default {
+			open = append(open, name)
+		}
+		out[name] = adapter{Adapter: a, verifier: v}
+	}
+	if len(open) > 0 {
+		log.Info("providers without a signature check (tokens and the allowlist still apply); set ESIMFLOW_PROVIDER_SECRETS", "providers", open)
+	}
+	return out, nil
 }
 
 // Run serves the webhook endpoint until ctx ends, then shuts down gracefully:
@@ -127,7 +175,7 @@ func (s *Service) Run(ctx context.Context) error {
 			"(set ESIMFLOW_INGEST_TOKENS, ESIMFLOW_INGEST_HMAC_SECRETS, ESIMFLOW_INGEST_SIGNATURE_* or ESIMFLOW_INGEST_ALLOW_CIDRS)",
 			"loopback_only", config.Loopback(addrOf(s.ln, s.srv.Addr)))
 	}
-	s.log.Info("ingest listening", "addr", addrOf(s.ln, s.srv.Addr), "path", "/webhooks/esim")
+	s.log.Info("ingest listening", "addr", addrOf(s.ln, s.srv.Addr), "path", "/webhooks/esim", "providers", "/webhooks/{"+strings.Join(s.providers, ",")+"}")
 	return httpserve.Run(ctx, s.srv, s.ln)
 }
 

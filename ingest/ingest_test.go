@@ -16,6 +16,7 @@ import (
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/natstest"
+	"github.com/esimflow/esimflow/shared/provider"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,6 +33,12 @@ type fixture struct {
 
 // start runs ingest against srv with its own namespace and returns its URL.
 func start(t *testing.T, srv *natstest.Server, env map[string]string) fixture {
+	t.Helper()
+	return startWith(t, srv, env, nil)
+}
+
+// startWith is start with the given provider adapters (nil: as configured).
+func startWith(t *testing.T, srv *natstest.Server, env map[string]string, reg *provider.Registry) fixture {
 	t.Helper()
 	ns := testns.New(t)
 	env["ESIMFLOW_NAMESPACE"] = ns
@@ -61,7 +68,7 @@ func start(t *testing.T, srv *natstest.Server, env map[string]string) fixture {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	go func() {
-		done <- ingest.Run(ctx, cfg.Ingest, ingest.Deps{Publisher: js, Admin: adm, Logger: log, Listener: ln})
+		done <- ingest.Run(ctx, cfg.Ingest, ingest.Deps{Publisher: js, Admin: adm, Logger: log, Listener: ln, Providers: reg})
 	}()
 	t.Cleanup(func() {
 		cancel()

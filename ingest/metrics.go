@@ -12,13 +12,14 @@ import (
 // Outcomes of a webhook request, the values of the outcome label.
 const (
 	outcomeStored      = "stored"
-	outcomeDuplicate   = "duplicate"    // JetStream's duplicate window caught a retry
-	outcomeInvalid     = "invalid"      // not JSON: 400
-	outcomeBadRequest  = "bad_request"  // unreadable body: 400
-	outcomeTooLarge    = "too_large"    // 413
-	outcomeUnavailable = "unavailable"  // no PubAck in time: 503
-	outcomeHealth      = "health_check" // provider's ping: answered, not stored
-	outcomeReplay      = "replay"       // a signed message delivered before: answered, not stored again
+	outcomeDuplicate   = "duplicate"        // JetStream's duplicate window caught a retry
+	outcomeInvalid     = "invalid"          // not JSON: 400
+	outcomeBadRequest  = "bad_request"      // unreadable body: 400
+	outcomeTooLarge    = "too_large"        // 413
+	outcomeUnavailable = "unavailable"      // no PubAck in time: 503
+	outcomeHealth      = "health_check"     // provider's ping: answered, not stored
+	outcomeReplay      = "replay"           // a signed message delivered before: answered, not stored again
+	outcomeHandshake   = "handshake_failed" // a provider handshake (SNS subscription) that failed: 502
 )
 
 type metrics struct {

@@ -1,6 +1,10 @@
 package ingest
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/esimflow/esimflow/shared/provider"
+)
 
 // webhookPaths are the webhook endpoints and the provider family each is
 // for: the provider label of esimflow_webhook_last_received_timestamp_seconds.
@@ -14,7 +18,11 @@ var webhookPaths = []struct{ path, provider string }{
 	{"/api/webhooks/esim/{token}", providerESIMAccess},
 }
 
-const providerESIMAccess = "esimaccess"
+const providerESIMAccess = provider.Default
+
+// providerPaths are every provider's endpoints, by the adapter's name
+// (/webhooks/airalo, /webhooks/esimaccess); the provider label is the name.
+var providerPaths = []string{"/webhooks/{provider}", "/webhooks/{provider}/{token}"}
 
 // routes is ingest's table of contents.
 func routes(h *Handler) http.Handler {
@@ -22,6 +30,10 @@ func routes(h *Handler) http.Handler {
 	for _, p := range webhookPaths {
 		mux.Handle("POST "+p.path, h.From(p.provider))
 		mux.HandleFunc("HEAD "+p.path, h.Probe)
+	}
+	for _, p := range providerPaths {
+		mux.HandleFunc("POST "+p, h.Provider)
+		mux.HandleFunc("HEAD "+p, h.ProviderProbe)
 	}
 	return mux
 }

@@ -187,6 +187,15 @@ func TestFormAndHealth(t *testing.T) {
 		t.Errorf("flat form not wrapped in content: %s", m.Data)
 	}
 
+	bracket := "notifyType=ESIM_STATUS&notifyId=n-bracket&content%5Biccid%5D=8943108170000828414&content%5BesimStatus%5D=IN_USE&content[smdpStatus]=ENABLED"
+	if code := post("application/x-www-form-urlencoded", bracket, ""); code != 200 {
+		t.Fatalf("form with bracket keys: %d", code)
+	}
+	if m := lastMsg(t, f, stream.Events, f.names.EventSubject("ESIM_STATUS")); !strings.Contains(string(m.Data), `"iccid":"8943108170000828414"`) ||
+		!strings.Contains(string(m.Data), `"smdpStatus":"ENABLED"`) {
+		t.Errorf("bracket keys not read into content: %s", m.Data)
+	}
+
 	before := f.stored(t, stream.Events)
 	if code := post("application/json", `{"notifyType":"CHECK_HEALTH","content":{}}`, ""); code != 200 {
 		t.Errorf("health check: %d", code)

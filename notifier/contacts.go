@@ -8,9 +8,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/esimflow/esimflow/notifier/channel"
+	"github.com/esimflow/esimflow/notifier/template"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/locale"
 	"github.com/esimflow/esimflow/shared/store"
@@ -26,7 +28,9 @@ type contactBody struct {
 	Email         string   `json:"email"`
 	Phone         string   `json:"phone"`
 	Locale        string   `json:"locale"`
+	TimeZone      string   `json:"timeZone"`
 	Channels      []string `json:"channels"`
+	OptOut        []string `json:"optOut"`
 	ICCIDs        []string `json:"iccids"`
 }
 
@@ -60,19 +64,34 @@ func (b contactBody) contact(transactionID string) (store.Contact, error) {
 	if b.Locale != "" && !locale.Valid(b.Locale) {
 		bad("locale %q: want a language tag such as en, de or pt-BR", b.Locale)
 	}
+	if b.TimeZone != "" {
+		if _, err := time.LoadLocation(b.TimeZone); err != nil || b.TimeZone == "Local" {
+			bad("timeZone %q: want an IANA time zone such as Asia/Tokyo", b.TimeZone)
+		}
+	}
+	for i, k := range b.OptOut {
+		switch {
+		case !slices.Contains(template.Kinds, template.Kind(k)):
+			bad("optOut: %q is not one of %v", k, template.Kinds)
+		case slices.Contains(b.OptOut[:i], k):
+			bad("optOut: %q twice", k)
+		}
+	}
 	for i, ch := range b.Channels {
 		switch {
 		case !channel.Known(ch):
-			bad("channels: %q is not one of email, sms, webhook, console", ch)
+			bad("channels: %q is not one of %v", ch, channel.Names)
 		case slices.Contains(b.Channels[:i], ch):
 			bad("channels: %q twice", ch)
 		case ch == channel.EmailName && b.Email == "":
 			bad("channels: email needs an email address")
-		case ch == channel.SMSName && b.Phone == "":
-			bad("channels: sms needs a phone number")
+		case (ch == channel.SMSName || ch == channel.WhatsAppName) && b.Phone == "":
+			bad("channels: %s needs a phone number", ch)
 		}
 	}
-	needsAddress := len(b.Channels) == 0 || slices.ContainsFunc(b.Channels, func(c string) bool { return c == channel.EmailName || c == channel.SMSName })
+	needsAddress := len(b.Channels) == 0 || slices.ContainsFunc(b.Channels, func(c string) bool {
+		return c == channel.EmailName || c == channel.SMSName || c == channel.WhatsAppName
+	})
 	if needsAddress && b.Email == "" && b.Phone == "" {
 		bad("a contact needs an email or a phone (or channels naming only webhook or console)")
 	}
@@ -90,7 +109,7 @@ func (b contactBody) contact(transactionID string) (store.Contact, error) {
 		return store.Contact{}, err
 	}
 	return store.Contact{TransactionID: transactionID, Name: b.Name, Email: b.Email, Phone: b.Phone,
-		Locale: b.Locale, Channels: b.Channels, ICCIDs: b.ICCIDs}, nil
+		Locale: b.Locale, TimeZone: b.TimeZone, Channels: b.Channels, OptOut: b.OptOut, ICCIDs: b.ICCIDs}, nil
 }
 
 // ContactStore is what finding contacts reads.

@@ -1,6 +1,7 @@
 // Package notifier consumes notification intents from ESIM_NOTIFY through its
 // own durable consumer and sends each customer message exactly once per
-// intent id and channel (docs/design.md, Invariants 5).
+// intent id, on the first channel that takes it (docs/design.md,
+// Invariants 5 and "Customer messages").
 //
 // For each intent it:
 //
@@ -10,34 +11,49 @@
 //     (cancelled, released…: the processor publishes what the events'
 //     evidence asks for, in whatever order they come, and a late ACTIVATED
 //     after RELEASED must not tell the customer the eSIM works), and a
-//     low-data warning superseded by a higher one under way or sent; lets a
-//     lower one in flight go first (intent.SupersededBy, intent.After), so a
-//     customer never gets 80 % after 100 %;
+//     warning superseded by a higher one under way or sent; lets a lower one
+//     in flight go first (intent.SupersededBy, intent.After), so a customer
+//     never gets 80 % after 100 % — waiting for it parked under it (see
+//     below), and not for one that was dead-lettered;
 //  3. finds the contact: by the intent's transactionId, by the iccid index
 //     of the contacts registry, by the transactionId of the profile's order
 //     in the processor's state, then through the optional HTTP resolver;
-//  4. routes (see route): the contact's own channel list, else email, SMS,
-//     webhook, console — the first configured one it can address. Email and
-//     SMS need a contact: without one the intent is put back, spaced so that
-//     the deliveries left cover ESIMFLOW_CONTACT_WAIT, and dead-lettered
-//     with the reason when the wait is over;
-//  5. renders the kind's template in the contact's locale (package template);
-//  6. sends on each routed channel under a claim of its own,
-//     "<intent id>/<channel>": claimed before the send, finished as sent
-//     after, released on failure. A channel that took the message is never
-//     sent to again, whichever instance retries the others, and a lease
-//     that ran out mid-send is taken over and logged as retried_unknown for
-//     that channel alone;
-//  7. finishes the intent's claim as sent once every channel has it, or
+//  4. routes (see route): the contact's own channel list, else
+//     ESIMFLOW_NOTIFY_CHANNELS (email, SMS, WhatsApp, webhook, console), in
+//     order, keeping the configured channels it can address. Email, SMS and
+//     WhatsApp need a contact: without one the intent is parked under what
+//     it waits for, looked for once more, and put back with a retry that
+//     grows from half a second and covers ESIMFLOW_CONTACT_WAIT; it is
+//     dead-lettered with the reason when the wait is over;
+//  5. applies the customer's preferences and the quiet hours (quiet.go): an
+//     opted-out non-critical kind is suppressed; a non-critical message in
+//     the quiet hours of the contact's time zone is held until they end;
+//  6. renders the kind's template in the contact's locale (package
+//     template), with the profile's install data for an activation (LPA
+//     code, iOS link, inline QR) and the top-up link for the others;
+//  7. tries the routed channels in order (fallback.go), each under a claim
+//     of its own, "<intent id>/<channel>": claimed before the send,
+//     finished as sent after, released on failure. The first channel that
+//     takes the message ends the walk; a permanent failure, a timeout or a
+//     channel's fifth transient failure moves on to the next; an earlier
+//     transient failure retries the same channel later. A lease that ran
+//     out mid-send is taken over and logged as retried_unknown;
+//  8. finishes the intent's claim as sent once a channel has it, or
 //     releases it for a retry: after max(backoff, Retry-After) when a
-//     channel failed transiently, at once to the dead letters when one
-//     failed permanently (a 4xx that cannot succeed).
+//     channel failed transiently, at once to the dead letters when every
+//     channel failed permanently.
 //
-// A dead-lettered intent keeps its claims open, so a redrive from ESIM_DLQ
-// retries exactly the channels that did not get the message — and so does a
-// later copy of the intent, should the processor publish it again.
+// A waiting intent is woken (wake.go): the contact API, the processor's order
+// links and the end of a lower warning announce what they stored on
+// esim.wake, and one instance re-publishes the intents parked under it as
+// copies, which the claims keep to one send; the original keeps its retry.
+//
+// A dead-lettered intent keeps its channel claims open, and its own claim is
+// marked dead_lettered (not final), so a redrive from ESIM_DLQ walks the
+// channels again — and so does a later copy of the intent, should the
+// processor publish it again.
 //
 // Every attempt and outcome goes to the notification log, one entry per
-// channel send (sent, failed, retried_unknown) and per intent decision
-// (suppressed, dead_lettered).
+// channel try (sent, failed, retried_unknown) and per intent decision
+// (waiting, held, suppressed, dead_lettered).
 package notifier

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -28,9 +28,15 @@ type Handler struct {
 	templates   Renderer
 	locale      string
 	contactWait time.Duration
+	order       []string      // channels to try, in order, for a contact that names none
+	sendTimeout time.Duration // one channel's try; then the next (fallback.go)
+	quiet       *quietHours   // quiet.go
+	topUpURL    string        // the reseller's top-up link template (render.go)
+	now         func() time.Time
 	owner       string
 	lease       time.Duration
 	maxDeliver  int
+	wake        *waker
 	metrics     *metrics
 	tracer      trace.Tracer
 	log         *slog.Logger
@@ -40,24 +46,44 @@ type Handler struct {
 // still due, find the contact, route and render, send on each routed channel,
 // and turn what the sends did into an outcome.
 func (h *Handler) Handle(ctx context.Context, m *consume.Msg) consume.Outcome {
+	o, held := h.handle(ctx, m)
+	if !woken(m) || o.Acked() {
+		return o
+	}
+	if held && int(m.Meta.NumDelivered) < h.maxDeliver {
+		// A wake-up's copy that found the intent held (its original, most
+		// likely, about to park it again): it looks again shortly, or the
+		// wake-up it carries would be lost.
+		return consume.Wait("held by another instance", orderDelay).For(o.Type)
+	}
+	// A wake-up's copy has done what it could: the original retries (or
+	// dead-letters) on its own schedule, and it re-parked the intent if it
+	// still waits.
+	return consume.Ack("woken_copy").For(o.Type)
+}
+
+// handle is Handle for any message; held reports that the outcome waits
+// for a claim another instance holds.
+func (h *Handler) handle(ctx context.Context, m *consume.Msg) (o consume.Outcome, held bool) {
 	var in intent.Intent
 	if err := json.Unmarshal(m.Data(), &in); err != nil || in.ID == "" || in.ICCID == "" {
-		return consume.Fail(consume.Permanent(fmt.Errorf("undecodable intent: %v", err)))
+		return consume.Fail(consume.Permanent(fmt.Errorf("undecodable intent: %v", err))), false
 	}
 	claim, o, ok := h.claim(ctx, in, m)
 	if !ok {
-		return o.For(string(in.Kind))
+		return o.For(string(in.Kind)), claim.Outcome == store.HeldByOther
 	}
 	// The intent's claim is ours until the lease ends; every path below
 	// finishes or releases it.
 	if o, ok := h.due(ctx, in, claim, m); !ok {
-		return o.For(string(in.Kind))
+		return o.For(string(in.Kind)), false
 	}
 	targets, msg, o, ok := h.prepare(ctx, in, m)
 	if !ok {
-		return o.For(string(in.Kind))
+		return o.For(string(in.Kind)), false
 	}
-	return h.conclude(ctx, in, h.sendAll(ctx, in, targets, msg), m).For(string(in.Kind))
+	s := h.sendFirst(ctx, in, targets, msg)
+	return h.conclude(ctx, in, s, m).For(string(in.Kind)), len(s.failures) == 0 && !s.heldUntil.IsZero()
 }
 
 // claim takes the intent's claim, or says why not: another instance holds
@@ -121,17 +147,32 @@ func (h *Handler) due(ctx context.Context, in intent.Intent, claim store.Claim, 
 			Attempt: claim.Attempt, Status: string(store.ClaimSuppressed), Error: "superseded by " + stale}
 		return h.finish(ctx, in, &entry, store.ClaimSuppressed), false
 	}
-	if busy, err := h.firstIn(ctx, in.After, store.ClaimHeld); err != nil {
+	busy, err := h.firstIn(ctx, in.After, store.ClaimHeld)
+	if err == nil && busy != "" {
+		busy, err = h.unlessHeldForQuiet(ctx, in, busy)
+	}
+	if err == nil && busy != "" && h.wake.enabled() {
+		// Parked first, then looked again (see prepare).
+		h.wake.park(ctx, in, m, intent.WakeIntent(busy))
+		if busy, err = h.firstIn(ctx, in.After, store.ClaimHeld); err == nil && busy != "" {
+			busy, err = h.unlessHeldForQuiet(ctx, in, busy)
+		}
+	}
+	if err != nil {
 		return consume.Fail(h.release(ctx, in, err)), false
 	} else if busy != "" {
 		// A lower warning is in flight: let it go first (or be suppressed
-		// because of this one), then send. Backing off: its holder may have
-		// died mid-send, and then it stays held until its lease ends and its
-		// redelivery takes it over — a minute, which waits of orderDelay
-		// would outlast no delivery budget (found by the chaos suite).
+		// because of this one), then send. Its end wakes this one (parked
+		// under it). Until then the waits grow as a contact wait's, up to a
+		// minute: the lower one may itself wait for the contact both need,
+		// or its holder may have died mid-send and hold it until its lease
+		// ends and its redelivery takes it over — which fixed short waits
+		// would outlast no delivery budget (found by the chaos suite; issue
+		// 16, case 2). Should this one's deliveries run out first, its
+		// parked entry still wakes it when the lower one ends.
 		wait := orderDelay
 		if m.Meta.NumDelivered > 1 {
-			wait = consume.Backoff(m.Meta.NumDelivered - 1)
+			wait = min(max(h.contactWaitDelay(m.Meta), consume.Backoff(m.Meta.NumDelivered-1)), time.Minute)
 		}
 		return h.waitReleasing(ctx, in, "waiting for "+busy, wait), false
 	}
@@ -144,7 +185,18 @@ func (h *Handler) prepare(ctx context.Context, in intent.Intent, m *consume.Msg)
 	if err != nil {
 		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, fmt.Errorf("find contact: %w", err))), false
 	}
-	targets, err := route(contact, h.channels)
+	targets, err := route(contact, h.channels, h.order)
+	if errors.Is(err, errNoContact) && h.wake.enabled() {
+		// Parked first, then looked again: a contact or link stored before
+		// the park is found now, and one stored after it is announced after
+		// it too, and wakes the parked message. The other order would lose
+		// a wake-up that came between the look and the park.
+		h.wake.park(ctx, in, m, waitKeys(in)...)
+		if contact, err = h.contacts.find(ctx, in); err != nil {
+			return nil, channel.Message{}, consume.Fail(h.release(ctx, in, fmt.Errorf("find contact: %w", err))), false
+		}
+		targets, err = route(contact, h.channels, h.order)
+	}
 	switch {
 	case errors.Is(err, errNoContact):
 		if wait := h.contactWaitDelay(m.Meta); wait > 0 {
@@ -157,38 +209,26 @@ func (h *Handler) prepare(ctx context.Context, in intent.Intent, m *consume.Msg)
 	case err != nil:
 		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, consume.Permanent(err))), false
 	}
-	msg, err := render(h.templates, in, contact, h.locale)
+	if o, ok := h.preferences(ctx, in, contact, m); !ok {
+		return nil, channel.Message{}, o, false
+	}
+	x, err := h.extras(ctx, in)
+	if err != nil {
+		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, err)), false
+	}
+	msg, err := render(h.templates, in, contact, h.locale, x)
 	if err != nil {
 		return nil, channel.Message{}, consume.Fail(h.release(ctx, in, consume.Permanent(fmt.Errorf("render %s: %w", in.ID, err)))), false
 	}
 	return targets, msg, consume.Outcome{}, true
 }
 
-// sends is what sending on the routed channels did.
+// sends is what trying the routed channels did (fallback.go).
 type sends struct {
 	failures  []error
 	permanent bool          // a failure no retry can fix
 	retryAt   time.Duration // the longest wait a failed channel asked for
 	heldUntil time.Time     // the earliest lease end of a channel another instance holds
-}
-
-// sendAll sends msg on each target under one claim per channel,
-// "<intent id>/<channel>": a channel that took the message is never sent to
-// again, whichever instance retries the others.
-func (h *Handler) sendAll(ctx context.Context, in intent.Intent, targets []Channel, msg channel.Message) sends {
-	var s sends
-	for _, ch := range targets {
-		held, err := h.sendOn(ctx, in, ch, msg)
-		switch {
-		case err != nil:
-			s.failures = append(s.failures, err)
-			s.permanent = s.permanent || channel.IsPermanent(err)
-			s.retryAt = max(s.retryAt, channel.RetryAfter(err))
-		case !held.IsZero() && (s.heldUntil.IsZero() || held.Before(s.heldUntil)):
-			s.heldUntil = held
-		}
-	}
-	return s
 }
 
 // conclude marks the intent sent, or releases it to be retried.
@@ -204,87 +244,45 @@ func (h *Handler) conclude(ctx context.Context, in intent.Intent, s sends, m *co
 	return h.finish(ctx, in, nil, store.ClaimSent)
 }
 
-// sendOn sends m on ch under the claim "<intent id>/<channel>". It returns
-// when that claim's holder's lease ends if another instance holds it, and
-// nil with a zero time when the channel has the message (now or before).
-func (h *Handler) sendOn(ctx context.Context, in intent.Intent, ch Channel, m channel.Message) (time.Time, error) {
-	id := in.ID + "/" + ch.Name()
-	ctx, span := h.tracer.Start(ctx, "notifier send", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("esimflow.intent_id", in.ID), attribute.String("esimflow.channel", ch.Name())))
-	defer span.End()
-	claim, err := h.store.Claim(ctx, id, h.owner, h.lease)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("claim %s: %w", id, err)
+// waitKeys are what a message without a contact waits for: a contact under
+// its transactionId, or one listing its iccid or reached through the iccid's
+// order link.
+func waitKeys(in intent.Intent) []string {
+	keys := []string{intent.WakeICCID(in.ICCID)}
+	if in.TransactionID != "" {
+		keys = append(keys, intent.WakeTx(in.TransactionID))
 	}
-	switch claim.Outcome {
-	case store.AlreadyDone:
-		return time.Time{}, nil
-	case store.HeldByOther:
-		return claim.LeaseUntil, nil
-	}
-	entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
-		Channel: ch.Name(), Attempt: claim.Attempt}
-	if claim.Takeover {
-		// The previous holder's lease ran out mid-send: the customer may have
-		// this message already. The retry is logged apart, before it is made,
-		// so that a second copy can always be told from a double send: when
-		// the log cannot take the mark, no retry. The claim stays ours until
-		// its lease ends, so the next attempt is a takeover again.
-		unknown := entry
-		unknown.Status, unknown.SentAt = store.NotificationRetriedUnknown, time.Now().UTC()
-		if err := h.store.AppendNotification(ctx, unknown); err != nil {
-			return time.Time{}, fmt.Errorf("log %s as retried after an unknown outcome: %w", id, err)
-		}
-		h.metrics.send(ch.Name(), "retried_unknown")
-	}
-	sendCtx, cancel := context.WithTimeout(ctx, h.lease/2)
-	err = ch.Send(sendCtx, m)
-	cancel()
-	entry.SentAt = time.Now().UTC()
-	if err != nil {
-		err = fmt.Errorf("send %s on %s: %w", in.ID, ch.Name(), err)
-		entry.Status, entry.Error = "failed", err.Error()
-		h.logEntry(ctx, entry)
-		h.metrics.send(ch.Name(), failure(err))
-		if rerr := h.store.Release(ctx, id, h.owner); rerr != nil && !errors.Is(rerr, store.ErrNotOwner) {
-			err = errors.Join(err, fmt.Errorf("release %s: %w", id, rerr))
-		}
-		return time.Time{}, err
-	}
-	if err := h.store.Finish(ctx, id, h.owner, store.ClaimSent); errors.Is(err, store.ErrNotOwner) {
-		// Our lease ran out while sending and another instance took over;
-		// it logs its own attempt. Ours still happened: record it.
-		h.log.Warn("channel claim lost during send", "id", id)
-	} else if err != nil {
-		// Sent but not marked: the claim expires and the channel is retried
-		// as an unknown outcome. Retrying the mark now narrows that window.
-		return time.Time{}, fmt.Errorf("mark %s sent: %w", id, err)
-	}
-	entry.Status = string(store.ClaimSent)
-	h.logEntry(ctx, entry)
-	h.metrics.send(ch.Name(), "sent")
-	return time.Time{}, nil
-}
-
-func failure(err error) string {
-	if channel.IsPermanent(err) {
-		return "failed_permanent"
-	}
-	return "failed"
+	return keys
 }
 
 // contactWaitDelay is how long to wait before looking for the contact
-// again; zero when the wait is over. The remaining window is spread over the
-// deliveries left, so that the last one comes when the window has passed and
-// can dead-letter the intent with the reason.
+// again; zero when the wait is over. The waits grow by contactWaitFactor from
+// contactWaitFirst, for what no wake-up announces (a contact the resolver
+// finds, a lost wake-up); and never less than the growing series needs for
+// the deliveries left to cover the remaining window, so that the last one
+// comes when the window has passed and can dead-letter the intent with the
+// reason.
 func (h *Handler) contactWaitDelay(meta *jetstream.MsgMetadata) time.Duration {
-	remaining := h.contactWait - time.Since(meta.Timestamp)
-	left := int64(h.maxDeliver) - int64(meta.NumDelivered)
+	return contactWaitDelay(h.contactWait-time.Since(meta.Timestamp), meta.NumDelivered, h.maxDeliver)
+}
+
+func contactWaitDelay(remaining time.Duration, delivered uint64, maxDeliver int) time.Duration {
+	left := int64(maxDeliver) - int64(delivered)
 	if remaining <= 0 || left <= 0 {
 		return 0
 	}
-	return min(max(consume.Backoff(meta.NumDelivered), remaining/time.Duration(left)), remaining)
+	grown := float64(contactWaitFirst) * math.Pow(contactWaitFactor, float64(max(delivered, 1)-1))
+	// d + fd + f²d + … (left terms) = remaining
+	needed := float64(remaining) * (contactWaitFactor - 1) / (math.Pow(contactWaitFactor, float64(left)) - 1)
+	return min(time.Duration(max(grown, needed)), remaining)
 }
+
+// The contact wait's retries: the first within a second, each next one
+// three times as long.
+const (
+	contactWaitFirst  = 500 * time.Millisecond
+	contactWaitFactor = 3.0
+)
 
 // orderDelay is how soon an intent waiting for a lower one looks again.
 const orderDelay = 200 * time.Millisecond
@@ -320,6 +318,7 @@ func (h *Handler) finish(ctx context.Context, in intent.Intent, entry *store.Not
 		entry.SentAt = time.Now().UTC()
 		h.logEntry(ctx, *entry)
 	}
+	h.releaseHigher(in)
 	h.metrics.outcome(in.Kind, string(state))
 	return consume.Ack(string(state))
 }
@@ -379,7 +378,34 @@ func (h *Handler) observe(ctx context.Context, m *consume.Msg, s consume.Settled
 	if json.Unmarshal(m.Data(), &in) == nil && in.ID != "" && in.ICCID != "" {
 		h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
 			Status: "dead_lettered", Error: s.Err.Error(), SentAt: time.Now().UTC()})
+		h.abandon(ctx, in)
 		h.metrics.outcome(in.Kind, "dead_lettered")
+	}
+}
+
+// abandon marks a dead-lettered intent's claim so: a higher warning waiting
+// for it (After) goes out now instead of waiting for a message that will not
+// come, and a re-drive of either is enough (issue 16, case 2). A claim that
+// another holds (a re-drive already at work) or that is final is left as it
+// is. Failing here leaves the claim released, as before: the higher warning
+// waits, and the dead letter's re-drive still sends.
+func (h *Handler) abandon(ctx context.Context, in intent.Intent) {
+	c, err := h.store.Claim(ctx, in.ID, h.owner, h.lease)
+	if err == nil && c.Outcome == store.Claimed {
+		err = h.store.Finish(ctx, in.ID, h.owner, store.ClaimDeadLettered)
+	}
+	if err != nil {
+		h.log.Error("mark dead-lettered intent", "id", in.ID, "err", err)
+		return
+	}
+	h.releaseHigher(in)
+}
+
+// releaseHigher wakes the higher warnings that may wait for in (those that
+// supersede it are ordered after it), now that it is done with.
+func (h *Handler) releaseHigher(in intent.Intent) {
+	if len(in.SupersededBy) > 0 {
+		h.wake.announce(intent.WakeIntent(in.ID))
 	}
 }
 

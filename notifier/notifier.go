@@ -31,6 +31,7 @@ type Store interface {
 	store.Claims
 	store.NotificationLog
 	store.Contacts
+	store.Parking
 	Profile(ctx context.Context, iccid string) (store.Profile, error)
 	Order(ctx context.Context, orderNo string) (store.Order, error)
 	Ping(ctx context.Context) error
@@ -72,14 +73,28 @@ type Deps struct {
 	Workers int // default: the configuration's NotifyWorkers
 	// Tracer traces each intent and send; nil means no tracing.
 	Tracer trace.TracerProvider
+	// Clock tells the time the quiet hours are read on (default time.Now);
+	// tests move it.
+	Clock func() time.Time
+	// HoldRecheck bounds how long a message held for quiet hours waits
+	// before it looks again (default 1h).
+	HoldRecheck time.Duration
+	// Wake, when set, carries wake-ups (waker): a message waiting for a
+	// contact, an order link or a lower warning is looked at again as soon
+	// as that is stored. Without it, waiting messages find it on their retry.
+	Wake WakeConn
 }
 
 // Service is a notifier ready to consume.
 type Service struct {
-	pipe    *consume.Pipeline
-	handle  consume.Handler
-	cons    jetstream.Consumer
-	workers int
+	pipe     *consume.Pipeline
+	handle   consume.Handler
+	cons     jetstream.Consumer
+	workers  int
+	checks   []*peerCheck
+	channels []Channel
+	wake     *waker
+	log      *slog.Logger
 }
 
 // New builds the notifier and registers its API routes, metrics and
@@ -128,12 +143,29 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 		}
 	}
 
+	// Customer rules: the channel order, quiet hours, the top-up link.
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
+	sendTimeout := cfg.SendTimeout
+	if sendTimeout <= 0 {
+		sendTimeout = deps.Lease / 2
+	}
+	quiet, err := newQuietHours(cfg.Quiet, deps.HoldRecheck, deps.Publisher)
+	if err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
+
 	// Handler: claim, check staleness and order, find the contact, route,
-	// render, send on each channel under its own claim, mark, log; the
+	// apply preferences and quiet hours, render, try the channels in order
+	// until one takes the message, each under its own claim, mark, log; the
 	// pipeline acks (or retries, dead-letters) what the handler decided. The
 	// chaos suite's failpoints wrap the store and the channels in its builds
 	// (failpoints.go), and nothing in others.
 	tracer := telemetry.OrNoop(deps.Tracer).Tracer("esimflow/notifier")
+	sn := stream.NewNames(cfg.Namespace)
+	wake := &waker{conn: deps.Wake, subject: sn.WakeSubject(), queue: sn.Consumer(stream.NotifierConsumer),
+		parking: deps.Store, pub: deps.Publisher, ttl: cfg.ContactWait + parkMargin, log: log}
 	h := &Handler{
 		store:       failpointStore(deps.Store),
 		channels:    channels,
@@ -141,24 +173,37 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 		templates:   deps.Templates,
 		locale:      cfg.Locale,
 		contactWait: cfg.ContactWait,
+		order:       cfg.ChannelOrder,
+		sendTimeout: sendTimeout,
+		quiet:       quiet,
+		topUpURL:    cfg.TopUpURL,
+		now:         deps.Clock,
 		owner:       deps.Owner,
 		lease:       deps.Lease,
 		maxDeliver:  cfg.MaxDeliver,
+		wake:        wake,
 		metrics:     newMetrics(deps.Admin.Registerer()),
 		tracer:      tracer,
 		log:         log,
 	}
 	pipe := &consume.Pipeline{
-		Kind: deadLetterKind, Names: stream.NewNames(cfg.Namespace), MaxDeliver: cfg.MaxDeliver, Publisher: deps.Publisher,
+		Kind: deadLetterKind, Names: sn, MaxDeliver: cfg.MaxDeliver, Publisher: deps.Publisher,
 		Observe: h.observe, Tracer: tracer, Span: "notifier intent", Log: log,
 	}
 
-	// API and readiness.
-	registerRoutes(deps.Admin, deps.Store, h.preview)
+	// API and readiness: the store, and each channel's peer that can be
+	// checked without sending (SMTP: connect, EHLO, TLS, AUTH).
+	registerRoutes(deps.Admin, deps.Store, h.preview, wake.announce)
 	deps.Admin.AddCheck("notifier_store", deps.Store.Ping)
+	checks := peerChecks(deps.Channels)
+	for _, c := range checks {
+		deps.Admin.AddCheck("notifier_"+c.name, c.Check)
+	}
 	deps.Admin.WatchConsumer(deps.Consumer)
-	log.Info("notifier ready", "channels", names(channels), "owner", deps.Owner, "contact_resolver", deps.Resolver != nil)
-	return &Service{pipe: pipe, handle: h.Handle, cons: deps.Consumer, workers: deps.Workers}, nil
+	log.Info("notifier ready", "channels", names(channels), "owner", deps.Owner, "contact_resolver", deps.Resolver != nil,
+		"quiet_hours", cfg.Quiet.On())
+	return &Service{pipe: pipe, handle: h.Handle, cons: deps.Consumer, workers: deps.Workers,
+		checks: checks, channels: deps.Channels, wake: wake, log: log}, nil
 }
 
 // NewChannels builds the channels the configuration asks for, each behind its
@@ -180,6 +225,14 @@ func NewChannels(cfg config.Notifier, console io.Writer) ([]Channel, error) {
 		}
 		out = append(out, channel.Limit(s, cfg.SMS.Rate))
 	}
+	if cfg.WhatsApp.APIURL != "" {
+		w, err := channel.NewWhatsApp(channel.WhatsAppOptions{BaseURL: cfg.WhatsApp.APIURL, PhoneNumberID: cfg.WhatsApp.PhoneNumberID,
+			Token: cfg.WhatsApp.Token, TemplatePrefix: cfg.WhatsApp.TemplatePrefix})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, channel.Limit(w, cfg.WhatsApp.Rate))
+	}
 	if cfg.Webhook.URL != "" {
 		w, err := channel.NewWebhook(channel.WebhookOptions{URL: cfg.Webhook.URL, Secret: cfg.Webhook.Secret,
 			AllowPrivate: cfg.Webhook.AllowPrivate})
@@ -197,10 +250,35 @@ func NewChannels(cfg config.Notifier, console io.Writer) ([]Channel, error) {
 	return out, nil
 }
 
-// Run consumes intents until ctx ends, then lets sends in flight finish.
+// Run checks the channels' peers, then consumes intents until ctx ends and
+// lets sends in flight finish. A peer that is down does not stop it (the
+// sends wait and retry, readiness says why); a configuration no retry can
+// fix does, with the reason.
 func (s *Service) Run(ctx context.Context) error {
+	defer closeChannels(s.channels)
+	checkCtx, cancel := context.WithTimeout(ctx, startupCheckTimeout)
+	fatal, down := checkPeers(checkCtx, s.checks)
+	cancel()
+	if fatal != nil {
+		return fmt.Errorf("notifier: %w", fatal)
+	}
+	if down != nil {
+		s.log.Error("channel peer not reachable at start-up; sends retry, readiness reports it", "err", down)
+	}
+	stop, err := s.wake.listen(ctx)
+	if err != nil {
+		return fmt.Errorf("notifier: %w", err)
+	}
+	defer stop()
 	return s.pipe.Run(ctx, s.cons, s.workers, s.handle)
 }
+
+// parkMargin is how much longer than the contact wait a waiting message
+// stays parked: its last retries come after the wait.
+const parkMargin = 5 * time.Minute
+
+// startupCheckTimeout bounds the channels' start-up checks.
+const startupCheckTimeout = 30 * time.Second
 
 // Run builds a notifier and runs it until ctx ends.
 func Run(ctx context.Context, cfg config.Notifier, deps Deps) error {

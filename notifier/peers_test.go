@@ -13,6 +13,7 @@ import (
 	"github.com/esimflow/esimflow/notifier"
 	"github.com/esimflow/esimflow/notifier/channel"
 	"github.com/esimflow/esimflow/notifier/channel/smtptest"
+	"github.com/esimflow/esimflow/notifier/channel/whatsapptest"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -144,11 +145,12 @@ type peers struct {
 	smtp *smtptest.Server
 	sms  *smsPeer
 	hook *hookPeer
+	wa   *whatsapptest.Server
 }
 
 func newPeers(t *testing.T, smsScript map[string][]int) peers {
 	return peers{smtp: smtptest.Start(t, smtptest.Options{Security: smtptest.STARTTLS, User: "u", Password: "p"}),
-		sms: newSMSPeer(t, smsScript), hook: newHookPeer(t)}
+		sms: newSMSPeer(t, smsScript), hook: newHookPeer(t), wa: whatsapptest.Start(t, nil)}
 }
 
 // channels builds a fresh set of channels per instance, as separate
@@ -164,6 +166,12 @@ func (p peers) channels(t *testing.T, names ...string) func(int) []notifier.Chan
 				out = append(out, p.sms.channel(t))
 			case "webhook":
 				out = append(out, p.hook.channel(t))
+			case "whatsapp":
+				w, err := channel.NewWhatsApp(p.wa.Options())
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, w)
 			}
 		}
 		return out

@@ -61,14 +61,14 @@ func (h *Handler) preview(ctx context.Context, iccid, id string) (Preview, error
 		return Preview{}, fmt.Errorf("find contact: %w", err)
 	}
 	out := Preview{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, Channels: []string{}}
-	if targets, err := route(contact, h.channels); err == nil {
+	if targets, err := route(contact, h.channels, h.order); err == nil {
 		for _, ch := range targets {
 			out.Channels = append(out.Channels, ch.Name())
 		}
 	} else if !errors.Is(err, errNoContact) {
 		return Preview{}, err
 	}
-	m, err := render(h.templates, in, contact, h.locale)
+	m, err := render(h.templates, in, contact, h.locale, extras{install: p.Install, topUpURL: h.topUpURL})
 	if err != nil {
 		return Preview{}, fmt.Errorf("render %s: %w", in.ID, err)
 	}

@@ -57,12 +57,16 @@ type options struct {
 	channels func(i int) []notifier.Channel
 	resolver notifier.ContactResolver
 	redis    bool // keep state in Redis (skips without one) instead of NATS KV
+	noWake   bool // no wake-ups: waiting messages rely on their retries
 	lease    time.Duration
 	// wrap, when set, stands between the notifiers and the store (faults).
-	wrap func(store.Store) store.Store
+	wrap    func(store.Store) store.Store
+	clock   func() time.Time
+	recheck time.Duration // how often a held message looks again
 }
 
 type rig struct {
+	nc    *nats.Conn
 	js    jetstream.JetStream
 	names stream.Names
 	store store.Store
@@ -74,7 +78,8 @@ type rig struct {
 func start(t *testing.T, opts options) rig {
 	t.Helper()
 	srv := natstest.StartEmbedded(t)
-	js, err := jetstream.New(srv.Connect(t))
+	nc := srv.Connect(t)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +113,7 @@ func start(t *testing.T, opts options) rig {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	out := &sink{}
-	r := rig{js: js, names: names, store: st, out: out}
+	r := rig{nc: nc, js: js, names: names, store: st, out: out}
 	used := st
 	if opts.wrap != nil {
 		used = opts.wrap(st)
@@ -116,9 +121,13 @@ func start(t *testing.T, opts options) rig {
 	var wg sync.WaitGroup
 	for i := range max(opts.n, 1) {
 		deps := notifier.Deps{Consumer: cons, Publisher: js, Store: used, Console: out, Admin: admin.New(""), Lease: opts.lease,
-			Logger: log.With("instance", i), Owner: fmt.Sprintf("n%d", i), Resolver: opts.resolver}
+			Logger: log.With("instance", i), Owner: fmt.Sprintf("n%d", i), Resolver: opts.resolver,
+			Clock: opts.clock, HoldRecheck: opts.recheck}
 		if opts.channels != nil {
 			deps.Channels = opts.channels(i)
+		}
+		if !opts.noWake {
+			deps.Wake = nc
 		}
 		s, err := notifier.New(cfg.Notifier, deps)
 		if err != nil {

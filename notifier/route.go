@@ -12,19 +12,19 @@ import (
 // errNoContact: the configured channels need a contact and there is none yet.
 var errNoContact = errors.New("no contact")
 
-// routingOrder is the default preference among configured channels.
-var routingOrder = []string{channel.EmailName, channel.SMSName, channel.WebhookName, channel.ConsoleName}
+// defaultOrder is the channel order when the configuration names none.
+var defaultOrder = []string{channel.EmailName, channel.SMSName, channel.WhatsAppName, channel.WebhookName, channel.ConsoleName}
 
-// route picks the channels a message goes out on.
+// route picks the channels a message is tried on, in order: it goes out on
+// the first that takes it (fallback.go).
 //
 // A contact's own list wins, in its order, keeping the channels that are
-// configured and that it has an address for. Otherwise one channel: email
-// when configured and the contact has an address, else SMS likewise, else
-// the webhook, else the console. Email and SMS need a contact: when one of
-// them is configured and there is no contact, route answers errNoContact and
-// the message waits for the checkout to register it; the webhook and the
-// console send without one.
-func route(c *store.Contact, configured map[string]Channel) ([]Channel, error) {
+// configured and that it has an address for. Otherwise order (the
+// configured ESIMFLOW_NOTIFY_CHANNELS), keeping the same. Email, SMS and
+// WhatsApp need a contact: when one of them is configured and there is no
+// contact, route answers errNoContact and the message waits for the checkout
+// to register it; the webhook and the console send without one.
+func route(c *store.Contact, configured map[string]Channel, order []string) ([]Channel, error) {
 	usable := func(name string) bool {
 		if configured[name] == nil {
 			return false
@@ -32,37 +32,45 @@ func route(c *store.Contact, configured map[string]Channel) ([]Channel, error) {
 		switch name {
 		case channel.EmailName:
 			return c != nil && c.Email != ""
-		case channel.SMSName:
+		case channel.SMSName, channel.WhatsAppName:
 			return c != nil && c.Phone != ""
 		}
 		return true
 	}
-	if c != nil && len(c.Channels) > 0 {
+	pick := func(names []string) []Channel {
 		var out []Channel
-		for _, name := range c.Channels {
+		for _, name := range names {
 			if usable(name) {
 				out = append(out, configured[name])
 			}
 		}
-		if len(out) == 0 {
-			return nil, fmt.Errorf("contact %s asks for %v, and none is configured here with an address for it", c.TransactionID, c.Channels)
-		}
-		return out, nil
+		return out
 	}
-	if c == nil && (configured[channel.EmailName] != nil || configured[channel.SMSName] != nil) {
+	if c != nil && len(c.Channels) > 0 {
+		if out := pick(c.Channels); len(out) > 0 {
+			return out, nil
+		}
+		return nil, fmt.Errorf("contact %s asks for %v, and none is configured here with an address for it", c.TransactionID, c.Channels)
+	}
+	if c == nil && (configured[channel.EmailName] != nil || configured[channel.SMSName] != nil || configured[channel.WhatsAppName] != nil) {
 		return nil, errNoContact
 	}
-	for _, name := range routingOrder {
-		if usable(name) {
-			return []Channel{configured[name]}, nil
-		}
+	if len(order) == 0 {
+		order = defaultOrder
 	}
-	return nil, fmt.Errorf("contact %s has no address for the configured channels %v", c.TransactionID, names(configured))
+	if out := pick(order); len(out) > 0 {
+		return out, nil
+	}
+	tx := ""
+	if c != nil {
+		tx = c.TransactionID
+	}
+	return nil, fmt.Errorf("contact %s has no address for the configured channels %v", tx, names(configured))
 }
 
 func names(configured map[string]Channel) []string {
 	var out []string
-	for _, n := range routingOrder {
+	for _, n := range channel.Names {
 		if configured[n] != nil {
 			out = append(out, n)
 		}

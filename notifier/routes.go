@@ -10,6 +10,7 @@ import (
 
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/httpjson"
+	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -24,8 +25,8 @@ type APIStore interface {
 type previewer func(ctx context.Context, iccid, id string) (Preview, error)
 
 // registerRoutes is the notifier's part of the internal API.
-func registerRoutes(a *admin.Server, st APIStore, preview previewer) {
-	api := api{st: st, preview: preview}
+func registerRoutes(a *admin.Server, st APIStore, preview previewer, announce func(keys ...string)) {
+	api := api{st: st, preview: preview, announce: announce}
 	a.Handle("PUT /v1/contacts/{transactionId}", http.HandlerFunc(api.putContact))
 	a.Handle("GET /v1/contacts/{transactionId}", http.HandlerFunc(api.getContact))
 	a.Handle("DELETE /v1/contacts/{transactionId}", http.HandlerFunc(api.deleteContact))
@@ -38,6 +39,8 @@ func registerRoutes(a *admin.Server, st APIStore, preview previewer) {
 type api struct {
 	st      APIStore
 	preview previewer
+	// announce wakes the messages waiting for a contact just stored.
+	announce func(keys ...string)
 }
 
 // putContact registers or replaces a contact: 201 when new, 200 when replaced.
@@ -52,7 +55,7 @@ func (a api) putContact(w http.ResponseWriter, r *http.Request) {
 			httpjson.Error(w, http.StatusRequestEntityTooLarge, "body larger than 64 KiB")
 			return
 		}
-		httpjson.Error(w, http.StatusBadRequest, "body: want a JSON contact {name, email, phone, locale, channels, iccids}: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "body: want a JSON contact {name, email, phone, locale, timeZone, channels, optOut, iccids}: "+err.Error())
 		return
 	}
 	if dec.More() {
@@ -78,6 +81,11 @@ func (a api) putContact(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, err)
 		return
 	}
+	keys := []string{intent.WakeTx(c.TransactionID)}
+	for _, iccid := range c.ICCIDs {
+		keys = append(keys, intent.WakeICCID(iccid))
+	}
+	a.announce(keys...)
 	httpjson.Write(w, status, c)
 }
 

@@ -48,7 +48,7 @@ func TestRouting(t *testing.T) {
 	}{
 		{"email when configured and known", activation("8900000000000000001", "tx-email"), 1, 0, 0, []string{"sent/email"}},
 		{"sms when there is no email", activation("8900000000000000002", "tx-phone"), 0, 1, 0, []string{"sent/sms"}},
-		{"the contact's channels, several", activation("8900000000000000003", "tx-both"), 1, 1, 0, []string{"sent/sms", "sent/email"}},
+		{"the contact's channels: the first that takes it", activation("8900000000000000003", "tx-both"), 0, 1, 0, []string{"sent/sms"}},
 		{"the contact's webhook", activation("8900000000000000004", "tx-hook"), 0, 0, 1, []string{"sent/webhook"}},
 		{"found by iccid", activation("8900000000000000005", ""), 1, 0, 0, []string{"sent/email"}},
 		{"found through the profile's order", activation("8900000000000000006", ""), 1, 0, 0, []string{"sent/email"}},
@@ -187,30 +187,6 @@ func TestPermanentFailureDeadLettersAtOnce(t *testing.T) {
 	}
 	if got := r.statuses(t, in.ICCID, ""); !slices.Equal(got, []string{"failed/sms", "dead_lettered/"}) {
 		t.Errorf("log %v", got)
-	}
-}
-
-// TestPartialSendRetriesOnlyTheFailedChannel: with two channels, the one that
-// took the message is not sent to again when the other is retried.
-func TestPartialSendRetriesOnlyTheFailedChannel(t *testing.T) {
-	t.Parallel()
-	p := newPeers(t, map[string][]int{"+351912340003": {503}})
-	r := start(t, options{n: 2, channels: p.channels(t, "email", "sms")})
-	r.putContact(t, "tx1", `{"email":"a@example.com","phone":"+351912340003","channels":["email","sms"]}`)
-	in := activation("8900000000000000051", "tx1")
-	r.publish(t, in, in.ID)
-	poll.Until(t, "the sms", func() bool { sent, _ := p.sms.count(in.ID); return sent == 1 })
-	r.quiet(t)
-	if n := len(mails(p.smtp, in.ID)); n != 1 {
-		t.Errorf("%d mails, want 1", n)
-	}
-	if got := r.statuses(t, in.ICCID, ""); !slices.Equal(got, []string{"sent/email", "failed/sms", "sent/sms"}) {
-		t.Errorf("log %v", got)
-	}
-	for _, id := range []string{in.ID, in.ID + "/email", in.ID + "/sms"} {
-		if st, _ := r.store.ClaimState(context.Background(), id); st != store.ClaimSent {
-			t.Errorf("claim %s: %q", id, st)
-		}
 	}
 }
 

@@ -32,6 +32,7 @@ type maxDeliveriesAdvisory struct {
 // deliveries ran out without a dead letter gets one here, so nothing
 // silently disappears.
 type advisories struct {
+	key     func(hdr nats.Header, data []byte) string // the dead letter's dedupe key
 	streams Streams
 	store   store.SeenSet
 	pub     Publisher
@@ -75,7 +76,7 @@ func (a *advisories) deadLetter(ctx context.Context, adv maxDeliveriesAdvisory) 
 	if err != nil {
 		return fmt.Errorf("get event %d: %w", adv.StreamSeq, err)
 	}
-	key := keyOf(raw.Header, raw.Data)
+	key := a.key(raw.Header, raw.Data)
 	// An instance that died after marking the event seen but before its ack
 	// left nothing undone: no dead letter for an applied event. When the
 	// store cannot say, the dead letter is written: a spare one is harmless

@@ -204,7 +204,7 @@ func (x api) redrive(ctx context.Context, m *jetstream.RawStreamMsg) (Redriven, 
 		}
 	}
 	var opts []jetstream.PublishOpt
-	if id := originalID(m); id != "" {
+	if id := redriveID(m); id != "" {
 		opts = append(opts, jetstream.WithMsgID(id))
 	}
 	ack, err := x.pub.PublishMsg(ctx, out, opts...)
@@ -223,6 +223,20 @@ func (x api) redrive(ctx context.Context, m *jetstream.RawStreamMsg) (Redriven, 
 		return Redriven{}, fmt.Errorf("republished as %s %d, but delete dead letter %d: %w", ack.Stream, ack.Sequence, m.Sequence, err)
 	}
 	return Redriven{Seq: m.Sequence, Stream: ack.Stream, StreamSeq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// redriveID is the Nats-Msg-Id of a re-drive. An event goes back with its
+// original id, its dedupe key. An intent gets "<id>/redrive/<dead letter
+// seq>": JetStream then takes it inside the duplicate window as well (the
+// notifier's claims, not the window, keep it from going out twice), and a
+// second re-drive of the same dead letter — one that did not get to delete
+// it — is still dropped as a duplicate.
+func redriveID(m *jetstream.RawStreamMsg) string {
+	id := originalID(m)
+	if id == "" || !strings.HasSuffix(m.Subject, ".notify") {
+		return id
+	}
+	return id + "/redrive/" + strconv.FormatUint(m.Sequence, 10)
 }
 
 // originalID is the Nats-Msg-Id the dead letter's original was published

@@ -13,6 +13,8 @@ import (
 	"github.com/esimflow/esimflow/shared/poll"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // brokenProfile fails every update of one profile while broken is set: a
@@ -119,5 +121,41 @@ func testDeadLetterAPI(t *testing.T, external bool) {
 	}
 	if code := in.call(t, "GET", "/v1/dlq?source=bogus", nil); code != http.StatusBadRequest {
 		t.Errorf("bad source: %d", code)
+	}
+}
+
+// TestRedriveIntentInsideDuplicateWindow: an intent's dead letter is
+// re-driven at once, even seconds after the original was published (the
+// notifier's claims, not the duplicate window, keep it from going out
+// twice): issue 16, case 2, re-driving one message is enough.
+func TestRedriveIntentInsideDuplicateWindow(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	in := r.start(t, r.kvStore(t), instOpts{})
+	ctx := context.Background()
+	subject := r.names.NotifySubject("low_data")
+	body := []byte(`{"id":"low_data:8931:b1:100","kind":"low_data","iccid":"8931","threshold":100}`)
+	orig := nats.NewMsg(subject)
+	orig.Data = body
+	ack, err := r.js.PublishMsg(ctx, orig, jetstream.WithMsgID("low_data:8931:b1:100"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The notifier's dead letter of it, as shared/consume writes one.
+	dl := nats.NewMsg(r.names.DLQSubject("notify"))
+	dl.Data = body
+	dl.Header.Set(stream.HeaderSubject, subject)
+	dl.Header.Set(stream.HeaderSequence, strconv.FormatUint(ack.Sequence, 10))
+	dl.Header.Set(stream.HeaderError, "deliveries exhausted while waiting")
+	dlAck, err := r.js.PublishMsg(ctx, dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res processor.Redriven
+	if code := in.call(t, "POST", "/v1/dlq/"+strconv.FormatUint(dlAck.Sequence, 10)+"/redrive", &res); code != http.StatusOK || res.Duplicate || res.StreamSeq <= ack.Sequence {
+		t.Fatalf("redrive inside the window: %d %+v; want 200 and a new message", code, res)
+	}
+	msgs := r.streamMsgs(t, stream.Notify)
+	if len(msgs) != 2 || string(msgs[1].Data) != string(body) {
+		t.Fatalf("ESIM_NOTIFY holds %d messages; want the original and one re-driven copy", len(msgs))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/provider"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
@@ -31,11 +32,14 @@ type Handler struct {
 	store   Store
 	pub     Publisher     // intents
 	decoder event.Decoder // bounds event times by its clock
-	names   stream.Names
-	rules   intent.Rules
-	metrics *metrics
-	parked  *parkedLog
-	log     *slog.Logger
+	// providers read a stored event by the adapter its headers name.
+	providers *provider.Registry
+	names     stream.Names
+	rules     intent.Rules
+	metrics   *metrics
+	parked    *parkedLog
+	wake      Announcer // nil: no wake-ups
+	log       *slog.Logger
 }
 
 // Outcomes of one event, the values of the outcome label.
@@ -103,7 +107,7 @@ func (h *Handler) attempt(ctx context.Context, m *consume.Msg, ev event.Event, k
 // decode reads an event, stamped with where it is stored (Stamp), and its
 // dedupe key.
 func (h *Handler) decode(m *consume.Msg) (event.Event, string, error) {
-	ev, decodeErr := h.decoder.Decode(m.Data())
+	ev, decodeErr := h.providers.DecodeStored(h.decoder, m.Headers(), m.Data())
 	return ev, Stamp(&ev, m.Headers(), decodeErr, m.Data(), m.Seq()), decodeErr
 }
 
@@ -136,21 +140,31 @@ func eventKey(hdr nats.Header, ev event.Event, decodeErr error, data []byte) str
 	return dedupe.SeqKey(ev.Seq, data)
 }
 
-// keyOf is eventKey of a message not decoded yet: the key a dead letter
-// carries. An untimed event's dead letter carries none: re-driven, it is
-// stored again as a new arrival.
-func keyOf(hdr nats.Header, data []byte) string {
-	ev, err := event.Decode(data)
-	return eventKey(hdr, ev, err, data)
+// keyOf returns eventKey of a message not decoded yet: the key a dead
+// letter carries. An untimed event's dead letter carries none: re-driven,
+// it is stored again as a new arrival.
+func keyOf(providers *provider.Registry) func(hdr nats.Header, data []byte) string {
+	return func(hdr nats.Header, data []byte) string {
+		ev, err := providers.DecodeStored(event.Decoder{}, hdr, data)
+		return eventKey(hdr, ev, err, data)
+	}
 }
 
-// parked reports whether an event is parked rather than merged.
-func parked(ev event.Event) bool { return ev.Type == event.Unknown || ev.Type == event.CheckHealth }
+// parked reports whether an event is parked rather than merged. An
+// operator alert is parked: it is about the reseller's account, so it
+// changes no eSIM's state and sends no customer anything.
+func parked(ev event.Event) bool {
+	return ev.Type == event.Unknown || ev.Type == event.CheckHealth || ev.Type == event.OperatorAlert
+}
 
-// park records a parked event (metric and GET /v1/parked).
+// park records a parked event (metric and GET /v1/parked); an operator
+// alert is also logged, for the operator to act on.
 func (h *Handler) park(ev event.Event, m *consume.Msg) {
 	h.parked.add(ev.Type, m.Seq())
 	h.metrics.parked.WithLabelValues(ev.Type.Token()).Inc()
+	if ev.Type == event.OperatorAlert {
+		h.log.Warn("operator alert", "provider", ev.Provider, "alert", ev.Alert, "balance", ev.Balance, "seq", m.Seq())
+	}
 }
 
 // apply merges an event into the store and publishes its intents. The
@@ -194,7 +208,33 @@ func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Ti
 			return err
 		}
 	}
+	h.announceLinks(ev)
 	return nil
+}
+
+// announceLinks wakes the messages that may have waited for the order link
+// an event carries (a transactionId or order number with its iccids), now
+// stored: their contact can be found through it (issue 16, case 1). Only a
+// shortcut: a lost announcement leaves them to their retry.
+func (h *Handler) announceLinks(ev event.Event) {
+	if h.wake == nil || (ev.TransactionID == "" && ev.OrderNo == "") {
+		return
+	}
+	var keys []string
+	if ev.TransactionID != "" {
+		keys = append(keys, intent.WakeTx(ev.TransactionID))
+	}
+	if ev.ICCID != "" {
+		keys = append(keys, intent.WakeICCID(ev.ICCID))
+	}
+	for _, p := range ev.Profiles {
+		if p.ICCID != "" {
+			keys = append(keys, intent.WakeICCID(p.ICCID))
+		}
+	}
+	if err := h.wake.Publish(h.names.WakeSubject(), intent.EncodeWake(keys)); err != nil {
+		h.log.Warn("wake-up not announced; waiting messages find the link on their retry", "err", err)
+	}
 }
 
 // eventTimeOf is when an event takes effect: see eventTime.

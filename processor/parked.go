@@ -50,7 +50,7 @@ func (p *parkedLog) snapshot() (map[event.Type]uint64, map[event.Type][]uint64) 
 
 // ParkedType is one parked type in GET /v1/parked.
 type ParkedType struct {
-	Type string `json:"type"` // unknown, check_health
+	Type string `json:"type"` // unknown, check_health, operator_alert
 	// InStream counts the events of the type kept in ESIM_EVENTS, whichever
 	// instance parked them.
 	InStream uint64 `json:"inStream"`
@@ -61,7 +61,7 @@ type ParkedType struct {
 }
 
 // parkedTypes are the types the processor parks instead of merging.
-var parkedTypes = []event.Type{event.Unknown, event.CheckHealth}
+var parkedTypes = []event.Type{event.Unknown, event.CheckHealth, event.OperatorAlert}
 
 func (x api) listParked(w http.ResponseWriter, r *http.Request) {
 	counts, last := x.parked.snapshot()

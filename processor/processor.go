@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/esimflow/esimflow/shared/consume"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/provider"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/telemetry"
@@ -68,6 +70,18 @@ type Deps struct {
 	Workers int
 	// Tracer traces each event; nil means no tracing.
 	Tracer trace.TracerProvider
+	// Providers read stored events by the adapter their headers name; nil
+	// means the built-ins and the mapping files of ESIMFLOW_PROVIDERS_DIR.
+	Providers *provider.Registry
+	// Wake, when set, announces the order links the processor stores
+	// (stream.Names.WakeSubject), so that notifiers look at once at the
+	// messages waiting for them; without it they find them on their retry.
+	Wake Announcer
+}
+
+// Announcer publishes on core NATS (a *nats.Conn).
+type Announcer interface {
+	Publish(subj string, data []byte) error
 }
 
 // Service is a processor ready to consume.
@@ -102,30 +116,39 @@ func New(cfg config.Processor, deps Deps) (*Service, error) {
 
 	names := stream.NewNames(cfg.Namespace)
 	m := newMetrics(deps.Admin.Registerer())
+	providers := deps.Providers
+	if providers == nil {
+		var err error
+		if providers, err = provider.Load(cfg.ProvidersDir, provider.Options{}); err != nil {
+			return nil, fmt.Errorf("processor: %w", err)
+		}
+	}
 
 	// Handler: decode, merge, publish intents, mark seen; the pipeline acks
 	// (or retries, holds, dead-letters) what the handler decided. The chaos
 	// suite's failpoints wrap the store, the publisher and the handlers in
 	// its builds (failpoints.go), and nothing in others.
 	h := &Handler{
-		store:   failpointStore(deps.Store),
-		pub:     failpointPublisher(deps.Publisher),
-		decoder: event.Decoder{MaxSkew: cfg.MaxEventSkew},
-		names:   names,
+		store:     failpointStore(deps.Store),
+		pub:       failpointPublisher(deps.Publisher),
+		decoder:   event.Decoder{MaxSkew: cfg.MaxEventSkew},
+		providers: providers,
+		names:     names,
 		rules: intent.Rules{LowDataThresholds: cfg.LowDataThresholds, ValidityLowDays: intent.DefaultValidityLowDays,
 			TopUps: cfg.TopUps, Renewals: cfg.Renewals},
 		metrics: m,
 		parked:  newParkedLog(),
+		wake:    deps.Wake,
 		log:     log,
 	}
 	pipe := &consume.Pipeline{
-		Kind: deadLetterKind, Names: names, MaxDeliver: cfg.MaxDeliver, Publisher: deps.Publisher, Key: keyOf,
+		Kind: deadLetterKind, Names: names, MaxDeliver: cfg.MaxDeliver, Publisher: deps.Publisher, Key: keyOf(providers),
 		Ready: h.storeUp, Observe: h.observe,
 		Tracer: telemetry.OrNoop(deps.Tracer).Tracer("esimflow/processor"), Span: "processor event", Log: log,
 	}
 	// Safety net: the dead letter of an event whose instance died holding it
 	// on its last delivery.
-	adv := &advisories{streams: deps.Streams, store: deps.Store, pub: deps.Publisher, names: names, metrics: m, log: log}
+	adv := &advisories{key: keyOf(providers), streams: deps.Streams, store: deps.Store, pub: deps.Publisher, names: names, metrics: m, log: log}
 
 	// Reconciler, when a provider query API is configured: every instance
 	// runs one, and a lease in the store lets one sweep at a time

@@ -9,6 +9,7 @@ import (
 
 	"github.com/esimflow/esimflow/processor/merge"
 	"github.com/esimflow/esimflow/shared/event"
+	"github.com/esimflow/esimflow/shared/provider"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,6 +41,9 @@ type ReplayOptions struct {
 	// call at a time).
 	Progress func(total uint64)
 	Step     func()
+	// Providers read stored events by the adapter their headers name, as
+	// the processor does; nil means the built-ins.
+	Providers *provider.Registry
 
 	seenUpTo uint64 // the processor's ack floor: the last sequence to mark seen
 }
@@ -63,6 +67,13 @@ type ReplayStats struct {
 // when they were first processed, and the notifier's claims may have been lost
 // with the store, so a re-published intent could be sent a second time.
 func Replay(ctx context.Context, streams Streams, names stream.Names, st ReplayStore, o ReplayOptions) (ReplayStats, error) {
+	if o.Providers == nil {
+		reg, err := provider.Load("", provider.Options{})
+		if err != nil {
+			return ReplayStats{}, err
+		}
+		o.Providers = reg
+	}
 	name := names.Stream(stream.Events)
 	cons, last, err := replayConsumer(ctx, streams, name, o)
 	if err != nil {
@@ -174,7 +185,7 @@ func startReplayPool(ctx context.Context, cancel context.CancelFunc, st ReplaySt
 	for range workers {
 		p.wg.Go(func() {
 			for msg := range p.work {
-				kind, err := replayOne(ctx, st, msg, o.SeenTTL, o.seenUpTo)
+				kind, err := replayOne(ctx, st, o.Providers, msg, o.SeenTTL, o.seenUpTo)
 				p.done(kind, err, o.Step)
 			}
 		})
@@ -244,17 +255,17 @@ func (p *replayPool) wait(ctx context.Context) (ReplayStats, error) {
 
 // replayOne merges one event; it returns outcomeApplied, outcomeParked or
 // outcomeDead (not an event).
-func replayOne(ctx context.Context, st ReplayStore, msg jetstream.Msg, seenTTL time.Duration, seenUpTo uint64) (string, error) {
+func replayOne(ctx context.Context, st ReplayStore, providers *provider.Registry, msg jetstream.Msg, seenTTL time.Duration, seenUpTo uint64) (string, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return "", fmt.Errorf("metadata: %w", err)
 	}
-	ev, decodeErr := event.Decode(msg.Data())
+	ev, decodeErr := providers.DecodeStored(event.Decoder{}, msg.Headers(), msg.Data())
 	key := Stamp(&ev, msg.Headers(), decodeErr, msg.Data(), meta.Sequence.Stream) // as the processor saw it
 	switch {
 	case decodeErr != nil:
 		return outcomeDead, nil
-	case ev.Type == event.Unknown || ev.Type == event.CheckHealth:
+	case parked(ev):
 		return outcomeParked, nil
 	}
 	if _, err := merge.Apply(ctx, st, ev, eventTime(ev, msg.Headers().Get(stream.HeaderReceivedAt), meta.Timestamp)); err != nil {

@@ -151,6 +151,7 @@ func (r *rig) start(t testing.TB, st processor.Store, o instOpts) *instance {
 	cfg.Batch = max(o.batch, 1)
 	s, err := processor.New(cfg, processor.Deps{
 		Consumer: cons, Publisher: pub, Streams: js, Subscriber: nc, Store: st, Admin: adm, Logger: testLogger(), Workers: o.workers,
+		Wake: nc,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newOrderCmd(os.Getenv))
 	root.AddCommand(newProfileCmd(os.Getenv))
 	root.AddCommand(newConsoleCmd(os.Getenv))
+	root.AddCommand(newProvidersCmd(os.Getenv))
 	root.AddCommand(newSimulateCmd(os.Getenv))
 	return root
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/esimflow/esimflow/processor"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/natsembed"
+	"github.com/esimflow/esimflow/shared/provider"
 	"github.com/esimflow/esimflow/shared/service"
 	"github.com/esimflow/esimflow/shared/storeopen"
 	"github.com/schollz/progressbar/v3"
@@ -84,6 +85,10 @@ func replay(ctx context.Context, cfg config.Config, opts processor.ReplayOptions
 	}
 	env.OnClose(closeStore)
 
+	// The stored events are read by the adapters the processor reads them by.
+	if opts.Providers, err = provider.Load(cfg.ProvidersDir, provider.Options{}); err != nil {
+		return err
+	}
 	bar := &progress{w: errOut}
 	opts.SeenTTL, opts.Progress, opts.Step = cfg.Store.SeenTTL, bar.start, bar.step
 	stats, err := processor.Replay(ctx, env.NATS.JS, env.Names, st, opts)

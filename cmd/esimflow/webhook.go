@@ -19,6 +19,8 @@ import (
 	"github.com/esimflow/esimflow/cmd/esimflow/samples"
 	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/config"
+	"github.com/esimflow/esimflow/shared/event"
+	adapters "github.com/esimflow/esimflow/shared/provider"
 	"github.com/spf13/cobra"
 )
 
@@ -32,18 +34,40 @@ func newWebhookCmd(getenv func(string) string) *cobra.Command {
 }
 
 func newWebhookSetCmd(getenv func(string) string) *cobra.Command {
-	var url, base, access, secret string
+	var url, base, access, secret, providerName, clientID, clientSecret string
+	var notifications []string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "set --url URL",
-		Short: "Set the provider account's webhook URL (POST /api/v1/open/webhook/save)",
+		Use:   "set --url URL [--provider esimaccess|airalo]",
+		Short: "Set the provider account's webhook URL (eSIM Access: POST /api/v1/open/webhook/save; Airalo: POST /v2/notifications/opt-in)",
 		Long: "Set calls the provider's API with the RT-AccessCode and RT-SecretKey headers. Credentials come\n" +
 			"from the flags or from ESIMFLOW_PROVIDER_API_URL, ESIMFLOW_PROVIDER_ACCESS_CODE and\n" +
-			"ESIMFLOW_PROVIDER_SECRET_KEY; they are never printed. Failed calls (5xx, timeouts) are retried.",
+			"ESIMFLOW_PROVIDER_SECRET_KEY; they are never printed. Failed calls (5xx, timeouts) are retried.\n" +
+			"With --provider airalo it opts the URL in to each --notification type with an access token\n" +
+			"from the client credentials (--client-id/--client-secret or ESIMFLOW_AIRALO_CLIENT_ID,\n" +
+			"ESIMFLOW_AIRALO_CLIENT_SECRET; API base --api-base or ESIMFLOW_AIRALO_API_URL).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if url == "" {
 				return fmt.Errorf("--url is required")
+			}
+			switch providerName {
+			case "", adapters.Default:
+			case "airalo":
+				a, err := provider.NewAiralo(orEnv(base, getenv, "ESIMFLOW_AIRALO_API_URL"),
+					orEnv(clientID, getenv, "ESIMFLOW_AIRALO_CLIENT_ID"), orEnv(clientSecret, getenv, "ESIMFLOW_AIRALO_CLIENT_SECRET"), timeout)
+				if err != nil {
+					return err
+				}
+				for _, typ := range notifications {
+					if err := a.OptIn(cmd.Context(), typ, url); err != nil {
+						return fmt.Errorf("opt-in %s: %w", typ, err)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "airalo %s set to %s\n", typ, maskPathToken(url))
+				}
+				return nil
+			default:
+				return fmt.Errorf("--provider %s: no API to register a webhook with; register %s by hand (docs/providers.md)", providerName, maskPathToken(url))
 			}
 			c, err := provider.New(orEnv(base, getenv, "ESIMFLOW_PROVIDER_API_URL"), provider.Credentials{
 				AccessCode: orEnv(access, getenv, "ESIMFLOW_PROVIDER_ACCESS_CODE"),
@@ -64,11 +88,15 @@ func newWebhookSetCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().StringVar(&access, "access-code", "", "RT-AccessCode (default $ESIMFLOW_PROVIDER_ACCESS_CODE)")
 	cmd.Flags().StringVar(&secret, "secret-key", "", "RT-SecretKey (default $ESIMFLOW_PROVIDER_SECRET_KEY)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "timeout of each attempt")
+	cmd.Flags().StringVar(&providerName, "provider", "", "esimaccess (default: webhook/save) or airalo (notifications/opt-in per --notification)")
+	cmd.Flags().StringVar(&clientID, "client-id", "", "Airalo client id (default $ESIMFLOW_AIRALO_CLIENT_ID)")
+	cmd.Flags().StringVar(&clientSecret, "client-secret", "", "Airalo client secret (default $ESIMFLOW_AIRALO_CLIENT_SECRET)")
+	cmd.Flags().StringSliceVar(&notifications, "notification", []string{"webhook_low_data"}, "Airalo notification types to opt the URL in to")
 	return cmd
 }
 
 func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
-	var url, types string
+	var url, types, providerName string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "test --url URL [--type ORDER_STATUS,DATA_USAGE,...]",
@@ -76,6 +104,9 @@ func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
 		Long: "Test does what the provider's test tool does: it POSTs one sample of each event type and\n" +
 			"format, signs it with the ingest settings in the environment (ESIMFLOW_INGEST_HMAC_SECRETS,\n" +
 			"ESIMFLOW_INGEST_SIGNATURE_*), and prints each answer. Put a path token in --url.\n" +
+			"With --provider, it sends that provider's samples to its endpoint (--url\n" +
+			"http://127.0.0.1:8080/webhooks/airalo), signed as the provider signs with the provider's\n" +
+			"entry in ESIMFLOW_PROVIDER_SECRETS (unsigned when it has none).\n" +
 			"It exits non-zero if any answer is not 200.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -85,6 +116,9 @@ func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
 			cfg, err := config.Load(getenv)
 			if err != nil {
 				return fmt.Errorf("configuration: %w", err)
+			}
+			if providerName != "" && providerName != adapters.Default {
+				return testProvider(cmd, cfg, providerName, url, timeout)
 			}
 			sign, err := signer(cfg.Ingest)
 			if err != nil {
@@ -124,6 +158,7 @@ func newWebhookTestCmd(getenv func(string) string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&url, "url", "", "the webhook endpoint, e.g. http://127.0.0.1:8080/webhooks/esim")
 	cmd.Flags().StringVar(&types, "type", "", "only these event types, comma-separated")
+	cmd.Flags().StringVar(&providerName, "provider", "", "send this provider's samples, signed its way with its ESIMFLOW_PROVIDER_SECRETS entry (airalo, esimgo, roamify, oneglobal); default the default provider's")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "timeout of each request")
 	return cmd
 }
@@ -194,8 +229,10 @@ func maskPathToken(raw string) string {
 		return "(unprintable URL)"
 	}
 	dir, token := path.Split(u.Path)
-	// The bare endpoint (…/webhooks/esim) carries no token.
-	if token != "" && strings.Contains(dir, "/webhooks/") && (token != "esim" || !strings.HasSuffix(dir, "/webhooks/")) {
+	// A bare endpoint (…/webhooks/esim, …/webhooks/airalo) carries no
+	// token: a token is the segment after the provider's.
+	i := strings.LastIndex(dir, "/webhooks/")
+	if token != "" && i >= 0 && len(dir) > i+len("/webhooks/") {
 		// The first characters of a long token tell two apart; a short
 		// one shows nothing.
 		shown := ""
@@ -206,4 +243,63 @@ func maskPathToken(raw string) string {
 		u.RawPath = u.Path
 	}
 	return u.String()
+}
+
+// testProvider sends a provider's samples, signed its way, and reports the
+// answers with the canonical type each sample reads as.
+func testProvider(cmd *cobra.Command, cfg config.Config, name, url string, timeout time.Duration) error {
+	reg, err := adapters.Load(cfg.ProvidersDir, adapters.Options{})
+	if err != nil {
+		return err
+	}
+	a, ok := reg.Get(name)
+	if !ok {
+		return fmt.Errorf("--provider %s: no such provider (%s)", name, strings.Join(reg.Names(), ", "))
+	}
+	all, err := samples.ForProvider(name)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 {
+		return fmt.Errorf("--provider %s: no samples to send (Telna's SNS messages are signed by AWS: subscribe the endpoint to a topic instead)", name)
+	}
+	v, err := a.Verifier(cfg.Ingest.ProviderSecretsOf()[name])
+	if err != nil {
+		return err
+	}
+	sign := func(*http.Request, []byte) {}
+	if v != nil {
+		s, ok := v.(adapters.Signer)
+		if !ok {
+			return fmt.Errorf("--provider %s: its requests cannot be signed here", name)
+		}
+		sign = func(r *http.Request, body []byte) {
+			h, val := s.Sign(body)
+			r.Header.Set(h, val)
+		}
+	} else {
+		fmt.Fprintf(cmd.ErrOrStderr(), "no ESIMFLOW_PROVIDER_SECRETS entry for %s: sending unsigned\n", name)
+	}
+	client := &http.Client{Timeout: timeout}
+	out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(out, "SAMPLE\tTYPE\tSTATUS\tTIME\tANSWER")
+	failed := 0
+	for _, s := range all {
+		var typs []string
+		for _, d := range a.Decode(event.Decoder{}, s.Body) {
+			typs = append(typs, string(d.Event.Type))
+		}
+		status, answer, took := post(cmd.Context(), client, url, s.Body, sign)
+		if status != http.StatusOK {
+			failed++
+		}
+		fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\n", s.Name, strings.Join(typs, "+"), statusText(status), took.Round(time.Millisecond), answer)
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d samples were not answered 200", failed, len(all))
+	}
+	return nil
 }

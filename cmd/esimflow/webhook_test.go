@@ -145,6 +145,71 @@ func TestWebhookTest(t *testing.T) {
 	}
 }
 
+// TestWebhookTestProvider sends each provider's samples to a running
+// all-in-one, signed the provider's way with the same secrets ingest has:
+// every one is stored (200); with a wrong secret, every one is refused.
+func TestWebhookTestProvider(t *testing.T) {
+	secrets := "airalo=a-secret,esimgo=g-key,roamify=r-secret,oneglobal=user:pass"
+	sys := startSystem(t, map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir(), "ESIMFLOW_PROVIDER_SECRETS": secrets})
+	base := strings.TrimSuffix(sys.Hook, "/esim")
+	for _, p := range []string{"airalo", "esimgo", "roamify", "oneglobal"} {
+		out, err := runCLI(t, map[string]string{"ESIMFLOW_PROVIDER_SECRETS": secrets}, "webhook", "test", "--provider", p, "--url", base+"/"+p)
+		if err != nil || strings.Count(out, " 200 ") < 1 || strings.Contains(out, "401") {
+			t.Errorf("%s: %v\n%s", p, err, out)
+		}
+		out, err = runCLI(t, map[string]string{"ESIMFLOW_PROVIDER_SECRETS": p + "=wrong:secret"}, "webhook", "test", "--provider", p, "--url", base+"/"+p)
+		if err == nil || !strings.Contains(out, "401") {
+			t.Errorf("%s with a wrong secret: %v\n%s", p, err, out)
+		}
+	}
+	out, err := runCLI(t, nil, "webhook", "test", "--provider", "telna", "--url", base+"/telna")
+	if err == nil || !strings.Contains(err.Error(), "signed by AWS") {
+		t.Errorf("telna: %v\n%s", err, out)
+	}
+}
+
+// TestWebhookSetAiralo opts a URL in with Airalo's Partner API (a loopback
+// fake): a token from the client credentials, then the opt-in body Airalo
+// documents ({"type": "webhook_low_data", "webhook_url": …}) with it.
+func TestWebhookSetAiralo(t *testing.T) {
+	var optIn map[string]string
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/token":
+			if r.FormValue("client_id") != "cid" || r.FormValue("client_secret") != "csecret" || r.FormValue("grant_type") != "client_credentials" {
+				w.WriteHeader(401)
+				io.WriteString(w, `{"data":[],"meta":{"message":"bad credentials"}}`)
+				return
+			}
+			io.WriteString(w, `{"data":{"token_type":"Bearer","expires_in":31622400,"access_token":"tok-1"},"meta":{"message":"success"}}`)
+		case "/v2/notifications/opt-in":
+			auth = r.Header.Get("Authorization")
+			json.NewDecoder(r.Body).Decode(&optIn)
+			io.WriteString(w, `{"data":{"notification":{"type":"webhook_low_data"}},"meta":{"message":"success"}}`)
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	defer srv.Close()
+	env := map[string]string{"ESIMFLOW_AIRALO_API_URL": srv.URL, "ESIMFLOW_AIRALO_CLIENT_ID": "cid", "ESIMFLOW_AIRALO_CLIENT_SECRET": "csecret"}
+	out, err := runCLI(t, env, "webhook", "set", "--provider", "airalo", "--url", "https://hooks.example/webhooks/airalo/tok")
+	if err != nil || !strings.Contains(out, "airalo webhook_low_data set to https://hooks.example/webhooks/airalo/(hidden)") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if auth != "Bearer tok-1" || optIn["type"] != "webhook_low_data" || optIn["webhook_url"] != "https://hooks.example/webhooks/airalo/tok" || len(optIn) != 2 {
+		t.Errorf("opt-in %v with %q", optIn, auth)
+	}
+	env["ESIMFLOW_AIRALO_CLIENT_SECRET"] = "wrong"
+	if _, err := runCLI(t, env, "webhook", "set", "--provider", "airalo", "--url", "https://hooks.example/webhooks/airalo"); err == nil ||
+		!strings.Contains(err.Error(), "bad credentials") || strings.Contains(err.Error(), "wrong") {
+		t.Errorf("wrong secret: %v", err)
+	}
+	if _, err := runCLI(t, nil, "webhook", "set", "--provider", "esimgo", "--url", "https://hooks.example/webhooks/esimgo"); err == nil || !strings.Contains(err.Error(), "by hand") {
+		t.Errorf("esimgo: %v", err)
+	}
+}
+
 // The bare endpoint is printed as it is; a path token, however short, is not.
 func TestMaskPathToken(t *testing.T) {
 	for in, want := range map[string]string{
@@ -153,6 +218,8 @@ func TestMaskPathToken(t *testing.T) {
 		"https://h.example/webhooks/esim/tok":                  "https://h.example/webhooks/esim/(hidden)",
 		"https://h.example/webhooks/esim/0123456789abcdef0123": "https://h.example/webhooks/esim/0123(hidden)",
 		"https://h.example/webhooks/esim/esim":                 "https://h.example/webhooks/esim/(hidden)",
+		"https://h.example/webhooks/airalo":                    "https://h.example/webhooks/airalo",
+		"https://h.example/webhooks/airalo/tok":                "https://h.example/webhooks/airalo/(hidden)",
 	} {
 		if got := maskPathToken(in); got != want {
 			t.Errorf("maskPathToken(%s) = %s, want %s", in, got, want)

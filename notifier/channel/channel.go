@@ -1,6 +1,7 @@
 // Package channel holds the ways a message reaches a customer: email over
-// SMTP, SMS through a Twilio-compatible REST API, a signed webhook to the
-// reseller's backend, and the console. Each channel sends one rendered
+// SMTP, SMS through a Twilio-compatible REST API, WhatsApp template messages
+// through a WhatsApp Business Cloud API–compatible one, a signed webhook to
+// the reseller's backend, and the console. Each channel sends one rendered
 // Message; the notifier decides which channels and when.
 //
 // Contract of every channel's Send:
@@ -29,16 +30,20 @@ import (
 
 // Names of the channels, as routing, contacts and the notification log use them.
 const (
-	EmailName   = "email"
-	SMSName     = "sms"
-	WebhookName = "webhook"
-	ConsoleName = "console"
+	EmailName    = "email"
+	SMSName      = "sms"
+	WhatsAppName = "whatsapp"
+	WebhookName  = "webhook"
+	ConsoleName  = "console"
 )
+
+// Names lists every channel, for messages that name them.
+var Names = []string{WhatsAppName, SMSName, EmailName, WebhookName, ConsoleName}
 
 // Known reports whether name is a channel esimflow has.
 func Known(name string) bool {
 	switch name {
-	case EmailName, SMSName, WebhookName, ConsoleName:
+	case EmailName, SMSName, WhatsAppName, WebhookName, ConsoleName:
 		return true
 	}
 	return false
@@ -52,12 +57,27 @@ type Message struct {
 	OrderNo       string
 	TransactionID string
 	Threshold     int
+	Template      string // the template kind it was rendered from (low_data, data_exhausted, …)
 	Locale        string // the locale the message was rendered in
 	To            Recipient
 	Subject       string
 	Text          string
 	HTML          string // empty: email sends text only
 	SMS           string // short form for SMS; empty: Text
+	// Vars are the template's variables, rendered for the locale (name,
+	// iccid, threshold, left, activation_code, install_url, topup_url, …):
+	// what a channel that sends its own templates (WhatsApp) fills them with.
+	Vars map[string]string
+	// Inline are images the HTML refers to as cid:<ContentID> (the QR code
+	// of an activation); email embeds them, other channels ignore them.
+	Inline []Inline
+}
+
+// Inline is an image embedded in an email.
+type Inline struct {
+	ContentID   string // without angle brackets, as the HTML's cid: URL names it
+	ContentType string // image/png
+	Data        []byte
 }
 
 // Recipient is the customer, as far as the contact tells.

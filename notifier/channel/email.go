@@ -11,11 +11,13 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 )
 
 // EmailOptions configure the email channel.
@@ -44,19 +46,39 @@ type EmailOptions struct {
 	// server standing in for the URL's host); nil means a net.Dialer.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Timeout bounds connecting and each SMTP command (default 15s); the send's
-	// context bounds the whole.
+	// context bounds connecting.
 	Timeout time.Duration
+	// MaxIdle is how many sessions are kept open between messages (0: the
+	// default, 4; negative: none, a connection per message); IdleTimeout how long one is kept unused (default 30s, well under
+	// the 5 minutes after which RFC 5321 lets a server hang up).
+	MaxIdle     int
+	IdleTimeout time.Duration
 }
 
-// Email sends messages over SMTP, text and HTML, one connection per message.
+// Email sends messages over SMTP, text and HTML. Connections are kept and
+// reused for the messages that follow (see pool): connecting, EHLO, TLS and
+// AUTH cost several round trips that a busy notifier need not pay per message.
 type Email struct {
-	host   string
-	from   *mail.Address
-	domain string
-	opts   []gomail.Option
+	host     string
+	from     *mail.Address
+	domain   string
+	opts     []gomail.Option
+	user     string
+	pass     string
+	implicit bool // smtps: TLS from the first byte
+	tls      *tls.Config
+	dial     func(ctx context.Context, network, address string) (net.Conn, error)
+	pool     pool
 }
 
-// NewEmail checks the options and returns the channel; it does not connect.
+// ErrCleartextAuth is a server that would take the password in clear over a
+// network: it offers only PLAIN or LOGIN authentication, without TLS, and is
+// not on loopback. Nothing is sent; the configuration has to change.
+var ErrCleartextAuth = errors.New("the server offers only PLAIN/LOGIN authentication without TLS and is not on loopback: " +
+	"the password would cross the network in clear (use smtps://, a server that offers STARTTLS, or a relay on loopback)")
+
+// NewEmail checks the options and returns the channel; it does not connect
+// (Check does).
 func NewEmail(o EmailOptions) (*Email, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Hostname() == "" {
@@ -70,12 +92,29 @@ func NewEmail(o EmailOptions) (*Email, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second
 	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
+	switch {
+	case o.MaxIdle == 0:
+		o.MaxIdle = 4
+	case o.MaxIdle < 0:
+		o.MaxIdle = 0
+	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.TLS != nil {
 		tlsConf = o.TLS.Clone()
 	}
 	tlsConf.ServerName = u.Hostname()
-	opts := []gomail.Option{gomail.WithTimeout(o.Timeout), gomail.WithTLSConfig(tlsConf)}
+	e := &Email{host: u.Hostname(), from: from, domain: domain, tls: tlsConf, dial: o.Dial,
+		pool: pool{maxIdle: o.MaxIdle, idleTimeout: o.IdleTimeout}}
+	if e.dial == nil {
+		d := &net.Dialer{}
+		e.dial = d.DialContext
+	}
+	// The connection is always dialled here (dialTLS), so that implicit TLS
+	// uses the same dialer as the rest; go-mail only speaks SMTP over it.
+	e.opts = []gomail.Option{gomail.WithTimeout(o.Timeout), gomail.WithTLSConfig(tlsConf), gomail.WithDialContextFunc(e.dialTLS)}
 	port := 587
 	switch u.Scheme {
 	case "smtp":
@@ -83,12 +122,12 @@ func NewEmail(o EmailOptions) (*Email, error) {
 		if loopback(u.Hostname()) {
 			policy = gomail.TLSOpportunistic
 		}
-		opts = append(opts, gomail.WithTLSPolicy(policy))
+		e.opts = append(e.opts, gomail.WithTLSPolicy(policy))
 	case "smtp+insecure":
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+		e.opts = append(e.opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
 	case "smtps":
-		port = 465
-		opts = append(opts, gomail.WithSSL())
+		port, e.implicit = 465, true
+		e.opts = append(e.opts, gomail.WithSSL())
 	default:
 		return nil, fmt.Errorf("email: scheme %q: want smtp, smtps or smtp+insecure", u.Scheme)
 	}
@@ -97,23 +136,96 @@ func NewEmail(o EmailOptions) (*Email, error) {
 			return nil, fmt.Errorf("email: port %q: %w", p, err)
 		}
 	}
-	opts = append(opts, gomail.WithPort(port))
-	if o.Dial != nil {
-		opts = append(opts, gomail.WithDialContextFunc(o.Dial))
-	}
+	e.opts = append(e.opts, gomail.WithPort(port))
 	if u.User != nil {
-		pass, _ := u.User.Password()
-		auth := gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover)
-		if u.Scheme == "smtp" && loopback(u.Hostname()) {
-			// A local relay: the password does not cross a network, so
-			// PLAIN and LOGIN may go without TLS.
-			auth = gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthSCRAMSHA256PLUS, gomail.SMTPAuthSCRAMSHA256,
-				gomail.SMTPAuthSCRAMSHA1PLUS, gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthCramMD5,
-				gomail.SMTPAuthPlainNoEnc, gomail.SMTPAuthLoginNoEnc)
-		}
-		opts = append(opts, auth, gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
+		e.user = u.User.Username()
+		e.pass, _ = u.User.Password()
 	}
-	return &Email{host: u.Hostname(), from: from, domain: domain, opts: opts}, nil
+	return e, nil
+}
+
+// dialTLS opens a connection to the server, in TLS from the first byte for
+// smtps.
+func (e *Email) dialTLS(ctx context.Context, network, address string) (net.Conn, error) {
+	conn, err := e.dial(ctx, network, address)
+	if err != nil || !e.implicit {
+		return conn, err
+	}
+	tc := tls.Client(conn, e.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
+}
+
+// connect opens a session ready for mail: connected, greeted, in TLS as the
+// URL asks, authenticated when it carries credentials.
+func (e *Email) connect(ctx context.Context) (*session, error) {
+	opts := e.opts
+	if e.user != "" {
+		opts = append(opts[:len(opts):len(opts)], gomail.WithSMTPAuthCustom(&authChooser{user: e.user, pass: e.pass, host: e.host}))
+	}
+	gm, err := gomail.NewClient(e.host, opts...)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("email: client: %w", err))
+	}
+	sc, err := gm.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		if errors.Is(err, ErrCleartextAuth) {
+			return nil, Permanent(fmt.Errorf("email: %s: %w", e.host, err))
+		}
+		return nil, fmt.Errorf("email: connect to %s: %w", e.host, err)
+	}
+	return &session{gm: gm, sc: sc}, nil
+}
+
+// Check connects, greets, starts TLS and authenticates as a send would, and
+// keeps the session for the next message. Its error says which step failed;
+// one wrapping ErrCleartextAuth is a configuration no retry can fix.
+func (e *Email) Check(ctx context.Context) error {
+	s, err := e.connect(ctx)
+	if err != nil {
+		return err
+	}
+	e.pool.put(s)
+	return nil
+}
+
+// Close ends the idle sessions (QUIT). Sends may follow; they connect anew.
+func (e *Email) Close() error {
+	e.pool.closeIdle()
+	return nil
+}
+
+// authChooser picks the strongest mechanism the server offers, and PLAIN or
+// LOGIN only under TLS or to loopback: the rule of RFC 4954, section 4. (go-mail's
+// auto-discovery refuses PLAIN without TLS even to loopback, and its own
+// loopback allowance goes by the name the server gives, not ours.)
+type authChooser struct {
+	user, pass, host string
+	smtp.Auth
+}
+
+func (a *authChooser) Start(server *smtp.ServerInfo) (string, []byte, error) {
+	plainOK := server.TLS || loopback(a.host)
+	switch offered := func(m string) bool { return slices.Contains(server.Auth, m) }; {
+	case offered("SCRAM-SHA-256"):
+		a.Auth = smtp.ScramSHA256Auth(a.user, a.pass)
+	case offered("SCRAM-SHA-1"):
+		a.Auth = smtp.ScramSHA1Auth(a.user, a.pass)
+	case offered("CRAM-MD5"):
+		a.Auth = smtp.CRAMMD5Auth(a.user, a.pass)
+	case (offered("PLAIN") || offered("LOGIN")) && !plainOK:
+		return "", nil, ErrCleartextAuth
+	case offered("PLAIN"):
+		a.Auth = smtp.PlainAuth("", a.user, a.pass, a.host, true)
+	case offered("LOGIN"):
+		a.Auth = smtp.LoginAuth(a.user, a.pass, a.host, true)
+	default:
+		return "", nil, fmt.Errorf("the server offers no AUTH mechanism esimflow speaks (offered: %q)", server.Auth)
+	}
+	return a.Auth.Start(server)
 }
 
 // loopback reports whether host names this machine: mail to it does not
@@ -159,14 +271,42 @@ func (e *Email) Send(ctx context.Context, m Message) error {
 	if m.HTML != "" {
 		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
 	}
-	client, err := gomail.NewClient(e.host, e.opts...)
-	if err != nil {
-		return Permanent(fmt.Errorf("email: client: %w", err))
+	if err := embedInline(msg, m); err != nil {
+		return err
 	}
-	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+	return e.send(ctx, msg)
+}
+
+// send sends msg on a kept session, or a new one. A kept session that the
+// server has closed meanwhile fails its NOOP before MAIL: nothing was sent on
+// it, and the message goes on a new session at once.
+func (e *Email) send(ctx context.Context, msg *gomail.Msg) error {
+	for {
+		s, reused := e.pool.get()
+		if s == nil {
+			var err error
+			if s, err = e.connect(ctx); err != nil {
+				return err
+			}
+		}
+		err := s.gm.SendWithSMTPClient(s.sc, msg)
+		var se *gomail.SendError
+		switch {
+		case err == nil:
+			e.pool.put(s)
+			return nil
+		case msg.IsDelivered():
+			// Accepted; only the RSET after it failed. The session is
+			// not to be trusted again.
+			s.close()
+			return nil
+		case reused && errors.As(err, &se) && se.Reason == gomail.ErrConnCheck:
+			s.close()
+			continue
+		}
+		s.close()
 		return classifySMTP(err)
 	}
-	return nil
 }
 
 // classifySMTP makes a 5xx reply to the message (MAIL, RCPT, DATA) permanent;

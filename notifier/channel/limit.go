@@ -55,3 +55,7 @@ func (l *Limited) Send(ctx context.Context, m Message) error {
 	}
 	return l.s.Send(ctx, m)
 }
+
+// Unwrap returns the limited channel, for what it offers besides Send (a
+// start-up Check, Close).
+func (l *Limited) Unwrap() Sender { return l.s }

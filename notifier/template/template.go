@@ -23,9 +23,11 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
@@ -63,7 +65,26 @@ type Data struct {
 	RemainDays   int64 // validity low
 	UsagePercent float64
 	ExpiresAt    time.Time // renewed: the end of the new period; zero when unknown
+	// What a traveller needs to install (activation), when the order or the
+	// provider supplied it: the LPA activation code, the provider's QR image
+	// and install page. QRInline says the email embeds the QR code (as
+	// cid:QRContentID).
+	ActivationCode string
+	QRCodeURL      string
+	InstallURL     string
+	QRInline       bool
+	// TopUpURL is the reseller's top-up link (ESIMFLOW_TOPUP_URL), filled
+	// for this eSIM; empty when none.
+	TopUpURL string
 }
+
+// QRContentID is the Content-ID of the QR code image an activation email
+// embeds.
+const QRContentID = "qr.esimflow"
+
+// IOSInstallPrefix starts an iOS direct-install link (iOS 17.4 and later):
+// the LPA activation code follows, query-escaped.
+const IOSInstallPrefix = "https://esimsetup.apple.com/esim_qrcode_provisioning?carddata="
 
 // View is what templates see: Data made presentable for one locale.
 type View struct {
@@ -77,6 +98,16 @@ type View struct {
 	RemainDays int64
 	Expires    string // "2024-02-14": the end of a renewed period; empty when unknown
 	Locale     string
+	// ActivationCode is the LPA string to type in; IOSInstallURL the
+	// one-tap install link made from it; InstallURL the provider's install
+	// page. Each empty when unknown.
+	ActivationCode string
+	IOSInstallURL  string
+	InstallURL     string
+	// QRImage is the QR code's image source: the embedded image
+	// (cid:…) in email, else the provider's image URL; empty when none.
+	QRImage  htmltemplate.URL
+	TopUpURL string // the reseller's top-up link; empty when none
 }
 
 // Rendered is one message, ready for a channel.
@@ -86,6 +117,10 @@ type Rendered struct {
 	Text    string
 	HTML    string // empty when the template has none
 	SMS     string // the text when the template has no sms form
+	// Vars are the view's values by name, for channels that send templates
+	// of their own (WhatsApp): name, iccid, order, threshold, used, total,
+	// left, days, expires, activation_code, install_url, topup_url.
+	Vars map[string]string
 }
 
 //go:embed templates
@@ -197,7 +232,9 @@ func (s *Set) check() error {
 			errs = append(errs, fmt.Errorf("templates: %s/%s.tmpl is missing", Fallback, k))
 		}
 	}
-	sample := Data{Name: "Ana", ICCID: "8901234567890123456", Threshold: 80, UsedBytes: 800 << 20, TotalBytes: 1 << 30, RemainDays: 3}
+	sample := Data{Name: "Ana", ICCID: "8901234567890123456", Threshold: 80, UsedBytes: 800 << 20, TotalBytes: 1 << 30, RemainDays: 3,
+		ActivationCode: "LPA:1$smdp.example$K2-SAMPLE", InstallURL: "https://provider.example/i/1", QRInline: true,
+		TopUpURL: "https://shop.example/topup?iccid=8901234567890123456"}
 	for locale, names := range s.byLocale {
 		for _, e := range names {
 			if _, err := e.render(locale, view(sample, locale)); err != nil {
@@ -206,6 +243,16 @@ func (s *Set) check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Locales lists the locales that have templates, sorted.
+func (s *Set) Locales() []string {
+	out := make([]string, 0, len(s.byLocale))
+	for l := range s.byLocale {
+		out = append(out, l)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Render renders kind in the best locale available for locale. threshold
@@ -256,7 +303,7 @@ func (e *entry) render(locale string, v View) (Rendered, error) {
 		}
 		return b.String(), nil
 	}
-	r := Rendered{Locale: locale}
+	r := Rendered{Locale: locale, Vars: v.vars()}
 	subject, err := exec("subject")
 	if err != nil {
 		return Rendered{}, err
@@ -305,7 +352,42 @@ func view(d Data, locale string) View {
 	if !d.ExpiresAt.IsZero() {
 		v.Expires = d.ExpiresAt.UTC().Format(time.DateOnly)
 	}
+	v.ActivationCode, v.InstallURL, v.TopUpURL = strings.TrimSpace(d.ActivationCode), d.InstallURL, d.TopUpURL
+	if v.ActivationCode != "" {
+		v.IOSInstallURL = IOSInstallPrefix + url.QueryEscape(v.ActivationCode)
+	}
+	switch {
+	case d.QRInline && v.ActivationCode != "":
+		v.QRImage = htmltemplate.URL("cid:" + QRContentID)
+	case d.QRCodeURL != "":
+		// Only the provider's http(s) image; html/template would defuse
+		// another scheme, but a broken image helps no one.
+		if u, err := url.Parse(d.QRCodeURL); err == nil && (u.Scheme == "https" || u.Scheme == "http") {
+			v.QRImage = htmltemplate.URL(d.QRCodeURL)
+		}
+	}
 	return v
+}
+
+// vars names the view's values for templates kept elsewhere.
+func (v View) vars() map[string]string {
+	out := map[string]string{"name": v.Name, "iccid": v.ICCIDTail, "order": v.OrderNo, "used": v.Used, "total": v.Total,
+		"left": v.Left, "expires": v.Expires, "activation_code": v.ActivationCode, "topup_url": v.TopUpURL,
+		"install_url": orElse(v.IOSInstallURL, v.InstallURL)}
+	if v.Threshold > 0 {
+		out["threshold"] = strconv.Itoa(v.Threshold)
+	}
+	if v.RemainDays > 0 {
+		out["days"] = strconv.FormatInt(v.RemainDays, 10)
+	}
+	return out
+}
+
+func orElse(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func lastDigits(s string, n int) string {

@@ -36,7 +36,7 @@ func Apply(ctx context.Context, st State, ev event.Event, at time.Time) (store.P
 				return store.Profile{}, fmt.Errorf("profile %s of order %s: %w", iccid, ev.OrderNo, err)
 			}
 		}
-	case event.ProfileStatus, event.EsimStatus, event.DataUsage, event.ValidityUsage:
+	case event.ProfileStatus, event.EsimStatus, event.SmdpEvent, event.DataUsage, event.ValidityUsage:
 		var o store.Order
 		if ev.OrderNo != "" {
 			var err error

@@ -36,7 +36,7 @@ func Touches(evs []Timed) (orderNos, iccids []string) {
 			for _, ref := range t.Event.Profiles {
 				addP(ref.ICCID)
 			}
-		case event.ProfileStatus, event.EsimStatus, event.DataUsage, event.ValidityUsage:
+		case event.ProfileStatus, event.EsimStatus, event.SmdpEvent, event.DataUsage, event.ValidityUsage:
 			addO(t.Event.OrderNo)
 			addP(t.Event.ICCID)
 		}
@@ -135,7 +135,7 @@ func Entities(snap *store.Snapshot, ev event.Event) (orderNo string, iccids []st
 // merged reports whether Apply merges events of type t.
 func merged(t event.Type) bool {
 	switch t {
-	case event.OrderStatus, event.ProfileStatus, event.EsimStatus, event.DataUsage, event.ValidityUsage:
+	case event.OrderStatus, event.ProfileStatus, event.EsimStatus, event.SmdpEvent, event.DataUsage, event.ValidityUsage:
 		return true
 	}
 	return false

@@ -48,7 +48,7 @@ const MaxStateBytes = 16 << 10
 func Profile(p *store.Profile, ev event.Event, at time.Time) bool {
 	changed := Link(p, ev.OrderNo, ev.TransactionID, ev.EsimTranNo, at)
 	switch ev.Type {
-	case event.ProfileStatus, event.EsimStatus:
+	case event.ProfileStatus, event.EsimStatus, event.SmdpEvent:
 		changed = addTransition(&p.History, transition(ev, ev.Status, ev.PreviousStatus, ev.SmdpStatus, at)) || changed
 		changed = set(&p.SmdpStatus, latestSmdp(p.History)) || changed
 	case event.DataUsage:

@@ -18,6 +18,7 @@ import (
 	"github.com/esimflow/esimflow/shared/dedupe"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/provider"
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
@@ -52,8 +53,8 @@ type Deps struct {
 }
 
 // Provider is the name the reconciler's events and metrics carry: the
-// query API it speaks is eSIM Access's.
-const Provider = "esimaccess"
+// query API it speaks is eSIM Access's, whose adapter reads its events.
+const Provider = provider.Default
 
 // HeaderSourcePoll is the Esimflow-Source value of a polled event.
 const HeaderSourcePoll = "poll"
@@ -311,6 +312,9 @@ func (r *Reconciler) publish(ctx context.Context, body []byte) error {
 	msg.Data = body
 	msg.Header.Set(stream.HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(stream.HeaderSource, HeaderSourcePoll)
+	// The provider and adapter headers, as ingest stores a webhook of it.
+	msg.Header.Set(stream.HeaderProvider, Provider)
+	msg.Header.Set(stream.HeaderAdapter, provider.ESIMAccess().Version())
 	var opts []jetstream.PublishOpt
 	if key := dedupe.Key(ev, nil, body); key != "" {
 		opts = append(opts, jetstream.WithMsgID(key))

@@ -45,6 +45,9 @@ type Common struct {
 	// is dead-lettered: the consumers' setting, and the handlers' "last
 	// delivery".
 	MaxDeliver int
+	// ProvidersDir holds the mapping files of providers beyond the
+	// built-in ones (shared/provider); "" = none.
+	ProvidersDir string
 }
 
 // Log is how a process logs.
@@ -116,6 +119,11 @@ type Ingest struct {
 	SignatureEncoding string
 	AllowCIDRs        []netip.Prefix
 	TrustedProxies    []netip.Prefix
+	// ProviderSecrets are provider=secret pairs: the key of each
+	// provider's own signature (ProviderSecretsOf); SNSHosts the hosts an
+	// SNS signing certificate and SubscribeURL may be on.
+	ProviderSecrets []string
+	SNSHosts        []string
 	// Insecure lets ingest listen beyond loopback with no sender
 	// verification: an explicit opt-out.
 	Insecure  bool
@@ -162,12 +170,47 @@ type Notifier struct {
 	Common
 	Email       Email
 	SMS         SMS
+	WhatsApp    WhatsApp
 	Webhook     Webhook
 	Resolver    Resolver
 	Workers     int
 	Locale      string
 	ContactWait time.Duration
 	TemplateDir string
+	// ChannelOrder is the order channels are tried in for a contact that
+	// names none: the first that takes the message delivers it.
+	ChannelOrder []string
+	// SendTimeout bounds one channel's try; past it the message moves on.
+	SendTimeout time.Duration
+	Quiet       QuietHours
+	// TopUpURL is the reseller's top-up link, with {iccid}, {orderNo} and
+	// {transactionId} filled per message; empty: none.
+	TopUpURL string
+}
+
+// QuietHours hold non-critical messages while it is night on the
+// customer's clock.
+type QuietHours struct {
+	Window ClockRange // none: quiet hours are off
+	// TimeZone (IANA) is the clock of customers whose contact names none.
+	TimeZone string
+	// Critical are the template kinds sent at once even in quiet hours.
+	Critical []string
+}
+
+// On reports whether quiet hours are configured.
+func (q QuietHours) On() bool { return q.Window.From != q.Window.To }
+
+// ClockRange is a span of the day in minutes after midnight, From
+// included, To not: 22:00-08:00 is 1320 and 480, across midnight.
+type ClockRange struct{ From, To int }
+
+// WhatsApp is the WhatsApp channel; on when APIURL is set.
+type WhatsApp struct {
+	APIURL, PhoneNumberID string
+	Token                 string // secret
+	TemplatePrefix        string
+	Rate                  float64
 }
 
 // Email is the email channel; on when URL is set.
@@ -229,6 +272,17 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, c.Validate()
 }
 
+// ProviderSecretsOf returns the secrets of ESIMFLOW_PROVIDER_SECRETS by
+// provider, in their order (several per provider, for rotation).
+func (in Ingest) ProviderSecretsOf() map[string][]string {
+	out := map[string][]string{}
+	for _, pair := range in.ProviderSecrets {
+		name, secret, _ := strings.Cut(pair, "=")
+		out[strings.TrimSpace(name)] = append(out[strings.TrimSpace(name)], secret)
+	}
+	return out
+}
+
 // share copies the common settings into the sections that carry them.
 func (c *Config) share() {
 	c.Store.Common, c.Ingest.Common, c.Processor.Common, c.Notifier.Common = c.Common, c.Common, c.Common, c.Common
@@ -277,6 +331,9 @@ func (n Notifier) Channels() []string {
 	}
 	if n.SMS.APIURL != "" {
 		out = append(out, "sms")
+	}
+	if n.WhatsApp.APIURL != "" {
+		out = append(out, "whatsapp")
 	}
 	if n.Webhook.URL != "" {
 		out = append(out, "webhook")

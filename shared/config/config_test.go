@@ -197,7 +197,37 @@ func TestSettingsDeclaredOnce(t *testing.T) {
 			seen[s.Env] = true
 		}
 	}
-	if len(seen) != 76 {
-		t.Errorf("%d settings, want the 76 the contract, the deployments and the security defaults use", len(seen))
+	if len(seen) != 90 {
+		t.Errorf("%d settings, want the 90 the contract, the deployments and the security defaults use", len(seen))
+	}
+}
+
+// TestQuietHours: the window across midnight, the default zone and kinds,
+// and clear refusals.
+func TestQuietHours(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := c.Notifier.Quiet; q.On() || q.TimeZone != "UTC" || strings.Join(q.Critical, ",") != "activation,data_exhausted" {
+		t.Errorf("default quiet hours %+v", q)
+	}
+	c, err = config.Load(env(map[string]string{"ESIMFLOW_QUIET_HOURS": "22:00-08:30", "ESIMFLOW_QUIET_HOURS_TIME_ZONE": "Asia/Tokyo"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := c.Notifier.Quiet; !q.On() || q.Window != (config.ClockRange{From: 22 * 60, To: 8*60 + 30}) || q.TimeZone != "Asia/Tokyo" {
+		t.Errorf("quiet hours %+v", q)
+	}
+	for k, v := range map[string]string{
+		"ESIMFLOW_QUIET_HOURS":           "22-8",
+		"ESIMFLOW_QUIET_HOURS_TIME_ZONE": "Mars/Olympus",
+		"ESIMFLOW_QUIET_HOURS_CRITICAL":  "activation,bedtime",
+		"ESIMFLOW_NOTIFY_CHANNELS":       "email,pigeon",
+		"ESIMFLOW_WHATSAPP_API_URL":      "https://wa.example/v21.0",
+	} {
+		if _, err := config.Load(env(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v, want an error naming it", k, v, err)
+		}
 	}
 }

@@ -268,3 +268,30 @@ func (s Setting) logged() string {
 	}
 	return v
 }
+
+// clockRange reads "HH:MM-HH:MM"; empty is no range (both zero).
+func clockRange(p *ClockRange) field {
+	f := bind(p, func(s string) (ClockRange, error) {
+		if s == "" {
+			return ClockRange{}, nil
+		}
+		a, b, ok := strings.Cut(s, "-")
+		fa, erra := time.Parse("15:04", strings.TrimSpace(a))
+		fb, errb := time.Parse("15:04", strings.TrimSpace(b))
+		if !ok || erra != nil || errb != nil {
+			return ClockRange{}, errors.New("want HH:MM-HH:MM, such as 22:00-08:00")
+		}
+		r := ClockRange{From: fa.Hour()*60 + fa.Minute(), To: fb.Hour()*60 + fb.Minute()}
+		if r.From == r.To {
+			return ClockRange{}, errors.New("want two different times (an empty value turns quiet hours off)")
+		}
+		return r, nil
+	}, nil)
+	f.show = func(r ClockRange) string {
+		if r.From == r.To {
+			return ""
+		}
+		return fmt.Sprintf("%02d:%02d-%02d:%02d", r.From/60, r.From%60, r.To/60, r.To%60)
+	}
+	return f
+}

@@ -64,5 +64,7 @@ the event in the processor, the intent and each send in the notifier, the contex
 carried in NATS message headers (` + "`traceparent`" + `). Off unless configured.
 
 The operator CLI also reads ` + "`ESIMFLOW_PROVIDER_API_URL`, `ESIMFLOW_PROVIDER_ACCESS_CODE`" + ` and
-` + "`ESIMFLOW_PROVIDER_SECRET_KEY`" + ` for ` + "`esimflow webhook set`" + ` (see ` + "`esimflow webhook set --help`" + `).
+` + "`ESIMFLOW_PROVIDER_SECRET_KEY`" + ` for ` + "`esimflow webhook set`" + `, and ` + "`ESIMFLOW_AIRALO_API_URL`" + `,
+` + "`ESIMFLOW_AIRALO_CLIENT_ID`, `ESIMFLOW_AIRALO_CLIENT_SECRET`" + ` for ` + "`esimflow webhook set --provider airalo`" + `
+(see ` + "`esimflow webhook set --help`" + `).
 `

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -74,6 +77,8 @@ func (c *Config) commonSection() Section {
 				field: integer(&c.Replicas, between(1, 5))},
 			{Env: "ESIMFLOW_MAX_DELIVER", Default: "10", Meaning: "deliveries of an event before it goes to `ESIM_DLQ`",
 				field: integer(&c.MaxDeliver, func(n int) string { return whenf(n < 2, "want 2 or more") })},
+			{Env: "ESIMFLOW_PROVIDERS_DIR", Meaning: "directory of provider mapping files (`*.yaml`, docs/providers.md), read by ingest and the processor at start; a file may replace a built-in provider",
+				field: text(&c.ProvidersDir)},
 		},
 	}
 }
@@ -171,6 +176,13 @@ func (c *Config) ingestSection() Section {
 			{Env: "ESIMFLOW_INGEST_SIGNATURE_SECRETS", Meaning: "comma-separated secrets for the generic HMAC mode", Secret: true, field: list(&c.Ingest.SignatureSecrets)},
 			{Env: "ESIMFLOW_INGEST_SIGNATURE_ENCODING", Default: "hex", Meaning: "generic HMAC mode: `hex` or `base64` (an optional `sha256=` prefix is accepted)",
 				field: text(&c.Ingest.SignatureEncoding, oneOf("want hex or base64", "hex", "base64"))},
+			{Env: "ESIMFLOW_PROVIDER_SECRETS", Meaning: "comma-separated `provider=secret` pairs: each provider's signing key (Airalo's client secret, eSIM Go's API key, Roamify's secret, 1GLOBAL's `user:password`, Telna's accepted SNS topic ARNs); a provider without one is not verified beyond tokens and the allowlist",
+				Secret: true, field: list(&c.Ingest.ProviderSecrets, each(func(s string) string {
+					name, secret, ok := strings.Cut(s, "=")
+					return whenf(!ok || strings.TrimSpace(name) == "" || secret == "", "want provider=secret pairs")
+				}))},
+			{Env: "ESIMFLOW_PROVIDERS_SNS_HOSTS", Default: "sns.*.amazonaws.com", Meaning: "comma-separated host patterns an SNS signing certificate is fetched from and a `SubscribeURL` visited on (https only)",
+				field: list(&c.Ingest.SNSHosts)},
 			{Env: "ESIMFLOW_INGEST_ALLOW_CIDRS", Meaning: "comma-separated sender allowlist (CIDRs or addresses)", field: prefixes(&c.Ingest.AllowCIDRs)},
 			{Env: "ESIMFLOW_INGEST_TRUSTED_PROXIES", Meaning: "comma-separated CIDRs of proxies whose `X-Forwarded-For` is believed", field: prefixes(&c.Ingest.TrustedProxies)},
 			{Env: "ESIMFLOW_INGEST_RATE_LIMIT", Default: "0", Meaning: "requests per second allowed per sender IP (429 beyond); 0 = no limit",
@@ -232,6 +244,29 @@ func (c *Config) notifierSection() Section {
 			{Env: "ESIMFLOW_SMS_AUTH_TOKEN", Meaning: "SMS auth token (basic-auth password)", Secret: true, field: text(&c.Notifier.SMS.AuthToken)},
 			{Env: "ESIMFLOW_SMS_FROM", Meaning: "SMS sender: an E.164 number, or a messaging service SID (`MG…`)", field: text(&c.Notifier.SMS.From)},
 			{Env: "ESIMFLOW_SMS_RATE", Default: "1", Meaning: "SMS per second, per notifier instance; 0 = unlimited", field: number(&c.Notifier.SMS.Rate, rate)},
+			{Env: "ESIMFLOW_WHATSAPP_API_URL", Meaning: "WhatsApp channel: base URL of a WhatsApp Business Cloud API–compatible endpoint, with its version (the part before `/{phone-number-id}/messages`); empty = no WhatsApp",
+				field: text(&c.Notifier.WhatsApp.APIURL, optional(httpURL, "want an http:// or https:// URL"))},
+			{Env: "ESIMFLOW_WHATSAPP_PHONE_NUMBER_ID", Meaning: "WhatsApp sender: the business phone number id", field: text(&c.Notifier.WhatsApp.PhoneNumberID)},
+			{Env: "ESIMFLOW_WHATSAPP_TOKEN", Meaning: "WhatsApp access token (sent as a bearer token)", Secret: true, field: text(&c.Notifier.WhatsApp.Token)},
+			{Env: "ESIMFLOW_WHATSAPP_TEMPLATE_PREFIX", Default: "esimflow_", Meaning: "prefix of the approved WhatsApp template names, one per kind and language (`esimflow_low_data` in `de`, `pt_BR`, …; parameters in docs/design.md)",
+				field: text(&c.Notifier.WhatsApp.TemplatePrefix, matches(regexp.MustCompile(`^[a-z0-9_]{0,64}$`), "want lower-case letters, digits and _"))},
+			{Env: "ESIMFLOW_WHATSAPP_RATE", Default: "20", Meaning: "WhatsApp messages per second, per notifier instance; 0 = unlimited", field: number(&c.Notifier.WhatsApp.Rate, rate)},
+			{Env: "ESIMFLOW_NOTIFY_CHANNELS", Default: "email,sms,whatsapp,webhook,console", Meaning: "the order channels are tried in for a contact that names none: a message goes out on the first configured channel the contact has an address for that takes it, moving on after a permanent failure or a timeout (a contact's own `channels` override it)",
+				field: list(&c.Notifier.ChannelOrder, each(func(s string) string {
+					return whenf(!slices.Contains([]string{"email", "sms", "whatsapp", "webhook", "console"}, s), "want channels among email, sms, whatsapp, webhook, console")
+				}))},
+			{Env: "ESIMFLOW_NOTIFY_SEND_TIMEOUT", Default: "10s", Meaning: "how long one channel may take to accept a message; past it the message moves on to the next channel (the try's outcome is unknown, and logged so)",
+				field: duration(&c.Notifier.SendTimeout, positive)},
+			{Env: "ESIMFLOW_QUIET_HOURS", Meaning: "quiet hours on the customer's clock, e.g. `22:00-08:00`: non-critical messages that come in them are held until they end; empty = none",
+				field: clockRange(&c.Notifier.Quiet.Window)},
+			{Env: "ESIMFLOW_QUIET_HOURS_TIME_ZONE", Default: "UTC", Meaning: "IANA time zone of the quiet hours for customers whose contact has no `timeZone`",
+				field: text(&c.Notifier.Quiet.TimeZone, timeZone)},
+			{Env: "ESIMFLOW_QUIET_HOURS_CRITICAL", Default: "activation,data_exhausted", Meaning: "message kinds sent at once even in quiet hours, and whatever the customer opted out of (of activation, low_data, data_exhausted, validity_low, topped_up, renewed)",
+				field: list(&c.Notifier.Quiet.Critical, each(func(s string) string {
+					return whenf(!slices.Contains(templateKinds, s), "want kinds among activation, low_data, data_exhausted, validity_low, topped_up, renewed")
+				}))},
+			{Env: "ESIMFLOW_TOPUP_URL", Meaning: "the reseller's top-up link for low-data and validity messages (`{{.TopUpURL}}` in templates), e.g. `https://shop.example/topup?iccid={iccid}` (also `{orderNo}`, `{transactionId}`); empty = none",
+				field: text(&c.Notifier.TopUpURL, optional(resolverURL, "want an http:// or https:// URL"))},
 			{Env: "ESIMFLOW_NOTIFY_WEBHOOK_URL", Meaning: "signed outbound webhook channel: the reseller's endpoint (`https://…`); empty = none",
 				field: text(&c.Notifier.Webhook.URL, optional(httpURL, "want an http:// or https:// URL"))},
 			{Env: "ESIMFLOW_NOTIFY_WEBHOOK_SECRET", Meaning: "Standard Webhooks signing secret (`whsec_` + base64); required with the webhook URL", Secret: true, field: text(&c.Notifier.Webhook.Secret)},

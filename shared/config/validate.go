@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/esimflow/esimflow/shared/locale"
+	"time"
+	_ "time/tzdata" // time zones validate the same in images without zoneinfo
 )
 
 // This file holds the checks of values that parse, setting by setting (used
@@ -49,6 +51,14 @@ func smtpURL(v string) string {
 	u, err := url.Parse(v)
 	return whenf(err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps" && u.Scheme != "smtp+insecure") || u.Hostname() == "",
 		"want smtp://[user:pass@]host[:port], smtps://… or smtp+insecure://…")
+}
+
+// templateKinds are the message kinds as templates name them.
+var templateKinds = []string{"activation", "low_data", "data_exhausted", "validity_low", "topped_up", "renewed"}
+
+func timeZone(v string) string {
+	_, err := time.LoadLocation(v)
+	return whenf(v == "" || err != nil, "want an IANA time zone such as Europe/Berlin or UTC")
 }
 
 func localeTag(v string) string {
@@ -127,6 +137,9 @@ func (n Notifier) validate() problems {
 		} else if !httpURL(n.SMS.APIURL) {
 			p.add("ESIMFLOW_SMS_API_URL", "want an http:// or https:// URL")
 		}
+	}
+	if n.WhatsApp.APIURL != "" && (n.WhatsApp.PhoneNumberID == "" || n.WhatsApp.Token == "") {
+		p.add("ESIMFLOW_WHATSAPP_API_URL", "the WhatsApp channel needs ESIMFLOW_WHATSAPP_API_URL, _PHONE_NUMBER_ID and _TOKEN together")
 	}
 	if n.Webhook.URL != "" && !webhookSecret(n.Webhook.Secret) {
 		p.add("ESIMFLOW_NOTIFY_WEBHOOK_SECRET", "want whsec_ followed by at least 16 base64-encoded bytes (required with the webhook URL)")

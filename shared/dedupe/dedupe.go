@@ -53,6 +53,15 @@ const MaxKeyLen = 2 + 2*sha256.Size
 // AppendKey appends the key to dst. For a well-formed event of a known type
 // it allocates nothing (ingest derives one per request).
 func AppendKey(dst []byte, ev event.Event, decodeErr error, body []byte) []byte {
+	if decodeErr == nil && ev.NotifyID != "" && ev.Provider != "" {
+		// An adapter's event: one body may hold several events under one
+		// id (Airalo's low data is a usage and a validity report), and two
+		// providers' ids may be spelled alike, so the id is hashed with
+		// what makes the event that event, its provider included.
+		var scratch [256]byte
+		b := append(append(scratch[:0], ev.NotifyID...), 0)
+		return appendDigest(append(dst, "a:"...), identity(b, ev))
+	}
 	if decodeErr == nil && ev.NotifyID != "" {
 		if !plainID(ev.NotifyID) {
 			sum := sha256.Sum256([]byte(ev.NotifyID))
@@ -99,6 +108,9 @@ func plainID(id string) bool {
 // identity appends, NUL-separated, what makes the event that event.
 func identity(b []byte, ev event.Event) []byte {
 	field := func(b []byte, s string) []byte { return append(append(b, s...), 0) }
+	if ev.Provider != "" {
+		b = field(b, ev.Provider)
+	}
 	b = field(b, string(ev.Type))
 	b = field(b, ev.Entity())
 	b = field(b, ev.Status)
@@ -117,8 +129,11 @@ func identity(b []byte, ev event.Event) []byte {
 	case event.ProfileStatus:
 		// X→Y and Z→Y at one instant are two events (issue 14, case 1).
 		b = field(b, ev.PreviousStatus)
-	case event.EsimStatus:
+	case event.EsimStatus, event.SmdpEvent:
 		b = field(b, ev.SmdpStatus)
+	case event.OperatorAlert:
+		b = field(b, ev.Alert)
+		b = append(strconv.AppendFloat(b, ev.Balance, 'f', -1, 64), 0)
 	case event.DataUsage:
 		b = append(strconv.AppendInt(b, ev.UsedVolume, 10), 0)
 		b = append(strconv.AppendInt(b, ev.TotalVolume, 10), 0)

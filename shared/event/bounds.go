@@ -21,6 +21,8 @@ const (
 	// MaxStatusLen bounds every status (status, previousStatus, smdpStatus,
 	// a listed profile's status) and durationUnit, in bytes.
 	MaxStatusLen = 64
+	// MaxAlertLen bounds an operator alert's text, in bytes.
+	MaxAlertLen = 512
 	// MaxProfiles bounds the profiles one ORDER_STATUS event lists.
 	MaxProfiles = 100
 	// MaxInstallLen bounds a listed profile's activation code, QR code URL
@@ -85,6 +87,7 @@ func (ev Event) bounded(latest time.Time) error {
 		{"esimTranNo", ev.EsimTranNo, MaxIDLen}, {"notifyId", ev.NotifyID, MaxIDLen}, {"bundleId", ev.BundleID, MaxIDLen},
 		{"status", ev.Status, MaxStatusLen}, {"previousStatus", ev.PreviousStatus, MaxStatusLen},
 		{"smdpStatus", ev.SmdpStatus, MaxStatusLen}, {"durationUnit", ev.DurationUnit, MaxStatusLen},
+		{"provider", ev.Provider, MaxStatusLen}, {"adapter", ev.Adapter, MaxStatusLen}, {"alert", ev.Alert, MaxAlertLen},
 	} {
 		if err := bounded(f.name, f.v, f.most); err != nil {
 			return err

@@ -64,6 +64,21 @@ func (dc Decoder) Decode(body []byte) (Event, error) {
 	return ev, nil
 }
 
+// Check is what Decode checks of an event, for events an adapter built
+// from another format: it writes the statuses in their canonical spelling
+// (keeping the provider's), then checks the required fields and the bounds.
+// The error wraps ErrMalformed.
+func (dc Decoder) Check(ev *Event) error {
+	ev.canonicalStatuses()
+	if err := ev.validate(); err != nil {
+		return fmt.Errorf("%w: %s %w", ErrMalformed, ev.Type, err)
+	}
+	if err := ev.bounded(dc.latest()); err != nil {
+		return fmt.Errorf("%w: %s %w", ErrMalformed, ev.Type, err)
+	}
+	return nil
+}
+
 // latest is the latest event time accepted now.
 func (dc Decoder) latest() time.Time {
 	now, skew := time.Now, DefaultMaxSkew
@@ -159,7 +174,7 @@ func (d *decoder) body(ev *Event) {
 	case ProfileStatus:
 		ev.Status = d.str("currentStatus")
 		ev.PreviousStatus = d.str("previousStatus")
-	case EsimStatus:
+	case EsimStatus, SmdpEvent:
 		ev.Status = d.str("esimStatus")
 		ev.SmdpStatus = d.str("smdpStatus")
 	case DataUsage:
@@ -230,6 +245,13 @@ func (ev Event) validate() error {
 			return err
 		}
 		return need("status", ev.Status)
+	case SmdpEvent:
+		if err := need("iccid", ev.ICCID); err != nil {
+			return err
+		}
+		if ev.Status == "" && ev.SmdpStatus == "" {
+			return fmt.Errorf("missing esimStatus and smdpStatus")
+		}
 	case DataUsage:
 		if err := need("iccid", ev.ICCID); err != nil {
 			return err
@@ -245,6 +267,8 @@ func (ev Event) validate() error {
 		}
 	case ValidityUsage:
 		return need("iccid", ev.ICCID)
+	case OperatorAlert:
+		return need("alert", ev.Alert)
 	}
 	return nil
 }

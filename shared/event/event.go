@@ -19,11 +19,19 @@ const (
 	EsimStatus    Type = "ESIM_STATUS"
 	ValidityUsage Type = "VALIDITY_USAGE"
 	CheckHealth   Type = "CHECK_HEALTH"
+	// SmdpEvent is eSIM Access's report of the SM-DP+ (download,
+	// installation, enable, disable, delete): it moves a profile's state and
+	// never sends a message by itself.
+	SmdpEvent Type = "SMDP_EVENT"
+	// OperatorAlert is about the reseller's account, not an eSIM (a balance
+	// or credit limit running low): it reaches the operator (a metric, the
+	// log, the processor's API), never a customer.
+	OperatorAlert Type = "OPERATOR_ALERT"
 	Unknown       Type = "UNKNOWN"
 )
 
 // Types lists every type with a subject of its own, Unknown last.
-var Types = []Type{OrderStatus, ProfileStatus, DataUsage, EsimStatus, ValidityUsage, CheckHealth, Unknown}
+var Types = []Type{OrderStatus, ProfileStatus, DataUsage, EsimStatus, ValidityUsage, CheckHealth, SmdpEvent, OperatorAlert, Unknown}
 
 // Token is the subject token of the type: "order_status", ..., "unknown".
 func (t Type) Token() string { return strings.ToLower(string(t)) }
@@ -55,6 +63,9 @@ const (
 	FormatEventType  Format = "eventType"  // documented format, fields at the top level
 	FormatNotifyType Format = "notifyType" // eSIM Access envelope, fields under "content"
 	FormatOther      Format = "other"      // valid JSON naming no type
+	// FormatAdapter: a provider adapter other than the default one read
+	// the body (Event.Provider names it).
+	FormatAdapter Format = "adapter"
 )
 
 // ProfileRef is a profile as listed in an ORDER_STATUS event.
@@ -77,10 +88,19 @@ type Event struct {
 	Format   Format `json:"format"`
 	NotifyID string `json:"notifyId,omitempty"` // provider's own event id, when sent
 
+	// Provider and Adapter name the adapter that read the event and its
+	// version; empty for the default provider's formats (eventType,
+	// notifyType), which Decode reads.
+	Provider string `json:"provider,omitempty"`
+	Adapter  string `json:"adapter,omitempty"`
+
 	OrderNo       string `json:"orderNo,omitempty"`
 	TransactionID string `json:"transactionId,omitempty"`
 	ICCID         string `json:"iccid,omitempty"`
-	EsimTranNo    string `json:"esimTranNo,omitempty"`
+	// EsimTranNo is the provider's id of the subscription (eSIM Access's
+	// esimTranNo, 1GLOBAL's subscription_id, Roamify's esim_id): with the
+	// ICCID, it tells a recycled ICCID's customers apart.
+	EsimTranNo string `json:"esimTranNo,omitempty"`
 
 	// Status is the new status: an order's status for ORDER_STATUS, a profile's
 	// current status for PROFILE_STATUS and ESIM_STATUS.
@@ -128,6 +148,12 @@ type Event struct {
 	// timeline records; the consumer sets them, Decode leaves them zero.
 	Key        string    `json:"-"`
 	ReceivedAt time.Time `json:"-"`
+
+	// Alert is an OPERATOR_ALERT's text, as the provider wrote it or as its
+	// adapter names it; Balance the account balance it reports, in the
+	// provider's currency (0 when it sends none).
+	Alert   string  `json:"alert,omitempty"`
+	Balance float64 `json:"balance,omitempty"`
 
 	// Extra keeps every field the decoder does not map, by its JSON name.
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`

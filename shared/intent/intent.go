@@ -56,7 +56,7 @@ type Intent struct {
 	ExpiresAt    time.Time `json:"expiresAt,omitzero"`
 	// SupersededBy lists intent ids that make this one stale once they are
 	// claimed or sent: a warning at 80 % is suppressed when the 100 % one is
-	// under way or out.
+	// under way or out, one of three days left when the one-day one is.
 	SupersededBy []string `json:"supersededBy,omitempty"`
 	// After lists intent ids that, while in flight, must finish before this
 	// one is sent, so a customer never gets the 80 % warning after the 100 %
@@ -215,6 +215,17 @@ func For(ev event.Event, at time.Time, l Landing, r Rules) []Intent {
 			}
 			if slices.Contains(r.ValidityLowDays, ev.RemainDays) {
 				in.ID, in.Kind, in.RemainDays = ValidityLowID(sub, period, ev.RemainDays), ValidityLow, ev.RemainDays
+				// Ordered like the low-data thresholds: fewer days left
+				// makes a warning of more days stale (after an outage both
+				// may be pending: the customer gets the one true now).
+				for _, d := range r.ValidityLowDays {
+					switch {
+					case d < ev.RemainDays:
+						in.SupersededBy = append(in.SupersededBy, ValidityLowID(sub, period, d))
+					case d > ev.RemainDays:
+						in.After = append(in.After, ValidityLowID(sub, period, d))
+					}
+				}
 				out = append(out, in)
 			}
 		}
@@ -269,8 +280,9 @@ func bundleIntents(base Intent, b BundleLanding, r Rules) []Intent {
 
 // Optional reports whether esimflow may rightly never send in, given every
 // intent a lifecycle's events ask for (by id) and the final state of in's
-// profile: a low-data warning whose higher threshold is among them (it is
-// suppressed once that one is under way), or any message of an eSIM whose
+// profile: a warning superseded by one among them (80 % by 100 %, three
+// days left by one day left: it is suppressed once that one is under way),
+// or any message of an eSIM whose
 // final status is terminal (the notifier's call when the message is due,
 // docs/adr/0008). Every other intent is a function of the set of events and
 // must reach the customer. Oracles of the chaos suite and of `esimflow
@@ -279,5 +291,5 @@ func Optional(in Intent, all map[string]Intent, p store.Profile) bool {
 	if event.Terminal(p.Status) {
 		return true
 	}
-	return in.Kind == LowData && slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := all[s]; return ok })
+	return slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := all[s]; return ok })
 }

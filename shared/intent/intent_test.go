@@ -7,6 +7,7 @@ import (
 
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/store"
 )
 
 func TestFor(t *testing.T) {
@@ -28,7 +29,8 @@ func TestFor(t *testing.T) {
 		{"usage at 80", usage(80), []string{"low_data:89:b1:80"}, []string{"low_data:89:b1:100"}, nil},
 		{"usage between", usage(95.5), []string{"low_data:89:b1:80"}, []string{"low_data:89:b1:100"}, nil},
 		{"usage at 100 warns once, at 100", usage(100), []string{"low_data:89:b1:100"}, nil, []string{"low_data:89:b1:80"}},
-		{"validity one day left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1}, []string{"validity_low:89:none:1"}, nil, nil},
+		{"validity one day left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 1}, []string{"validity_low:89:none:1"}, nil, []string{"validity_low:89:none:3"}},
+		{"validity three days left, superseded by one", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 3}, []string{"validity_low:89:none:3"}, []string{"validity_low:89:none:1"}, nil},
 		{"validity ten days left", event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: 10}, nil, nil, nil},
 		{"order status", event.Event{Type: event.OrderStatus, OrderNo: "O"}, nil, nil, nil},
 	}
@@ -110,5 +112,24 @@ func TestForBundlesAndPeriods(t *testing.T) {
 				t.Errorf("ids %v, want %v", ids, tt.want)
 			}
 		})
+	}
+}
+
+// TestOptionalSuperseded: a warning superseded by another the events ask for
+// may rightly never be sent, low-data or validity alike; the highest may not.
+func TestOptionalSuperseded(t *testing.T) {
+	rules := intent.Rules{LowDataThresholds: []int{80, 100}, ValidityLowDays: intent.DefaultValidityLowDays}
+	all := map[string]intent.Intent{}
+	for _, days := range []int64{1, 3} {
+		for _, in := range intent.For(event.Event{Type: event.ValidityUsage, ICCID: "89", RemainDays: days}, time.Unix(0, 0), intent.Landing{}, rules) {
+			all[in.ID] = in
+		}
+	}
+	p := store.Profile{ICCID: "89", Status: "ACTIVATED"}
+	if !intent.Optional(all["validity_low:89:none:3"], all, p) {
+		t.Error("three days left, with one day left also asked for: want optional")
+	}
+	if intent.Optional(all["validity_low:89:none:1"], all, p) {
+		t.Error("one day left: want required")
 	}
 }

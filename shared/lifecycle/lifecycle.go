@@ -82,13 +82,18 @@ func Plan(rng *rand.Rand, o Options) ([]*ESIM, error) {
 		e.Contact = store.Contact{TransactionID: e.TransactionID, Name: "Customer " + strconv.Itoa(i), Locale: []string{"en", "de", "es"}[i%3],
 			ICCIDs: []string{e.ICCID}}
 		email := fmt.Sprintf("%s.c%d@customer.example", lower, i)
-		// Mostly email, some SMS, some the shop's webhook.
+		// Mostly email, some WhatsApp falling back to SMS and email, some
+		// SMS, some the shop's webhook.
 		switch r := rng.Float64(); {
 		case r < 0.7:
 			e.Contact.Email = email
 		case r < 0.85:
 			e.Contact.Phone = fmt.Sprintf("+4915%09d", i)
 			e.Contact.Channels = []string{"sms"}
+			if r < 0.78 {
+				e.Contact.Email = email
+				e.Contact.Channels = []string{"whatsapp", "sms", "email"}
+			}
 		default:
 			e.Contact.Email = email
 			e.Contact.Channels = []string{"webhook"}

@@ -39,6 +39,7 @@ type Store interface {
 	Claims
 	NotificationLog
 	Budgets
+	Parking
 	// Ping reports whether the backend answers; readiness uses it.
 	Ping(ctx context.Context) error
 }
@@ -171,15 +172,21 @@ func (c Contact) Addresses() []string {
 	return out
 }
 
-// Contact is how to reach the customer of one order. Channels, when set,
-// overrides the notifier's routing ("email", "sms", "webhook", "console").
+// Contact is how to reach the customer of one order, and the customer's
+// preferences. Channels, when set, overrides the notifier's channel order
+// ("whatsapp", "sms", "email", "webhook", "console"): the message goes out on
+// the first of them that takes it. TimeZone (IANA) places the quiet hours on
+// the traveller's clock; OptOut lists the non-critical message kinds the
+// customer does not want (critical ones go regardless).
 type Contact struct {
 	TransactionID string    `json:"transactionId"`
 	Name          string    `json:"name,omitempty"`
 	Email         string    `json:"email,omitempty"`
 	Phone         string    `json:"phone,omitempty"` // E.164
 	Locale        string    `json:"locale,omitempty"`
+	TimeZone      string    `json:"timeZone,omitempty"`
 	Channels      []string  `json:"channels,omitempty"`
+	OptOut        []string  `json:"optOut,omitempty"`
 	ICCIDs        []string  `json:"iccids,omitempty"`
 	UpdatedAt     time.Time `json:"updatedAt,omitzero"`
 }
@@ -189,8 +196,8 @@ type Contact struct {
 type Claims interface {
 	// Claim tries to take id for owner until the lease runs out.
 	Claim(ctx context.Context, id, owner string, lease time.Duration) (Claim, error)
-	// Finish records the final state (ClaimSent or ClaimSuppressed); the claim
-	// must still be held by owner.
+	// Finish records the final state (ClaimSent or ClaimSuppressed), or
+	// ClaimDeadLettered; the claim must still be held by owner.
 	Finish(ctx context.Context, id, owner string, state ClaimState) error
 	// Release gives a held claim back so that another attempt may claim it at
 	// once; the attempt counter is kept.
@@ -213,6 +220,25 @@ type Budgets interface {
 // Window is the index of the window of length per that holds t: both
 // stores count a budget's calls under it.
 func Window(t time.Time, per time.Duration) int64 { return t.UnixNano() / int64(per) }
+
+// Parking remembers the messages that wait for something to be stored — a
+// transactionId's contact, an iccid's order link, a lower warning's end —
+// under a key naming it, so that whichever notifier instance hears that it
+// was stored (a wake-up) re-publishes them. It is a shortcut, not the only
+// way: a waiting message stays in its stream until it is done, and is
+// retried on its own schedule if a wake-up or an entry is lost.
+type Parking interface {
+	// Park records body as id's under key until ttl passes; parking id
+	// again replaces its body and restarts its ttl.
+	Park(ctx context.Context, key, id string, body []byte, ttl time.Duration) error
+	// Parked returns the bodies parked under key by id; an empty map when
+	// there are none. An entry is gone once its ttl and that of every later
+	// Park under the same key have passed (a store may expire a key's
+	// entries together).
+	Parked(ctx context.Context, key string) (map[string][]byte, error)
+	// Unpark removes ids from key; an id not there is no error.
+	Unpark(ctx context.Context, key string, ids ...string) error
+}
 
 // NotificationLogLimit is how many entries the log keeps per iccid; older
 // ones are dropped.
@@ -247,13 +273,15 @@ const (
 	NotificationWaiting        = "waiting"         // for a contact; Error says what for
 	NotificationFailed         = "failed"          // a send failed; retried
 	NotificationRetriedUnknown = "retried_unknown" // a send's outcome is unknown; retried
+	NotificationHeld           = "held"            // quiet hours on the customer's clock; ReleaseAt says until when
 )
 
 // OpenStatus reports whether an entry of this status leaves its intent open.
 // With several channels, a channel that took the message closes the intent
 // until another one fails again.
 func OpenStatus(status string) bool {
-	return status == NotificationWaiting || status == NotificationFailed || status == NotificationRetriedUnknown
+	return status == NotificationWaiting || status == NotificationFailed || status == NotificationRetriedUnknown ||
+		status == NotificationHeld
 }
 
 // ClaimState is where an intent id stands.
@@ -264,10 +292,17 @@ const (
 	ClaimHeld       ClaimState = "claimed"    // leased to an owner, or released and free to claim
 	ClaimSent       ClaimState = "sent"       // final
 	ClaimSuppressed ClaimState = "suppressed" // final: superseded, deliberately not sent
+	// ClaimDeadLettered: given up and in the dead letters. Not final — a
+	// re-drive claims it again — but nothing is under way: a higher warning
+	// ordered after it no longer waits for it.
+	ClaimDeadLettered ClaimState = "dead_lettered"
 )
 
 // Final reports whether nothing more will be sent for the id.
 func (s ClaimState) Final() bool { return s == ClaimSent || s == ClaimSuppressed }
+
+// Finishes reports whether Finish takes s: a final state or ClaimDeadLettered.
+func (s ClaimState) Finishes() bool { return s.Final() || s == ClaimDeadLettered }
 
 // ClaimOutcome is the answer to a Claim call.
 type ClaimOutcome string
@@ -300,10 +335,12 @@ type Notification struct {
 	// TransactionID is the intent's, when it named one: the contact's key.
 	TransactionID string    `json:"transactionId,omitempty"`
 	Channel       string    `json:"channel,omitempty"`
-	Status        string    `json:"status"` // sent, failed, suppressed, retried_unknown, waiting, dead_lettered
+	Status        string    `json:"status"` // sent, failed, suppressed, retried_unknown, waiting, held, dead_lettered
 	Attempt       int       `json:"attempt,omitempty"`
 	Error         string    `json:"error,omitempty"`
 	SentAt        time.Time `json:"sentAt"`
+	// ReleaseAt is when a held message goes out (status held).
+	ReleaseAt time.Time `json:"releaseAt,omitzero"`
 }
 
 // Transition is one status change of an order or profile, at the event's time.

@@ -50,6 +50,14 @@ const (
 	// HeaderSource says where a stored event came from when not a webhook:
 	// "poll" for the reconciler's (processor/reconcile).
 	HeaderSource = "Esimflow-Source"
+	// HeaderProvider and HeaderAdapter name the provider adapter that read
+	// a stored event and its version; HeaderEventIndex is which of the
+	// canonical events its body holds this message stands for (0 when
+	// absent). A message without them is read as the default provider's
+	// (shared/provider).
+	HeaderProvider   = "Esimflow-Provider"
+	HeaderAdapter    = "Esimflow-Adapter"
+	HeaderEventIndex = "Esimflow-Event-Index"
 )
 
 // Names builds namespaced names.
@@ -88,6 +96,11 @@ func (n Names) NotifySubject(kind string) string { return n.subject("esim.notify
 
 // DLQSubject is where dead letters of a source ("events", "notify") go.
 func (n Names) DLQSubject(source string) string { return n.subject("esim.dlq." + source) }
+
+// WakeSubject is where what a waiting intent may need is announced once
+// stored — a contact, an order link, a lower warning's end (intent.Wake):
+// core NATS, in no stream; a lost announcement costs time, not a message.
+func (n Names) WakeSubject() string { return n.subject("esim.wake") }
 
 // RejectedSubject is where ingest keeps bodies it answered 400.
 func (n Names) RejectedSubject() string { return n.subject("esim.rejected") }

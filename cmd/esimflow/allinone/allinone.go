@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 		return err
 	}
 	proc, err := processor.New(cfg.Processor, processor.Deps{
-		Consumer: events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
+		Consumer: events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC, Wake: env.NATS.NC,
 		Store: st, Admin: env.Admin, Logger: log, Tracer: env.Tracer,
 	})
 	if err != nil {
@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	}
 	notify, err := notifier.New(cfg.Notifier, notifier.Deps{
 		Consumer: intents, Publisher: env.NATS.JS, Store: st,
-		Console: deps.Messages, Admin: env.Admin, Logger: log, Tracer: env.Tracer,
+		Console: deps.Messages, Admin: env.Admin, Logger: log, Tracer: env.Tracer, Wake: env.NATS.NC,
 	})
 	if err != nil {
 		return err

@@ -65,7 +65,7 @@ func mustJSON(v any) string {
 
 // postAll sends the bodies from 8 connections at once, retrying what is not
 // answered 200 — as the provider does.
-func postAll(t *testing.T, url string, bodies []string) {
+func postAll(t testing.TB, url string, bodies []string) {
 	t.Helper()
 	work := make(chan string)
 	var wg sync.WaitGroup
@@ -99,7 +99,7 @@ func postAll(t *testing.T, url string, bodies []string) {
 	failed.Range(func(k, v any) bool { t.Errorf("never answered 200: %s (%v)", k, v); return true })
 }
 
-func getJSON(t *testing.T, url string, v any) int {
+func getJSON(t testing.TB, url string, v any) int {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

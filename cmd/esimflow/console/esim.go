@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/processor"
+	"github.com/esimflow/esimflow/shared/provider"
 	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/nats-io/nats.go"
 )
 
 type esimView struct {
@@ -206,6 +209,9 @@ func tone(status string) string {
 type eventView struct {
 	E    processor.StoredEvent
 	Body string
+	// Provider and Adapter read it (an event stored without them came to
+	// the default endpoint); Key is its dedupe key.
+	Provider, Adapter, Key string
 }
 
 func (c *Console) event(_ http.ResponseWriter, s *session) (string, view, error) {
@@ -214,5 +220,10 @@ func (c *Console) event(_ http.ResponseWriter, s *session) (string, view, error)
 		return "", view{}, err
 	}
 	v.Body = pretty(v.E.Body, v.E.BodyRaw)
+	h := nats.Header(v.E.Headers)
+	v.Provider, v.Adapter, v.Key = h.Get(stream.HeaderProvider), h.Get(stream.HeaderAdapter), stream.DedupeKey(h)
+	if v.Provider == "" {
+		v.Provider = provider.Default + " (default endpoint)"
+	}
 	return "event", view{Title: "Event " + strconv.FormatUint(v.E.Seq, 10), Nav: "dlq", Page: &v}, nil
 }

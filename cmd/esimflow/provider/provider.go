@@ -1,4 +1,4 @@
-// Package provider is a client of the eSIM provider's open API, for the calls
+// Package provider is a client of the providers' APIs (eSIM Access, Airalo), for the calls
 // the operator CLI makes: registering the webhook URL.
 package provider
 
@@ -49,6 +49,13 @@ func New(base string, creds Credentials, timeout time.Duration) (*Client, error)
 	if creds.AccessCode == "" || creds.SecretKey == "" {
 		return nil, errors.New("provider access code and secret key are required (--access-code/--secret-key or ESIMFLOW_PROVIDER_ACCESS_CODE/ESIMFLOW_PROVIDER_SECRET_KEY)")
 	}
+	return &Client{base: strings.TrimRight(base, "/"), creds: creds, http: retrying(timeout)}, nil
+}
+
+// retrying is the HTTP client of every provider API call: retried with
+// backoff on connection errors, 429 and 5xx, each attempt bounded by
+// timeout.
+func retrying(timeout time.Duration) *http.Client {
 	rc := retryablehttp.NewClient()
 	rc.Logger = nil
 	rc.RetryMax = 3
@@ -56,15 +63,28 @@ func New(base string, creds Credentials, timeout time.Duration) (*Client, error)
 	rc.RetryWaitMax = 4 * time.Second
 	rc.HTTPClient.Timeout = timeout
 	// No redirect is followed, by the retrying client or by the standard
-	// client around it: a redirect would carry RT-SecretKey to wherever the
-	// answer points. A 3xx is reported instead.
+	// client around it: a redirect would carry the credentials to wherever
+	// the answer points. A 3xx is reported instead.
 	rc.HTTPClient.CheckRedirect = noRedirects
 	// Give back the last response instead of a generic error, so the
-	// provider's own errorMsg can be shown.
+	// provider's own message can be shown.
 	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
 	std := rc.StandardClient()
 	std.CheckRedirect = noRedirects
-	return &Client{base: strings.TrimRight(base, "/"), creds: creds, http: std}, nil
+	return std
+}
+
+// checkBase accepts an API base URL: https, or http to loopback only (the
+// requests carry secrets).
+func checkBase(base, setting string) error {
+	if base == "" {
+		return fmt.Errorf("provider API URL is required (--api-base or %s)", setting)
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Hostname() == "" || (u.Scheme != "https" && (u.Scheme != "http" || !loopback(u.Hostname()))) {
+		return fmt.Errorf("provider API URL %q: want https:// (http:// only to loopback): the requests carry secrets", redact.URL(base))
+	}
+	return nil
 }
 
 // APIError is a refusal by the provider, with its own code and message.

@@ -1,6 +1,7 @@
 // Package samples holds one sample event of each type and format the
 // provider sends, for `esimflow webhook test`: the provider's documented
-// examples and the eSIM Access envelope.
+// examples and the eSIM Access envelope; and, under providers/, samples of
+// the other providers' webhooks.
 package samples
 
 import (
@@ -12,7 +13,7 @@ import (
 	"strings"
 )
 
-//go:embed *.json
+//go:embed *.json providers/*.json
 var files embed.FS
 
 // Sample is one event body with its type.
@@ -47,6 +48,26 @@ func All() ([]Sample, error) {
 			return nil, fmt.Errorf("sample %s names no eventType or notifyType", n)
 		}
 		out = append(out, Sample{Name: strings.TrimSuffix(n, ".json"), Type: typ, Body: b})
+	}
+	return out, nil
+}
+
+// ForProvider returns the samples of a provider other than the default
+// (providers/<provider>_*.json): bodies shaped as the provider documents
+// them, typed by the adapter that reads them, not here.
+func ForProvider(name string) ([]Sample, error) {
+	names, err := fs.Glob(files, "providers/"+name+"_*.json")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []Sample
+	for _, n := range names {
+		b, err := files.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Sample{Name: strings.TrimSuffix(strings.TrimPrefix(n, "providers/"), ".json"), Body: b})
 	}
 	return out, nil
 }

@@ -60,9 +60,18 @@ type Mail struct {
 	Subject   string // decoded (RFC 2047)
 	Text      string // the text/plain part, decoded, with \n line ends
 	HTML      string // the text/html part, decoded, with \n line ends
-	TLS       bool   // the session was encrypted
-	AuthUser  string // who authenticated, "" for nobody
-	Raw       []byte
+	// Inline are the parts with a Content-ID (embedded images), decoded,
+	// by Content-ID without angle brackets.
+	Inline   map[string]Part
+	TLS      bool   // the session was encrypted
+	AuthUser string // who authenticated, "" for nobody
+	Raw      []byte
+}
+
+// Part is one decoded MIME part.
+type Part struct {
+	ContentType string
+	Data        []byte
 }
 
 // Server is a running SMTP server.
@@ -211,10 +220,10 @@ func parse(m *Mail) error {
 	if m.Subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil {
 		return fmt.Errorf("subject: %w", err)
 	}
-	return walk(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body, m)
+	return walk(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), "", msg.Body, m)
 }
 
-func walk(contentType, encoding string, body io.Reader, m *Mail) error {
+func walk(contentType, encoding, contentID string, body io.Reader, m *Mail) error {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return fmt.Errorf("content type %q: %w", contentType, err)
@@ -229,7 +238,7 @@ func walk(contentType, encoding string, body io.Reader, m *Mail) error {
 			if err != nil {
 				return err
 			}
-			if err := walk(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p, m); err != nil {
+			if err := walk(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p.Header.Get("Content-Id"), p, m); err != nil {
 				return err
 			}
 		}
@@ -243,6 +252,13 @@ func walk(contentType, encoding string, body io.Reader, m *Mail) error {
 	b, err := io.ReadAll(body)
 	if err != nil {
 		return err
+	}
+	if contentID != "" {
+		if m.Inline == nil {
+			m.Inline = map[string]Part{}
+		}
+		m.Inline[strings.Trim(contentID, "<>")] = Part{ContentType: mt, Data: b}
+		return nil
 	}
 	// SMTP lines end in CRLF; tests compare with Go strings.
 	text := strings.ReplaceAll(string(b), "\r\n", "\n")

@@ -24,7 +24,7 @@ func main() {
 		env.OnClose(closeStore)
 		s, err := notifier.New(env.Cfg.Notifier, notifier.Deps{
 			Consumer: cons, Publisher: env.NATS.JS, Store: st,
-			Console: os.Stdout, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer,
+			Console: os.Stdout, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer, Wake: env.NATS.NC,
 		})
 		if err != nil {
 			return nil, err

@@ -23,7 +23,7 @@ func main() {
 		}
 		env.OnClose(closeStore)
 		s, err := processor.New(env.Cfg.Processor, processor.Deps{
-			Consumer: cons, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC,
+			Consumer: cons, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC, Wake: env.NATS.NC,
 			Store: st, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer,
 		})
 		if err != nil {

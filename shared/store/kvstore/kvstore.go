@@ -205,8 +205,8 @@ func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration
 // lease ran out as long as nobody took it over. Finishing again with the same
 // state succeeds, so a retried call is harmless.
 func (s *Store) Finish(ctx context.Context, id, owner string, state store.ClaimState) error {
-	if !state.Final() {
-		return fmt.Errorf("finish %s: %q is not a final state", id, state)
+	if !state.Finishes() {
+		return fmt.Errorf("finish %s: %q is neither a final state nor dead_lettered", id, state)
 	}
 	return s.changeClaim(ctx, "finish", id, func(rec *store.ClaimRecord) (bool, error) {
 		switch {

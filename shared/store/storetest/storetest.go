@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Claims/FinishByNonOwner", testClaimFinishNonOwner},
 		{"Claims/FinishNeedsFinalState", testClaimFinishNonFinal},
 		{"Claims/Release", testClaimRelease},
+		{"Claims/DeadLetteredIsReclaimable", testClaimDeadLettered},
 		{"Claims/LeaseExpiryIsTakeover", testClaimTakeover},
 		{"Claims/FinishAfterUntakenExpiry", testClaimFinishAfterExpiry},
 		{"Claims/ConcurrentOneWinner", testConcurrentClaims},
@@ -59,6 +60,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"Contacts/ByAddress", testContactByAddress},
 		{"Contacts/ICCIDMovesToAnotherContact", testContactICCIDMoves},
 		{"Contacts/ConcurrentPuts", testContactsConcurrent},
+		{"Parking/ParkReadUnpark", testParking},
+		{"Parking/Expires", testParkingExpires},
+		{"Parking/Concurrent", testParkingConcurrent},
 		{"Log/AppendAndRead", testLog},
 		{"Log/Bounded", testLogBounded},
 		{"Log/ConcurrentAppends", testLogConcurrent},
@@ -117,6 +121,7 @@ func testUpdateCreates(t *testing.T, f Factory) {
 		p.OrderNo, p.Status, p.PreviousStatus = "ORD1", "ACTIVATED", "GOT_RESOURCE"
 		p.UsedVolume, p.TotalVolume, p.UsagePercent = 800, 1000, 80.5
 		p.History = []store.Transition{{Status: "ACTIVATED", PreviousStatus: "GOT_RESOURCE", At: at}}
+		p.Install = &store.Install{ActivationCode: "LPA:1$smdp.example$K2-ABC", QRCodeURL: "https://p.example/qr/1.png", InstallURL: "https://p.example/i/1"}
 		p.UpdatedAt = later
 		return true, nil
 	})
@@ -124,7 +129,8 @@ func testUpdateCreates(t *testing.T, f Factory) {
 		t.Fatalf("UpdateProfile: %v", err)
 	}
 	if p.ICCID != "8901" || p.OrderNo != "ORD1" || p.Status != "ACTIVATED" || p.UsagePercent != 80.5 ||
-		p.UsedVolume != 800 || !p.UpdatedAt.Equal(later) || len(p.History) != 1 || !p.History[0].At.Equal(at) {
+		p.UsedVolume != 800 || !p.UpdatedAt.Equal(later) || len(p.History) != 1 || !p.History[0].At.Equal(at) ||
+		p.Install == nil || p.Install.ActivationCode != "LPA:1$smdp.example$K2-ABC" {
 		t.Errorf("UpdateProfile returned %+v", p)
 	}
 	if got, err := s.Profile(ctx(t), "8901"); err != nil || !reflect.DeepEqual(got, p) {
@@ -612,6 +618,38 @@ func testClaimRelease(t *testing.T, f Factory) {
 	}
 }
 
+// testClaimDeadLettered: a claim finished as dead-lettered is not held (an
+// intent ordered after it stops waiting), nor final: a re-drive claims it
+// at once, without a takeover, and may then send it.
+func testClaimDeadLettered(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if _, err := s.Claim(ctx(t), "i", "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(ctx(t), "i", "a", store.ClaimDeadLettered); err != nil {
+		t.Fatalf("finish as dead-lettered: %v", err)
+	}
+	if err := s.Finish(ctx(t), "i", "a", store.ClaimDeadLettered); err != nil {
+		t.Errorf("finish as dead-lettered again: %v; want nil (idempotent)", err)
+	}
+	if st, err := s.ClaimState(ctx(t), "i"); err != nil || st != store.ClaimDeadLettered {
+		t.Errorf("state = %q, %v; want dead_lettered", st, err)
+	}
+	if err := s.Release(ctx(t), "i", "a"); !errors.Is(err, store.ErrNotOwner) {
+		t.Errorf("release of a dead-lettered claim: %v; want ErrNotOwner", err)
+	}
+	c, err := s.Claim(ctx(t), "i", "b", time.Minute)
+	if err != nil || c.Outcome != store.Claimed || c.Attempt != 2 || c.Takeover {
+		t.Fatalf("claim after dead-lettering = %+v, %v; want claimed at once, attempt 2, no takeover", c, err)
+	}
+	if err := s.Finish(ctx(t), "i", "b", store.ClaimSent); err != nil {
+		t.Errorf("finish the re-driven claim: %v", err)
+	}
+	if st, _ := s.ClaimState(ctx(t), "i"); st != store.ClaimSent {
+		t.Errorf("state = %q; want sent", st)
+	}
+}
+
 func testClaimTakeover(t *testing.T, f Factory) {
 	s := f(t, defaults)
 	first, err := s.Claim(ctx(t), "i", "a", 200*time.Millisecond)
@@ -771,7 +809,8 @@ func testContacts(t *testing.T, f Factory) {
 	}
 	at := time.Date(2024, 1, 15, 14, 0, 0, 123456789, time.FixedZone("CET", 3600))
 	want := store.Contact{TransactionID: "tx1", Name: "Ana Lima", Email: "ana@example.com", Phone: "+351912345678",
-		Locale: "pt-BR", Channels: []string{"sms", "email"}, ICCIDs: []string{"8901", "8902"}, UpdatedAt: at}
+		Locale: "pt-BR", TimeZone: "America/Sao_Paulo", Channels: []string{"whatsapp", "sms", "email"}, OptOut: []string{"low_data", "validity_low"},
+		ICCIDs: []string{"8901", "8902"}, UpdatedAt: at}
 	if err := s.PutContact(ctx(t), want); err != nil {
 		t.Fatalf("PutContact: %v", err)
 	}
@@ -1003,6 +1042,8 @@ func testLog(t *testing.T, f Factory) {
 		{ID: "activation:2", Kind: "activation", ICCID: "2", Channel: "console", Status: "sent", Attempt: 1, SentAt: at},
 		{ID: "low_data:1:80", Kind: "low_data", ICCID: "1", Threshold: 80, Channel: "sms", Status: "retried_unknown", Attempt: 2,
 			SentAt: at.Add(2 * time.Second).In(time.FixedZone("", -5*3600))},
+		{ID: "validity_low:1:p:3", Kind: "validity_low", ICCID: "1", Status: "held", SentAt: at.Add(3 * time.Second),
+			ReleaseAt: at.Add(9 * time.Hour)},
 	}
 	for _, e := range entries {
 		if err := s.AppendNotification(ctx(t), e); err != nil {
@@ -1010,7 +1051,7 @@ func testLog(t *testing.T, f Factory) {
 		}
 	}
 	for iccid, want := range map[string][]store.Notification{
-		"1":       {entries[0], entries[1], entries[3]},
+		"1":       {entries[0], entries[1], entries[3], entries[4]},
 		"2":       {entries[2]},
 		"nobody":  {},
 		"1-other": {},
@@ -1029,10 +1070,10 @@ func testLog(t *testing.T, f Factory) {
 }
 
 func sameNotification(a, b store.Notification) bool {
-	if !a.SentAt.Equal(b.SentAt) {
+	if !a.SentAt.Equal(b.SentAt) || !a.ReleaseAt.Equal(b.ReleaseAt) {
 		return false
 	}
-	a.SentAt, b.SentAt = time.Time{}, time.Time{}
+	a.SentAt, b.SentAt, a.ReleaseAt, b.ReleaseAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	return a == b
 }
 
@@ -1073,8 +1114,8 @@ func testLogConcurrent(t *testing.T, f Factory) {
 	}
 }
 
-// testLogOpen: an intent whose latest entry is waiting, failed or
-// retried_unknown is open, with that entry; sent, suppressed and
+// testLogOpen: an intent whose latest entry is waiting, failed,
+// retried_unknown or held is open, with that entry; sent, suppressed and
 // dead_lettered close it; newest first, across iccids, at most limit.
 func testLogOpen(t *testing.T, f Factory) {
 	s := f(t, defaults)
@@ -1097,13 +1138,14 @@ func testLogOpen(t *testing.T, f Factory) {
 		entry("f", "5", "suppressed", 9), // closes what was never open
 		entry("g", "5", store.NotificationWaiting, 10),
 		entry("g", "5", "suppressed", 11),
+		entry("h", "6", store.NotificationHeld, 12), // quiet hours: open until released
 	}
 	for _, e := range log {
 		if err := s.AppendNotification(ctx(t), e); err != nil {
 			t.Fatalf("append %+v: %v", e, err)
 		}
 	}
-	want := []store.Notification{log[5], log[3], log[1]} // d, a (failed), b
+	want := []store.Notification{log[11], log[5], log[3], log[1]} // h, d, a (failed), b
 	for _, limit := range []int{10, 2, 0} {
 		got, err := s.OpenNotifications(ctx(t), limit)
 		w := want[:min(limit, len(want))]
@@ -1159,5 +1201,60 @@ func testLogOpenConcurrent(t *testing.T, f Factory) {
 	slices.Sort(ids)
 	if err != nil || !slices.Equal(ids, numbered("n")) {
 		t.Errorf("open %v (%v); want all %d", ids, err, concurrency)
+	}
+}
+
+func testParking(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if got, err := s.Parked(ctx(t), "tx:none"); err != nil || len(got) != 0 {
+		t.Fatalf("Parked of an unused key = %v, %v; want empty", got, err)
+	}
+	for _, p := range []struct{ key, id, body string }{
+		{"tx:T1", "a", "A"}, {"tx:T1", "b", "B"}, {"iccid:89/01", "a", "A"}, {"tx:T1", "a", "A2"},
+	} {
+		if err := s.Park(ctx(t), p.key, p.id, []byte(p.body), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Parked(ctx(t), "tx:T1")
+	if err != nil || len(got) != 2 || string(got["a"]) != "A2" || string(got["b"]) != "B" {
+		t.Fatalf("Parked = %q, %v; want a: A2 (parked again), b: B", got, err)
+	}
+	if err := s.Unpark(ctx(t), "tx:T1", "a", "never"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Parked(ctx(t), "tx:T1"); len(got) != 1 || string(got["b"]) != "B" {
+		t.Errorf("after Unpark(a) = %q; want b alone", got)
+	}
+	if got, _ := s.Parked(ctx(t), "iccid:89/01"); len(got) != 1 {
+		t.Errorf("another key's entries = %q; want untouched", got)
+	}
+	if err := s.Unpark(ctx(t), "tx:unused", "x"); err != nil {
+		t.Errorf("Unpark of an unused key: %v", err)
+	}
+}
+
+func testParkingExpires(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if err := s.Park(ctx(t), "k", "a", []byte("A"), 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the parked entry to expire", func() bool {
+		got, err := s.Parked(ctx(t), "k")
+		return err == nil && len(got) == 0
+	})
+}
+
+func testParkingConcurrent(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	ids := numbered("m")
+	race(func(i int) {
+		if err := s.Park(ctx(t), "k", ids[i], []byte(ids[i]), time.Minute); err != nil {
+			t.Error(err)
+		}
+	})
+	got, err := s.Parked(ctx(t), "k")
+	if err != nil || len(got) != concurrency {
+		t.Fatalf("%d parked, %v; want %d", len(got), err, concurrency)
 	}
 }

@@ -1,0 +1,49 @@
+package processor_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/esimflow/esimflow/shared/intent"
+	"github.com/esimflow/esimflow/shared/poll"
+	"github.com/nats-io/nats.go"
+)
+
+// TestOrderLinkAnnounced: once an ORDER_STATUS is merged, the processor
+// announces its transactionId and iccids on the wake-up subject, so that
+// the notifier looks at once at the messages waiting for that link (issue
+// 16, case 1), in both the one-at-a-time and the batched path.
+func TestOrderLinkAnnounced(t *testing.T) {
+	for _, batch := range []int{0, 16} {
+		t.Run(map[int]string{0: "one at a time", 16: "batched"}[batch], func(t *testing.T) {
+			r := newRig(t, rigOpts{})
+			heard := make(chan []string, 16)
+			sub, err := r.srv.Connect(t).Subscribe(r.names.WakeSubject(), func(m *nats.Msg) {
+				keys, err := intent.DecodeWake(m.Data)
+				if err != nil {
+					t.Error(err)
+				}
+				heard <- keys
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = sub.Unsubscribe() })
+			r.start(t, r.kvStore(t), instOpts{batch: batch})
+			r.publish(t, `{"eventType":"ORDER_STATUS","orderNo":"ORD-W1","transactionId":"tx-w1","status":"GOT_RESOURCE",`+
+				`"timestamp":"2024-01-15T12:30:45Z","profiles":[{"iccid":"8901234567890161001"},{"iccid":"8901234567890161002"}]}`, true)
+			want := []string{intent.WakeTx("tx-w1"), intent.WakeICCID("8901234567890161001"), intent.WakeICCID("8901234567890161002")}
+			var got []string
+			poll.Until(t, "the link announced", func() bool {
+				select {
+				case got = <-heard:
+				default:
+				}
+				return got != nil
+			})
+			if !slices.Equal(got, want) {
+				t.Errorf("announced %q; want %q", got, want)
+			}
+		})
+	}
+}
