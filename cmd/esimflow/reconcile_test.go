@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -145,4 +146,15 @@ func TestReconcilerCompletesAnOrderWithoutProfiles(t *testing.T) {
 		return q.Status != "" && q.Status != "GOT_RESOURCE" || q.UsedVolume > 0
 	})
 	t.Logf("dropped step in the state %v after it happened (stale threshold %v, sweep every %v)", time.Since(happened).Round(10*time.Millisecond), stale, stale/4)
+
+	// The operator sees the polls and what they learnt, per provider.
+	var out bytes.Buffer
+	if err := cli(t.Context(), &out, map[string]string{"ESIMFLOW_API_URL": sys.API}, "status"); err != nil {
+		t.Fatalf("status: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"provider polls", "esimaccess:ok=", "learnt by polling", "esimaccess:ORDER_STATUS="} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
+	}
 }
