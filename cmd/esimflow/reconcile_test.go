@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +147,15 @@ func TestReconcilerCompletesAnOrderWithoutProfiles(t *testing.T) {
 		return q.Status != "" && q.Status != "GOT_RESOURCE" || q.UsedVolume > 0
 	})
 	t.Logf("dropped step in the state %v after it happened (stale threshold %v, sweep every %v)", time.Since(happened).Round(10*time.Millisecond), stale, stale/4)
+
+	// The activation message, sent on the polled activation, carries the
+	// polled LPA code.
+	if q, _ := getProfile(t, sys.API, e.ICCID); slices.Contains([]string{"ACTIVATED", "IN_USE"}, q.Status) {
+		poll.Until(t, "the activation message with the LPA code", func() bool {
+			return strings.Contains(sys.Messages.String(), p.Install.ActivationCode)
+		})
+		t.Logf("activation message with %s sent", p.Install.ActivationCode)
+	}
 
 	// The operator sees the polls and what they learnt, per provider.
 	var out bytes.Buffer
