@@ -2,11 +2,15 @@ package processor
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/esimflow/esimflow/processor/merge"
+	"github.com/esimflow/esimflow/processor/reconcile"
 	"github.com/esimflow/esimflow/shared/admin"
 	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/consume"
@@ -90,6 +94,7 @@ type Service struct {
 	cons        jetstream.Consumer
 	workers     int
 	batch       int
+	reconciler  *reconcile.Reconciler // nil unless configured
 	log         *slog.Logger
 }
 
@@ -145,12 +150,38 @@ func New(cfg config.Processor, deps Deps) (*Service, error) {
 	// on its last delivery.
 	adv := &advisories{key: keyOf(providers), streams: deps.Streams, store: deps.Store, pub: deps.Publisher, names: names, metrics: m, log: log}
 
+	// Reconciler, when a provider query API is configured: every instance
+	// runs one, and a lease in the store lets one sweep at a time
+	// (docs/adr/0010).
+	var rec *reconcile.Reconciler
+	if cfg.Reconcile.On() {
+		rs, ok := deps.Store.(reconcile.Store)
+		if !ok {
+			return nil, errors.New("processor: the reconciler needs a store with claims and budgets")
+		}
+		var err error
+		rec, err = reconcile.New(cfg.Reconcile, reconcile.Deps{Store: rs, Publisher: deps.Publisher, Names: names,
+			Owner: instanceName(), Registerer: deps.Admin.Registerer(), Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	// API and readiness: a store that does not answer makes /readyz 503.
 	registerRoutes(deps.Admin, api{state: deps.Store, streams: deps.Streams, pub: deps.Publisher, names: names, parked: h.parked})
 	deps.Admin.AddCheck("store", deps.Store.Ping)
 	deps.Admin.WatchConsumer(deps.Consumer)
 	return &Service{pipe: pipe, handle: failpointHandler(h.Handle), handleBatch: failpointBatchHandler(h.HandleBatch),
-		advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, batch: cfg.Batch, log: log}, nil
+		advisories: adv, sub: deps.Subscriber, cons: deps.Consumer, workers: workers, batch: cfg.Batch, reconciler: rec, log: log}, nil
+}
+
+// instanceName names this process among the processors sharing a store:
+// its host and a random suffix.
+func instanceName() string {
+	host, _ := os.Hostname() // a name only; the suffix keeps it unique
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
 }
 
 // Run consumes events and listens for max-deliveries advisories until ctx
@@ -158,6 +189,9 @@ func New(cfg config.Processor, deps Deps) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.advisories.listen(ctx, s.sub) })
+	if s.reconciler != nil {
+		g.Go(func() error { return s.reconciler.Run(ctx) })
+	}
 	g.Go(func() error {
 		if s.batch > 1 {
 			return s.pipe.RunBatches(ctx, s.cons, s.workers, s.batch, s.handleBatch, s.handle)

@@ -42,7 +42,9 @@ func newSimulateCmd(getenv func(string) string) *cobra.Command {
 			"It knows the truth: --expect prints the final state and the customer messages esimflow must end\n" +
 			"with (JSON) and sends nothing; --check sends, then polls the internal API until esimflow matches\n" +
 			"or --check-timeout passes, and exits non-zero listing the differences. --serve also serves the\n" +
-			"provider's query API (eSIM Access: esim/query, esim/usage/query, webhook/save) until Ctrl-C.",
+			"provider's query API (eSIM Access: esim/query, esim/usage/query, webhook/save) until Ctrl-C, or\n" +
+			"with --check until the check ends: point esimflow's reconciler at it (ESIMFLOW_RECONCILE_URL) and\n" +
+			"dropped webhooks are learnt by polling.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -68,7 +70,7 @@ func newSimulateCmd(getenv func(string) string) *cobra.Command {
 	fs.BoolVar(&f.check, "check", false, "after sending, poll the internal API until esimflow holds the expected state and messages; exit non-zero on a difference")
 	fs.DurationVar(&f.cfg.CheckTimeout, "check-timeout", time.Minute, "how long --check waits for esimflow to converge after the last webhook (raise it for large runs on a busy machine)")
 	fs.BoolVar(&f.contacts, "contacts", true, "register each order's contact through the internal API before sending")
-	fs.StringVar(&f.serve, "serve", "", "also serve the provider's query API at this address (e.g. 127.0.0.1:8090) until Ctrl-C")
+	fs.StringVar(&f.serve, "serve", "", "also serve the provider's query API at this address (e.g. 127.0.0.1:8090) until Ctrl-C (with --check, until the check ends)")
 	fs.StringVar(&f.provider.AccessCode, "access-code", "simulator", "the query API's RT-AccessCode")
 	fs.StringVar(&f.provider.SecretKey, "secret-key", "simulator-secret", "the query API's RT-SecretKey (webhook/save)")
 	fs.Float64Var(&f.provider.RateLimit, "rate-limit", 8, "query API calls per second per account; beyond, 429 with Retry-After")
@@ -181,7 +183,7 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, f *simulateFlags, api 
 		fmt.Fprintf(out, "check: esimflow holds the truth (%v after the last webhook): %d orders, %d profiles, %d messages sent of %d expected (%d may rightly be suppressed)\n",
 			res.Took.Round(100*time.Millisecond), res.Orders, res.Profiles, res.Sent, res.Messages, res.Optional)
 	}
-	if prov != nil {
+	if prov != nil && !f.check {
 		fmt.Fprintln(out, "serving the provider query API; Ctrl-C stops")
 		<-ctx.Done()
 	}

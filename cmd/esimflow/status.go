@@ -118,6 +118,10 @@ var counters = []struct{ name, title string }{
 	{"esimflow_events_dead_lettered_total", "events dead-lettered"},
 	{"esimflow_intents_published_total", "intents published"},
 	{"esimflow_notifications_total", "notifications"},
+	// The reconciler's, by provider: its query calls, and what it learnt
+	// that no webhook had said (missed webhooks, install data).
+	{"esimflow_reconcile_polls_total", "provider polls"},
+	{"esimflow_reconcile_events_total", "learnt by polling"},
 }
 
 func collectStatus(ctx context.Context, clients []*apiClient) statusReport {
@@ -184,17 +188,22 @@ func addCounters(ctx context.Context, c *apiClient, sum map[string]map[string]fl
 			sum[want.name] = map[string]float64{}
 		}
 		for _, m := range fam.GetMetric() {
-			outcome, kind := "", ""
+			outcome, kind, provider := "", "", ""
 			for _, l := range m.GetLabel() {
 				switch l.GetName() {
 				case "outcome":
 					outcome = l.GetValue()
-				case "kind":
+				case "kind", "type":
 					kind = l.GetValue()
+				case "provider":
+					provider = l.GetValue()
 				}
 			}
 			if outcome == "" {
 				outcome = kind
+			}
+			if provider != "" {
+				outcome = provider + ":" + outcome
 			}
 			sum[want.name][outcome] += m.GetCounter().GetValue()
 		}

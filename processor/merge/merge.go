@@ -105,6 +105,7 @@ func ProfileInOrder(p *store.Profile, ev event.Event, o store.Order, at time.Tim
 		}
 		listed = true
 		changed = Link(p, o.OrderNo, o.TransactionID, ref.EsimTranNo, at) || changed
+		changed = install(p, ref) || changed
 		if ref.Status != "" {
 			changed = addTransition(&p.History, transition(ev, ref.Status, "", "", at)) || changed
 			changed = trimHistory(&p.History, profileBytes(p)) || changed
@@ -119,6 +120,29 @@ func ProfileInOrder(p *store.Profile, ev event.Event, o store.Order, at time.Tim
 		changed = Link(p, o.OrderNo, o.TransactionID, "", time.Time{}) || changed
 	}
 	return changed
+}
+
+// install keeps how the profile is installed, from the events that list it
+// with install data. A profile's install data does not change; should two
+// events differ (a provider's bug), the smallest wins, so the outcome does
+// not depend on the order they came in.
+func install(p *store.Profile, ref event.ProfileRef) bool {
+	in := store.Install{ActivationCode: ref.ActivationCode, QRCodeURL: ref.QRCodeURL, InstallURL: ref.InstallURL}
+	if in == (store.Install{}) || p.Install != nil && !lessInstall(in, *p.Install) {
+		return false
+	}
+	p.Install = &in
+	return true
+}
+
+func lessInstall(a, b store.Install) bool {
+	if a.ActivationCode != b.ActivationCode {
+		return a.ActivationCode < b.ActivationCode
+	}
+	if a.QRCodeURL != b.QRCodeURL {
+		return a.QRCodeURL < b.QRCodeURL
+	}
+	return a.InstallURL < b.InstallURL
 }
 
 // Order applies an event to its order: ORDER_STATUS moves the status and lists
@@ -197,6 +221,9 @@ func trimHistory(h *[]store.Transition, others int) bool {
 // profileBytes estimates a profile's encoded size apart from its history.
 func profileBytes(p *store.Profile) int {
 	n := fixedBytes + len(p.ICCID) + len(p.OrderNo) + len(p.TransactionID) + len(p.EsimTranNo)
+	if p.Install != nil {
+		n += fixedBytes/4 + len(p.Install.ActivationCode) + len(p.Install.QRCodeURL) + len(p.Install.InstallURL)
+	}
 	if p.Validity != nil {
 		n += fixedBytes/2 + len(p.Validity.Unit)
 	}

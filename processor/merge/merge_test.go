@@ -243,3 +243,39 @@ func TestUsageOnlyForward(t *testing.T) {
 		t.Error("a duplicate reported a change")
 	}
 }
+
+// An order event that lists a profile with its install data (a poll of the
+// order) stores it on the profile; an event without it leaves it, and of
+// two that differ the smallest wins whichever came first.
+func TestInstallFromOrderEvent(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	order := func(ac string) event.Event {
+		return event.Event{Type: event.OrderStatus, OrderNo: "O1", Status: "GOT_RESOURCE", Profiles: []event.ProfileRef{
+			{ICCID: "1", Status: "GOT_RESOURCE", ActivationCode: ac, QRCodeURL: "https://p.example/qr/1.png", InstallURL: "https://p.example/i/1"}}}
+	}
+	bare := event.Event{Type: event.OrderStatus, OrderNo: "O1", Status: "GOT_RESOURCE", Profiles: []event.ProfileRef{{ICCID: "1"}}}
+	o := store.Order{OrderNo: "O1"}
+	for _, tt := range []struct {
+		name   string
+		events []event.Event
+		want   string
+	}{
+		{"none", []event.Event{bare}, ""},
+		{"polled", []event.Event{bare, order("LPA:1$a$B")}, "LPA:1$a$B"},
+		{"differing, smallest first", []event.Event{order("LPA:1$a$A"), order("LPA:1$a$B")}, "LPA:1$a$A"},
+		{"differing, smallest last", []event.Event{order("LPA:1$a$B"), order("LPA:1$a$A"), bare}, "LPA:1$a$A"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := store.Profile{ICCID: "1"}
+			for _, e := range tt.events {
+				merge.ProfileInOrder(&p, e, o, t0)
+			}
+			switch {
+			case tt.want == "" && p.Install != nil:
+				t.Errorf("install %+v, want none", p.Install)
+			case tt.want != "" && (p.Install == nil || p.Install.ActivationCode != tt.want || p.Install.QRCodeURL != "https://p.example/qr/1.png" || p.Install.InstallURL != "https://p.example/i/1"):
+				t.Errorf("install %+v, want %s with its links", p.Install, tt.want)
+			}
+		})
+	}
+}

@@ -142,7 +142,28 @@ type Processor struct {
 	// MaxEventSkew is how far past now an event time may be; a later one is
 	// dead-lettered rather than pin a profile's state.
 	MaxEventSkew time.Duration
+	// Reconcile is the poller of the provider's query API; off unless its
+	// URL is set.
+	Reconcile Reconcile
 }
+
+// Reconcile configures the reconciler (docs/design.md, "Reconciler"): the
+// eSIM Access–compatible query API it polls and how often.
+type Reconcile struct {
+	URL        string
+	AccessCode string
+	Secret     string // secret
+	// Stale is how long an entity whose state differs from the provider's
+	// may stay silent before the poll's events are published; Interval how
+	// often the provider's orders are swept; Lookback how far back the
+	// sweep asks for orders.
+	Stale, Interval, Lookback time.Duration
+	// Rate is the query calls per second all instances together may make.
+	Rate int
+}
+
+// On reports whether the reconciler runs.
+func (r Reconcile) On() bool { return r.URL != "" }
 
 // Notifier is the notifier's section: channels, contacts and templates.
 type Notifier struct {
@@ -280,6 +301,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Store.validate()...)
 	errs = append(errs, c.Ingest.validate()...)
 	errs = append(errs, c.Notifier.validate()...)
+	errs = append(errs, c.Processor.Reconcile.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -197,8 +197,8 @@ func TestSettingsDeclaredOnce(t *testing.T) {
 			seen[s.Env] = true
 		}
 	}
-	if len(seen) != 83 {
-		t.Errorf("%d settings, want the 83 the contract, the deployments and the security defaults use", len(seen))
+	if len(seen) != 90 {
+		t.Errorf("%d settings, want the 90 the contract, the deployments and the security defaults use", len(seen))
 	}
 }
 

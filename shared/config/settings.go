@@ -214,6 +214,18 @@ func (c *Config) processorSection() Section {
 				field: boolean(&c.Processor.Renewals)},
 			{Env: "ESIMFLOW_EVENT_MAX_SKEW", Default: "10m", Meaning: "how far past now an event's own time may be; a later one goes to `ESIM_DLQ` with the reason instead of pinning the state",
 				field: duration(&c.Processor.MaxEventSkew, positive)},
+			{Env: "ESIMFLOW_RECONCILE_URL", Meaning: "base URL of the provider's eSIM Access–compatible query API (`/api/v1/open/esim/query`); set, every processor polls it for what webhooks missed (docs/adr/0010); empty = off",
+				field: text(&c.Processor.Reconcile.URL)},
+			{Env: "ESIMFLOW_RECONCILE_ACCESS_CODE", Meaning: "the provider account's `RT-AccessCode`", field: text(&c.Processor.Reconcile.AccessCode)},
+			{Env: "ESIMFLOW_RECONCILE_SECRET", Meaning: "the provider account's secret key: signs each query (`RT-Signature`), never sent", Secret: true, field: text(&c.Processor.Reconcile.Secret)},
+			{Env: "ESIMFLOW_RECONCILE_STALE", Default: "3m", Meaning: "how long an order or eSIM whose state differs from the provider's may stay silent before the poll's events are published (a webhook may still be on its way); install data is fetched at once",
+				field: duration(&c.Processor.Reconcile.Stale, positive)},
+			{Env: "ESIMFLOW_RECONCILE_INTERVAL", Default: "30s", Meaning: "how often the provider's orders, with their status and usage, are swept (by one processor instance at a time)",
+				field: duration(&c.Processor.Reconcile.Interval, positive)},
+			{Env: "ESIMFLOW_RECONCILE_LOOKBACK", Default: "720h", Meaning: "how far back, by order time, a sweep asks the provider for orders",
+				field: duration(&c.Processor.Reconcile.Lookback, positive)},
+			{Env: "ESIMFLOW_RECONCILE_RATE", Default: "4", Meaning: "query calls per second all processor instances together may make, per provider account (eSIM Access allows 8; each second's budget at most half of it keeps every 1 s span within it)",
+				field: integer(&c.Processor.Reconcile.Rate, between(1, 1000))},
 		},
 	}
 }

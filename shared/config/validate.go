@@ -147,6 +147,23 @@ func (n Notifier) validate() problems {
 	return p
 }
 
+func (r Reconcile) validate() problems {
+	var p problems
+	if r.URL == "" {
+		return p
+	}
+	if !httpURL(r.URL) {
+		p.add("ESIMFLOW_RECONCILE_URL", "want the provider's API base, http:// or https://")
+	}
+	if r.AccessCode == "" || r.Secret == "" {
+		p.add("ESIMFLOW_RECONCILE_ACCESS_CODE", "the reconciler needs ESIMFLOW_RECONCILE_ACCESS_CODE and ESIMFLOW_RECONCILE_SECRET with its URL")
+	}
+	if r.Interval > r.Stale {
+		p.add("ESIMFLOW_RECONCILE_INTERVAL", "want at most ESIMFLOW_RECONCILE_STALE: a sweep must come round within the stale threshold")
+	}
+	return p
+}
+
 // RedactURLs hides the password, or the token, of each URL in a
 // comma-separated list; what is not a URL is hidden whole.
 func RedactURLs(v string) string {

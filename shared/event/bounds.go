@@ -25,6 +25,9 @@ const (
 	MaxAlertLen = 512
 	// MaxProfiles bounds the profiles one ORDER_STATUS event lists.
 	MaxProfiles = 100
+	// MaxInstallLen bounds a listed profile's activation code, QR code URL
+	// and install URL, in bytes.
+	MaxInstallLen = 512
 	// MaxVolume bounds usedVolume, totalVolume and remain, in bytes (1 PiB:
 	// no eSIM bundle comes near it; a larger figure is a provider's bug or a
 	// forgery, and would pin the bundle for good).
@@ -100,6 +103,11 @@ func (ev Event) bounded(latest time.Time) error {
 		}
 		if err == nil {
 			err = bounded("status", p.Status, MaxStatusLen)
+		}
+		for _, f := range [...]struct{ name, v string }{{"ac", p.ActivationCode}, {"qrCodeUrl", p.QRCodeURL}, {"shortUrl", p.InstallURL}} {
+			if err == nil {
+				err = bounded(f.name, f.v, MaxInstallLen)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("profiles[%d]: %w", i, err)

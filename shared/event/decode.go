@@ -453,7 +453,8 @@ func (d *decoder) profiles(name string) []ProfileRef {
 		}
 		sub := decoder{fields: obj}
 		sub.used = sub.usedBuf[:0]
-		out = append(out, ProfileRef{ICCID: sub.str("iccid"), EsimTranNo: sub.str("esimTranNo"), Status: sub.str("status")})
+		out = append(out, ProfileRef{ICCID: sub.str("iccid"), EsimTranNo: sub.str("esimTranNo"), Status: sub.str("status"),
+			ActivationCode: sub.str("ac"), QRCodeURL: sub.str("qrCodeUrl"), InstallURL: sub.str("shortUrl")})
 		if sub.err != nil {
 			d.fail("%s: %w", name, sub.err)
 		}

@@ -110,6 +110,15 @@ func TestDecode(t *testing.T) {
 					t.Errorf("ev = %+v", ev)
 				}
 			}},
+		{name: "listed profile's install data (a poll of the order)", body: `{"notifyType":"ORDER_STATUS","eventGenerateTime":"2024-01-01T00:00:00Z","content":{"orderNo":"B1","orderStatus":"GOT_RESOURCE","profiles":[{"iccid":"8910","esimTranNo":"T1","status":"GOT_RESOURCE","ac":"LPA:1$smdp.example$ABC","qrCodeUrl":"https://p.example/qr.png","shortUrl":"https://p.example/i"}]}}`,
+			check: func(t *testing.T, ev event.Event) {
+				want := event.ProfileRef{ICCID: "8910", EsimTranNo: "T1", Status: "GOT_RESOURCE", ActivationCode: "LPA:1$smdp.example$ABC", QRCodeURL: "https://p.example/qr.png", InstallURL: "https://p.example/i"}
+				if len(ev.Profiles) != 1 || ev.Profiles[0] != want {
+					t.Errorf("profiles = %+v, want %+v", ev.Profiles, want)
+				}
+			}},
+		{name: "install data bounded", body: `{"eventType":"ORDER_STATUS","orderNo":"B1","status":"GOT_RESOURCE","profiles":[{"iccid":"8910","ac":"` + strings.Repeat("x", event.MaxInstallLen+1) + `"}]}`,
+			wantErr: event.ErrMalformed},
 		{name: "unix millis timestamp", body: `{"eventType":"PROFILE_STATUS","iccid":"1","currentStatus":"ACTIVATED","timestamp":1705327200000}`,
 			check: func(t *testing.T, ev event.Event) {
 				if ev.Timestamp.Unix() != 1705327200 {

@@ -73,6 +73,12 @@ type ProfileRef struct {
 	ICCID      string `json:"iccid"`
 	EsimTranNo string `json:"esimTranNo,omitempty"`
 	Status     string `json:"status,omitempty"`
+	// ActivationCode (eSIM Access ac, the LPA string), QRCodeURL and
+	// InstallURL (shortUrl) are how the profile is installed, where the
+	// event carries them: a reconciler's poll of the order does.
+	ActivationCode string `json:"ac,omitempty"`
+	QRCodeURL      string `json:"qrCodeUrl,omitempty"`
+	InstallURL     string `json:"shortUrl,omitempty"`
 }
 
 // Event is the canonical form of one provider notification. Zero values mean the

@@ -38,6 +38,7 @@ type Store interface {
 	Contacts
 	Claims
 	NotificationLog
+	Budgets
 	Parking
 	// Ping reports whether the backend answers; readiness uses it.
 	Ping(ctx context.Context) error
@@ -204,6 +205,21 @@ type Claims interface {
 	// ClaimState reports where id stands (ClaimNone when never claimed).
 	ClaimState(ctx context.Context, id string) (ClaimState, error)
 }
+
+// Budgets share a call budget among every process using the store: the
+// reconciler's calls to a provider account, whose rate limit counts all of
+// esimflow's instances together.
+type Budgets interface {
+	// Take takes one of the limit calls budget allows in the current window
+	// of length per (windows are aligned to the Unix epoch on the caller's
+	// clock); false when the window's calls are all taken, and the caller
+	// waits for the next window. Counts of past windows expire.
+	Take(ctx context.Context, budget string, limit int, per time.Duration) (bool, error)
+}
+
+// Window is the index of the window of length per that holds t: both
+// stores count a budget's calls under it.
+func Window(t time.Time, per time.Duration) int64 { return t.UnixNano() / int64(per) }
 
 // Parking remembers the messages that wait for something to be stored — a
 // transactionId's contact, an iccid's order link, a lower warning's end —

@@ -47,6 +47,9 @@ const (
 	HeaderSubject    = "Esimflow-Original-Subject"
 	HeaderDeliveries = "Esimflow-Deliveries"
 	HeaderSequence   = "Esimflow-Original-Sequence"
+	// HeaderSource says where a stored event came from when not a webhook:
+	// "poll" for the reconciler's (processor/reconcile).
+	HeaderSource = "Esimflow-Source"
 	// HeaderProvider and HeaderAdapter name the provider adapter that read
 	// a stored event and its version; HeaderEventIndex is which of the
 	// canonical events its body holds this message stands for (0 when

@@ -7,11 +7,13 @@ import (
 	"io"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 )
 
@@ -156,7 +158,7 @@ func (t *truth) diff(ctx context.Context, api StateAPI, i int, messages map[stri
 	if err != nil {
 		return nil, 0, err
 	}
-	if got := profileState(p); !found || !reflect.DeepEqual(got, wantProfile) {
+	if got := profileState(p); !found || !reflect.DeepEqual(activated(got), activated(wantProfile)) {
 		out = append(out, Difference{What: "profile", ID: wantProfile.ICCID, Got: unless(found, got), Wanted: wantProfile})
 	}
 	var log struct {
@@ -203,6 +205,17 @@ func (t *truth) diff(ctx context.Context, api StateAPI, i int, messages map[stri
 		out = append(out, Difference{What: "unexpected message", ID: id})
 	}
 	return out, nsent, nil
+}
+
+// activated spells eSIM Access's IN_USE as the documented ACTIVATED, which
+// it is (intent.ActivatedStatuses): the provider's query API says IN_USE of
+// an eSIM whose webhook said ACTIVATED, so a state a poll completed may
+// spell it either way.
+func activated(p ProfileState) ProfileState {
+	if slices.Contains(intent.ActivatedStatuses, p.Status) {
+		p.Status = intent.ActivatedStatuses[0]
+	}
+	return p
 }
 
 // unless is v when found, else nil (shown as nothing).

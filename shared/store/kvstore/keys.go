@@ -13,6 +13,7 @@ func orderKey(orderNo string) string { return "order." + token(orderNo) }
 func profileKey(iccid string) string { return "profile." + token(iccid) }
 func claimKey(id string) string      { return "claim." + token(id) }
 func logKey(iccid string) string     { return "log." + token(iccid) }
+func budgetKey(name string) string   { return "budget." + token(name) }
 func contactKey(txID string) string  { return "contact." + token(txID) }
 
 // openKey holds an open intent's latest log entry ("*" for a watch of all).

@@ -438,3 +438,40 @@ func backoff(ctx context.Context, attempt int) error {
 		return nil
 	}
 }
+
+// budgetRecord is a budget's calls in its latest window: one key per
+// budget, reset when a call comes in a later window, so nothing piles up.
+type budgetRecord struct {
+	Window int64 `json:"window"`
+	Taken  int   `json:"taken"`
+}
+
+// Take counts one call in the budget's current window, compare-and-set on
+// the budget's one key.
+func (s *Store) Take(ctx context.Context, budget string, limit int, per time.Duration) (bool, error) {
+	if limit < 1 || per <= 0 {
+		return false, fmt.Errorf("take from budget %s: want a limit of 1 or more and a positive window", budget)
+	}
+	w := store.Window(time.Now(), per)
+	granted := false
+	_, _, err := update(ctx, s.state, budgetKey(budget), func() budgetRecord { return budgetRecord{} },
+		func(r *budgetRecord) (bool, error) {
+			granted = false
+			switch {
+			case r.Window > w:
+				// Another host's clock is ahead: its window is the budget's now.
+				return false, nil
+			case r.Window < w:
+				*r = budgetRecord{Window: w}
+			case r.Taken >= limit:
+				return false, nil
+			}
+			r.Taken++
+			granted = true
+			return true, nil
+		})
+	if err != nil {
+		return false, fmt.Errorf("take from budget %s: %w", budget, err)
+	}
+	return granted, nil
+}

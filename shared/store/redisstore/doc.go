@@ -14,6 +14,7 @@
 //	esimflow:<ns>:{k:<transactionId>} contact, JSON string
 //	esimflow:<ns>:{ki:<iccid>}      contact index: the transactionId listing the iccid
 //	esimflow:<ns>:{ka:<address>}    contact index: the transactionId with the email (lower case) or phone
+//	esimflow:<ns>:{r:<budget>}:<w>  calls taken from a budget in window w, expiring two windows later
 //
 // Ids go in as they are (Redis keys are binary-safe). Every operation but a
 // contact's put and delete touches one key, hence one slot; those write the

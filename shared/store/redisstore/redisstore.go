@@ -454,3 +454,23 @@ func (s *Store) Notifications(ctx context.Context, iccid string) ([]store.Notifi
 	}
 	return out, nil
 }
+
+// Take counts one call in the budget's current window: INCR of a key per
+// window, which expires two windows later; a call past the limit is counted
+// too (and refused), which changes nothing, as the window is spent.
+func (s *Store) Take(ctx context.Context, budget string, limit int, per time.Duration) (bool, error) {
+	if limit < 1 || per <= 0 {
+		return false, fmt.Errorf("take from budget %s: want a limit of 1 or more and a positive window", budget)
+	}
+	key := s.key("r", budget) + ":" + strconv.FormatInt(store.Window(time.Now(), per), 10)
+	var n *redis.IntCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.Incr(ctx, key)
+		p.PExpire(ctx, key, 2*per)
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("take from budget %s: %w", budget, err)
+	}
+	return n.Val() <= int64(limit), nil
+}

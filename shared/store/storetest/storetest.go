@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,6 +69,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"Log/Open", testLogOpen},
 		{"Log/OpenBounded", testLogOpenBounded},
 		{"Log/OpenConcurrent", testLogOpenConcurrent},
+		{"Budgets/ConcurrentTakesKeepTheLimit", testBudgetConcurrent},
+		{"Budgets/NextWindowStartsAgain", testBudgetNextWindow},
+		{"Budgets/BadArguments", testBudgetBadArguments},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -715,6 +719,83 @@ func testConcurrentClaims(t *testing.T, f Factory) {
 	})
 	if outcomes[store.Claimed] != 1 || outcomes[store.HeldByOther] != concurrency-1 {
 		t.Errorf("outcomes of %d concurrent claims: %v; want exactly one claimed", concurrency, outcomes)
+	}
+}
+
+// Callers on every instance race for one budget: exactly the limit are
+// granted in a window, and budgets count apart.
+func testBudgetConcurrent(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	const limit, per = 5, time.Hour
+	for {
+		before := store.Window(time.Now(), per)
+		var granted, other atomic.Int32
+		race(func(i int) {
+			budget := "acct"
+			if i%4 == 3 {
+				budget = "other"
+			}
+			ok, err := s.Take(ctx(t), budget, limit, per)
+			if err != nil {
+				t.Errorf("take %d: %v", i, err)
+			}
+			if ok && budget == "acct" {
+				granted.Add(1)
+			} else if ok {
+				other.Add(1)
+			}
+		})
+		if store.Window(time.Now(), per) != before {
+			continue // the hour turned during the race: counts span two windows
+		}
+		if granted.Load() != limit || other.Load() != concurrency/4 {
+			t.Errorf("%d of %d takes granted with a limit of %d, %d of %d on another budget; want the limit, and all",
+				granted.Load(), concurrency-concurrency/4, limit, other.Load(), concurrency/4)
+		}
+		return
+	}
+}
+
+// A spent budget gives again in the next window.
+func testBudgetNextWindow(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	const per = 50 * time.Millisecond
+	round := 0
+	take := func() bool {
+		ok, err := s.Take(ctx(t), fmt.Sprint("acct", round), 1, per)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	sawRefusal := false
+	for !sawRefusal && time.Now().Before(deadline) {
+		round++ // a budget of its own: the last round may have taken from this window
+		w := store.Window(time.Now(), per)
+		first, second := take(), take()
+		if store.Window(time.Now(), per) == w {
+			if !first || second {
+				t.Fatalf("one-call budget in one window: %v then %v, want granted then refused", first, second)
+			}
+			sawRefusal = true
+		}
+	}
+	if !sawRefusal {
+		t.Fatal("never took twice within one window")
+	}
+	poll.Until(t, "a call granted in a later window", take, poll.Every(per/5))
+}
+
+func testBudgetBadArguments(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	for _, c := range []struct {
+		limit int
+		per   time.Duration
+	}{{0, time.Second}, {1, 0}, {-1, -time.Second}} {
+		if ok, err := s.Take(ctx(t), "acct", c.limit, c.per); err == nil || ok {
+			t.Errorf("Take(limit %d, per %v) = %v, %v; want an error", c.limit, c.per, ok, err)
+		}
 	}
 }
 
