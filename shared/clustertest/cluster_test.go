@@ -85,6 +85,11 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Kill()
+	// The failover and the reads get their own deadlines: on a loaded
+	// machine the writes' 30 s could run out while the replica takes over,
+	// and every read after it would fail with the expired context.
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	poll.Until(t, "replica "+replica.Name+" promoted", func() bool { return clustertest.IsPrimary(ctx, replica) })
 	// The client learns the new layout from the nodes, which learn it
 	// from each other: it may take a few tries.
