@@ -117,7 +117,7 @@ func TestPages(t *testing.T) {
 		{"/console/search?q=ORD1", []string{"Order ORD1", "/console/esims/" + esim}},
 		{"/console/search?q=nothing-here", []string{"No eSIM (ICCID), order number"}},
 		{"/console/esims/" + esim, []string{`<a class="hint" href="/console/messages/activation:` + esim + `?iccid=` + esim + `">text</a>`, "IN_USE", `<meter id="usage"`, "78.1 %", "3 of 30 DAY left", "eSIM GOT_RESOURCE", "Message activation", "dead_lettered", "no contact for transaction tx-1", "×100", "Add the customer's contact and re-drive 1 undelivered message", "/console/contacts/tx-1?iccid=8901000000000000001&amp;redrive=2"}},
-		{"/console/events/7", []string{"Stored event 7", "&#34;eventType&#34;: &#34;PROFILE_STATUS&#34;", "<dd>airalo <span class=\"muted\">(adapter airalo/1)</span></dd>", "a:airalo:123"}},
+		{"/console/events/7", []string{"Stored event 7", "&#34;eventType&#34;: &#34;PROFILE_STATUS&#34;", "<dd>airalo <span class=\"muted\">(adapter airalo/1)</span></dd>", "a:airalo:123", "<dt>Source</dt><dd>poll</dd>"}},
 		{"/console/undelivered", []string{"no contact for transaction tx-1", `name="seq" value="2"`, "/console/contacts/tx-1?redrive=2", "1 more are being retried",
 			"Waiting or being retried", "100 shown of 101", `<span class="badge">waiting</span>`, "no contact for transactionId &#34;tx-2&#34;", `href="/console/contacts/tx-2?iccid=8901000000000000002">Edit contact`,
 			`<span class="badge bad">failed</span> <span class="hint">attempt 1</span>`, "smtp: 451 try later"}},

@@ -210,8 +210,9 @@ type eventView struct {
 	E    processor.StoredEvent
 	Body string
 	// Provider and Adapter read it (an event stored without them came to
-	// the default endpoint); Key is its dedupe key.
-	Provider, Adapter, Key string
+	// the default endpoint); Source says whether a webhook or the
+	// reconciler's poll brought it; Key is its dedupe key.
+	Provider, Adapter, Source, Key string
 }
 
 func (c *Console) event(_ http.ResponseWriter, s *session) (string, view, error) {
@@ -222,6 +223,9 @@ func (c *Console) event(_ http.ResponseWriter, s *session) (string, view, error)
 	v.Body = pretty(v.E.Body, v.E.BodyRaw)
 	h := nats.Header(v.E.Headers)
 	v.Provider, v.Adapter, v.Key = h.Get(stream.HeaderProvider), h.Get(stream.HeaderAdapter), stream.DedupeKey(h)
+	if v.Source = h.Get(stream.HeaderSource); v.Source == "" {
+		v.Source = "webhook"
+	}
 	if v.Provider == "" {
 		v.Provider = provider.Default + " (default endpoint)"
 	}

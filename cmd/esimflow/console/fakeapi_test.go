@@ -225,7 +225,7 @@ func (f *fakeAPI) register(a apiMux, keep func(pattern string) bool) {
 	}))
 	a.Handle("GET /v1/events/{seq}", h(func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, 200, processor.StoredEvent{Seq: 7, Subject: "esim.events.PROFILE_STATUS", ReceivedAt: t0,
-			Headers: map[string][]string{"Esimflow-Provider": {"airalo"}, "Esimflow-Adapter": {"airalo/1"}, "Nats-Msg-Id": {"a:airalo:123"}}, Body: json.RawMessage(`{"eventType":"PROFILE_STATUS"}`)})
+			Headers: map[string][]string{"Esimflow-Provider": {"airalo"}, "Esimflow-Adapter": {"airalo/1"}, "Nats-Msg-Id": {"a:airalo:123"}, "Esimflow-Source": {"poll"}}, Body: json.RawMessage(`{"eventType":"PROFILE_STATUS"}`)})
 	}))
 	a.Handle("GET /v1/status", h(func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, 200, admin.Status{Streams: []admin.StreamStatus{{Name: "ESIM_EVENTS", Messages: 10, Consumers: []admin.ConsumerStatus{{Name: "processor", Pending: 3, AckPending: 1}}},
