@@ -40,20 +40,22 @@ type pager struct {
 // Profile is one entry of esim/query's esimList: a subscription as the
 // provider knows it now.
 type Profile struct {
-	EsimTranNo     string `json:"esimTranNo"`
-	OrderNo        string `json:"orderNo"`
-	TransactionID  string `json:"transactionId"`
-	ICCID          string `json:"iccid"`
+	EsimTranNo    string `json:"esimTranNo"`
+	OrderNo       string `json:"orderNo"`
+	TransactionID string `json:"transactionId"`
+	ICCID         string `json:"iccid"`
+	// ActivationCode is the LPA string (ac), QRCodeURL its picture and
+	// ShortURL the install link: what GOT_RESOURCE does not carry.
 	ActivationCode string `json:"ac"`
 	QRCodeURL      string `json:"qrCodeUrl"`
 	ShortURL       string `json:"shortUrl"`
 	OrderStatus    string `json:"orderStatus"`
 	EsimStatus     string `json:"esimStatus"`
-	SmdpStatus     string `json:"smdpStatus"`
+	SmdpStatus     string `json:"smdpStatus,omitempty"`
 	TotalVolume    int64  `json:"totalVolume"`
 	OrderUsage     int64  `json:"orderUsage"`
-	ExpiredTime    string `json:"expiredTime"`
-	UpdateTime     string `json:"updateTime"`
+	ExpiredTime    string `json:"expiredTime,omitempty"`
+	UpdateTime     string `json:"updateTime,omitempty"`
 }
 
 type queryReply struct {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/esimflow/esimflow/processor/reconcile"
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/lifecycle"
 	"golang.org/x/time/rate"
@@ -230,25 +231,9 @@ type QueryRequest struct {
 }
 
 // Profile is one entry of esimList: a subscription as the provider knows
-// it now.
-type Profile struct {
-	EsimTranNo    string `json:"esimTranNo"`
-	OrderNo       string `json:"orderNo"`
-	TransactionID string `json:"transactionId"`
-	ICCID         string `json:"iccid"`
-	// ActivationCode is the LPA string (ac), QRCodeURL its picture and
-	// ShortURL the install link: what GOT_RESOURCE does not carry.
-	ActivationCode string `json:"ac"`
-	QRCodeURL      string `json:"qrCodeUrl"`
-	ShortURL       string `json:"shortUrl"`
-	OrderStatus    string `json:"orderStatus"`
-	EsimStatus     string `json:"esimStatus"`
-	SmdpStatus     string `json:"smdpStatus,omitempty"`
-	TotalVolume    int64  `json:"totalVolume"`
-	OrderUsage     int64  `json:"orderUsage"`
-	ExpiredTime    string `json:"expiredTime,omitempty"`
-	UpdateTime     string `json:"updateTime,omitempty"`
-}
+// it now — the reconciler's reading of the query API, so the simulator
+// serves exactly what esimflow reads.
+type Profile = reconcile.Profile
 
 func (p *Provider) query(w http.ResponseWriter, _ *http.Request, body []byte) {
 	var q QueryRequest
