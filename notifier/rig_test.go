@@ -177,13 +177,9 @@ func (r rig) putContact(t *testing.T, txID, body string) {
 // quiet waits until the notifier consumer has nothing pending or unacked.
 func (r rig) quiet(t *testing.T) {
 	t.Helper()
-	cons, err := r.js.Consumer(context.Background(), r.names.Stream(stream.Notify), r.names.Consumer(stream.NotifierConsumer))
-	if err != nil {
-		t.Fatal(err)
-	}
 	poll.Until(t, "notifier consumer drained", func() bool {
-		info, err := cons.Info(context.Background())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+		ok, err := natstest.Drained(context.Background(), r.js, r.names.Stream(stream.Notify), r.names.Consumer(stream.NotifierConsumer))
+		return err == nil && ok
 	})
 }
 

@@ -238,10 +238,6 @@ func (r *rig) streamMsgs(t testing.TB, name string) []*jetstream.RawStreamMsg {
 // quiet reports whether the processor consumer has nothing pending or unacked.
 func (r *rig) quiet(t testing.TB) bool {
 	t.Helper()
-	c, err := r.js.Consumer(context.Background(), r.names.Stream(stream.Events), r.names.Consumer(stream.ProcessorConsumer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.Info(context.Background())
-	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	ok, err := natstest.Drained(context.Background(), r.js, r.names.Stream(stream.Events), r.names.Consumer(stream.ProcessorConsumer))
+	return err == nil && ok
 }

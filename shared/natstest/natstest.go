@@ -135,3 +135,28 @@ func (s *Server) RemoveNamespace(t testing.TB, ns string) {
 		}
 	})
 }
+
+// Drained reports whether the durable consumer has acked every message its
+// stream holds. A consumer's pending count is not enough: the server counts a
+// stored message for its consumers asynchronously, so right after a publish
+// both NumPending and NumAckPending can read 0 for a message not yet
+// delivered. The consumer must also have delivered the stream's last message.
+func Drained(ctx context.Context, js jetstream.JetStream, streamName, consumerName string) (bool, error) {
+	s, err := js.Stream(ctx, streamName)
+	if err != nil {
+		return false, err
+	}
+	si, err := s.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	c, err := s.Consumer(ctx, consumerName)
+	if err != nil {
+		return false, err
+	}
+	ci, err := c.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	return ci.Delivered.Stream >= si.State.LastSeq && ci.NumPending == 0 && ci.NumAckPending == 0, nil
+}
