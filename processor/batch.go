@@ -25,8 +25,8 @@ type batchItem struct {
 }
 
 // HandleBatch decides a batch of events together (a consume.BatchHandler):
-// one seen check for the whole batch, one read and one compare-and-set
-// write of the state its events touch, their intents
+// one round trip for the batch's seen check and the read of the state its
+// events touch, one compare-and-set write of that state, their intents
 // published at once and their PubAcks awaited together, one seen mark; ack
 // last still holds for each event, and an event whose intents failed fails
 // (is retried) on its own. Whatever else the batch cannot finish (a failed
@@ -43,12 +43,25 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consum
 		items[i], keys[i] = batchItem{msg: m, ev: ev, key: key, err: err}, key
 	}
 	outs := make([]consume.Outcome, len(msgs)) // Alone, until decided
-	seen, err := h.store.SeenMany(ctx, keys)
+	// What is merged, seen or not (a copy is folded), is known before the
+	// seen check, so the check and the state read go in one round trip.
+	var todo []*batchItem
+	for i := range items {
+		if it := &items[i]; it.err == nil && !parked(it.ev) {
+			todo = append(todo, it)
+		}
+	}
+	timed := make([]merge.Timed, len(todo))
+	for i, it := range todo {
+		timed[i] = merge.Timed{Event: it.ev, At: eventTimeOf(it.ev, it.msg)}
+	}
+	snap := store.NewSnapshot()
+	orderNos, iccids := merge.Touches(timed)
+	seen, err := h.store.SeenAndReadState(ctx, keys, snap, orderNos, iccids)
 	if err != nil {
-		h.log.Warn("batch seen check failed, events go one by one", "events", len(msgs), "err", err)
+		h.log.Warn("batch seen check and read failed, events go one by one", "events", len(msgs), "err", err)
 		return outs
 	}
-	var todo []*batchItem
 	for i := range items {
 		it := &items[i]
 		switch {
@@ -56,16 +69,13 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consum
 			outs[i] = consume.Ack(outcomeDuplicate).For(it.ev.Type.Token())
 		case seen[i]:
 			it.copy = true
-			todo = append(todo, it)
 		case it.err != nil:
 			outs[i] = consume.Fail(consume.Permanent(it.err)).For(it.ev.Type.Token())
 		case parked(it.ev):
 			it.label = outcomeParked
-		default:
-			todo = append(todo, it)
 		}
 	}
-	h.mergeBatch(ctx, todo)
+	h.mergeBatch(ctx, todo, timed, snap)
 	var mark []string
 	for _, it := range items {
 		if it.label != "" && !it.copy {
@@ -91,30 +101,21 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consum
 	return outs
 }
 
-// mergeBatch merges the batch's events in one read and one compare-and-set
-// write of every order and profile they touch; then publishes all their intents at once,
+// mergeBatch merges the batch's events into snap, which holds what they
+// touch (read with the seen check), with one compare-and-set write of every
+// order and profile they change; then publishes all their intents at once,
 // awaits the PubAcks together and labels applied the events it finished;
 // see ADR 5. An event whose intents failed is marked failed, and holds back
 // none of the others. An event whose order or profile another writer changed
 // in between, or any event of a batch whose read or write failed, is left to
 // Handle, which redoes it alone; the merges are idempotent, so what the
 // batch did write is harmless to redo.
-func (h *Handler) mergeBatch(ctx context.Context, todo []*batchItem) {
+func (h *Handler) mergeBatch(ctx context.Context, todo []*batchItem, timed []merge.Timed, snap *store.Snapshot) {
 	if len(todo) == 0 {
 		return
 	}
-	timed := make([]merge.Timed, len(todo))
-	for i, it := range todo {
-		timed[i] = merge.Timed{Event: it.ev, At: eventTimeOf(it.ev, it.msg)}
-	}
-	snap := store.NewSnapshot()
-	orderNos, iccids := merge.Touches(timed)
 	var changed merge.Changed
 	for round := 0; ; round++ {
-		if err := h.store.ReadState(ctx, snap, orderNos, iccids); err != nil {
-			h.log.Warn("batch read failed, events go one by one", "events", len(todo), "err", err)
-			return
-		}
 		missing := merge.Fold(snap, timed, &changed)
 		if missing.Empty() {
 			break
@@ -124,7 +125,10 @@ func (h *Handler) mergeBatch(ctx context.Context, todo []*batchItem) {
 			h.log.Warn("batch lacks state after three reads, events go one by one", "events", len(todo))
 			return
 		}
-		orderNos, iccids = missing.Orders, missing.Profiles
+		if err := h.store.ReadState(ctx, snap, missing.Orders, missing.Profiles); err != nil {
+			h.log.Warn("batch read failed, events go one by one", "events", len(todo), "err", err)
+			return
+		}
 	}
 	lost, err := h.store.WriteState(ctx, snap, slices.Collect(maps.Keys(changed.Orders)), slices.Collect(maps.Keys(changed.Profiles)))
 	if err != nil {

@@ -73,16 +73,29 @@ func (s plantedStore) SeenMany(ctx context.Context, keys []string) ([]bool, erro
 	if err != nil || !failpoint.Enabled("bug-seen-first") {
 		return seen, err
 	}
+	return seen, s.markUnseen(ctx, keys, seen)
+}
+
+func (s plantedStore) SeenAndReadState(ctx context.Context, keys []string, snap *store.Snapshot, orderNos, iccids []string) ([]bool, error) {
+	seen, err := s.Store.SeenAndReadState(ctx, keys, snap, orderNos, iccids)
+	if err != nil || !failpoint.Enabled("bug-seen-first") {
+		return seen, err
+	}
+	return seen, s.markUnseen(ctx, keys, seen)
+}
+
+// markUnseen marks seen the keys a check found unseen (bug-seen-first).
+func (s plantedStore) markUnseen(ctx context.Context, keys []string, seen []bool) error {
 	var mark []string
 	for i, k := range keys {
 		if !seen[i] {
 			mark = append(mark, k)
 		}
 	}
-	if len(mark) > 0 {
-		err = s.Store.MarkSeenMany(ctx, mark)
+	if len(mark) == 0 {
+		return nil
 	}
-	return seen, err
+	return s.Store.MarkSeenMany(ctx, mark)
 }
 
 // plantedPublisher crashes after an intent's PubAck.

@@ -43,6 +43,20 @@ func (s *Store) ReadState(ctx context.Context, snap *store.Snapshot, orderNos, i
 	return nil
 }
 
+// SeenAndReadState checks the keys, then reads the state: NATS KV has no
+// pipelines, and concurrent gets would cost more CPU than the round trips
+// they overlap on the in-process server this store serves.
+func (s *Store) SeenAndReadState(ctx context.Context, keys []string, snap *store.Snapshot, orderNos, iccids []string) ([]bool, error) {
+	seen, err := s.SeenMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ReadState(ctx, snap, orderNos, iccids); err != nil {
+		return nil, err
+	}
+	return seen, nil
+}
+
 // WriteState writes each listed value if its revision is still the one read.
 func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) (store.Lost, error) {
 	var lost store.Lost
