@@ -3,7 +3,6 @@ package kvstore
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -92,7 +91,7 @@ func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, 
 // put is one compare-and-set; it reports false when another writer won, and
 // moves *ver to the new revision when it wrote.
 func (s *Store) put(ctx context.Context, key string, v any, ver *[]byte) (bool, error) {
-	b, err := json.Marshal(v)
+	b, err := store.EncodeState(v)
 	if err != nil {
 		return false, fmt.Errorf("encode: %w", err)
 	}

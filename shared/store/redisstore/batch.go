@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -97,7 +96,7 @@ func decodeRead(b []byte, v any) error {
 	if b == nil {
 		return nil
 	}
-	return json.Unmarshal(b, v)
+	return store.DecodeState(b, v)
 }
 
 // WriteState compare-and-sets every listed value in one pipeline.
@@ -120,7 +119,7 @@ func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, 
 		if !ok {
 			return store.Lost{}, fmt.Errorf("write order %s: not in the snapshot", no)
 		}
-		b, err := json.Marshal(v.Value)
+		b, err := store.EncodeState(v.Value)
 		if err != nil {
 			return store.Lost{}, fmt.Errorf("encode order %s: %w", no, err)
 		}
@@ -131,7 +130,7 @@ func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, 
 		if !ok {
 			return store.Lost{}, fmt.Errorf("write profile %s: not in the snapshot", iccid)
 		}
-		b, err := json.Marshal(v.Value)
+		b, err := store.EncodeState(v.Value)
 		if err != nil {
 			return store.Lost{}, fmt.Errorf("encode profile %s: %w", iccid, err)
 		}
