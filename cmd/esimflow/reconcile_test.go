@@ -74,6 +74,29 @@ func TestSimulateCheckWithDropsReconciles(t *testing.T) {
 	t.Logf("%s", out)
 }
 
+// A provider without webhooks (Celitech, keepgo) is driven by polling
+// alone: every webhook dropped, the sweep finds each order by its time and
+// brings it to its final state, and the messages its states ask for go out.
+func TestPollOnlyProvider(t *testing.T) {
+	addr := freeAddr(t)
+	env := reconcilerEnv(map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir(), "ESIMFLOW_ADMIN_TOKEN": "s3cret"}, addr, 2*time.Second)
+	sys := allinonetest.Start(t, env)
+	cli := map[string]string{"ESIMFLOW_API_URL": sys.API, "ESIMFLOW_ADMIN_TOKEN": "s3cret"}
+
+	out, err := simulateCLI(t, cli, "--check", "--seed", "22", "--esims", "20", "--rate", "60", "--drop", "1",
+		"--url", sys.Hook, "--serve", addr, "--check-timeout", "25s")
+	if err != nil {
+		t.Fatalf("simulate --check: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "sent 0 webhooks") || !strings.Contains(out, "check: esimflow holds the truth") {
+		t.Fatalf("want no webhook sent and the truth held:\n%s", out)
+	}
+	if strings.Contains(out, " 0 messages sent") {
+		t.Fatalf("no message went out:\n%s", out)
+	}
+	t.Logf("%s", out)
+}
+
 // getProfile reads a profile from the internal API; found false on 404.
 func getProfile(t *testing.T, api, iccid string) (store.Profile, bool) {
 	t.Helper()

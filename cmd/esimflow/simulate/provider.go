@@ -36,7 +36,7 @@ type Provider struct {
 	// played (sent or not): the query API folds those.
 	happened []int
 	// shown is, per eSIM, the events whose effect an answer of the query
-	// API has shown (the latest of each kind when it answered): what a
+	// API has shown (the latest status and usage when it answered): what a
 	// poller can have learnt of a webhook that never came.
 	shown    [][]bool
 	webhook  string
@@ -119,8 +119,7 @@ func (p *Provider) PlayAll() {
 }
 
 // Shown reports whether an answer of the query API has shown what event k
-// of eSIM i changed (its status, usage or validity as the latest of its
-// kind then).
+// of eSIM i changed (its status or usage as the latest of its kind then).
 func (p *Provider) Shown(i, k int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -276,7 +275,11 @@ func (p *Provider) query(w http.ResponseWriter, _ *http.Request, body []byte) {
 	p.mu.Lock()
 	for _, i := range idx[from:to] {
 		pr, v := p.profile(i)
-		p.show(i, v.order, v.status, v.usage, v.validity)
+		// Not the validity: the plan dates period ends far ahead (so that
+		// they stay ahead whatever day a run is) and its reports' days
+		// left are not the days to that end, so what a poller derives from
+		// expiredTime is not what the report said.
+		p.show(i, v.order, v.status, v.usage)
 		list = append(list, pr)
 	}
 	p.mu.Unlock()
