@@ -34,6 +34,7 @@ type batchItem struct {
 // pipeline hands it to Handle, one event at a time; redoing work is
 // harmless, as merges are idempotent and intents deterministic.
 func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consume.Outcome {
+	parent := ctx // the store check that decides a failure's outcome outlives opTimeout
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	items := make([]batchItem, len(msgs))
@@ -95,7 +96,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consum
 		case it.label != "":
 			outs[i] = consume.Ack(it.label).For(it.ev.Type.Token())
 		case it.failed != nil:
-			outs[i] = h.outcome(ctx, "", it.failed).For(it.ev.Type.Token())
+			outs[i] = h.outcome(parent, "", it.failed).For(it.ev.Type.Token())
 		}
 	}
 	return outs
