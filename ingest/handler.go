@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -43,6 +42,11 @@ type Handler struct {
 	replays  replayGuard
 	clientIP *verify.ClientIP
 	limiter  *ipLimiter
+	// traced is false when the tracer is a no-op: a request that carries no
+	// trace context then starts no span (startSpan).
+	traced   bool
+	subjects eventSubjects
+	bodies   *bodyPool
 	metrics  *metrics
 	tracer   trace.Tracer
 	log      *slog.Logger
@@ -78,14 +82,15 @@ func (h *Handler) From(provider string) http.Handler {
 
 func (h *Handler) webhook(w http.ResponseWriter, r *http.Request, provider string) {
 	now := time.Now().UTC()
-	ctx, span := h.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), "ingest webhook", trace.WithSpanKind(trace.SpanKindServer))
+	r, span := h.startSpan(r)
 	defer span.End()
-	r = r.WithContext(ctx)
 	ip := h.clientIP.Of(r)
-	body, ok := h.admit(w, r, ip)
+	buf, ok := h.admit(w, r, ip)
 	if !ok {
 		return
 	}
+	defer h.bodies.put(buf)
+	body := buf.b
 	in, ok := h.parse(w, r, ip, body, now)
 	if !ok {
 		return
@@ -93,15 +98,28 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request, provider strin
 	h.store(w, r, span, in, provider, now)
 }
 
+// startSpan starts the request's server span, continuing the sender's trace.
+// With tracing off and no traceparent to carry on there is nothing to start:
+// the request goes on as it came, with its context's span (a no-op one).
+func (h *Handler) startSpan(r *http.Request) (*http.Request, trace.Span) {
+	if !h.traced && len(r.Header["Traceparent"]) == 0 {
+		return r, trace.SpanFromContext(r.Context())
+	}
+	ctx, span := h.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), "ingest webhook", trace.WithSpanKind(trace.SpanKindServer))
+	return r.WithContext(ctx), span
+}
+
 // admit runs every check that decides whether a request may be stored and
 // returns its body; false when it answered the request already.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, ip netip.Addr) ([]byte, bool) {
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, ip netip.Addr) (*bodyBuf, bool) {
 	return h.admitSigned(w, r, ip, h.signed.Verify, h.replays)
 }
 
 // admitSigned is admit with the body's check and replay guard of one
-// provider.
-func (h *Handler) admitSigned(w http.ResponseWriter, r *http.Request, ip netip.Addr, signed func(verify.Request) error, replays replayGuard) ([]byte, bool) {
+// provider. The body is a pooled buffer: the caller puts it back once
+// nothing refers to it (every publish that carries it has returned; the NATS
+// client copies what it sends).
+func (h *Handler) admitSigned(w http.ResponseWriter, r *http.Request, ip netip.Addr, signed func(verify.Request) error, replays replayGuard) (*bodyBuf, bool) {
 	if !h.limiter.allow(ip) {
 		w.Header().Set("Retry-After", "1")
 		h.refuse(w, r, ip, http.StatusTooManyRequests, "rate_limited", "too many requests")
@@ -112,9 +130,11 @@ func (h *Handler) admitSigned(w http.ResponseWriter, r *http.Request, ip netip.A
 		h.refuseCheck(w, r, ip, err)
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	buf, err := h.bodies.read(http.MaxBytesReader(w, r.Body, h.maxBody), r.ContentLength)
+	body := buf.b
 	h.metrics.bodyBytes.Observe(float64(len(body)))
 	if err != nil {
+		h.bodies.put(buf)
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 			h.refuse(w, r, ip, http.StatusRequestEntityTooLarge, outcomeTooLarge, "body larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
 			return nil, false
@@ -124,16 +144,18 @@ func (h *Handler) admitSigned(w http.ResponseWriter, r *http.Request, ip netip.A
 	}
 	vr.Body = body
 	if err := signed(vr); err != nil {
+		h.bodies.put(buf)
 		h.refuseCheck(w, r, ip, err)
 		return nil, false
 	}
 	if replays != nil && replays.Replayed(r.Header) {
 		// Stored already: answer as for a retry, so an honest sender stops.
+		h.bodies.put(buf)
 		h.metrics.received(event.Unknown, outcomeReplay)
 		answerReceived(w)
 		return nil, false
 	}
-	return body, true
+	return buf, true
 }
 
 // incoming is a verified request's event: the bytes to store, and what
@@ -200,27 +222,37 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, span trace.Span,
 func (h *Handler) publish(ctx context.Context, span trace.Span, in incoming, now time.Time) (*jetstream.PubAck, error) {
 	data, ev := in.data, in.ev
 	key := in.key()
-	msg := nats.NewMsg(h.names.EventSubject(ev.Type))
-	msg.Data = data
-	msg.Header.Set(stream.HeaderReceivedAt, now.Format(time.RFC3339Nano))
-	msg.Header.Set(stream.HeaderProvider, in.provider)
-	msg.Header.Set(stream.HeaderAdapter, in.adapter)
-	if in.index > 0 {
-		msg.Header.Set(stream.HeaderEventIndex, strconv.Itoa(in.index))
+	// The headers' values share one backing array, each capped at its own
+	// value; the keys are canonical already, as nats.Header.Set would not
+	// change them either.
+	vals := make([]string, 0, 5)
+	hdr := make(nats.Header, 6)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		hdr[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
+	set(stream.HeaderReceivedAt, now.Format(time.RFC3339Nano))
+	set(stream.HeaderProvider, in.provider)
+	set(stream.HeaderAdapter, in.adapter)
+	if in.index > 0 {
+		set(stream.HeaderEventIndex, strconv.Itoa(in.index))
+	}
+	if key != "" {
+		// An event with neither an id nor a time has no key: its content may
+		// repeat as a new fact, so it is stored every time (docs/design.md,
+		// "Dedupe keys"). Written here as jetstream.WithMsgID would write it,
+		// without an option to allocate.
+		set(jetstream.MsgIDHeader, key)
+	}
+	msg := &nats.Msg{Subject: h.subjects.event(ev.Type), Data: data, Header: hdr}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
+	}
 	telemetry.Inject(ctx, msg.Header)
 
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	var opts []jetstream.PublishOpt
-	if key != "" {
-		// An event with neither an id nor a time has no key: its content may
-		// repeat as a new fact, so it is stored every time (docs/design.md,
-		// "Dedupe keys").
-		opts = append(opts, jetstream.WithMsgID(key))
-	}
-	ack, err := h.pub.PublishMsg(ctx, msg, opts...)
+	ack, err := h.pub.PublishMsg(ctx, msg)
 	h.metrics.publishSeconds.Observe(time.Since(now).Seconds())
 	return ack, err
 }

@@ -1,10 +1,10 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,10 +108,10 @@ func (d *decoder) decode(top *fastjson.Object) Event {
 	switch {
 	case top.Get("eventType") != nil:
 		ev.Format = FormatEventType
-		ev.Type = typeOf(d.str("eventType"))
+		ev.Type = d.typ("eventType")
 	case top.Get("notifyType") != nil:
 		ev.Format = FormatNotifyType
-		ev.Type = typeOf(d.str("notifyType"))
+		ev.Type = d.typ("notifyType")
 		ev.NotifyID = d.str("notifyId")
 		ev.Timestamp = d.time("eventGenerateTime")
 		ev.Extra = d.rest()
@@ -295,16 +295,65 @@ func (d *decoder) take(name string) (*fastjson.Value, bool) {
 func (d *decoder) rest() map[string]json.RawMessage {
 	var out map[string]json.RawMessage
 	d.fields.Visit(func(key []byte, v *fastjson.Value) {
-		k := string(key)
-		if k == "content" || slices.Contains(d.used, k) {
+		if string(key) == "content" || d.isUsed(key) {
 			return
 		}
 		if out == nil {
 			out = map[string]json.RawMessage{}
 		}
-		out[k] = v.MarshalTo(nil)
+		out[string(key)] = v.MarshalTo(nil)
 	})
 	return out
+}
+
+// typ reads an event type: a known one, spelt in ASCII, is matched in the
+// parser's memory without copying it out; anything else as typeOf reads it.
+func (d *decoder) typ(name string) Type {
+	if v := d.fields.Get(name); v != nil && v.Type() == fastjson.TypeString {
+		if b, err := v.StringBytes(); err == nil {
+			if t, ok := knownType(bytes.TrimSpace(b)); ok {
+				d.used = append(d.used, name)
+				return t
+			}
+		}
+	}
+	return typeOf(d.str(name))
+}
+
+// knownType is typeOf for a name in ASCII: the known type it names, in any
+// letter case, or false.
+func knownType(b []byte) (Type, bool) {
+	for _, k := range Types {
+		if k != Unknown && len(k) == len(b) && asciiUpperIs(b, string(k)) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// asciiUpperIs reports whether b, its ASCII letters upper-cased, is upper
+// (itself upper case ASCII). Non-ASCII bytes never match.
+func asciiUpperIs(b []byte, upper string) bool {
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// isUsed reports whether the field key was read; it compares without
+// copying the key (every field of every event is looked up here).
+func (d *decoder) isUsed(key []byte) bool {
+	for _, u := range d.used {
+		if u == string(key) {
+			return true
+		}
+	}
+	return false
 }
 
 // text reads a JSON string.
@@ -410,7 +459,9 @@ func (d *decoder) time(name string) time.Time {
 	if s == "" {
 		return time.Time{}
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+	if !digits(s) {
+		// Not Unix time, the usual case: skip ParseInt, whose error allocates.
+	} else if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n == 0 {
 			// Providers send 0 for "no time": read as 1970 it would lose
 			// every comparison (issue 14, case 7).
@@ -432,6 +483,23 @@ func (d *decoder) time(name string) time.Time {
 	}
 	d.fail("%s: want an RFC 3339 time, got %q", name, s)
 	return time.Time{}
+}
+
+// digits reports whether s could be a base-10 integer: an optional sign and
+// digits only, which is all strconv.ParseInt accepts at base 10.
+func digits(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *decoder) profiles(name string) []ProfileRef {
