@@ -225,24 +225,23 @@ func (h *Handler) publish(ctx context.Context, span trace.Span, in incoming, now
 	// The headers' values share one backing array, each capped at its own
 	// value; the keys are canonical already, as nats.Header.Set would not
 	// change them either.
-	vals := make([]string, 0, 5)
+	vals := make([]string, 5)
+	vals[0], vals[1], vals[2] = now.Format(time.RFC3339Nano), in.provider, in.adapter
 	hdr := make(nats.Header, 6)
-	set := func(k, v string) {
-		vals = append(vals, v)
-		hdr[k] = vals[len(vals)-1 : len(vals) : len(vals)]
-	}
-	set(stream.HeaderReceivedAt, now.Format(time.RFC3339Nano))
-	set(stream.HeaderProvider, in.provider)
-	set(stream.HeaderAdapter, in.adapter)
+	hdr[stream.HeaderReceivedAt] = vals[0:1:1]
+	hdr[stream.HeaderProvider] = vals[1:2:2]
+	hdr[stream.HeaderAdapter] = vals[2:3:3]
 	if in.index > 0 {
-		set(stream.HeaderEventIndex, strconv.Itoa(in.index))
+		vals[3] = strconv.Itoa(in.index)
+		hdr[stream.HeaderEventIndex] = vals[3:4:4]
 	}
 	if key != "" {
 		// An event with neither an id nor a time has no key: its content may
 		// repeat as a new fact, so it is stored every time (docs/design.md,
-		// "Dedupe keys"). Written here as jetstream.WithMsgID would write it,
+		// "Dedupe keys"). Written here as jetstream.WithMsgID writes it,
 		// without an option to allocate.
-		set(jetstream.MsgIDHeader, key)
+		vals[4] = key
+		hdr[jetstream.MsgIDHeader] = vals[4:5:5]
 	}
 	msg := &nats.Msg{Subject: h.subjects.event(ev.Type), Data: data, Header: hdr}
 	if span.IsRecording() {
@@ -327,9 +326,13 @@ func (h *Handler) Probe(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// jsonType is a Content-Type header's value. Shared by every response:
+// http.Header.Add appends to a full slice, so it never writes into it.
+var jsonType = []string{"application/json"}
+
 // answerReceived answers 200 {"received":true}: the event is stored.
 func answerReceived(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonType
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(received)
 }
