@@ -45,6 +45,7 @@ type Handler struct {
 	// traced is false when the tracer is a no-op: a request that carries no
 	// trace context then starts no span (startSpan).
 	traced   bool
+	needIP   bool // a check reads the sender's address (senderIP)
 	subjects eventSubjects
 	bodies   *bodyPool
 	metrics  *metrics
@@ -84,7 +85,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request, provider strin
 	now := time.Now().UTC()
 	r, span := h.startSpan(r)
 	defer span.End()
-	ip := h.clientIP.Of(r)
+	ip := h.senderIP(r)
 	buf, ok := h.admit(w, r, ip)
 	if !ok {
 		return
@@ -109,6 +110,16 @@ func (h *Handler) startSpan(r *http.Request) (*http.Request, trace.Span) {
 	return r.WithContext(ctx), span
 }
 
+// senderIP is the request's sender address when a check needs it (the rate
+// limiter, the allowlist); otherwise the zero Addr, and only a refusal's log
+// line reads it (refuse).
+func (h *Handler) senderIP(r *http.Request) netip.Addr {
+	if !h.needIP {
+		return netip.Addr{}
+	}
+	return h.clientIP.Of(r)
+}
+
 // admit runs every check that decides whether a request may be stored and
 // returns its body; false when it answered the request already.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, ip netip.Addr) (*bodyBuf, bool) {
@@ -125,7 +136,7 @@ func (h *Handler) admitSigned(w http.ResponseWriter, r *http.Request, ip netip.A
 		h.refuse(w, r, ip, http.StatusTooManyRequests, "rate_limited", "too many requests")
 		return nil, false
 	}
-	vr := verify.Request{HTTP: r, Token: r.PathValue("token")}
+	vr := verify.Request{HTTP: r, Token: r.PathValue("token"), Sender: ip}
 	if err := h.sender.Verify(vr); err != nil {
 		h.refuseCheck(w, r, ip, err)
 		return nil, false
@@ -352,6 +363,9 @@ func (h *Handler) refuseCheck(w http.ResponseWriter, r *http.Request, ip netip.A
 // refuse answers an error, counts it by reason and logs one line. The path is
 // logged by its route pattern, so a wrong token never reaches the logs.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, ip netip.Addr, status int, reason, msg string) {
+	if !ip.IsValid() {
+		ip = h.clientIP.Of(r)
+	}
 	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("esimflow.refused", reason))
 	h.metrics.received(event.Unknown, reason)
 	h.log.Warn("webhook refused", "status", status, "reason", reason, "ip", ip.String(),

@@ -117,6 +117,7 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 		clientIP: clientIP,
 		limiter:  newIPLimiter(cfg.RateLimit, cfg.RateBurst),
 		traced:   !telemetry.Off(deps.Tracer),
+		needIP:   cfg.RateLimit > 0 || len(cfg.AllowCIDRs) > 0,
 		subjects: newEventSubjects(names),
 		bodies:   newBodyPool(),
 		metrics:  newMetrics(deps.Admin.Registerer()),

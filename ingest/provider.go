@@ -36,7 +36,7 @@ func (h *Handler) Provider(w http.ResponseWriter, r *http.Request) {
 	r, span := h.startSpan(r)
 	defer span.End()
 	ctx := r.Context()
-	ip := h.clientIP.Of(r)
+	ip := h.senderIP(r)
 	buf, ok := h.admitSigned(w, r, ip, a.verify, nil)
 	if !ok {
 		return
