@@ -23,6 +23,7 @@ import (
 	"github.com/esimflow/esimflow/shared/natstest"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/testns"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -119,6 +120,14 @@ func BenchmarkServeWebhook(b *testing.B) {
 		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	}
 	b.Run("handler=ingest", func(b *testing.B) { serve(b, s.srv.Handler) })
+	// ingest's own work alone: the same handler with a publisher that
+	// answers at once, so the figure is what ingest adds to a publish,
+	// without the network's and the server's noise.
+	own, err := New(cfg.Ingest, Deps{Publisher: answering{}, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("handler=ingest-own", func(b *testing.B) { serve(b, own.srv.Handler) })
 	// What make bench measures ingest against (bench/harness/baseline.go):
 	// read, json.Valid, publish with a Nats-Msg-Id, await the PubAck.
 	subject := stream.NewNames(ns).EventSubject(event.DataUsage)
@@ -140,6 +149,15 @@ func BenchmarkServeWebhook(b *testing.B) {
 			_, _ = w.Write([]byte(`{"received":true}`))
 		}))
 	})
+}
+
+// answering acknowledges every publish at once: no server, nothing kept.
+type answering struct{}
+
+var answered = &jetstream.PubAck{Stream: "bench", Sequence: 1}
+
+func (answering) PublishMsg(context.Context, *nats.Msg, ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	return answered, nil
 }
 
 // benchWriter is the least a ResponseWriter can be: it keeps the status.
