@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -50,7 +51,10 @@ func (dc Decoder) Decode(body []byte) (Event, error) {
 		// Valid JSON, but not an object: an array, a string, a number.
 		return Event{Type: Unknown, Format: FormatOther}, nil
 	}
-	d := decoder{}
+	// Every string the event keeps is a part of the body, unescaped (never
+	// longer): one allocation the body's size holds them all.
+	arena := make([]byte, 0, len(body))
+	d := decoder{arena: &arena}
 	ev := d.decode(top)
 	if d.err != nil {
 		return ev, fmt.Errorf("%w: %s %w", ErrMalformed, ev.Type, d.err)
@@ -95,7 +99,10 @@ func (dc Decoder) latest() time.Time {
 // field list reads as a straight table. Everything it returns is copied out of
 // the parser's memory.
 type decoder struct {
-	fields  *fastjson.Object
+	fields *fastjson.Object
+	// arena holds the strings copied out, shared with the decoders of
+	// nested objects; nil: each string allocated on its own.
+	arena   *[]byte
 	used    []string
 	err     error
 	usedBuf [16]string // used's first backing array: events have a dozen fields
@@ -357,12 +364,12 @@ func (d *decoder) isUsed(key []byte) bool {
 }
 
 // text reads a JSON string.
-func text(v *fastjson.Value) (string, bool) {
+func (d *decoder) text(v *fastjson.Value) (string, bool) {
 	b, err := v.StringBytes()
 	if err != nil {
 		return "", false
 	}
-	return string(b), true
+	return d.keep(b), true
 }
 
 // numeral reads a JSON number as its own decimal spelling.
@@ -370,7 +377,22 @@ func (d *decoder) numeral(v *fastjson.Value) (string, bool) {
 	if v.Type() != fastjson.TypeNumber {
 		return "", false
 	}
-	return string(v.MarshalTo(d.scratch[:0])), true
+	return d.keep(v.MarshalTo(d.scratch[:0])), true
+}
+
+// keep copies b out of the parser's memory into the arena. The arena never
+// grows: what does not fit (it cannot, short of a field read twice) gets an
+// allocation of its own, so a string handed out is never moved nor written.
+func (d *decoder) keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if d.arena == nil || cap(*d.arena)-len(*d.arena) < len(b) {
+		return string(b)
+	}
+	start := len(*d.arena)
+	*d.arena = append(*d.arena, b...)
+	return unsafe.String(&(*d.arena)[start], len(b))
 }
 
 // str reads a string; a number is accepted and kept in its JSON spelling, since
@@ -380,7 +402,7 @@ func (d *decoder) str(name string) string {
 	if !ok {
 		return ""
 	}
-	if s, ok := text(v); ok {
+	if s, ok := d.text(v); ok {
 		return strings.TrimSpace(s)
 	}
 	if n, ok := d.numeral(v); ok {
@@ -399,7 +421,7 @@ func (d *decoder) number(name string) (string, bool) {
 	if n, ok := d.numeral(v); ok {
 		return n, true
 	}
-	if s, ok := text(v); ok {
+	if s, ok := d.text(v); ok {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			return "", false
@@ -448,7 +470,7 @@ func (d *decoder) time(name string) time.Time {
 	if !ok {
 		return time.Time{}
 	}
-	s, ok := text(v)
+	s, ok := d.text(v)
 	if !ok {
 		if s, ok = d.numeral(v); !ok {
 			d.fail("%s: want a time, got %s", name, clip(v))
@@ -519,7 +541,7 @@ func (d *decoder) profiles(name string) []ProfileRef {
 			d.fail("%s: want an array of objects", name)
 			return nil
 		}
-		sub := decoder{fields: obj}
+		sub := decoder{fields: obj, arena: d.arena}
 		sub.used = sub.usedBuf[:0]
 		out = append(out, ProfileRef{ICCID: sub.str("iccid"), EsimTranNo: sub.str("esimTranNo"), Status: sub.str("status"),
 			ActivationCode: sub.str("ac"), QRCodeURL: sub.str("qrCodeUrl"), InstallURL: sub.str("shortUrl")})
