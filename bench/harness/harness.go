@@ -111,6 +111,7 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 		}{
 			{"http", h.httpRun},
 			{"drain", h.drainRun},
+			{"processor scaling", h.scaleRun},
 			{"pipeline", h.pipelineRun},
 			{"all-in-one", h.allInOneRun},
 		} {
@@ -209,31 +210,49 @@ func (h *Harness) ingestEnv(httpAddr, adminAddr string) []string {
 
 // startService starts one of esimflow's binaries and waits for /readyz.
 func (h *Harness) startService(ctx context.Context, name string, n stream.Names, quietStdout bool, extra ...string) (*Process, string, error) {
-	httpAddr, err := freeAddr()
+	s, err := h.launchService(name, name+"-"+n.Namespace(), n, quietStdout, extra...)
 	if err != nil {
 		return nil, "", err
 	}
+	if err := s.ready(ctx); err != nil {
+		s.Stop()
+		return nil, "", err
+	}
+	return s.Process, s.url, nil
+}
+
+// service is one of esimflow's binaries, started and not yet known ready.
+type service struct {
+	*Process
+	url   string // its HTTP listener
+	admin string // its /readyz
+}
+
+func (s service) ready(ctx context.Context) error { return waitHTTP(ctx, s.Process, s.admin) }
+
+// launchService starts one of esimflow's binaries without waiting for it,
+// its log named logName.
+func (h *Harness) launchService(name, logName string, n stream.Names, quietStdout bool, extra ...string) (service, error) {
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return service{}, err
+	}
 	adminAddr, err := freeAddr()
 	if err != nil {
-		return nil, "", err
+		return service{}, err
 	}
 	env := append(h.serviceEnv(n, httpAddr, adminAddr), extra...)
 	bin := filepath.Join(h.cfg.BinDir, name)
 	var p *Process
-	logName := name + "-" + n.Namespace()
 	if quietStdout {
 		p, err = StartQuiet(h.cfg.WorkDir, logName, bin, nil, env)
 	} else {
 		p, err = Start(h.cfg.WorkDir, logName, bin, nil, env)
 	}
 	if err != nil {
-		return nil, "", err
+		return service{}, err
 	}
-	if err := waitHTTP(ctx, p, "http://"+adminAddr+"/readyz"); err != nil {
-		p.Stop()
-		return nil, "", err
-	}
-	return p, "http://" + httpAddr, nil
+	return service{Process: p, url: "http://" + httpAddr, admin: "http://" + adminAddr + "/readyz"}, nil
 }
 
 // lag is a consumer's backlog: messages not yet delivered plus delivered and

@@ -217,3 +217,29 @@ func TestRateSearch(t *testing.T) {
 		}
 	}
 }
+
+// The scaling note names the first instance count that added under a quarter
+// of one instance's rate, and blames the CPU only when the machine's cores
+// were busy in the step before it.
+func TestScaleNote(t *testing.T) {
+	steps := []scaleStep{
+		{instances: 1, rate: 20_000, perEvent: [3]float64{35, 20, 10}, cores: 1.3, machine: 1.5},
+		{instances: 2, rate: 29_000, perEvent: [3]float64{40, 21, 11}, cores: 1.7, machine: 1.9},
+		{instances: 3, rate: 30_000, perEvent: [3]float64{45, 22, 11}, cores: 1.8, machine: 2.0},
+	}
+	note := scaleNote(steps, 2)
+	for _, want := range []string{"3 → 30000 events/s (1.50 × one instance)", "flattens at 3 instances: with 2 the machine's 2 cores were already 95 % busy",
+		"1.70 cores of it processors, NATS and Redis, at 72 µs CPU per event across the three; 0.20 other processes"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note lacks %q:\n%s", want, note)
+		}
+	}
+	steps[1].machine = 1.2
+	if note := scaleNote(steps, 2); !strings.Contains(note, "flattens at 3 instances with cores to spare (1.20 of 2 busy with 2)") {
+		t.Errorf("a curve flat with idle cores is blamed on the CPU:\n%s", note)
+	}
+	steps[2].rate = 40_000
+	if note := scaleNote(steps, 2); !strings.Contains(note, "did not flatten") {
+		t.Errorf("a curve still rising is said to flatten:\n%s", note)
+	}
+}
