@@ -74,6 +74,12 @@ var rows = []struct{ key, group, name, unit, note string }{
 	{"aio.relaxed.rss", "all-in-one", "peak RSS, sync 2m", "MiB", "VmHWM"},
 	{"rawfsync.rate", "raw JetStream", "fsync-always sync publish, 64 publishers", "msg/s", "nats-server embedded in the harness, in-process connection"},
 	{"aio.ratio", "all-in-one", "durable all-in-one ÷ raw fsync publish", "×", "per run"},
+	{"connect.ingest.rate", "Connect peer", "ingest: req/s at 64 connections", "req/s", "http_server → nats_jetstream (Nats-Msg-Id: the body's SHA-256), token and Standard Webhooks signature checked in Bloblang; Accept-Encoding: identity (its handler gzips every answer otherwise)"},
+	{"connect.ingest.cpu", "Connect peer", "ingest: CPU per request", "µs", "its process ÷ requests, as ingest's"},
+	{"connect.ingest.ratio", "ingest", "ingest ÷ Connect ingest", "×", "per run"},
+	{"connect.proc.rate", "Connect peer", "processor: backlog drain", "events/s", "nats_jetstream (push consumer, 1024 pending) → dedupe (redis cache) → redis_hash"},
+	{"connect.proc.cpu", "Connect peer", "processor: CPU per event", "µs", "its process, start-up left out (Redis not counted)"},
+	{"connect.proc.ratio", "processor", "processor ÷ Connect processor", "×", "per run; the processor's backlog drain row"},
 }
 
 func (h *Harness) document(ctx context.Context, micro []report.Micro) report.Document {
@@ -96,6 +102,9 @@ func (h *Harness) document(ctx context.Context, micro []report.Micro) report.Doc
 		if strings.HasPrefix(r.key, "express.") && h.express == "" {
 			row.Note = h.noExpr
 		}
+		if strings.HasPrefix(r.key, "connect.") && h.connect == "" {
+			row.Note = h.noConn
+		}
 		d.Rows = append(d.Rows, row)
 	}
 	med := func(key string) float64 { return report.Summarize(h.figs[key]).Median }
@@ -104,6 +113,8 @@ func (h *Harness) document(ctx context.Context, micro []report.Micro) report.Doc
 		{Name: "ingest p99 at half the baseline's rate < 10 ms", Value: med("ingest.half.p99"), Target: 10, AtMost: true, Unit: "ms"},
 		{Name: "ingest req/s ≥ 3.5 × the Express handler", Value: med("express.ratio"), Target: 3.5, Unit: "×", Why: h.noExpr},
 		{Name: "processor drain ≥ 0.7 × the tuned consumer", Value: med("processor.ratio"), Target: 0.7, Unit: "×"},
+		{Name: "ingest req/s ≥ 1.8 × the Connect peer's", Value: med("connect.ingest.ratio"), Target: 1.8, Unit: "×", Why: h.noConn},
+		{Name: "processor drain ≥ 4 × the Connect peer's", Value: med("connect.proc.ratio"), Target: 4, Unit: "×", Why: h.noConn},
 		{Name: "whole pipeline sustained ≥ 0.75 × ingest alone", Value: med("pipeline.ratio"), Target: 0.75, Unit: "×"},
 		{Name: "durable all-in-one ≥ 0.8 × raw fsync-always publish", Value: med("aio.ratio"), Target: 0.8, Unit: "×"},
 		{Name: "ingest peak RSS under full load ≤ 40 MiB", Value: med("ingest.rss"), Target: 40, AtMost: true, Unit: "MiB"},

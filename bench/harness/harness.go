@@ -44,6 +44,9 @@ type Config struct {
 	NPMBin   string
 	WorkDir  string // temporary: stores, logs, the Express app
 
+	Peers      bool   // BENCH_PEERS: build and measure the Redpanda Connect peer
+	ConnectDir string // its module (bench/connectpeer)
+
 	Progress io.Writer // one line per step
 }
 
@@ -66,6 +69,8 @@ type Harness struct {
 	signer  *Signer
 	express string // the Express app's folder, "" when not available
 	noExpr  string // why not
+	connect string // the Connect peer's binary, "" when not run
+	noConn  string // why not
 	seq     int    // namespaces and body seeds, distinct per scenario
 	figs    figures
 	notes   []string
@@ -103,6 +108,10 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 	defer h.rdb.Close()
 
 	h.express, h.noExpr = h.installExpress(ctx)
+	h.connect, h.noConn = h.buildConnect(ctx)
+	if h.noConn != "" {
+		h.progress("Connect peer: %s", h.noConn)
+	}
 
 	for run := 1; run <= cfg.Runs; run++ {
 		for _, sc := range []struct {
@@ -114,6 +123,7 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 			{"processor scaling", h.scaleRun},
 			{"pipeline", h.pipelineRun},
 			{"all-in-one", h.allInOneRun},
+			{"Connect peer", h.peerRun},
 		} {
 			h.progress("run %d/%d: %s", run, cfg.Runs, sc.name)
 			if err := sc.fn(ctx); err != nil {
@@ -258,7 +268,14 @@ func (h *Harness) launchService(name, logName string, n stream.Names, quietStdou
 // lag is a consumer's backlog: messages not yet delivered plus delivered and
 // not yet acked.
 func (h *Harness) lag(ctx context.Context, streamName, consumer string) (uint64, error) {
+	var c interface {
+		Info(context.Context) (*jetstream.ConsumerInfo, error)
+	}
 	c, err := h.js.Consumer(ctx, streamName, consumer)
+	if errors.Is(err, jetstream.ErrNotPullConsumer) {
+		// The Connect peer's: its input reads a push consumer.
+		c, err = h.js.PushConsumer(ctx, streamName, consumer)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("consumer %s: %w", consumer, err)
 	}

@@ -1,16 +1,21 @@
 package harness
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 
 	"github.com/esimflow/esimflow/ingest/verify"
@@ -241,5 +246,139 @@ func TestScaleNote(t *testing.T) {
 	steps[2].rate = 40_000
 	if note := scaleNote(steps, 2); !strings.Contains(note, "did not flatten") {
 		t.Errorf("a curve still rising is said to flatten:\n%s", note)
+	}
+}
+
+// The Connect peer's configurations are what its pinned version accepts:
+// its own linter reads them (when bench/connectpeer has been built into bin/,
+// as BENCH_PEERS=1 does).
+func TestConnectConfigsLint(t *testing.T) {
+	bin, err := filepath.Abs("../../bin/connectpeer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("%s not built (BENCH_PEERS=1 make bench builds it): %v", bin, err)
+	}
+	h := &Harness{cfg: Config{WorkDir: t.TempDir()}, connect: bin}
+	names := stream.NewNames("lint")
+	for name, c := range map[string]struct {
+		tmpl *template.Template
+		conf connectConf
+	}{
+		"ingest": {connectIngest, connectConf{Addr: "127.0.0.1:1", Token: "tok", Key: "key", NATSURL: "nats://127.0.0.1:1",
+			SubjectPrefix: strings.TrimSuffix(names.EventSubject("x"), "x")}},
+		"processor": {connectProcessor, connectConf{NATSURL: "nats://127.0.0.1:1", Stream: names.Stream(stream.Events),
+			Durable: names.Consumer(connectConsumer), RedisURL: "redis://127.0.0.1:1", KeyPrefix: "connect:lint:"}},
+	} {
+		path, _, err := h.writeConnectConf(name, c.tmpl, c.conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(bin, "lint", path).CombinedOutput(); err != nil {
+			t.Errorf("%s config refused: %v\n%s", name, err, out)
+		}
+	}
+}
+
+// The Connect peer's ingest makes ingest's checks: a signed request is
+// answered 200 and stored with its body's hash as Nats-Msg-Id, one whose
+// signature is wrong is refused and not stored. Without this its figure could
+// measure a pipeline that checks nothing.
+func TestConnectIngestChecks(t *testing.T) {
+	const natsBin, redisBin = "/usr/sbin/nats-server", "/usr/bin/redis-server"
+	bin, err := filepath.Abs("../../bin/connectpeer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{bin, natsBin, redisBin} {
+		if _, err := os.Stat(b); err != nil {
+			t.Skipf("%s not there (BENCH_PEERS=1 make bench builds the peer): %v", b, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	infra, err := StartInfra(ctx, dir, natsBin, redisBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(infra.Stop)
+	nc, err := nats.Connect(infra.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Harness{cfg: Config{WorkDir: dir}, infra: infra, js: js, signer: signer, connect: bin}
+	names, bodies := h.namespace("test")
+	if _, _, err := stream.Ensure(ctx, js, names, limits); err != nil {
+		t.Fatal(err)
+	}
+	p, url, err := h.startConnectIngest(ctx, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	tr := signer.Targeter(url, bodies)
+
+	send := func(tamper bool) (int, []byte) {
+		var tgt vegeta.Target
+		if err := tr(&tgt); err != nil {
+			t.Fatal(err)
+		}
+		if tamper {
+			tgt.Header.Set("Webhook-Signature", "v1,"+strings.Repeat("A", 43)+"=")
+		}
+		req, err := tgt.Request()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, tgt.Body
+	}
+	if code, _ := send(true); code == http.StatusOK {
+		t.Errorf("a request with a wrong signature was answered %d", code)
+	}
+	code, body := send(false)
+	if code != http.StatusOK {
+		t.Fatalf("a signed request was answered %d", code)
+	}
+	s, err := js.Stream(ctx, names.Stream(stream.Events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("stream holds %d messages, want the signed one only", info.State.Msgs)
+	}
+	msg, err := s.GetMsg(ctx, info.State.LastSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	if got := msg.Header.Get(jetstream.MsgIDHeader); got != hex.EncodeToString(sum[:]) || !bytes.Equal(msg.Data, body) {
+		t.Errorf("stored %q with Nats-Msg-Id %s, want the body with its SHA-256", msg.Data, got)
+	}
+	ev, err := event.Decode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := names.EventSubject(ev.Type); msg.Subject != want {
+		t.Errorf("stored on %s, want %s (ingest's subject)", msg.Subject, want)
 	}
 }
