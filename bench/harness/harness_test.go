@@ -382,3 +382,60 @@ func TestConnectIngestChecks(t *testing.T) {
 		t.Errorf("stored on %s, want %s (ingest's subject)", msg.Subject, want)
 	}
 }
+
+// A scaling drain with two processors on one durable consumer takes the whole
+// backlog and measures every process it names: the processors, NATS and
+// Redis (when bin/processor is built, as make bench does).
+func TestScaleDrainTwoProcessors(t *testing.T) {
+	const natsBin, redisBin = "/usr/sbin/nats-server", "/usr/bin/redis-server"
+	binDir, err := filepath.Abs("../../bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{filepath.Join(binDir, "processor"), natsBin, redisBin} {
+		if _, err := os.Stat(b); err != nil {
+			t.Skipf("%s not there (make build puts esimflow's binaries in bin/): %v", b, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	infra, err := StartInfra(ctx, dir, natsBin, redisBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(infra.Stop)
+	nc, err := nats.Connect(infra.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ropts, err := redis.ParseURL(infra.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(ropts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	signer, err := NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Harness{cfg: Config{Backlog: 2000, WorkDir: dir, BinDir: binDir},
+		infra: infra, nc: nc, js: js, rdb: rdb, signer: signer, figs: figures{}}
+	st, err := h.scaleDrain(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.instances != 2 || !(st.rate > 0) || !(st.cores > 0) || !(st.machine > 0) {
+		t.Errorf("drain %+v: want 2 instances, a rate, cores busy in them and in the machine", st)
+	}
+	for i, v := range st.perEvent {
+		if !(v > 0) {
+			t.Errorf("CPU per event %d (processors, NATS, Redis) is %v", i, v)
+		}
+	}
+}
