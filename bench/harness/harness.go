@@ -135,6 +135,11 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 			}
 		}
 	}
+	h.progress("waiting-message latency")
+	if err := h.wakeRun(ctx); err != nil {
+		h.note("waiting-message latency: %v", err)
+		h.progress("  failed: %v", err)
+	}
 	h.progress("micro-benchmarks")
 	micro, err := h.micro(ctx)
 	if err != nil {

@@ -439,3 +439,13 @@ func TestScaleDrainTwoProcessors(t *testing.T) {
 		}
 	}
 }
+
+func TestParseWake(t *testing.T) {
+	out := []byte("goos: linux\npkg: github.com/esimflow/esimflow/cmd/esimflow/allinone\n" +
+		"BenchmarkWakeLatency/contact_last-2         	       5	  43084366 ns/op	        47.00 max_ms	        35.00 p50_ms	        47.00 p99_ms\n" +
+		"BenchmarkWakeLatency/link_last-2            	       5	  54404089 ns/op	        60.00 max_ms	        44.00 p50_ms	        60.00 p99_ms\nPASS\n")
+	got := parseWake(out)
+	if got["contact_last"]["p99_ms"] != 47 || got["link_last"]["p50_ms"] != 44 || len(got) != 2 {
+		t.Errorf("parsed %v", got)
+	}
+}
