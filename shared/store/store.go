@@ -37,7 +37,10 @@ type Store interface {
 	BatchState
 	Contacts
 	Claims
+	BatchClaims
 	NotificationLog
+	BatchNotificationLog
+	BatchContacts
 	Budgets
 	Parking
 	// Ping reports whether the backend answers; readiness uses it.
