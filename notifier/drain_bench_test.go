@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -55,11 +56,13 @@ func benchDrain(b *testing.B, backend string, backlog int) {
 		b.Fatal(err)
 	}
 	ns := testns.New(b)
+	// The notifier's settings from the environment (ESIMFLOW_NOTIFY_BATCH,
+	// say), in a namespace of its own.
 	cfg, err := config.Load(func(k string) string {
 		if k == "ESIMFLOW_NAMESPACE" {
 			return ns
 		}
-		return ""
+		return os.Getenv(k)
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -195,6 +198,12 @@ func (s *countingStore) reset() {
 	s.calls = nil
 }
 
+func (s *countingStore) get(name string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[name]
+}
+
 func (s *countingStore) total() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -283,4 +292,29 @@ func (s *countingStore) Unpark(ctx context.Context, key string, ids ...string) e
 func (s *countingStore) ReadState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) error {
 	s.count("ReadState")
 	return s.Store.ReadState(ctx, snap, orderNos, iccids)
+}
+
+func (s *countingStore) ClaimMany(ctx context.Context, ids []string, owner string, lease time.Duration) ([]store.Claim, error) {
+	s.count("ClaimMany")
+	return s.Store.ClaimMany(ctx, ids, owner, lease)
+}
+
+func (s *countingStore) FinishMany(ctx context.Context, ids []string, owner string, states []store.ClaimState) ([]error, error) {
+	s.count("FinishMany")
+	return s.Store.FinishMany(ctx, ids, owner, states)
+}
+
+func (s *countingStore) ClaimStates(ctx context.Context, ids []string) ([]store.ClaimState, error) {
+	s.count("ClaimStates")
+	return s.Store.ClaimStates(ctx, ids)
+}
+
+func (s *countingStore) AppendNotifications(ctx context.Context, ns []store.Notification) error {
+	s.count("AppendNotifications")
+	return s.Store.AppendNotifications(ctx, ns)
+}
+
+func (s *countingStore) ContactMany(ctx context.Context, txs []string) (map[string]store.Contact, error) {
+	s.count("ContactMany")
+	return s.Store.ContactMany(ctx, txs)
 }

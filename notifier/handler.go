@@ -73,8 +73,13 @@ func (h *Handler) handle(ctx context.Context, m *consume.Msg) (o consume.Outcome
 	if !ok {
 		return o.For(string(in.Kind)), claim.Outcome == store.HeldByOther
 	}
-	// The intent's claim is ours until the lease ends; every path below
-	// finishes or releases it.
+	return h.claimed(ctx, in, claim, m)
+}
+
+// claimed is handle once the intent's claim is taken: the claim is ours
+// until the lease ends, and every path below finishes or releases it. A
+// batch (batch.go) hands on here the intents it claimed but cannot finish.
+func (h *Handler) claimed(ctx context.Context, in intent.Intent, claim store.Claim, m *consume.Msg) (o consume.Outcome, held bool) {
 	if o, ok := h.due(ctx, in, claim, m); !ok {
 		return o.For(string(in.Kind)), false
 	}
@@ -82,7 +87,7 @@ func (h *Handler) handle(ctx context.Context, m *consume.Msg) (o consume.Outcome
 	if !ok {
 		return o.For(string(in.Kind)), false
 	}
-	s := h.sendFirst(ctx, in, targets, msg)
+	s := h.sendFirst(ctx, in, targets, msg, nil)
 	return h.conclude(ctx, in, s, m).For(string(in.Kind)), len(s.failures) == 0 && !s.heldUntil.IsZero()
 }
 
