@@ -138,22 +138,26 @@ func (h *Handler) plain(ctx context.Context, items []*batchItem) map[*batchItem]
 		others = append(others, it.in.SupersededBy...)
 		others = append(others, it.in.After...)
 	}
+	// Three reads, independent of each other: at once.
 	snap := store.NewSnapshot()
-	states := map[string]store.ClaimState{}
-	contacts := map[string]store.Contact{}
-	err := h.store.ReadState(ctx, snap, nil, uniq(iccids))
-	if err == nil && len(others) > 0 {
-		others = uniq(others)
-		var st []store.ClaimState
-		if st, err = h.store.ClaimStates(ctx, others); err == nil {
-			for i, id := range others {
-				states[id] = st[i]
-			}
-		}
+	var states []store.ClaimState
+	var contacts map[string]store.Contact
+	others, txs = uniq(others), uniq(txs)
+	var reads sync.WaitGroup
+	var errs [3]error
+	reads.Go(func() { errs[0] = h.store.ReadState(ctx, snap, nil, uniq(iccids)) })
+	if len(others) > 0 {
+		reads.Go(func() { states, errs[1] = h.store.ClaimStates(ctx, others) })
 	}
-	if err == nil && len(txs) > 0 {
-		contacts, err = h.store.ContactMany(ctx, uniq(txs))
+	if len(txs) > 0 {
+		reads.Go(func() { contacts, errs[2] = h.store.ContactMany(ctx, txs) })
 	}
+	reads.Wait()
+	stateOf := make(map[string]store.ClaimState, len(others))
+	for i, st := range states {
+		stateOf[others[i]] = st
+	}
+	err := errors.Join(errs[:]...)
 	if err != nil {
 		h.log.Warn("batch reads failed, intents go one by one", "intents", len(items), "err", err)
 		return nil
@@ -163,8 +167,8 @@ func (h *Handler) plain(ctx context.Context, items []*batchItem) map[*batchItem]
 		in := it.in
 		p := snap.Profiles[in.ICCID].Value
 		if event.Terminal(p.Status) ||
-			slices.ContainsFunc(in.SupersededBy, func(id string) bool { return states[id] == store.ClaimHeld || states[id] == store.ClaimSent }) ||
-			slices.ContainsFunc(in.After, func(id string) bool { return states[id] == store.ClaimHeld }) {
+			slices.ContainsFunc(in.SupersededBy, func(id string) bool { return stateOf[id] == store.ClaimHeld || stateOf[id] == store.ClaimSent }) ||
+			slices.ContainsFunc(in.After, func(id string) bool { return stateOf[id] == store.ClaimHeld }) {
 			continue
 		}
 		c, ok := contacts[in.TransactionID]

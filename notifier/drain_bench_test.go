@@ -318,3 +318,8 @@ func (s *countingStore) ContactMany(ctx context.Context, txs []string) (map[stri
 	s.count("ContactMany")
 	return s.Store.ContactMany(ctx, txs)
 }
+
+func (s *countingStore) ParkedMany(ctx context.Context, keys []string) ([]map[string][]byte, error) {
+	s.count("ParkedMany")
+	return s.Store.ParkedMany(ctx, keys)
+}

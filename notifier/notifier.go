@@ -35,6 +35,7 @@ type Store interface {
 	store.Contacts
 	store.BatchContacts
 	store.Parking
+	store.BatchParking
 	Profile(ctx context.Context, iccid string) (store.Profile, error)
 	// ReadState reads a batch's profiles (store.BatchState).
 	ReadState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) error

@@ -34,3 +34,9 @@ type BatchContacts interface {
 	// transactionId; one with none is not in the map.
 	ContactMany(ctx context.Context, transactionIDs []string) (map[string]Contact, error)
 }
+
+// BatchParking reads what is parked under many keys together.
+type BatchParking interface {
+	// ParkedMany is Parked for each of keys, in their order.
+	ParkedMany(ctx context.Context, keys []string) ([]map[string][]byte, error)
+}

@@ -43,6 +43,7 @@ type Store interface {
 	BatchContacts
 	Budgets
 	Parking
+	BatchParking
 	// Ping reports whether the backend answers; readiness uses it.
 	Ping(ctx context.Context) error
 }

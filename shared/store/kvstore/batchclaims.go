@@ -14,6 +14,7 @@ var (
 	_ store.BatchClaims          = (*Store)(nil)
 	_ store.BatchNotificationLog = (*Store)(nil)
 	_ store.BatchContacts        = (*Store)(nil)
+	_ store.BatchParking         = (*Store)(nil)
 )
 
 // NATS KV has no pipeline: the batch methods run the single-id ones, up to
@@ -123,6 +124,20 @@ func (s *Store) ContactMany(ctx context.Context, transactionIDs []string) (map[s
 		if c != nil {
 			out[transactionIDs[i]] = *c
 		}
+	}
+	return out, nil
+}
+
+// ParkedMany reads each key's parked bodies.
+func (s *Store) ParkedMany(ctx context.Context, keys []string) ([]map[string][]byte, error) {
+	out := make([]map[string][]byte, len(keys))
+	err := each(ctx, len(keys), func(ctx context.Context, i int) error {
+		m, err := s.Parked(ctx, keys[i])
+		out[i] = m
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -15,6 +15,7 @@ var (
 	_ store.BatchClaims          = (*Store)(nil)
 	_ store.BatchNotificationLog = (*Store)(nil)
 	_ store.BatchContacts        = (*Store)(nil)
+	_ store.BatchParking         = (*Store)(nil)
 )
 
 // The batch methods run the single-id commands and scripts in one pipeline:
@@ -189,6 +190,31 @@ func (s *Store) ContactMany(ctx context.Context, transactionIDs []string) (map[s
 			return nil, fmt.Errorf("decode contact %s: %w", transactionIDs[i], err)
 		}
 		out[transactionIDs[i]] = c
+	}
+	return out, nil
+}
+
+// ParkedMany reads every key's parked bodies in one pipeline.
+func (s *Store) ParkedMany(ctx context.Context, keys []string) ([]map[string][]byte, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, key := range keys {
+			cmds[i] = p.HGetAll(ctx, s.key("p", key))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("parked under %d keys: %w", len(keys), err)
+	}
+	out := make([]map[string][]byte, len(keys))
+	for i, cmd := range cmds {
+		out[i] = make(map[string][]byte, len(cmd.Val()))
+		for id, body := range cmd.Val() {
+			out[i][id] = []byte(body)
+		}
 	}
 	return out, nil
 }

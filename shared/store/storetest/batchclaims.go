@@ -216,3 +216,19 @@ func testLogAppendMany(t *testing.T, f Factory) {
 		t.Errorf("OpenNotifications = %+v, %v; want b's retried_unknown, c's held", open, err)
 	}
 }
+
+// testParkedMany: each key's entries, as Parked reads them, in the keys'
+// order; a key with none gives an empty map.
+func testParkedMany(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	for _, p := range []struct{ key, id, body string }{{"tx:T1", "a", "A"}, {"tx:T1", "b", "B"}, {"iccid:89/01", "c", "C"}} {
+		if err := s.Park(ctx(t), p.key, p.id, []byte(p.body), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ParkedMany(ctx(t), []string{"iccid:89/01", "tx:none", "tx:T1"})
+	if err != nil || len(got) != 3 || len(got[0]) != 1 || string(got[0]["c"]) != "C" || got[1] == nil || len(got[1]) != 0 ||
+		len(got[2]) != 2 || string(got[2]["a"]) != "A" || string(got[2]["b"]) != "B" {
+		t.Errorf("ParkedMany = %q, %v; want c: C, nothing, a: A and b: B", got, err)
+	}
+}

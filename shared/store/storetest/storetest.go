@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"BatchClaims/ConcurrentOneWinnerEach", testConcurrentClaimMany},
 		{"Contacts/Many", testContactMany},
 		{"Log/AppendMany", testLogAppendMany},
+		{"Parking/ParkedMany", testParkedMany},
 		{"Contacts/PutGetDelete", testContacts},
 		{"Contacts/ByICCID", testContactByICCID},
 		{"Contacts/ByAddress", testContactByAddress},
