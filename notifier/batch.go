@@ -42,8 +42,9 @@ type batchItem struct {
 // contact under its transactionId, an opt-out, quiet hours), a channel
 // claim that is not a fresh one, a failed send — goes on alone, with the
 // claims the batch took, through the same code as Handle; so does every
-// claimed intent of a batch whose reads fail. A woken copy is left Alone
-// before anything is claimed (Handle has its rules).
+// claimed intent of a batch whose reads fail: the batch leaves it Alone
+// and hands what is left of its work to Handle (handOn). A woken copy is
+// left Alone before anything is claimed (Handle has its rules).
 func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consume.Outcome {
 	outs := make([]consume.Outcome, len(msgs)) // Alone, until decided
 	var items []*batchItem
@@ -85,11 +86,12 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consum
 			claimed = append(claimed, it)
 		}
 	}
-	// From here each claimed item ends in the batch's marks or alone; alone
-	// ones run as soon as they are known, beside the batch's sends.
-	var alone sync.WaitGroup
+	// From here each claimed item ends in the batch's marks or alone: left
+	// Alone, with the rest of its work handed to Handle, which the pipeline
+	// runs on it once the batch returns, and settles as soon as it is done
+	// — a slow send does not hold the batch's other outcomes back.
 	goAlone := func(it *batchItem, run func(ctx context.Context) consume.Outcome) {
-		alone.Go(func() { outs[index[it]] = run(it.msg.Traced(ctx)) })
+		h.handOn(it.msg, run)
 	}
 	claimedAlone := func(it *batchItem) {
 		goAlone(it, func(ctx context.Context) consume.Outcome {
@@ -116,8 +118,21 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consum
 	for it, o := range h.markBatch(ctx, sent) {
 		outs[index[it]] = o
 	}
-	alone.Wait()
 	return outs
+}
+
+// handOn leaves the rest of m's work to Handle (see HandleBatch).
+func (h *Handler) handOn(m *consume.Msg, rest func(ctx context.Context) consume.Outcome) {
+	h.rest.Store(m, rest)
+}
+
+// handedOn returns and forgets the work a batch handed on for m, if any.
+func (h *Handler) handedOn(m *consume.Msg) (func(ctx context.Context) consume.Outcome, bool) {
+	rest, ok := h.rest.LoadAndDelete(m)
+	if !ok {
+		return nil, false
+	}
+	return rest.(func(ctx context.Context) consume.Outcome), true
 }
 
 // plain reads what decides whether the claimed intents are due and to whom

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/esimflow/esimflow/notifier/channel"
@@ -37,6 +38,7 @@ type Handler struct {
 	lease       time.Duration
 	maxDeliver  int
 	wake        *waker
+	rest        sync.Map // *consume.Msg → what a batch left of its work (batch.go)
 	metrics     *metrics
 	tracer      trace.Tracer
 	log         *slog.Logger
@@ -46,6 +48,9 @@ type Handler struct {
 // still due, find the contact, route and render, send on each routed channel,
 // and turn what the sends did into an outcome.
 func (h *Handler) Handle(ctx context.Context, m *consume.Msg) consume.Outcome {
+	if rest, ok := h.handedOn(m); ok {
+		return rest(ctx)
+	}
 	o, held := h.handle(ctx, m)
 	if !woken(m) || o.Acked() {
 		return o
