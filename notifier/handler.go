@@ -115,20 +115,26 @@ func (h *Handler) claim(ctx context.Context, in intent.Intent, m *consume.Msg) (
 	return claim, consume.Outcome{}, true
 }
 
-// ended returns the profile's status when it is terminal (event.Terminal),
-// else "". The processor publishes every intent its events' evidence asks
-// for, whatever arrives later (docs/design.md, "Messages"); whether the
-// customer of a cancelled or released eSIM is still to be told is decided
-// here, when the message is due (issue 14, case 6).
-func (h *Handler) ended(ctx context.Context, iccid string) (string, error) {
-	p, err := h.store.Profile(ctx, iccid)
+// ended says why in's message is no longer to be sent, from its profile
+// now: its eSIM is terminal (event.Terminal), or the bundle or period a
+// warning is about was replaced (intent.Replaced); "" when it still is.
+// The processor publishes every intent its events' evidence asks for,
+// whatever arrives later (docs/design.md, "Messages"); whether the
+// customer of a cancelled or released eSIM, or of a topped-up bundle, is
+// still to be told is decided here, when the message is due (issue 14,
+// case 6; issue 16).
+func (h *Handler) ended(ctx context.Context, in intent.Intent) (string, error) {
+	p, err := h.store.Profile(ctx, in.ICCID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return "", nil
 	case err != nil:
-		return "", fmt.Errorf("profile %s: %w", iccid, err)
+		return "", fmt.Errorf("profile %s: %w", in.ICCID, err)
 	case event.Terminal(p.Status):
-		return p.Status, nil
+		return "eSIM " + p.Status, nil
+	}
+	if what := intent.Replaced(in, p); what != "" {
+		return "superseded by " + what, nil
 	}
 	return "", nil
 }
@@ -143,11 +149,11 @@ func leaseWait(until time.Time, m *consume.Msg) time.Duration {
 // it is suppressed too), and not ahead of a lower one in flight (then it
 // waits).
 func (h *Handler) due(ctx context.Context, in intent.Intent, claim store.Claim, m *consume.Msg) (consume.Outcome, bool) {
-	if status, err := h.ended(ctx, in.ICCID); err != nil {
+	if why, err := h.ended(ctx, in); err != nil {
 		return consume.Fail(h.release(ctx, in, err)), false
-	} else if status != "" {
+	} else if why != "" {
 		entry := store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
-			Attempt: claim.Attempt, Status: string(store.ClaimSuppressed), Error: "eSIM " + status}
+			Attempt: claim.Attempt, Status: string(store.ClaimSuppressed), Error: why}
 		return h.finish(ctx, in, &entry, store.ClaimSuppressed), false
 	}
 	if stale, err := h.firstIn(ctx, in.SupersededBy, store.ClaimHeld, store.ClaimSent); err != nil {

@@ -98,6 +98,52 @@ func TestEndedESIMNotTold(t *testing.T) {
 	}
 }
 
+// TestReplacedBundleNotTold (issue 16): after an outage, the 80 % warning
+// of a bundle the customer has topped up since, and the 1-day warning of a
+// period renewed since, are suppressed with what replaced them; the
+// warning about the new bundle goes out.
+func TestReplacedBundleNotTold(t *testing.T) {
+	t.Parallel()
+	r := start(t, options{})
+	ctx := context.Background()
+	iccid, sub := "8962", intent.Subscription("8962", "T1", "")
+	oldEnd, newEnd := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := r.store.UpdateProfile(ctx, iccid, func(p *store.Profile) (bool, error) {
+		p.Status, p.Bundle = "ACTIVATED", "3G"
+		p.Bundles = []store.Bundle{{ID: "3G", Subscription: "T1"}, {ID: "1G", Subscription: "T1"}}
+		p.Periods = []store.Period{{ExpiresAt: newEnd, Subscription: sub, Live: true}, {ExpiresAt: oldEnd, Subscription: sub, Live: true}}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	old := intent.Intent{ID: intent.LowDataID(sub, "1G", 80), Kind: intent.LowData, ICCID: iccid, Subscription: sub, Bundle: "1G", Threshold: 80}
+	cur := intent.Intent{ID: intent.LowDataID(sub, "3G", 80), Kind: intent.LowData, ICCID: iccid, Subscription: sub, Bundle: "3G", Threshold: 80}
+	validity := intent.Intent{ID: intent.ValidityLowID(sub, intent.Period(oldEnd), 1), Kind: intent.ValidityLow, ICCID: iccid,
+		Subscription: sub, ExpiresAt: oldEnd, RemainDays: 1}
+	for _, in := range []intent.Intent{old, cur, validity} {
+		r.publish(t, in, in.ID)
+	}
+	r.quiet(t)
+	if n := r.out.count(cur.ID); n != 1 {
+		t.Errorf("the current bundle's warning sent %d times, want once", n)
+	}
+	want := map[string]string{old.ID: "superseded by bundle 3G", validity.ID: "superseded by the period ending 2026-03-01T00:00:00Z"}
+	for id := range want {
+		if n := r.out.count(id); n != 0 {
+			t.Errorf("%s sent %d times", id, n)
+		}
+		if st, _ := r.store.ClaimState(ctx, id); st != store.ClaimSuppressed {
+			t.Errorf("%s: claim state %q, want suppressed", id, st)
+		}
+	}
+	log, _ := r.store.Notifications(ctx, iccid)
+	for _, n := range log {
+		if why, ok := want[n.ID]; ok && (n.Status != "suppressed" || n.Error != why) {
+			t.Errorf("%s logged %s %q, want suppressed %q", n.ID, n.Status, n.Error, why)
+		}
+	}
+}
+
 // TestUndecodableIntentDeadLettered: garbage on ESIM_NOTIFY goes to the dead
 // letters at once.
 func TestUndecodableIntentDeadLettered(t *testing.T) {

@@ -38,8 +38,43 @@ var rows = []struct{ key, group, name, unit, note string }{
 	{"processor.rate", "processor", "backlog drain, Redis store", "events/s", "bin/processor, default settings"},
 	{"processor.cpu", "processor", "CPU per event", "µs", "the processor process, start-up included (Redis not counted)"},
 	{"processor.ratio", "processor", "processor ÷ tuned consumer", "×", "per run"},
+	{"scale1.rate", "processor scaling", "1 instance: backlog drain", "events/s", "bin/processor processes on the one durable consumer, Redis store, start-up left out"},
+	{"scale1.cpu", "processor scaling", "1 instance: CPU per event, processors", "µs", ""},
+	{"scale1.nats", "processor scaling", "1 instance: CPU per event, NATS", "µs", "nats-server over the drain"},
+	{"scale1.redis", "processor scaling", "1 instance: CPU per event, Redis", "µs", "redis-server over the drain"},
+	{"scale1.cores", "processor scaling", "1 instance: cores busy, processors + NATS + Redis", "cores", "their CPU ÷ drain time"},
+	{"scale1.machine", "processor scaling", "1 instance: cores busy, whole machine", "cores", "every process on the machine, from /proc/stat"},
+	{"scale2.rate", "processor scaling", "2 instances: backlog drain", "events/s", ""},
+	{"scale2.cpu", "processor scaling", "2 instances: CPU per event, processors", "µs", "both together"},
+	{"scale2.nats", "processor scaling", "2 instances: CPU per event, NATS", "µs", ""},
+	{"scale2.redis", "processor scaling", "2 instances: CPU per event, Redis", "µs", ""},
+	{"scale2.cores", "processor scaling", "2 instances: cores busy, processors + NATS + Redis", "cores", ""},
+	{"scale2.machine", "processor scaling", "2 instances: cores busy, whole machine", "cores", ""},
+	{"scale3.rate", "processor scaling", "3 instances: backlog drain", "events/s", ""},
+	{"scale3.cpu", "processor scaling", "3 instances: CPU per event, processors", "µs", "the three together"},
+	{"scale3.nats", "processor scaling", "3 instances: CPU per event, NATS", "µs", ""},
+	{"scale3.redis", "processor scaling", "3 instances: CPU per event, Redis", "µs", ""},
+	{"scale3.cores", "processor scaling", "3 instances: cores busy, processors + NATS + Redis", "cores", ""},
+	{"scale3.machine", "processor scaling", "3 instances: cores busy, whole machine", "cores", "where the curve flattens and why: the notes"},
 	{"pipeline.rate", "whole pipeline", "highest rate held, lag not growing", "req/s", "ingest + processor + notifier (console to the null device), Redis store"},
 	{"pipeline.ratio", "whole pipeline", "pipeline ÷ ingest alone", "×", "per run"},
+	{"stage.ingest", "whole pipeline", "CPU per event: ingest", "µs", "user+system over the highest step held ÷ events answered in it; at a low held rate each batch, wake-up and round trip carries fewer events, so the figure is higher than at a high one"},
+	{"stage.processor", "whole pipeline", "CPU per event: processor", "µs", "same step"},
+	{"stage.notifier", "whole pipeline", "CPU per event: notifier", "µs", "same step; console channel to the null device"},
+	{"stage.nats", "whole pipeline", "CPU per event: NATS", "µs", "same step; nats-server, R1, file store (ESIM_EVENTS, ESIM_NOTIFY, consumers' acks)"},
+	{"stage.redis", "whole pipeline", "CPU per event: Redis", "µs", "same step; redis-server, no persistence"},
+	{"stage.total", "whole pipeline", "CPU per event: the five together", "µs", "ingest + processor + notifier + NATS + Redis"},
+	{"stage.percore", "whole pipeline", "events/s per core, from the five together", "events/s", "1 s ÷ the row above: what one core carries with nothing else on it"},
+	{"stage.idle", "whole pipeline", "idle CPU of the five together, before the steps", "ms/s", "CPU each second with no load (per process: the notes); in every CPU-per-event row above, divided by the held rate"},
+	{"stage.loadgen", "whole pipeline", "CPU per event: the load generator", "µs", "the harness process (vegeta, signing) on the same cores, not part of esimflow"},
+	{"wake.aio.contact.p50", "waiting message", "all-in-one, contact last: p50", "ms", "from the contact's PUT to the mail at the SMTP server, the activation waiting for it (retries minutes apart: a wake-up sent it)"},
+	{"wake.aio.contact.p99", "waiting message", "all-in-one, contact last: p99", "ms", ""},
+	{"wake.aio.link.p50", "waiting message", "all-in-one, order link last: p50", "ms", "from posting the ORDER_STATUS to ingest (its merge and the wake-up included) to the mail"},
+	{"wake.aio.link.p99", "waiting message", "all-in-one, order link last: p99", "ms", ""},
+	{"wake.svc.contact.p50", "waiting message", "services, contact last: p50", "ms", "ingest, processor, notifier processes, Redis store, the harness's NATS"},
+	{"wake.svc.contact.p99", "waiting message", "services, contact last: p99", "ms", ""},
+	{"wake.svc.link.p50", "waiting message", "services, order link last: p50", "ms", ""},
+	{"wake.svc.link.p99", "waiting message", "services, order link last: p99", "ms", ""},
 	{"aio.always.rate", "all-in-one", "req/s, ESIMFLOW_EMBEDDED_SYNC=always", "req/s", "embedded NATS, NATS KV store, processor and notifier running"},
 	{"aio.always.p99", "all-in-one", "p99, sync always", "ms", ""},
 	{"aio.always.rss", "all-in-one", "peak RSS, sync always", "MiB", "VmHWM"},
@@ -48,6 +83,12 @@ var rows = []struct{ key, group, name, unit, note string }{
 	{"aio.relaxed.rss", "all-in-one", "peak RSS, sync 2m", "MiB", "VmHWM"},
 	{"rawfsync.rate", "raw JetStream", "fsync-always sync publish, 64 publishers", "msg/s", "nats-server embedded in the harness, in-process connection"},
 	{"aio.ratio", "all-in-one", "durable all-in-one ÷ raw fsync publish", "×", "per run"},
+	{"connect.ingest.rate", "Connect peer", "ingest: req/s at 64 connections", "req/s", "http_server → nats_jetstream (Nats-Msg-Id: the body's SHA-256), token and Standard Webhooks signature checked in Bloblang; Accept-Encoding: identity (its handler gzips every answer otherwise)"},
+	{"connect.ingest.cpu", "Connect peer", "ingest: CPU per request", "µs", "its process ÷ requests, as ingest's"},
+	{"connect.ingest.ratio", "ingest", "ingest ÷ Connect ingest", "×", "per run"},
+	{"connect.proc.rate", "Connect peer", "processor: backlog drain", "events/s", "nats_jetstream (push consumer, 1024 pending) → dedupe (redis cache) → redis_hash"},
+	{"connect.proc.cpu", "Connect peer", "processor: CPU per event", "µs", "its process, start-up left out (Redis not counted)"},
+	{"connect.proc.ratio", "processor", "processor ÷ Connect processor", "×", "per run; the processor's backlog drain row"},
 }
 
 func (h *Harness) document(ctx context.Context, micro []report.Micro) report.Document {
@@ -70,6 +111,9 @@ func (h *Harness) document(ctx context.Context, micro []report.Micro) report.Doc
 		if strings.HasPrefix(r.key, "express.") && h.express == "" {
 			row.Note = h.noExpr
 		}
+		if strings.HasPrefix(r.key, "connect.") && h.connect == "" {
+			row.Note = h.noConn
+		}
 		d.Rows = append(d.Rows, row)
 	}
 	med := func(key string) float64 { return report.Summarize(h.figs[key]).Median }
@@ -78,7 +122,11 @@ func (h *Harness) document(ctx context.Context, micro []report.Micro) report.Doc
 		{Name: "ingest p99 at half the baseline's rate < 10 ms", Value: med("ingest.half.p99"), Target: 10, AtMost: true, Unit: "ms"},
 		{Name: "ingest req/s ≥ 3.5 × the Express handler", Value: med("express.ratio"), Target: 3.5, Unit: "×", Why: h.noExpr},
 		{Name: "processor drain ≥ 0.7 × the tuned consumer", Value: med("processor.ratio"), Target: 0.7, Unit: "×"},
+		{Name: "ingest req/s ≥ 1.8 × the Connect peer's", Value: med("connect.ingest.ratio"), Target: 1.8, Unit: "×", Why: h.noConn},
+		{Name: "processor drain ≥ 4 × the Connect peer's", Value: med("connect.proc.ratio"), Target: 4, Unit: "×", Why: h.noConn},
 		{Name: "whole pipeline sustained ≥ 0.75 × ingest alone", Value: med("pipeline.ratio"), Target: 0.75, Unit: "×"},
+		{Name: "waiting message sent ≤ 2 s (p99) after its last need is stored, all-in-one", Value: max(med("wake.aio.contact.p99"), med("wake.aio.link.p99")), Target: 2000, AtMost: true, Unit: "ms"},
+		{Name: "waiting message sent ≤ 2 s (p99) after its last need is stored, services", Value: max(med("wake.svc.contact.p99"), med("wake.svc.link.p99")), Target: 2000, AtMost: true, Unit: "ms"},
 		{Name: "durable all-in-one ≥ 0.8 × raw fsync-always publish", Value: med("aio.ratio"), Target: 0.8, Unit: "×"},
 		{Name: "ingest peak RSS under full load ≤ 40 MiB", Value: med("ingest.rss"), Target: 40, AtMost: true, Unit: "MiB"},
 		{Name: "all-in-one peak RSS ≤ 150 MiB, sync always (default)", Value: med("aio.always.rss"), Target: 150, AtMost: true, Unit: "MiB"},

@@ -44,6 +44,9 @@ type Config struct {
 	NPMBin   string
 	WorkDir  string // temporary: stores, logs, the Express app
 
+	Peers      bool   // BENCH_PEERS: build and measure the Redpanda Connect peer
+	ConnectDir string // its module (bench/connectpeer)
+
 	Progress io.Writer // one line per step
 }
 
@@ -66,6 +69,8 @@ type Harness struct {
 	signer  *Signer
 	express string // the Express app's folder, "" when not available
 	noExpr  string // why not
+	connect string // the Connect peer's binary, "" when not run
+	noConn  string // why not
 	seq     int    // namespaces and body seeds, distinct per scenario
 	figs    figures
 	notes   []string
@@ -103,6 +108,10 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 	defer h.rdb.Close()
 
 	h.express, h.noExpr = h.installExpress(ctx)
+	h.connect, h.noConn = h.buildConnect(ctx)
+	if h.noConn != "" {
+		h.progress("Connect peer: %s", h.noConn)
+	}
 
 	for run := 1; run <= cfg.Runs; run++ {
 		for _, sc := range []struct {
@@ -111,8 +120,10 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 		}{
 			{"http", h.httpRun},
 			{"drain", h.drainRun},
+			{"processor scaling", h.scaleRun},
 			{"pipeline", h.pipelineRun},
 			{"all-in-one", h.allInOneRun},
+			{"Connect peer", h.peerRun},
 		} {
 			h.progress("run %d/%d: %s", run, cfg.Runs, sc.name)
 			if err := sc.fn(ctx); err != nil {
@@ -123,6 +134,11 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 				h.progress("  failed: %v", err)
 			}
 		}
+	}
+	h.progress("waiting-message latency")
+	if err := h.wakeRun(ctx); err != nil {
+		h.note("waiting-message latency: %v", err)
+		h.progress("  failed: %v", err)
 	}
 	h.progress("micro-benchmarks")
 	micro, err := h.micro(ctx)
@@ -209,37 +225,62 @@ func (h *Harness) ingestEnv(httpAddr, adminAddr string) []string {
 
 // startService starts one of esimflow's binaries and waits for /readyz.
 func (h *Harness) startService(ctx context.Context, name string, n stream.Names, quietStdout bool, extra ...string) (*Process, string, error) {
-	httpAddr, err := freeAddr()
+	s, err := h.launchService(name, name+"-"+n.Namespace(), n, quietStdout, extra...)
 	if err != nil {
 		return nil, "", err
 	}
+	if err := s.ready(ctx); err != nil {
+		s.Stop()
+		return nil, "", err
+	}
+	return s.Process, s.url, nil
+}
+
+// service is one of esimflow's binaries, started and not yet known ready.
+type service struct {
+	*Process
+	url   string // its HTTP listener
+	admin string // its /readyz
+}
+
+func (s service) ready(ctx context.Context) error { return waitHTTP(ctx, s.Process, s.admin) }
+
+// launchService starts one of esimflow's binaries without waiting for it,
+// its log named logName.
+func (h *Harness) launchService(name, logName string, n stream.Names, quietStdout bool, extra ...string) (service, error) {
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return service{}, err
+	}
 	adminAddr, err := freeAddr()
 	if err != nil {
-		return nil, "", err
+		return service{}, err
 	}
 	env := append(h.serviceEnv(n, httpAddr, adminAddr), extra...)
 	bin := filepath.Join(h.cfg.BinDir, name)
 	var p *Process
-	logName := name + "-" + n.Namespace()
 	if quietStdout {
 		p, err = StartQuiet(h.cfg.WorkDir, logName, bin, nil, env)
 	} else {
 		p, err = Start(h.cfg.WorkDir, logName, bin, nil, env)
 	}
 	if err != nil {
-		return nil, "", err
+		return service{}, err
 	}
-	if err := waitHTTP(ctx, p, "http://"+adminAddr+"/readyz"); err != nil {
-		p.Stop()
-		return nil, "", err
-	}
-	return p, "http://" + httpAddr, nil
+	return service{Process: p, url: "http://" + httpAddr, admin: "http://" + adminAddr + "/readyz"}, nil
 }
 
 // lag is a consumer's backlog: messages not yet delivered plus delivered and
 // not yet acked.
 func (h *Harness) lag(ctx context.Context, streamName, consumer string) (uint64, error) {
+	var c interface {
+		Info(context.Context) (*jetstream.ConsumerInfo, error)
+	}
 	c, err := h.js.Consumer(ctx, streamName, consumer)
+	if errors.Is(err, jetstream.ErrNotPullConsumer) {
+		// The Connect peer's: its input reads a push consumer.
+		c, err = h.js.PushConsumer(ctx, streamName, consumer)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("consumer %s: %w", consumer, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/esimflow/esimflow/bench/report"
@@ -45,20 +47,29 @@ func (h *Harness) pipelineRun(ctx context.Context) error {
 	}
 	defer notif.Stop()
 	tr := h.signer.Targeter(url, bodies)
+	pids := stagePIDs{ing.PID(), proc.PID(), notif.PID(), h.infra.nats.PID(), h.infra.redis.PID(), os.Getpid()}
+
+	if err := h.idleCPU(ctx, names, pids); err != nil {
+		return err
+	}
 
 	maxSteps := 7
 	if h.cfg.Quick {
 		maxSteps = 4
 	}
 	search := newRateSearch(ingestMax)
+	var heldCPU []float64 // CPU µs per event of each stage at the highest rate held
 	for i := range maxSteps {
 		rate, ok := search.next()
 		if !ok {
 			break
 		}
-		st, err := h.holdRate(ctx, names, tr, rate)
+		st, err := h.holdRate(ctx, names, tr, rate, pids)
 		if err != nil {
 			return err
+		}
+		if st.held && rate > search.lo {
+			heldCPU = st.cpu
 		}
 		search.record(rate, st.held, st.completed)
 		line := fmt.Sprintf("%.0f req/s (%.2f × ingest alone): held", rate, rate/ingestMax)
@@ -73,8 +84,65 @@ func (h *Harness) pipelineRun(ctx context.Context) error {
 	}
 	h.figs.add("pipeline.rate", search.lo)
 	h.figs.add("pipeline.ratio", search.lo/ingestMax)
+	if heldCPU == nil {
+		h.note("pipeline %s: no step held, so no CPU per event per stage", names.Namespace())
+		return nil
+	}
+	var total float64
+	for i, key := range stageKeys {
+		h.figs.add(key, heldCPU[i])
+		if key != "stage.loadgen" {
+			total += heldCPU[i]
+		}
+	}
+	h.figs.add("stage.total", total)
+	h.figs.add("stage.percore", 1e6/total)
 	return nil
 }
+
+// idleCPU reads what the pipeline's processes use with no load for a few
+// seconds (timers, heartbeats, polls, GC): each held step's CPU per event
+// includes it, and at a low held rate it weighs on every event, so the rows
+// are read with it.
+func (h *Harness) idleCPU(ctx context.Context, names stream.Names, pids stagePIDs) error {
+	d := 5 * time.Second
+	if h.cfg.Quick {
+		d = 2 * time.Second
+	}
+	before, err := cpuTimes(pids)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+	}
+	after, err := cpuTimes(pids)
+	if err != nil {
+		return err
+	}
+	var total float64
+	parts := make([]string, 0, len(pids))
+	for i, key := range stageKeys {
+		msPerS := float64(after[i]-before[i]) / float64(time.Millisecond) / d.Seconds()
+		parts = append(parts, fmt.Sprintf("%s %.1f", strings.TrimPrefix(key, "stage."), msPerS))
+		if key != "stage.loadgen" {
+			total += msPerS
+		}
+	}
+	h.figs.add("stage.idle", total)
+	h.note("pipeline %s, idle before the steps, CPU ms per second: %s", names.Namespace(), strings.Join(parts, ", "))
+	return nil
+}
+
+// stagePIDs are the processes of a pipeline run, in stageKeys' order.
+type stagePIDs []int
+
+// stageKeys name the figures of each process's CPU per event: ingest,
+// processor, notifier, nats-server, redis-server, and this process (the load
+// generator, which shares the cores).
+var stageKeys = []string{"stage.ingest", "stage.processor", "stage.notifier", "stage.nats", "stage.redis", "stage.loadgen"}
 
 // rateSearch picks the sustained pipeline's next step (see pipelineRun).
 type rateSearch struct {
@@ -121,12 +189,18 @@ func (s *rateSearch) record(rate float64, held bool, completed float64) {
 
 type stepResult struct {
 	held      bool
-	why       string  // when not held
-	completed float64 // events/s through the whole pipeline: answered minus lag growth
+	why       string    // when not held
+	completed float64   // events/s through the whole pipeline: answered minus lag growth
+	cpu       []float64 // CPU µs per answered event of each process, in stageKeys' order
 }
 
-// holdRate offers rate for the hold time and samples the lag each second.
-func (h *Harness) holdRate(ctx context.Context, names stream.Names, tr vegeta.Targeter, rate float64) (stepResult, error) {
+// holdRate offers rate for the hold time and samples the lag each second; it
+// reads the CPU the processes used over the step, per answered event.
+func (h *Harness) holdRate(ctx context.Context, names stream.Names, tr vegeta.Targeter, rate float64, pids stagePIDs) (stepResult, error) {
+	before, err := cpuTimes(pids)
+	if err != nil {
+		return stepResult{}, err
+	}
 	loadc := make(chan Load, 1)
 	go func() { loadc <- RateLoad(ctx, tr, rate, h.cfg.Conns, h.cfg.Hold) }()
 	var lag []float64
@@ -135,7 +209,14 @@ func (h *Harness) holdRate(ctx context.Context, names stream.Names, tr vegeta.Ta
 	for {
 		select {
 		case l := <-loadc:
+			after, err := cpuTimes(pids)
+			if err != nil {
+				return stepResult{}, err
+			}
 			st := stepResult{completed: l.Rate}
+			for i := range pids {
+				st.cpu = append(st.cpu, perOp(after[i]-before[i], float64(l.Requests)*l.Success))
+			}
 			if len(lag) > 1 {
 				st.completed -= (lag[len(lag)-1] - lag[0]) / float64(len(lag)-1)
 			}

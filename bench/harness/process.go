@@ -184,3 +184,16 @@ func waitFor(ctx context.Context, p *Process, what string, ready func() bool) er
 	}
 	return nil
 }
+
+// cpuTimes reads the CPU time (user + system) of each process at one moment.
+func cpuTimes(pids []int) ([]time.Duration, error) {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		u, err := usageOf(pid)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = u.CPU
+	}
+	return out, nil
+}

@@ -166,7 +166,7 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, f *simulateFlags, api 
 		return sendErr
 	}
 	if f.check {
-		res, err := sim.Check(ctx, state, f.cfg.CheckTimeout, cmd.ErrOrStderr())
+		res, err := sim.Check(ctx, state, prov, f.cfg.CheckTimeout, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
@@ -180,8 +180,8 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, f *simulateFlags, api 
 			}
 			return fmt.Errorf("check: esimflow differs from the truth after %v (%d differences)", res.Took.Round(100*time.Millisecond), len(res.Differences))
 		}
-		fmt.Fprintf(out, "check: esimflow holds the truth (%v after the last webhook): %d orders, %d profiles, %d messages sent of %d expected (%d may rightly be suppressed)\n",
-			res.Took.Round(100*time.Millisecond), res.Orders, res.Profiles, res.Sent, res.Messages, res.Optional)
+		fmt.Fprintf(out, "check: esimflow holds the truth (%v after the last webhook): %d orders, %d profiles, %d messages sent of %d expected (%d may rightly be suppressed, %d unknowable: webhook dropped, never shown by a poll)\n",
+			res.Took.Round(100*time.Millisecond), res.Orders, res.Profiles, res.Sent, res.Messages, res.Optional, res.Unknowable)
 	}
 	if prov != nil && !f.check {
 		fmt.Fprintln(out, "serving the provider query API; Ctrl-C stops")

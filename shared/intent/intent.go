@@ -281,15 +281,53 @@ func bundleIntents(base Intent, b BundleLanding, r Rules) []Intent {
 // Optional reports whether esimflow may rightly never send in, given every
 // intent a lifecycle's events ask for (by id) and the final state of in's
 // profile: a warning superseded by one among them (80 % by 100 %, three
-// days left by one day left: it is suppressed once that one is under way),
+// days left by one day left: it is suppressed once that one is under way)
+// or about a bundle or period replaced in the final state (Replaced),
 // or any message of an eSIM whose
 // final status is terminal (the notifier's call when the message is due,
 // docs/adr/0008). Every other intent is a function of the set of events and
 // must reach the customer. Oracles of the chaos suite and of `esimflow
 // simulate` hold esimflow to this.
 func Optional(in Intent, all map[string]Intent, p store.Profile) bool {
-	if event.Terminal(p.Status) {
+	if event.Terminal(p.Status) || Replaced(in, p) != "" {
 		return true
 	}
 	return slices.ContainsFunc(in.SupersededBy, func(s string) bool { _, ok := all[s]; return ok })
+}
+
+// Replaced names what replaced the bundle or validity period a warning is
+// about, "" when nothing has in p: a low-data warning of a bundle its
+// subscription has topped up since, a validity warning of a period renewed
+// since. After an outage such a warning may still be pending; the customer
+// is told of what they have now, not of what they had (issue 16). Like a
+// terminal status it is decided when the message is due, from the profile
+// then.
+func Replaced(in Intent, p store.Profile) string {
+	switch in.Kind {
+	case LowData:
+		for i, b := range p.Bundles { // newest first
+			if b.ID != in.Bundle || !sameSubscription(in, p.ICCID, b.Subscription) {
+				continue
+			}
+			for _, newer := range p.Bundles[:i] {
+				if newer.Subscription == b.Subscription {
+					return "bundle " + newer.ID
+				}
+			}
+			return ""
+		}
+	case ValidityLow:
+		for _, q := range p.Periods {
+			if q.Live && q.Subscription == in.Subscription && q.ExpiresAt.After(in.ExpiresAt) {
+				return "the period ending " + q.ExpiresAt.UTC().Format(time.RFC3339)
+			}
+		}
+	}
+	return ""
+}
+
+// sameSubscription: a bundle names its subscription by the provider's id
+// or the order (store.Bundle), an intent by Subscription.
+func sameSubscription(in Intent, iccid, bundleSub string) bool {
+	return in.Subscription == Subscription(iccid, bundleSub, "") || in.Subscription == Subscription(iccid, "", bundleSub)
 }

@@ -133,3 +133,31 @@ func TestOptionalSuperseded(t *testing.T) {
 		t.Error("one day left: want required")
 	}
 }
+
+// A warning about a bundle topped up since, or a period renewed since, is
+// replaced; about the current ones, or another subscription's newer
+// bundle (a reused ICCID), it is not.
+func TestReplaced(t *testing.T) {
+	sub := intent.Subscription("8901", "T1", "")
+	p := store.Profile{ICCID: "8901",
+		Bundles: []store.Bundle{{ID: "1G", Subscription: "T2"}, {ID: "3G", Subscription: "T1"}, {ID: "1G", Subscription: "T1"}},
+		Periods: []store.Period{{ExpiresAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Subscription: sub, Live: true},
+			{ExpiresAt: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), Subscription: sub, Live: true}}}
+	for _, tt := range []struct {
+		name string
+		in   intent.Intent
+		want string
+	}{
+		{"the topped-up bundle", intent.Intent{Kind: intent.LowData, Subscription: sub, Bundle: "1G"}, "bundle 3G"},
+		{"the current bundle", intent.Intent{Kind: intent.LowData, Subscription: sub, Bundle: "3G"}, ""},
+		{"another subscription's current bundle", intent.Intent{Kind: intent.LowData, Subscription: intent.Subscription("8901", "T2", ""), Bundle: "1G"}, ""},
+		{"a bundle not in the state", intent.Intent{Kind: intent.LowData, Subscription: sub, Bundle: "5G"}, ""},
+		{"the renewed period", intent.Intent{Kind: intent.ValidityLow, Subscription: sub, ExpiresAt: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)}, "the period ending 2026-03-01T00:00:00Z"},
+		{"the current period", intent.Intent{Kind: intent.ValidityLow, Subscription: sub, ExpiresAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}, ""},
+		{"an activation", intent.Intent{Kind: intent.Activation, Subscription: sub}, ""},
+	} {
+		if got := intent.Replaced(tt.in, p); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -66,6 +66,8 @@ func bench(ctx context.Context) error {
 	}
 	cfg.NATSBin = envOr("BENCH_NATS_SERVER", "/usr/sbin/nats-server")
 	cfg.RedisBin = envOr("BENCH_REDIS_SERVER", "/usr/bin/redis-server")
+	cfg.Peers = os.Getenv("BENCH_PEERS") != ""
+	cfg.ConnectDir = filepath.Join(repo, "bench", "connectpeer")
 	cfg.NodeBin, _ = exec.LookPath("node")
 	cfg.NPMBin, _ = exec.LookPath("npm")
 	for _, bin := range []string{cfg.NATSBin, cfg.RedisBin, filepath.Join(cfg.BinDir, "ingest"), filepath.Join(cfg.BinDir, "processor"),

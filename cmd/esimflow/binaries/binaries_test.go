@@ -38,7 +38,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,43 +48,50 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestSeparateBinaries builds ingest, processor and notifier, runs two
-// processors and one of each other against one NATS and Redis, sends a
-// lifecycle, reads the result from each service's own API, and stops them
-// all with SIGTERM: each must exit 0.
-func TestSeparateBinaries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds binaries")
-	}
-	redisURL := redistest.URL(t)
-	srv := natstest.Start(t)
-	ns := testns.New(t)
+// build compiles ingest, processor and notifier into a temporary
+// directory and returns it.
+func build(t testing.TB) string {
+	t.Helper()
 	bin := t.TempDir()
-	root := filepath.Join("..", "..", "..")
 	for _, svc := range []string{"ingest", "processor", "notifier"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, svc), "./"+svc+"/cmd/"+svc)
-		cmd.Dir = root
+		cmd.Dir = filepath.Join("..", "..", "..")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", svc, err, out)
 		}
 	}
-	srv.RemoveNamespace(t, ns)
-	redistest.RemovePrefix(t, redistest.Client(t), ns)
+	return bin
+}
 
-	type proc struct {
-		name  string
-		cmd   *exec.Cmd
-		out   *syncBuffer
-		admin string
-	}
+// proc is one running service.
+type proc struct {
+	name  string
+	cmd   *exec.Cmd
+	out   *syncBuffer
+	admin string
+}
+
+// startServices runs a process of each named service with env added (and
+// an admin listener of its own), waits until each is ready, and kills at
+// the end those still running; their output is logged if the test failed.
+func startServices(t testing.TB, bin string, svcs []string, env ...string) []*proc {
+	t.Helper()
 	var procs []*proc
-	hook := freeAddr(t)
-	for _, svc := range []string{"ingest", "processor", "processor", "notifier"} {
+	t.Cleanup(func() {
+		for _, p := range procs {
+			if p.cmd.ProcessState == nil {
+				_ = p.cmd.Process.Kill()
+				_ = p.cmd.Wait()
+			}
+			if t.Failed() {
+				t.Logf("%s:\n%s", p.name, p.out.String())
+			}
+		}
+	})
+	for _, svc := range svcs {
 		p := &proc{name: svc, out: &syncBuffer{}, admin: freeAddr(t)}
 		p.cmd = exec.Command(filepath.Join(bin, svc))
-		p.cmd.Env = append(os.Environ(),
-			"ESIMFLOW_NATS_URL="+srv.URL, "ESIMFLOW_REDIS_URL="+redisURL, "ESIMFLOW_NAMESPACE="+ns,
-			"ESIMFLOW_HTTP_ADDR="+hook, "ESIMFLOW_ADMIN_ADDR="+p.admin)
+		p.cmd.Env = append(append(os.Environ(), env...), "ESIMFLOW_ADMIN_ADDR="+p.admin)
 		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -99,15 +106,26 @@ func TestSeparateBinaries(t *testing.T) {
 			return resp.StatusCode == 200
 		})
 	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			for _, p := range procs {
-				_ = p.cmd.Process.Kill()
-				_ = p.cmd.Wait()
-			}
-		}
-	})
+	return procs
+}
+
+// TestSeparateBinaries builds ingest, processor and notifier, runs two
+// processors and one of each other against one NATS and Redis, sends a
+// lifecycle, reads the result from each service's own API, and stops them
+// all with SIGTERM: each must exit 0.
+func TestSeparateBinaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries")
+	}
+	redisURL := redistest.URL(t)
+	srv := natstest.Start(t)
+	ns := testns.New(t)
+	bin := build(t)
+	srv.RemoveNamespace(t, ns)
+	redistest.RemovePrefix(t, redistest.Client(t), ns)
+	hook := freeAddr(t)
+	procs := startServices(t, bin, []string{"ingest", "processor", "processor", "notifier"},
+		"ESIMFLOW_NATS_URL="+srv.URL, "ESIMFLOW_REDIS_URL="+redisURL, "ESIMFLOW_NAMESPACE="+ns, "ESIMFLOW_HTTP_ADDR="+hook)
 
 	iccid := "8901000011112222"
 	for _, body := range []string{
@@ -125,13 +143,6 @@ func TestSeparateBinaries(t *testing.T) {
 		}
 	}
 	processor, notifier := procs[1], procs[3]
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, p := range procs {
-				t.Logf("%s:\n%s", p.name, p.out.String())
-			}
-		}
-	})
 	poll.Until(t, "the profile merged", func() bool {
 		var p store.Profile
 		return getJSON("http://"+processor.admin+"/v1/profiles/"+iccid, &p) == 200 && p.Status == "ACTIVATED" && p.UsagePercent == 100 && p.TransactionID == "txB1"
@@ -149,7 +160,6 @@ func TestSeparateBinaries(t *testing.T) {
 		t.Errorf("notifier printed no activation:\n%s", notifier.out.String())
 	}
 
-	stopped = true
 	for _, p := range procs {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	}

@@ -35,6 +35,10 @@ type Provider struct {
 	// happened is, per eSIM, how many of its events the provider has
 	// played (sent or not): the query API folds those.
 	happened []int
+	// shown is, per eSIM, the events whose effect an answer of the query
+	// API has shown (the latest status and usage when it answered): what a
+	// poller can have learnt of a webhook that never came.
+	shown    [][]bool
 	webhook  string
 	requests int
 }
@@ -85,9 +89,10 @@ func NewProvider(plan []*lifecycle.ESIM, o ProviderOptions) (*Provider, error) {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
 	p := &Provider{opts: o, limiter: rate.NewLimiter(rate.Limit(o.RateLimit), max(1, int(o.RateLimit))),
-		rng: rand.New(rand.NewPCG(o.Seed, 4)), esims: plan, happened: make([]int, len(plan)),
+		rng: rand.New(rand.NewPCG(o.Seed, 4)), esims: plan, happened: make([]int, len(plan)), shown: make([][]bool, len(plan)),
 		byICCID: map[string][]int{}, byOrder: map[string]int{}, byTran: map[string]int{}}
 	for i, e := range plan {
+		p.shown[i] = make([]bool, len(e.Events))
 		p.byICCID[e.ICCID] = append(p.byICCID[e.ICCID], i)
 		p.byOrder[e.OrderNo] = i
 		p.byTran[e.EsimTranNo] = i
@@ -111,6 +116,14 @@ func (p *Provider) PlayAll() {
 	for i, e := range p.esims {
 		p.happened[i] = len(e.Events)
 	}
+}
+
+// Shown reports whether an answer of the query API has shown what event k
+// of eSIM i changed (its status or usage as the latest of its kind then).
+func (p *Provider) Shown(i, k int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.shown[i][k]
 }
 
 // Webhook returns the URL last saved with webhook/save.
@@ -261,7 +274,13 @@ func (p *Provider) query(w http.ResponseWriter, _ *http.Request, body []byte) {
 	list := make([]Profile, 0, to-from)
 	p.mu.Lock()
 	for _, i := range idx[from:to] {
-		list = append(list, p.profile(i))
+		pr, v := p.profile(i)
+		// Not the validity: the plan dates period ends far ahead (so that
+		// they stay ahead whatever day a run is) and its reports' days
+		// left are not the days to that end, so what a poller derives from
+		// expiredTime is not what the report said.
+		p.show(i, v.order, v.status, v.usage)
+		list = append(list, pr)
 	}
 	p.mu.Unlock()
 	ok(w, map[string]any{"esimList": list, "pager": Pager{PageNum: q.Pager.PageNum, PageSize: q.Pager.PageSize, Total: len(idx)}})
@@ -317,16 +336,30 @@ func (p *Provider) orderedAt(e *lifecycle.ESIM) time.Time {
 	return ev.Timestamp
 }
 
-// profile folds what has happened to eSIM i into the provider's view of it;
-// the caller holds p.mu.
-func (p *Provider) profile(i int) Profile {
+// latest are the indices of the latest event of each kind folded into a
+// view of an eSIM, -1 for none.
+type latest struct{ order, status, usage, validity int }
+
+// show marks events as shown by an answer; the caller holds p.mu.
+func (p *Provider) show(i int, events ...int) {
+	for _, k := range events {
+		if k >= 0 {
+			p.shown[i][k] = true
+		}
+	}
+}
+
+// profile folds what has happened to eSIM i into the provider's view of it,
+// and says which events the view shows; the caller holds p.mu.
+func (p *Provider) profile(i int) (Profile, latest) {
 	e := p.esims[i]
 	out := Profile{EsimTranNo: e.EsimTranNo, OrderNo: e.OrderNo, TransactionID: e.TransactionID, ICCID: e.ICCID,
 		ActivationCode: "LPA:1$smdp.simulator.example$" + strings.ToUpper(e.EsimTranNo),
 		QRCodeURL:      "https://simulator.example/qr/" + e.ICCID + ".png",
 		ShortURL:       "https://simulator.example/install/" + e.ICCID,
 		OrderStatus:    "GOT_RESOURCE", EsimStatus: "GOT_RESOURCE"}
-	for _, ev := range e.Events[:p.happened[i]] {
+	v := latest{-1, -1, -1, -1}
+	for k, ev := range e.Events[:p.happened[i]] {
 		d, err := event.Decode(ev.Body)
 		if err != nil {
 			continue // the plan's bodies all decode (lifecycle's tests)
@@ -334,22 +367,22 @@ func (p *Provider) profile(i int) Profile {
 		out.UpdateTime = d.Timestamp.Format(time.RFC3339)
 		switch d.Type {
 		case event.OrderStatus:
-			out.OrderStatus = d.Status
+			out.OrderStatus, v.order = d.Status, k
 			if d.Status == "CANCELLED" {
 				out.EsimStatus = "CANCEL"
 			}
 		case event.ProfileStatus, event.EsimStatus:
-			out.EsimStatus = esimStatus(d.Status)
+			out.EsimStatus, v.status = esimStatus(d.Status), k
 			if d.SmdpStatus != "" {
 				out.SmdpStatus = d.SmdpStatus
 			}
 		case event.DataUsage:
-			out.OrderUsage, out.TotalVolume = d.UsedVolume, d.TotalVolume
+			out.OrderUsage, out.TotalVolume, v.usage = d.UsedVolume, d.TotalVolume, k
 		case event.ValidityUsage:
-			out.ExpiredTime = d.ExpiredTime.Format(time.RFC3339)
+			out.ExpiredTime, v.validity = d.ExpiredTime.Format(time.RFC3339), k
 		}
 	}
-	return out
+	return out, v
 }
 
 // esimStatus spells a canonical profile status as eSIM Access's esimStatus.
@@ -393,7 +426,8 @@ func (p *Provider) usage(w http.ResponseWriter, _ *http.Request, body []byte) {
 		if !known || p.happened[i] == 0 {
 			continue
 		}
-		pr := p.profile(i)
+		pr, v := p.profile(i)
+		p.show(i, v.usage)
 		list = append(list, Usage{EsimTranNo: tran, DataUsage: pr.OrderUsage, TotalData: pr.TotalVolume, LastUpdateTime: pr.UpdateTime})
 	}
 	p.mu.Unlock()

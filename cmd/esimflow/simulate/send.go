@@ -21,6 +21,8 @@ type delivery struct {
 	// whose first answer timed out on its side does; silent: an event the
 	// provider has no webhook for (Airalo's orders and statuses).
 	drop, twice, silent bool
+	// delivered: the target answered it 2xx.
+	delivered atomic.Bool
 }
 
 // Stats count what a run did; the embedded lifecycle.Stats its attempts
@@ -54,6 +56,7 @@ func play(ctx context.Context, snd *lifecycle.Sender, stats *Stats, seed uint64,
 		}
 		id := fmt.Sprintf("sim_%d", seq.Add(1))
 		err := snd.Deliver(ctx, rng, id, d.body)
+		d.delivered.Store(err == nil)
 		if err == nil && d.twice {
 			stats.Duplicates.Add(1)
 			err = snd.Deliver(ctx, rng, id, d.body)

@@ -81,6 +81,8 @@ type Sim struct {
 	cfg   Config
 	Plan  []*lifecycle.ESIM
 	sends []*delivery
+	// byEvent are the sends by eSIM and event index.
+	byEvent [][]*delivery
 }
 
 // New plans the run: the same seed gives the same plan, bodies, drops and
@@ -99,9 +101,11 @@ func New(cfg Config) (*Sim, error) {
 	s := &Sim{cfg: cfg, Plan: plan}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 2))
 	var last time.Duration
+	s.byEvent = make([][]*delivery, len(plan))
 	for i, e := range plan {
 		for k, ev := range e.Events {
 			d := &delivery{esim: i, event: k, body: ev.Body, at: ev.At}
+			s.byEvent[i] = append(s.byEvent[i], d)
 			d.drop = rng.Float64() < cfg.Drop
 			d.twice = rng.Float64() < cfg.Duplicates && !d.drop
 			if cfg.Provider == Airalo {

@@ -70,20 +70,62 @@ func Expect(ctx context.Context, plan []*lifecycle.ESIM, rules intent.Rules) (Ex
 }
 
 func expect(ctx context.Context, plan []*lifecycle.ESIM, rules intent.Rules) (*truth, error) {
-	st := mergetest.New()
 	t := &truth{}
+	// A reused ICCID's profile is checked as its own lifecycle left it.
+	st, intents, order, err := fold(ctx, plan, rules, nil, func(i int, st *mergetest.State) {
+		t.Orders = append(t.Orders, orderState(st.Orders[plan[i].OrderNo]))
+		t.Profiles = append(t.Profiles, profileState(st.Profiles[plan[i].ICCID]))
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range order {
+		in := intents[id]
+		t.Messages = append(t.Messages, Message{ID: id, Kind: in.Kind, ICCID: in.ICCID, Optional: intent.Optional(in, intents, st.Profiles[in.ICCID])})
+	}
+	return t, nil
+}
+
+// knowable returns the messages esimflow can know to send when it learns
+// only of the events known(i, k) says it could (a webhook answered, or
+// what a poll of the provider's API showed): a warning whose webhook was
+// dropped and whose bundle was replaced before any poll saw it is known
+// to no one but the provider. Messages esimflow may rightly not send
+// (intent.Optional) are left out.
+func knowable(ctx context.Context, plan []*lifecycle.ESIM, rules intent.Rules, known func(i, k int) bool) (map[string]bool, error) {
+	st, intents, _, err := fold(ctx, plan, rules, known, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(intents))
+	for id, in := range intents {
+		out[id] = !intent.Optional(in, intents, st.Profiles[in.ICCID])
+	}
+	return out, nil
+}
+
+// fold merges the events of plan that keep allows (nil: all), each
+// lifecycle in the order it happened, calls done (when set) after each
+// lifecycle, and returns the state and the intents the merges land, with
+// their ids in the order first landed.
+func fold(ctx context.Context, plan []*lifecycle.ESIM, rules intent.Rules, keep func(i, k int) bool,
+	done func(i int, st *mergetest.State)) (*mergetest.State, map[string]intent.Intent, []string, error) {
+	st := mergetest.New()
 	intents := map[string]intent.Intent{}
 	var order []string
-	for _, e := range plan {
-		for _, p := range e.Events {
+	for i, e := range plan {
+		for k, p := range e.Events {
+			if keep != nil && !keep(i, k) {
+				continue
+			}
 			ev, err := event.Decode(p.Body)
 			if err != nil {
-				return nil, fmt.Errorf("plan event %s: %w", p.Body, err)
+				return nil, nil, nil, fmt.Errorf("plan event %s: %w", p.Body, err)
 			}
 			at := ev.Timestamp
 			prof, err := merge.Apply(ctx, st, ev, at)
 			if err != nil {
-				return nil, fmt.Errorf("merge %s: %w", p.Body, err)
+				return nil, nil, nil, fmt.Errorf("merge %s: %w", p.Body, err)
 			}
 			l := merge.Land(prof, ev, at, time.Now())
 			for _, in := range intent.For(ev, at, l, rules) {
@@ -93,15 +135,11 @@ func expect(ctx context.Context, plan []*lifecycle.ESIM, rules intent.Rules) (*t
 				intents[in.ID] = in
 			}
 		}
-		o := st.Orders[e.OrderNo]
-		t.Orders = append(t.Orders, orderState(o))
-		t.Profiles = append(t.Profiles, profileState(st.Profiles[e.ICCID]))
+		if done != nil {
+			done(i, st)
+		}
 	}
-	for _, id := range order {
-		in := intents[id]
-		t.Messages = append(t.Messages, Message{ID: id, Kind: in.Kind, ICCID: in.ICCID, Optional: intent.Optional(in, intents, st.Profiles[in.ICCID])})
-	}
-	return t, nil
+	return st, intents, order, nil
 }
 
 func orderState(o store.Order) OrderState {
