@@ -10,7 +10,6 @@ import (
 
 	"github.com/esimflow/esimflow/notifier/channel"
 	"github.com/esimflow/esimflow/shared/consume"
-	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/intent"
 	"github.com/esimflow/esimflow/shared/store"
 )
@@ -137,9 +136,11 @@ func (h *Handler) handedOn(m *consume.Msg) (func(ctx context.Context) consume.Ou
 
 // plain reads what decides whether the claimed intents are due and to whom
 // they go, and returns those with nothing to decide, rendered and routed:
-// the eSIM not ended, no higher warning under way or out, no lower one in
+// the eSIM not ended nor the warning's bundle or period replaced, no higher
+// warning under way or out, no lower one in
 // flight, a contact under the intent's transactionId, no opt-out and no
-// quiet hours in the way. What it cannot read makes none plain.
+// quiet hours in the way; as due, preferences and render would find, from
+// the same reads (endedBy, undisturbed). What it cannot read makes none plain.
 func (h *Handler) plain(ctx context.Context, items []*batchItem) map[*batchItem]bool {
 	if len(items) == 0 {
 		return nil
@@ -181,7 +182,7 @@ func (h *Handler) plain(ctx context.Context, items []*batchItem) map[*batchItem]
 	for _, it := range items {
 		in := it.in
 		p := snap.Profiles[in.ICCID].Value
-		if event.Terminal(p.Status) ||
+		if endedBy(in, p) != "" ||
 			slices.ContainsFunc(in.SupersededBy, func(id string) bool { return stateOf[id] == store.ClaimHeld || stateOf[id] == store.ClaimSent }) ||
 			slices.ContainsFunc(in.After, func(id string) bool { return stateOf[id] == store.ClaimHeld }) {
 			continue

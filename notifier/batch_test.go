@@ -12,7 +12,8 @@ import (
 
 // TestBatchMixed: a backlog that two instances take in batches — plain
 // activations with their contacts, copies of them, warnings superseded by
-// one already out, warnings the customer opted out of, and messages
+// one already out, warnings the customer opted out of, warnings about a
+// bundle topped up since, and messages
 // without a contact under their transactionId — ends as one at a time
 // would end it: each plain message sent once and logged once, the others
 // suppressed or sent through the single path (docs/adr/0014).
@@ -53,6 +54,21 @@ func TestBatchMixed(t *testing.T) {
 				put(store.Contact{TransactionID: tx, Email: "a@example.com", Channels: []string{"console"}, OptOut: []string{"low_data"}})
 				suppressed = append(suppressed, intent.Intent{ID: intent.LowDataID(tx, "b1", 80), Kind: intent.LowData, ICCID: iccid,
 					TransactionID: tx, Threshold: 80})
+			}
+			// Warnings about a bundle topped up since (the profile says so).
+			for i := range 4 {
+				tx, iccid := fmt.Sprintf("tx-up-%d", i), fmt.Sprintf("89050%02d", i)
+				sub := intent.Subscription(iccid, "T1", "")
+				put(store.Contact{TransactionID: tx, Email: "a@example.com", Channels: []string{"console"}})
+				if _, err := r.store.UpdateProfile(ctx, iccid, func(p *store.Profile) (bool, error) {
+					p.Status, p.Bundle = "ACTIVATED", "3G"
+					p.Bundles = []store.Bundle{{ID: "3G", Subscription: "T1"}, {ID: "1G", Subscription: "T1"}}
+					return true, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				suppressed = append(suppressed, intent.Intent{ID: intent.LowDataID(sub, "1G", 80), Kind: intent.LowData, ICCID: iccid,
+					TransactionID: tx, Subscription: sub, Bundle: "1G", Threshold: 80})
 			}
 			// No contact under the transactionId: the console needs none.
 			for i := range 4 {

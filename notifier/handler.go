@@ -130,13 +130,20 @@ func (h *Handler) ended(ctx context.Context, in intent.Intent) (string, error) {
 		return "", nil
 	case err != nil:
 		return "", fmt.Errorf("profile %s: %w", in.ICCID, err)
-	case event.Terminal(p.Status):
-		return "eSIM " + p.Status, nil
+	}
+	return endedBy(in, p), nil
+}
+
+// endedBy is ended's answer from the profile p (a batch reads its profiles
+// together).
+func endedBy(in intent.Intent, p store.Profile) string {
+	if event.Terminal(p.Status) {
+		return "eSIM " + p.Status
 	}
 	if what := intent.Replaced(in, p); what != "" {
-		return "superseded by " + what, nil
+		return "superseded by " + what
 	}
-	return "", nil
+	return ""
 }
 
 // leaseWait is how long to wait for a claim another instance holds until.
