@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -43,6 +42,12 @@ type Handler struct {
 	replays  replayGuard
 	clientIP *verify.ClientIP
 	limiter  *ipLimiter
+	// traced is false when the tracer is a no-op: a request that carries no
+	// trace context then starts no span (startSpan).
+	traced   bool
+	needIP   bool // a check reads the sender's address (senderIP)
+	subjects eventSubjects
+	bodies   *bodyPool
 	metrics  *metrics
 	tracer   trace.Tracer
 	log      *slog.Logger
@@ -78,14 +83,15 @@ func (h *Handler) From(provider string) http.Handler {
 
 func (h *Handler) webhook(w http.ResponseWriter, r *http.Request, provider string) {
 	now := time.Now().UTC()
-	ctx, span := h.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), "ingest webhook", trace.WithSpanKind(trace.SpanKindServer))
+	r, span := h.startSpan(r)
 	defer span.End()
-	r = r.WithContext(ctx)
-	ip := h.clientIP.Of(r)
-	body, ok := h.admit(w, r, ip)
+	ip := h.senderIP(r)
+	buf, ok := h.admit(w, r, ip)
 	if !ok {
 		return
 	}
+	defer h.bodies.put(buf)
+	body := buf.b
 	in, ok := h.parse(w, r, ip, body, now)
 	if !ok {
 		return
@@ -93,28 +99,53 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request, provider strin
 	h.store(w, r, span, in, provider, now)
 }
 
+// startSpan starts the request's server span, continuing the sender's trace.
+// With tracing off and no traceparent to carry on there is nothing to start:
+// the request goes on as it came, with its context's span (a no-op one).
+func (h *Handler) startSpan(r *http.Request) (*http.Request, trace.Span) {
+	if !h.traced && len(r.Header["Traceparent"]) == 0 {
+		return r, trace.SpanFromContext(r.Context())
+	}
+	ctx, span := h.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), "ingest webhook", trace.WithSpanKind(trace.SpanKindServer))
+	return r.WithContext(ctx), span
+}
+
+// senderIP is the request's sender address when a check needs it (the rate
+// limiter, the allowlist); otherwise the zero Addr, and only a refusal's log
+// line reads it (refuse).
+func (h *Handler) senderIP(r *http.Request) netip.Addr {
+	if !h.needIP {
+		return netip.Addr{}
+	}
+	return h.clientIP.Of(r)
+}
+
 // admit runs every check that decides whether a request may be stored and
 // returns its body; false when it answered the request already.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, ip netip.Addr) ([]byte, bool) {
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, ip netip.Addr) (*bodyBuf, bool) {
 	return h.admitSigned(w, r, ip, h.signed.Verify, h.replays)
 }
 
 // admitSigned is admit with the body's check and replay guard of one
-// provider.
-func (h *Handler) admitSigned(w http.ResponseWriter, r *http.Request, ip netip.Addr, signed func(verify.Request) error, replays replayGuard) ([]byte, bool) {
+// provider. The body is a pooled buffer: the caller puts it back once
+// nothing refers to it (every publish that carries it has returned; the NATS
+// client copies what it sends).
+func (h *Handler) admitSigned(w http.ResponseWriter, r *http.Request, ip netip.Addr, signed func(verify.Request) error, replays replayGuard) (*bodyBuf, bool) {
 	if !h.limiter.allow(ip) {
 		w.Header().Set("Retry-After", "1")
 		h.refuse(w, r, ip, http.StatusTooManyRequests, "rate_limited", "too many requests")
 		return nil, false
 	}
-	vr := verify.Request{HTTP: r, Token: r.PathValue("token")}
+	vr := verify.Request{HTTP: r, Token: r.PathValue("token"), Sender: ip}
 	if err := h.sender.Verify(vr); err != nil {
 		h.refuseCheck(w, r, ip, err)
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	buf, err := h.bodies.read(http.MaxBytesReader(w, r.Body, h.maxBody), r.ContentLength)
+	body := buf.b
 	h.metrics.bodyBytes.Observe(float64(len(body)))
 	if err != nil {
+		h.bodies.put(buf)
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 			h.refuse(w, r, ip, http.StatusRequestEntityTooLarge, outcomeTooLarge, "body larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
 			return nil, false
@@ -124,16 +155,18 @@ func (h *Handler) admitSigned(w http.ResponseWriter, r *http.Request, ip netip.A
 	}
 	vr.Body = body
 	if err := signed(vr); err != nil {
+		h.bodies.put(buf)
 		h.refuseCheck(w, r, ip, err)
 		return nil, false
 	}
 	if replays != nil && replays.Replayed(r.Header) {
 		// Stored already: answer as for a retry, so an honest sender stops.
+		h.bodies.put(buf)
 		h.metrics.received(event.Unknown, outcomeReplay)
 		answerReceived(w)
 		return nil, false
 	}
-	return body, true
+	return buf, true
 }
 
 // incoming is a verified request's event: the bytes to store, and what
@@ -200,27 +233,36 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, span trace.Span,
 func (h *Handler) publish(ctx context.Context, span trace.Span, in incoming, now time.Time) (*jetstream.PubAck, error) {
 	data, ev := in.data, in.ev
 	key := in.key()
-	msg := nats.NewMsg(h.names.EventSubject(ev.Type))
-	msg.Data = data
-	msg.Header.Set(stream.HeaderReceivedAt, now.Format(time.RFC3339Nano))
-	msg.Header.Set(stream.HeaderProvider, in.provider)
-	msg.Header.Set(stream.HeaderAdapter, in.adapter)
+	// The headers' values share one backing array, each capped at its own
+	// value; the keys are canonical already, as nats.Header.Set would not
+	// change them either.
+	vals := make([]string, 5)
+	vals[0], vals[1], vals[2] = now.Format(time.RFC3339Nano), in.provider, in.adapter
+	hdr := make(nats.Header, 6)
+	hdr[stream.HeaderReceivedAt] = vals[0:1:1]
+	hdr[stream.HeaderProvider] = vals[1:2:2]
+	hdr[stream.HeaderAdapter] = vals[2:3:3]
 	if in.index > 0 {
-		msg.Header.Set(stream.HeaderEventIndex, strconv.Itoa(in.index))
+		vals[3] = strconv.Itoa(in.index)
+		hdr[stream.HeaderEventIndex] = vals[3:4:4]
 	}
-	span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
+	if key != "" {
+		// An event with neither an id nor a time has no key: its content may
+		// repeat as a new fact, so it is stored every time (docs/design.md,
+		// "Dedupe keys"). Written here as jetstream.WithMsgID writes it,
+		// without an option to allocate.
+		vals[4] = key
+		hdr[jetstream.MsgIDHeader] = vals[4:5:5]
+	}
+	msg := &nats.Msg{Subject: h.subjects.event(ev.Type), Data: data, Header: hdr}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
+	}
 	telemetry.Inject(ctx, msg.Header)
 
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	var opts []jetstream.PublishOpt
-	if key != "" {
-		// An event with neither an id nor a time has no key: its content may
-		// repeat as a new fact, so it is stored every time (docs/design.md,
-		// "Dedupe keys").
-		opts = append(opts, jetstream.WithMsgID(key))
-	}
-	ack, err := h.pub.PublishMsg(ctx, msg, opts...)
+	ack, err := h.pub.PublishMsg(ctx, msg)
 	h.metrics.publishSeconds.Observe(time.Since(now).Seconds())
 	return ack, err
 }
@@ -295,9 +337,13 @@ func (h *Handler) Probe(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// jsonType is a Content-Type header's value. Shared by every response:
+// http.Header.Add appends to a full slice, so it never writes into it.
+var jsonType = []string{"application/json"}
+
 // answerReceived answers 200 {"received":true}: the event is stored.
 func answerReceived(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonType
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(received)
 }
@@ -317,6 +363,9 @@ func (h *Handler) refuseCheck(w http.ResponseWriter, r *http.Request, ip netip.A
 // refuse answers an error, counts it by reason and logs one line. The path is
 // logged by its route pattern, so a wrong token never reaches the logs.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, ip netip.Addr, status int, reason, msg string) {
+	if !ip.IsValid() {
+		ip = h.clientIP.Of(r)
+	}
 	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("esimflow.refused", reason))
 	h.metrics.received(event.Unknown, reason)
 	h.log.Warn("webhook refused", "status", status, "reason", reason, "ip", ip.String(),

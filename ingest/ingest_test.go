@@ -265,3 +265,45 @@ func TestLastWebhookPerProvider(t *testing.T) {
 	}
 	t.Fatal("no esimflow_webhook_last_received_timestamp_seconds after a stored webhook")
 }
+
+// TestTraceContextCarriedWithTracingOff: with no tracer configured, a
+// request's traceparent still reaches the stored message (the processor and
+// notifier continue the sender's trace), and a request without one stores
+// none.
+func TestTraceContextCarriedWithTracingOff(t *testing.T) {
+	f := start(t, natstest.Start(t), map[string]string{})
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tt := range []struct {
+		name, traceparent, iccid string
+	}{
+		{"carried", parent, "8901000000000000101"},
+		{"none sent", "", "8901000000000000102"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"eventType":"PROFILE_STATUS","iccid":"` + tt.iccid + `","currentStatus":"ACTIVATED","timestamp":"2024-01-15T10:00:00Z"}`
+			req, err := http.NewRequest(http.MethodPost, f.url+"/webhooks/esim", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if tt.traceparent != "" {
+				req.Header.Set("traceparent", tt.traceparent)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			m := lastMsg(t, f, stream.Events, f.names.EventSubject("PROFILE_STATUS"))
+			if string(m.Data) != body {
+				t.Fatalf("last message %s, want %s", m.Data, body)
+			}
+			if got := m.Header.Get("traceparent"); got != tt.traceparent {
+				t.Fatalf("traceparent %q, want %q", got, tt.traceparent)
+			}
+		})
+	}
+}

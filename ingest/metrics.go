@@ -23,7 +23,12 @@ const (
 )
 
 type metrics struct {
-	webhooks       *prometheus.CounterVec
+	webhooks *prometheus.CounterVec
+	// counters are webhooks' counters already resolved, by label values:
+	// every request counts once, and a map lookup is cheaper than the
+	// vector's hashing of its labels (BenchmarkServeWebhook).
+	countersMu     sync.RWMutex
+	counters       map[counterKey]prometheus.Counter
 	publishSeconds prometheus.Histogram
 	bodyBytes      prometheus.Histogram
 	arrivals       *arrivals
@@ -46,13 +51,29 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(64, 4, 8),
 		}),
 		arrivals: newArrivals(time.Now),
+		counters: map[counterKey]prometheus.Counter{},
 	}
 	reg.MustRegister(m.webhooks, m.publishSeconds, m.bodyBytes, m.arrivals)
 	return m
 }
 
+type counterKey struct {
+	t       event.Type
+	outcome string
+}
+
 func (m *metrics) received(t event.Type, outcome string) {
-	m.webhooks.WithLabelValues(t.Token(), outcome).Inc()
+	k := counterKey{t, outcome}
+	m.countersMu.RLock()
+	c, ok := m.counters[k]
+	m.countersMu.RUnlock()
+	if !ok {
+		c = m.webhooks.WithLabelValues(t.Token(), outcome)
+		m.countersMu.Lock()
+		m.counters[k] = c
+		m.countersMu.Unlock()
+	}
+	c.Inc()
 }
 
 // arrivals knows, per provider, when a webhook was last stored and how many

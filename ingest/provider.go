@@ -9,8 +9,6 @@ import (
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/httpjson"
 	providers "github.com/esimflow/esimflow/shared/provider"
-	"github.com/esimflow/esimflow/shared/telemetry"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // defaultAdapterVersion is the default provider's adapter version, stored
@@ -35,14 +33,16 @@ func (h *Handler) Provider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now().UTC()
-	ctx, span := h.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), "ingest webhook", trace.WithSpanKind(trace.SpanKindServer))
+	r, span := h.startSpan(r)
 	defer span.End()
-	r = r.WithContext(ctx)
-	ip := h.clientIP.Of(r)
-	body, ok := h.admitSigned(w, r, ip, a.verify, nil)
+	ctx := r.Context()
+	ip := h.senderIP(r)
+	buf, ok := h.admitSigned(w, r, ip, a.verify, nil)
 	if !ok {
 		return
 	}
+	defer h.bodies.put(buf)
+	body := buf.b
 	// JSON only: a signature covers the raw body, which is what is stored.
 	data, err := normalize(r, body, false)
 	if errors.Is(err, errUnsupportedType) {

@@ -48,6 +48,9 @@ func newRoot() *cobra.Command {
 // the embedded server's buffers grow with the load, and with fsync relaxed the
 // whole process peaked at 184 MiB under the benchmark's full load; a laptop
 // mode should stay small, and the collector works harder instead near it.
+// Not lower: after ~100 k events the live heap (the server's block caches
+// and duplicate window) passes 64 MiB, and a limit below it only burns CPU
+// (docs/adr/0014).
 const memoryLimit = 100 << 20
 
 func newRunCmd() *cobra.Command {

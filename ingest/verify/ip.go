@@ -77,7 +77,11 @@ func NewAllowlist(allow []netip.Prefix, ip *ClientIP) *Allowlist {
 
 // Verify answers 403 for a sender outside the list.
 func (a *Allowlist) Verify(r Request) error {
-	if !contains(a.allow, a.ip.Of(r.HTTP)) {
+	ip := r.Sender
+	if !ip.IsValid() {
+		ip = a.ip.Of(r.HTTP)
+	}
+	if !contains(a.allow, ip) {
 		return fail(http.StatusForbidden, ReasonIP)
 	}
 	return nil

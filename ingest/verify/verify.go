@@ -27,6 +27,7 @@ package verify
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 )
 
 // Reason names why a request failed, for metrics and logs. It never contains
@@ -72,6 +73,9 @@ type Request struct {
 	Token string
 	// Body is the raw body, as the provider signed it.
 	Body []byte
+	// Sender, when valid, is the sender's address as a ClientIP found it
+	// already (the allowlist then does not read it again).
+	Sender netip.Addr
 }
 
 // Check verifies one aspect of a request; nil means it passed.

@@ -1,13 +1,14 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -50,7 +51,10 @@ func (dc Decoder) Decode(body []byte) (Event, error) {
 		// Valid JSON, but not an object: an array, a string, a number.
 		return Event{Type: Unknown, Format: FormatOther}, nil
 	}
-	d := decoder{}
+	// Every string the event keeps is a part of the body, unescaped (never
+	// longer): one allocation the body's size holds them all.
+	arena := make([]byte, 0, len(body))
+	d := decoder{arena: &arena}
 	ev := d.decode(top)
 	if d.err != nil {
 		return ev, fmt.Errorf("%w: %s %w", ErrMalformed, ev.Type, d.err)
@@ -95,7 +99,10 @@ func (dc Decoder) latest() time.Time {
 // field list reads as a straight table. Everything it returns is copied out of
 // the parser's memory.
 type decoder struct {
-	fields  *fastjson.Object
+	fields *fastjson.Object
+	// arena holds the strings copied out, shared with the decoders of
+	// nested objects; nil: each string allocated on its own.
+	arena   *[]byte
 	used    []string
 	err     error
 	usedBuf [16]string // used's first backing array: events have a dozen fields
@@ -108,10 +115,10 @@ func (d *decoder) decode(top *fastjson.Object) Event {
 	switch {
 	case top.Get("eventType") != nil:
 		ev.Format = FormatEventType
-		ev.Type = typeOf(d.str("eventType"))
+		ev.Type = d.typ("eventType")
 	case top.Get("notifyType") != nil:
 		ev.Format = FormatNotifyType
-		ev.Type = typeOf(d.str("notifyType"))
+		ev.Type = d.typ("notifyType")
 		ev.NotifyID = d.str("notifyId")
 		ev.Timestamp = d.time("eventGenerateTime")
 		ev.Extra = d.rest()
@@ -295,25 +302,74 @@ func (d *decoder) take(name string) (*fastjson.Value, bool) {
 func (d *decoder) rest() map[string]json.RawMessage {
 	var out map[string]json.RawMessage
 	d.fields.Visit(func(key []byte, v *fastjson.Value) {
-		k := string(key)
-		if k == "content" || slices.Contains(d.used, k) {
+		if string(key) == "content" || d.isUsed(key) {
 			return
 		}
 		if out == nil {
 			out = map[string]json.RawMessage{}
 		}
-		out[k] = v.MarshalTo(nil)
+		out[string(key)] = v.MarshalTo(nil)
 	})
 	return out
 }
 
+// typ reads an event type: a known one, spelt in ASCII, is matched in the
+// parser's memory without copying it out; anything else as typeOf reads it.
+func (d *decoder) typ(name string) Type {
+	if v := d.fields.Get(name); v != nil && v.Type() == fastjson.TypeString {
+		if b, err := v.StringBytes(); err == nil {
+			if t, ok := knownType(bytes.TrimSpace(b)); ok {
+				d.used = append(d.used, name)
+				return t
+			}
+		}
+	}
+	return typeOf(d.str(name))
+}
+
+// knownType is typeOf for a name in ASCII: the known type it names, in any
+// letter case, or false.
+func knownType(b []byte) (Type, bool) {
+	for _, k := range Types {
+		if k != Unknown && len(k) == len(b) && asciiUpperIs(b, string(k)) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// asciiUpperIs reports whether b, its ASCII letters upper-cased, is upper
+// (itself upper case ASCII). Non-ASCII bytes never match.
+func asciiUpperIs(b []byte, upper string) bool {
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// isUsed reports whether the field key was read; it compares without
+// copying the key (every field of every event is looked up here).
+func (d *decoder) isUsed(key []byte) bool {
+	for _, u := range d.used {
+		if u == string(key) {
+			return true
+		}
+	}
+	return false
+}
+
 // text reads a JSON string.
-func text(v *fastjson.Value) (string, bool) {
+func (d *decoder) text(v *fastjson.Value) (string, bool) {
 	b, err := v.StringBytes()
 	if err != nil {
 		return "", false
 	}
-	return string(b), true
+	return d.keep(b), true
 }
 
 // numeral reads a JSON number as its own decimal spelling.
@@ -321,7 +377,22 @@ func (d *decoder) numeral(v *fastjson.Value) (string, bool) {
 	if v.Type() != fastjson.TypeNumber {
 		return "", false
 	}
-	return string(v.MarshalTo(d.scratch[:0])), true
+	return d.keep(v.MarshalTo(d.scratch[:0])), true
+}
+
+// keep copies b out of the parser's memory into the arena. The arena never
+// grows: what does not fit (it cannot, short of a field read twice) gets an
+// allocation of its own, so a string handed out is never moved nor written.
+func (d *decoder) keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if d.arena == nil || cap(*d.arena)-len(*d.arena) < len(b) {
+		return string(b)
+	}
+	start := len(*d.arena)
+	*d.arena = append(*d.arena, b...)
+	return unsafe.String(&(*d.arena)[start], len(b))
 }
 
 // str reads a string; a number is accepted and kept in its JSON spelling, since
@@ -331,7 +402,7 @@ func (d *decoder) str(name string) string {
 	if !ok {
 		return ""
 	}
-	if s, ok := text(v); ok {
+	if s, ok := d.text(v); ok {
 		return strings.TrimSpace(s)
 	}
 	if n, ok := d.numeral(v); ok {
@@ -350,7 +421,7 @@ func (d *decoder) number(name string) (string, bool) {
 	if n, ok := d.numeral(v); ok {
 		return n, true
 	}
-	if s, ok := text(v); ok {
+	if s, ok := d.text(v); ok {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			return "", false
@@ -399,7 +470,7 @@ func (d *decoder) time(name string) time.Time {
 	if !ok {
 		return time.Time{}
 	}
-	s, ok := text(v)
+	s, ok := d.text(v)
 	if !ok {
 		if s, ok = d.numeral(v); !ok {
 			d.fail("%s: want a time, got %s", name, clip(v))
@@ -410,7 +481,9 @@ func (d *decoder) time(name string) time.Time {
 	if s == "" {
 		return time.Time{}
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+	if !digits(s) {
+		// Not Unix time, the usual case: skip ParseInt, whose error allocates.
+	} else if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n == 0 {
 			// Providers send 0 for "no time": read as 1970 it would lose
 			// every comparison (issue 14, case 7).
@@ -434,6 +507,23 @@ func (d *decoder) time(name string) time.Time {
 	return time.Time{}
 }
 
+// digits reports whether s could be a base-10 integer: an optional sign and
+// digits only, which is all strconv.ParseInt accepts at base 10.
+func digits(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *decoder) profiles(name string) []ProfileRef {
 	v, ok := d.take(name)
 	if !ok {
@@ -451,7 +541,7 @@ func (d *decoder) profiles(name string) []ProfileRef {
 			d.fail("%s: want an array of objects", name)
 			return nil
 		}
-		sub := decoder{fields: obj}
+		sub := decoder{fields: obj, arena: d.arena}
 		sub.used = sub.usedBuf[:0]
 		out = append(out, ProfileRef{ICCID: sub.str("iccid"), EsimTranNo: sub.str("esimTranNo"), Status: sub.str("status"),
 			ActivationCode: sub.str("ac"), QRCodeURL: sub.str("qrCodeUrl"), InstallURL: sub.str("shortUrl")})

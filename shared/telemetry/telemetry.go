@@ -61,6 +61,17 @@ func OrNoop(tp trace.TracerProvider) trace.TracerProvider {
 	return tp
 }
 
+// Off reports whether tp records nothing: nil, or the no-op provider Setup
+// returns when tracing is off. A caller can then skip starting spans that
+// carry no trace context of their own.
+func Off(tp trace.TracerProvider) bool {
+	if tp == nil {
+		return true
+	}
+	_, noopTP := tp.(noop.TracerProvider)
+	return noopTP
+}
+
 // The trace context travels as W3C traceparent and tracestate headers.
 
 // Inject writes ctx's trace context into h.
