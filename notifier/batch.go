@@ -27,7 +27,7 @@ type batchItem struct {
 
 // HandleBatch decides a batch of intents together (a consume.BatchHandler),
 // in a handful of store round trips for the whole batch where Handle makes
-// about eight per intent (docs/adr/0014): the intents' claims in one, then
+// about eight per intent (docs/adr/0015): the intents' claims in one, then
 // the reads that decide whether each is due and to whom it goes (profiles,
 // the claim states of the warnings it is ordered with, contacts) in one
 // each, the first channel's claims in one; the sends, concurrently; then

@@ -16,7 +16,7 @@ import (
 // bundle topped up since, and messages
 // without a contact under their transactionId — ends as one at a time
 // would end it: each plain message sent once and logged once, the others
-// suppressed or sent through the single path (docs/adr/0014).
+// suppressed or sent through the single path (docs/adr/0015).
 func TestBatchMixed(t *testing.T) {
 	t.Parallel()
 	for _, redis := range []bool{false, true} {

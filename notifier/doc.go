@@ -54,7 +54,7 @@
 // processor publish it again.
 //
 // Intents are taken in batches (batch.go, ESIMFLOW_NOTIFY_BATCH,
-// docs/adr/0014): the steps above, with the claims, the reads, the marks and
+// docs/adr/0015): the steps above, with the claims, the reads, the marks and
 // the log entries of a batch's plain intents — due, with a contact under
 // their transactionId, nothing in the way — made together in a few store
 // round trips, and the sends concurrent. What is not plain goes on through

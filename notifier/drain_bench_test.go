@@ -38,7 +38,7 @@ import (
 // messages per second and the store round trips per message (calls of the
 // store's methods; a batched method is one round trip). Half the intents
 // are activations, half 80 % warnings superseded by a 100 % one that never
-// comes (a claim state read each). ADR 0014 records the numbers.
+// comes (a claim state read each). ADR 0015 records the numbers.
 //
 //	go test -run '^$' -bench NotifierDrain -benchtime 3x ./notifier/
 func BenchmarkNotifierDrain(b *testing.B) {

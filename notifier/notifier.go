@@ -213,7 +213,7 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 	s := &Service{pipe: pipe, handle: h.Handle, cons: deps.Consumer, workers: deps.Workers,
 		checks: checks, channels: deps.Channels, wake: wake, log: log}
 	if cfg.Batch > 1 {
-		// As many intents in flight as workers, in batches (docs/adr/0014).
+		// As many intents in flight as workers, in batches (docs/adr/0015).
 		s.batch, s.size = h.HandleBatch, cfg.Batch
 		s.workers = (deps.Workers + cfg.Batch - 1) / cfg.Batch
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 // BatchClaims are Claims for a batch of ids, one round trip each call, for
-// senders that handle messages in batches (the notifier, docs/adr/0014). Each
+// senders that handle messages in batches (the notifier, docs/adr/0015). Each
 // id follows exactly the rules of its single-id method (DecideClaim, Finish).
 type BatchClaims interface {
 	// ClaimMany is Claim for each of ids, answered in their order. On error
