@@ -53,6 +53,13 @@
 // channels again — and so does a later copy of the intent, should the
 // processor publish it again.
 //
+// Intents are taken in batches (batch.go, ESIMFLOW_NOTIFY_BATCH,
+// docs/adr/0015): the steps above, with the claims, the reads, the marks and
+// the log entries of a batch's plain intents — due, with a contact under
+// their transactionId, nothing in the way — made together in a few store
+// round trips, and the sends concurrent. What is not plain goes on through
+// the one-intent code above, with the claims the batch took.
+//
 // Every attempt and outcome goes to the notification log, one entry per
 // channel try (sent, failed, retried_unknown) and per intent decision
 // (waiting, held, suppressed, dead_lettered).

@@ -41,11 +41,19 @@ type try struct {
 //
 // When every channel was left, the message is dead-lettered at once if
 // every failure was permanent, else retried.
-func (h *Handler) sendFirst(ctx context.Context, in intent.Intent, targets []Channel, msg channel.Message) sends {
+//
+// first, when not nil, tries the first target instead of tryOn: a batch
+// claims its messages' first channels together, and may have tried one.
+func (h *Handler) sendFirst(ctx context.Context, in intent.Intent, targets []Channel, msg channel.Message, first func(Channel) try) sends {
 	var left []error
 	permanent := true
-	for _, ch := range targets {
-		t := h.tryOn(ctx, in, ch, msg)
+	for i, ch := range targets {
+		var t try
+		if i == 0 && first != nil {
+			t = first(ch)
+		} else {
+			t = h.tryOn(ctx, in, ch, msg, nil)
+		}
 		switch {
 		case t.delivered:
 			return sends{}
@@ -61,15 +69,31 @@ func (h *Handler) sendFirst(ctx context.Context, in intent.Intent, targets []Cha
 }
 
 // tryOn sends m on ch under the claim "<intent id>/<channel>".
-func (h *Handler) tryOn(ctx context.Context, in intent.Intent, ch Channel, m channel.Message) try {
-	id := in.ID + "/" + ch.Name()
-	ctx, span := h.tracer.Start(ctx, "notifier send", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("esimflow.intent_id", in.ID), attribute.String("esimflow.channel", ch.Name())))
-	defer span.End()
+func (h *Handler) tryOn(ctx context.Context, in intent.Intent, ch Channel, m channel.Message, marks *sentMark) try {
+	id := channelClaim(in, ch)
 	claim, err := h.store.Claim(ctx, id, h.owner, h.lease)
 	if err != nil {
 		return try{err: fmt.Errorf("claim %s: %w", id, err)}
 	}
+	return h.tryClaimed(ctx, in, ch, m, claim, marks)
+}
+
+// channelClaim is the id of in's claim on ch.
+func channelClaim(in intent.Intent, ch Channel) string { return in.ID + "/" + ch.Name() }
+
+// sentMark is what a delivery leaves to write: the channel's claim to mark
+// sent, and its log entry.
+type sentMark struct {
+	claim string
+	entry store.Notification
+}
+
+// tryClaimed is tryOn once the attempt to claim the channel answered.
+func (h *Handler) tryClaimed(ctx context.Context, in intent.Intent, ch Channel, m channel.Message, claim store.Claim, marks *sentMark) try {
+	id := channelClaim(in, ch)
+	ctx, span := h.tracer.Start(ctx, "notifier send", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("esimflow.intent_id", in.ID), attribute.String("esimflow.channel", ch.Name())))
+	defer span.End()
 	switch {
 	case claim.Outcome == store.AlreadyDone && claim.State == store.ClaimSent:
 		return try{delivered: true}
@@ -95,9 +119,14 @@ func (h *Handler) tryOn(ctx context.Context, in intent.Intent, ch Channel, m cha
 		h.metrics.send(ch.Name(), store.NotificationRetriedUnknown)
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, h.sendTimeout)
-	err = ch.Send(sendCtx, m)
+	err := ch.Send(sendCtx, m)
 	cancel()
 	entry.SentAt = time.Now().UTC()
+	if err == nil && marks != nil {
+		entry.Status = string(store.ClaimSent)
+		*marks = sentMark{claim: id, entry: entry}
+		return try{delivered: true}
+	}
 	if err == nil {
 		if err := h.store.Finish(ctx, id, h.owner, store.ClaimSent); errors.Is(err, store.ErrNotOwner) {
 			// Our lease ran out while sending and another instance took over;

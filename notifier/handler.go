@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/esimflow/esimflow/notifier/channel"
@@ -37,6 +38,7 @@ type Handler struct {
 	lease       time.Duration
 	maxDeliver  int
 	wake        *waker
+	rest        sync.Map // *consume.Msg → what a batch left of its work (batch.go)
 	metrics     *metrics
 	tracer      trace.Tracer
 	log         *slog.Logger
@@ -46,6 +48,9 @@ type Handler struct {
 // still due, find the contact, route and render, send on each routed channel,
 // and turn what the sends did into an outcome.
 func (h *Handler) Handle(ctx context.Context, m *consume.Msg) consume.Outcome {
+	if rest, ok := h.handedOn(m); ok {
+		return rest(ctx)
+	}
 	o, held := h.handle(ctx, m)
 	if !woken(m) || o.Acked() {
 		return o
@@ -73,8 +78,13 @@ func (h *Handler) handle(ctx context.Context, m *consume.Msg) (o consume.Outcome
 	if !ok {
 		return o.For(string(in.Kind)), claim.Outcome == store.HeldByOther
 	}
-	// The intent's claim is ours until the lease ends; every path below
-	// finishes or releases it.
+	return h.claimed(ctx, in, claim, m)
+}
+
+// claimed is handle once the intent's claim is taken: the claim is ours
+// until the lease ends, and every path below finishes or releases it. A
+// batch (batch.go) hands on here the intents it claimed but cannot finish.
+func (h *Handler) claimed(ctx context.Context, in intent.Intent, claim store.Claim, m *consume.Msg) (o consume.Outcome, held bool) {
 	if o, ok := h.due(ctx, in, claim, m); !ok {
 		return o.For(string(in.Kind)), false
 	}
@@ -82,7 +92,7 @@ func (h *Handler) handle(ctx context.Context, m *consume.Msg) (o consume.Outcome
 	if !ok {
 		return o.For(string(in.Kind)), false
 	}
-	s := h.sendFirst(ctx, in, targets, msg)
+	s := h.sendFirst(ctx, in, targets, msg, nil)
 	return h.conclude(ctx, in, s, m).For(string(in.Kind)), len(s.failures) == 0 && !s.heldUntil.IsZero()
 }
 
@@ -120,13 +130,20 @@ func (h *Handler) ended(ctx context.Context, in intent.Intent) (string, error) {
 		return "", nil
 	case err != nil:
 		return "", fmt.Errorf("profile %s: %w", in.ICCID, err)
-	case event.Terminal(p.Status):
-		return "eSIM " + p.Status, nil
+	}
+	return endedBy(in, p), nil
+}
+
+// endedBy is ended's answer from the profile p (a batch reads its profiles
+// together).
+func endedBy(in intent.Intent, p store.Profile) string {
+	if event.Terminal(p.Status) {
+		return "eSIM " + p.Status
 	}
 	if what := intent.Replaced(in, p); what != "" {
-		return "superseded by " + what, nil
+		return "superseded by " + what
 	}
-	return "", nil
+	return ""
 }
 
 // leaseWait is how long to wait for a claim another instance holds until.

@@ -29,10 +29,16 @@ import (
 // leads to a contact.
 type Store interface {
 	store.Claims
+	store.BatchClaims
 	store.NotificationLog
+	store.BatchNotificationLog
 	store.Contacts
+	store.BatchContacts
 	store.Parking
+	store.BatchParking
 	Profile(ctx context.Context, iccid string) (store.Profile, error)
+	// ReadState reads a batch's profiles (store.BatchState).
+	ReadState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) error
 	Order(ctx context.Context, orderNo string) (store.Order, error)
 	Ping(ctx context.Context) error
 }
@@ -89,6 +95,8 @@ type Deps struct {
 type Service struct {
 	pipe     *consume.Pipeline
 	handle   consume.Handler
+	batch    consume.BatchHandler // nil: one intent at a time
+	size     int                  // of a batch
 	cons     jetstream.Consumer
 	workers  int
 	checks   []*peerCheck
@@ -202,8 +210,14 @@ func New(cfg config.Notifier, deps Deps) (*Service, error) {
 	deps.Admin.WatchConsumer(deps.Consumer)
 	log.Info("notifier ready", "channels", names(channels), "owner", deps.Owner, "contact_resolver", deps.Resolver != nil,
 		"quiet_hours", cfg.Quiet.On())
-	return &Service{pipe: pipe, handle: h.Handle, cons: deps.Consumer, workers: deps.Workers,
-		checks: checks, channels: deps.Channels, wake: wake, log: log}, nil
+	s := &Service{pipe: pipe, handle: h.Handle, cons: deps.Consumer, workers: deps.Workers,
+		checks: checks, channels: deps.Channels, wake: wake, log: log}
+	if cfg.Batch > 1 {
+		// As many intents in flight as workers, in batches (docs/adr/0015).
+		s.batch, s.size = h.HandleBatch, cfg.Batch
+		s.workers = (deps.Workers + cfg.Batch - 1) / cfg.Batch
+	}
+	return s, nil
 }
 
 // NewChannels builds the channels the configuration asks for, each behind its
@@ -270,6 +284,9 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("notifier: %w", err)
 	}
 	defer stop()
+	if s.batch != nil {
+		return s.pipe.RunBatches(ctx, s.cons, s.workers, s.size, s.batch, s.handle)
+	}
 	return s.pipe.Run(ctx, s.cons, s.workers, s.handle)
 }
 

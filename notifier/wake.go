@@ -41,10 +41,13 @@ type waker struct {
 	conn    WakeConn // nil: no wake-ups, retries alone
 	subject string
 	queue   string
-	parking store.Parking
-	pub     Publisher
-	ttl     time.Duration
-	log     *slog.Logger
+	parking interface {
+		store.Parking
+		store.BatchParking
+	}
+	pub Publisher
+	ttl time.Duration
+	log *slog.Logger
 }
 
 // parked is a message as the store keeps it while it waits.
@@ -96,6 +99,12 @@ func (w *waker) listen(ctx context.Context) (stop func(), err error) {
 			w.log.Warn("undecodable wake-up ignored", "err", err)
 			return
 		}
+		if len(keys) > 1 {
+			// A batch's wake-ups (markBatch): what is parked under them is
+			// read in one round trip; most have nothing.
+			w.wakeMany(ctx, keys)
+			return
+		}
 		for _, k := range keys {
 			if err := w.wake(ctx, k); err != nil {
 				w.log.Warn("wake-up not carried out; the waiting messages find it on their retry", "key", k, "err", err)
@@ -116,8 +125,32 @@ func (w *waker) wake(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	msgs, err := w.parking.Parked(ctx, key)
-	if err != nil || len(msgs) == 0 {
+	if err != nil {
 		return err
+	}
+	return w.release(ctx, key, msgs)
+}
+
+// wakeMany is wake for each of keys, with one read of what is parked.
+func (w *waker) wakeMany(ctx context.Context, keys []string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	parked, err := w.parking.ParkedMany(ctx, keys)
+	if err != nil {
+		w.log.Warn("wake-ups not carried out; the waiting messages find them on their retry", "keys", keys, "err", err)
+		return
+	}
+	for i, k := range keys {
+		if err := w.release(ctx, k, parked[i]); err != nil {
+			w.log.Warn("wake-up not carried out; the waiting messages find it on their retry", "key", k, "err", err)
+		}
+	}
+}
+
+// release unparks and re-publishes msgs, parked under key.
+func (w *waker) release(ctx context.Context, key string, msgs map[string][]byte) error {
+	if len(msgs) == 0 {
+		return nil
 	}
 	ids := make([]string, 0, len(msgs))
 	for id := range msgs {

@@ -174,6 +174,7 @@ type Notifier struct {
 	Webhook     Webhook
 	Resolver    Resolver
 	Workers     int
+	Batch       int
 	Locale      string
 	ContactWait time.Duration
 	TemplateDir string

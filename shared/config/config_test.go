@@ -197,8 +197,8 @@ func TestSettingsDeclaredOnce(t *testing.T) {
 			seen[s.Env] = true
 		}
 	}
-	if len(seen) != 90 {
-		t.Errorf("%d settings, want the 90 the contract, the deployments and the security defaults use", len(seen))
+	if len(seen) != 91 {
+		t.Errorf("%d settings, want the 91 the contract, the deployments and the security defaults use", len(seen))
 	}
 }
 

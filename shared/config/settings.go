@@ -275,6 +275,8 @@ func (c *Config) notifierSection() Section {
 			{Env: "ESIMFLOW_NOTIFY_WEBHOOK_RATE", Default: "20", Meaning: "webhook calls per second, per notifier instance; 0 = unlimited", field: number(&c.Notifier.Webhook.Rate, rate)},
 			{Env: "ESIMFLOW_NOTIFY_WORKERS", Default: "32", Meaning: "intents a notifier handles at once: each waits on store round trips and its channel, so more than the cores; channel rate limits still apply; 1 = one at a time",
 				field: integer(&c.Notifier.Workers, between(1, 1024))},
+			{Env: "ESIMFLOW_NOTIFY_BATCH", Default: "16", Meaning: "intents a notifier worker takes from its pull at once, claimed, checked, marked and logged with a few store round trips for the whole batch, sent concurrently; the workers are split into batches of this size, so as many intents as workers are in flight; 1 = one at a time (docs/adr/0015)",
+				field: integer(&c.Notifier.Batch, between(1, 256))},
 			{Env: "ESIMFLOW_NOTIFY_LOCALE", Default: "en", Meaning: "locale of messages to customers whose contact has none (templates fall back to English)",
 				field: text(&c.Notifier.Locale, localeTag)},
 			{Env: "ESIMFLOW_CONTACT_WAIT", Default: "15m", Meaning: "how long a message waits for its customer's contact (the checkout may register it late) before it goes to `ESIM_DLQ`",

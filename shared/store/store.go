@@ -37,9 +37,13 @@ type Store interface {
 	BatchState
 	Contacts
 	Claims
+	BatchClaims
 	NotificationLog
+	BatchNotificationLog
+	BatchContacts
 	Budgets
 	Parking
+	BatchParking
 	// Ping reports whether the backend answers; readiness uses it.
 	Ping(ctx context.Context) error
 }
