@@ -104,7 +104,7 @@ func TestStateCodecReadsJSON(t *testing.T) {
 	}
 }
 
-// BenchmarkStateCodec is what ADR 15 chose by: a profile's encode and
+// BenchmarkStateCodec is what ADR 16 chose by: a profile's encode and
 // decode (a batch reads and writes each state it changes once), with
 // encoding/json and with the state encoding. It reports CPU per operation
 // too, which other processes on the machine do not change.
