@@ -73,16 +73,29 @@ func (s plantedStore) SeenMany(ctx context.Context, keys []string) ([]bool, erro
 	if err != nil || !failpoint.Enabled("bug-seen-first") {
 		return seen, err
 	}
+	return seen, s.markUnseen(ctx, keys, seen)
+}
+
+func (s plantedStore) SeenAndReadState(ctx context.Context, keys []string, snap *store.Snapshot, orderNos, iccids []string) ([]bool, error) {
+	seen, err := s.Store.SeenAndReadState(ctx, keys, snap, orderNos, iccids)
+	if err != nil || !failpoint.Enabled("bug-seen-first") {
+		return seen, err
+	}
+	return seen, s.markUnseen(ctx, keys, seen)
+}
+
+// markUnseen marks seen the keys a check found unseen (bug-seen-first).
+func (s plantedStore) markUnseen(ctx context.Context, keys []string, seen []bool) error {
 	var mark []string
 	for i, k := range keys {
 		if !seen[i] {
 			mark = append(mark, k)
 		}
 	}
-	if len(mark) > 0 {
-		err = s.Store.MarkSeenMany(ctx, mark)
+	if len(mark) == 0 {
+		return nil
 	}
-	return seen, err
+	return s.Store.MarkSeenMany(ctx, mark)
 }
 
 // plantedPublisher crashes after an intent's PubAck.
@@ -97,6 +110,40 @@ func (p plantedPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ..
 	}
 	return ack, err
 }
+
+func (p plantedPublisher) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	f, err := p.Publisher.PublishMsgAsync(msg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return newPlantedFuture(f), nil
+}
+
+// plantedFuture crashes once its PubAck arrives, before whoever awaits it
+// sees it. The future resolves, with a PubAck or an error (the async
+// publish timeout bounds it), so its goroutine ends.
+type plantedFuture struct {
+	jetstream.PubAckFuture
+	ok  chan *jetstream.PubAck
+	err chan error
+}
+
+func newPlantedFuture(f jetstream.PubAckFuture) *plantedFuture {
+	pf := &plantedFuture{PubAckFuture: f, ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
+	go func() {
+		select {
+		case a := <-f.Ok():
+			failpoint.Inject("after-intent-puback")
+			pf.ok <- a
+		case err := <-f.Err():
+			pf.err <- err
+		}
+	}()
+	return pf
+}
+
+func (f *plantedFuture) Ok() <-chan *jetstream.PubAck { return f.ok }
+func (f *plantedFuture) Err() <-chan error            { return f.err }
 
 func failpointHandler(h consume.Handler) consume.Handler {
 	return func(ctx context.Context, m *consume.Msg) consume.Outcome {

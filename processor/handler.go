@@ -198,18 +198,72 @@ func (h *Handler) foldCopy(ctx context.Context, ev event.Event, m *consume.Msg, 
 // warns nobody.
 func now() time.Time { return time.Now() }
 
-// publishIntents publishes what a merged event asks the notifier to send,
-// carrying ctx's trace on to the notifier. Both paths, one event at a time
-// and batched, come here once the event's merge is stored; p is the state
-// the event's profile landed on.
+// publishIntents publishes what a merged event asks the notifier to send
+// and waits for their PubAcks.
 func (h *Handler) publishIntents(ctx context.Context, ev event.Event, at time.Time, p store.Profile) error {
-	for _, in := range intent.For(ev, at, merge.Land(p, ev, at, now()), h.rules) {
-		if err := h.publishIntent(ctx, in); err != nil {
-			return err
-		}
+	if err := h.awaitIntents(ctx, h.sendIntents(ctx, ev, at, p)); err != nil {
+		return err
 	}
 	h.announceLinks(ev)
 	return nil
+}
+
+// sent are an event's intents on their way to ESIM_NOTIFY: published, their
+// PubAcks not awaited yet.
+type sent struct {
+	futures []jetstream.PubAckFuture
+	ids     []string
+	kinds   []intent.Kind
+	err     error // a publish that failed at once; the intents after it were not sent
+}
+
+// sendIntents publishes what a merged event asks the notifier to send,
+// carrying ctx's trace on to the notifier, without waiting for the PubAcks:
+// awaitIntents does, so that many events' intents are in flight at once.
+// Both paths, one event at a time and batched, come here once the event's
+// merge is stored; p is the state the event's profile landed on.
+func (h *Handler) sendIntents(ctx context.Context, ev event.Event, at time.Time, p store.Profile) sent {
+	var s sent
+	for _, in := range intent.For(ev, at, merge.Land(p, ev, at, now()), h.rules) {
+		data, err := json.Marshal(in)
+		if err != nil {
+			s.err = consume.Permanent(fmt.Errorf("encode intent %s: %w", in.ID, err))
+			return s
+		}
+		msg := nats.NewMsg(h.names.NotifySubject(string(in.Kind)))
+		msg.Data = data
+		telemetry.Inject(ctx, msg.Header)
+		// The intent id is the Nats-Msg-Id: JetStream keeps one of an
+		// intent published again by a redelivery.
+		f, err := h.pub.PublishMsgAsync(msg, jetstream.WithMsgID(in.ID))
+		if err != nil {
+			s.err = fmt.Errorf("publish intent %s: %w", in.ID, err)
+			return s
+		}
+		s.futures, s.ids, s.kinds = append(s.futures, f), append(s.ids, in.ID), append(s.kinds, in.Kind)
+	}
+	return s
+}
+
+// awaitIntents waits for the PubAcks of what sendIntents published: once it
+// returns nil, every intent of the event is stored, and the event may be
+// acked (invariant 4). It waits for all of them, so that none is left
+// unawaited, and returns the first failure.
+func (h *Handler) awaitIntents(ctx context.Context, s sent) error {
+	err := s.err
+	for i, f := range s.futures {
+		select {
+		case <-f.Ok():
+			h.metrics.intents.WithLabelValues(string(s.kinds[i])).Inc()
+		case e := <-f.Err():
+			if err == nil {
+				err = fmt.Errorf("publish intent %s: %w", s.ids[i], e)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("publish intent %s: %w", s.ids[i], ctx.Err())
+		}
+	}
+	return err
 }
 
 // announceLinks wakes the messages that may have waited for the order link
@@ -265,21 +319,6 @@ func eventTime(ev event.Event, receivedAt string, stored time.Time) time.Time {
 		return t
 	}
 	return stored
-}
-
-func (h *Handler) publishIntent(ctx context.Context, in intent.Intent) error {
-	data, err := json.Marshal(in)
-	if err != nil {
-		return consume.Permanent(fmt.Errorf("encode intent %s: %w", in.ID, err))
-	}
-	msg := nats.NewMsg(h.names.NotifySubject(string(in.Kind)))
-	msg.Data = data
-	telemetry.Inject(ctx, msg.Header)
-	if _, err := h.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(in.ID)); err != nil {
-		return fmt.Errorf("publish intent %s: %w", in.ID, err)
-	}
-	h.metrics.intents.WithLabelValues(string(in.Kind)).Inc()
-	return nil
 }
 
 // observe counts what the pipeline did with each event.

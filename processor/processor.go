@@ -38,9 +38,12 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
-// Publisher publishes intents and dead letters and waits for their PubAck.
+// Publisher publishes intents and dead letters. PublishMsg waits for the
+// PubAck; PublishMsgAsync does not, so that the intents of a batch are
+// awaited together (a jetstream.JetStream is one).
 type Publisher interface {
 	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+	PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
 }
 
 // Streams opens streams by name: ESIM_EVENTS, to read an event by sequence,

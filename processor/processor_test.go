@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -30,6 +31,57 @@ func (f *failingIntents) PublishMsg(ctx context.Context, m *nats.Msg, opts ...je
 		return nil, errors.New("injected: nats timeout")
 	}
 	return f.Publisher.PublishMsg(ctx, m, opts...)
+}
+
+func (f *failingIntents) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if strings.Contains(m.Subject, "esim.notify.") && f.left.Add(-1) >= 0 {
+		return nil, errors.New("injected: nats timeout")
+	}
+	return f.Publisher.PublishMsgAsync(m, opts...)
+}
+
+// rejectedIntents has the server reject, in its PubAck, the first intent
+// published for one iccid: the publish goes out, its PubAck is an error.
+type rejectedIntents struct {
+	processor.Publisher
+	iccid    string
+	rejected atomic.Bool
+}
+
+func (f *rejectedIntents) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	var in intent.Intent
+	if json.Unmarshal(m.Data, &in) == nil && in.ICCID == f.iccid && f.rejected.CompareAndSwap(false, true) {
+		// A stream the subject is not in: JetStream answers with an error.
+		opts = append(opts, jetstream.WithExpectStream("NOT_THIS_STREAM"))
+	}
+	return f.Publisher.PublishMsgAsync(m, opts...)
+}
+
+// TestBatchPubAckErrorFailsItsEventOnly: a batch publishes its events'
+// intents together; the one whose PubAck is an error fails — it is neither
+// acked nor marked seen, and its redelivery publishes the intent — while the
+// others of the batch are acked on their first delivery.
+func TestBatchPubAckErrorFailsItsEventOnly(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	st := r.kvStore(t)
+	const events = 6
+	for i := range events {
+		r.publish(t, fmt.Sprintf(`{"eventType":"PROFILE_STATUS","iccid":"892%d","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`, i), true)
+	}
+	rej := &rejectedIntents{iccid: "8923"}
+	// Stored before the processor starts, so its first batch takes them all.
+	in := r.start(t, st, instOpts{workers: 1, batch: 32, wrap: func(p processor.Publisher) processor.Publisher { rej.Publisher = p; return rej }})
+	poll.Until(t, "every activation intent", func() bool { return len(r.streamMsgs(t, stream.Notify)) == events })
+	poll.Until(t, "all handled", func() bool { return r.quiet(t) })
+	if !rej.rejected.Load() {
+		t.Fatal("no intent was rejected: the test does not test a PubAck error")
+	}
+	if got := processedAs(in, "retry"); got != 1 {
+		t.Errorf("%d events retried, want exactly the one whose intent was rejected", got)
+	}
+	if got := processedAs(in, "applied"); got != events {
+		t.Errorf("%d events applied, want %d", got, events)
+	}
 }
 
 // TestAckLast: when the intent cannot be published the event is not acked nor

@@ -19,6 +19,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// jetstreamTimeout is how long a JetStream request waits for its answer:
+// jetstream's default for a synchronous one, which async publishes get too.
+const jetstreamTimeout = 5 * time.Second
+
 // Conn is an open NATS connection with its JetStream context, and the embedded
 // server behind it when there is one.
 type Conn struct {
@@ -103,7 +107,10 @@ func Open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger, s
 		return nil, fmt.Errorf("connect nats %s: %w", orNone(config.RedactURLs(url)), err)
 	}
 	c.NC = nc
-	js, err := jetstream.New(nc)
+	// An async publish whose PubAck never comes (a reply lost without a
+	// reconnect) fails after the time a synchronous one waits, rather than
+	// stay pending: the processor awaits its intents' PubAcks together.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(jetstreamTimeout))
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)

@@ -86,6 +86,10 @@ type BatchState interface {
 	// ReadState adds to snap each listed order and profile it does not hold
 	// yet; one that was never written comes as its zero value with the id set.
 	ReadState(ctx context.Context, snap *Snapshot, orderNos, iccids []string) error
+	// SeenAndReadState is SeenMany(keys) and ReadState(snap, orderNos,
+	// iccids) in one round trip where the backend allows: a batch's seen
+	// check and its state read need not wait for each other.
+	SeenAndReadState(ctx context.Context, keys []string, snap *Snapshot, orderNos, iccids []string) ([]bool, error)
 	// WriteState stores the listed orders and profiles of snap, each only if
 	// it is still as it was read, and returns those another writer changed in
 	// between (they are not written). On error some may be written, which is

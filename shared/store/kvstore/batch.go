@@ -3,7 +3,6 @@ package kvstore
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -43,6 +42,20 @@ func (s *Store) ReadState(ctx context.Context, snap *store.Snapshot, orderNos, i
 	return nil
 }
 
+// SeenAndReadState checks the keys, then reads the state: NATS KV has no
+// pipelines, and concurrent gets would cost more CPU than the round trips
+// they overlap on the in-process server this store serves.
+func (s *Store) SeenAndReadState(ctx context.Context, keys []string, snap *store.Snapshot, orderNos, iccids []string) ([]bool, error) {
+	seen, err := s.SeenMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ReadState(ctx, snap, orderNos, iccids); err != nil {
+		return nil, err
+	}
+	return seen, nil
+}
+
 // WriteState writes each listed value if its revision is still the one read.
 func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) (store.Lost, error) {
 	var lost store.Lost
@@ -78,7 +91,7 @@ func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, 
 // put is one compare-and-set; it reports false when another writer won, and
 // moves *ver to the new revision when it wrote.
 func (s *Store) put(ctx context.Context, key string, v any, ver *[]byte) (bool, error) {
-	b, err := json.Marshal(v)
+	b, err := store.EncodeState(v)
 	if err != nil {
 		return false, fmt.Errorf("encode: %w", err)
 	}

@@ -367,7 +367,7 @@ func get(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64,
 	if err != nil {
 		return 0, fmt.Errorf("get %s: %w", key, err)
 	}
-	if err := json.Unmarshal(entry.Value(), v); err != nil {
+	if err := store.DecodeState(entry.Value(), v); err != nil {
 		return 0, fmt.Errorf("decode %s: %w", key, err)
 	}
 	return entry.Revision(), nil
@@ -392,7 +392,7 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, zero 
 		if !changed {
 			return v, false, nil
 		}
-		b, err := json.Marshal(v)
+		b, err := store.EncodeState(v)
 		if err != nil {
 			return none, false, fmt.Errorf("encode %s: %w", key, err)
 		}
@@ -404,7 +404,7 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, zero 
 		switch {
 		case err == nil:
 			var stored T
-			if err := json.Unmarshal(b, &stored); err != nil {
+			if err := store.DecodeState(b, &stored); err != nil {
 				return none, false, fmt.Errorf("decode %s: %w", key, err)
 			}
 			return stored, true, nil

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -27,13 +26,24 @@ return 1`)
 
 // ReadState reads every order and profile snap lacks in one pipeline.
 func (s *Store) ReadState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) error {
+	_, err := s.SeenAndReadState(ctx, nil, snap, orderNos, iccids)
+	return err
+}
+
+// SeenAndReadState checks the keys and reads every order and profile snap
+// lacks in one pipeline (a Cluster client splits it by slot).
+func (s *Store) SeenAndReadState(ctx context.Context, keys []string, snap *store.Snapshot, orderNos, iccids []string) ([]bool, error) {
 	type read struct {
 		cmd   *redis.StringCmd
 		order string // or
 		iccid string
 	}
 	var reads []read
+	seen := make([]*redis.IntCmd, len(keys))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			seen[i] = p.Exists(ctx, s.key("s", k))
+		}
 		for _, no := range orderNos {
 			if _, ok := snap.Orders[no]; !ok {
 				reads = append(reads, read{cmd: p.Get(ctx, s.key("o", no)), order: no})
@@ -47,7 +57,15 @@ func (s *Store) ReadState(ctx context.Context, snap *store.Snapshot, orderNos, i
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("read %d orders and profiles: %w", len(reads), err)
+		return nil, fmt.Errorf("seen %d keys and read %d orders and profiles: %w", len(keys), len(reads), err)
+	}
+	out := make([]bool, len(keys))
+	for i, c := range seen {
+		n, err := c.Result()
+		if err != nil {
+			return nil, fmt.Errorf("seen %s: %w", keys[i], err)
+		}
+		out[i] = n == 1
 	}
 	for _, r := range reads {
 		b, err := r.cmd.Bytes()
@@ -55,30 +73,30 @@ func (s *Store) ReadState(ctx context.Context, snap *store.Snapshot, orderNos, i
 			b, err = nil, nil
 		}
 		if err != nil {
-			return fmt.Errorf("read %s: %w", r.cmd.Args()[1], err)
+			return nil, fmt.Errorf("read %s: %w", r.cmd.Args()[1], err)
 		}
 		if r.order != "" {
 			v := &store.Versioned[store.Order]{Value: store.Order{OrderNo: r.order}, Version: b}
 			if err := decodeRead(b, &v.Value); err != nil {
-				return fmt.Errorf("order %s: %w", r.order, err)
+				return nil, fmt.Errorf("order %s: %w", r.order, err)
 			}
 			snap.Orders[r.order] = v
 			continue
 		}
 		v := &store.Versioned[store.Profile]{Value: store.Profile{ICCID: r.iccid}, Version: b}
 		if err := decodeRead(b, &v.Value); err != nil {
-			return fmt.Errorf("profile %s: %w", r.iccid, err)
+			return nil, fmt.Errorf("profile %s: %w", r.iccid, err)
 		}
 		snap.Profiles[r.iccid] = v
 	}
-	return nil
+	return out, nil
 }
 
 func decodeRead(b []byte, v any) error {
 	if b == nil {
 		return nil
 	}
-	return json.Unmarshal(b, v)
+	return store.DecodeState(b, v)
 }
 
 // WriteState compare-and-sets every listed value in one pipeline.
@@ -101,7 +119,7 @@ func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, 
 		if !ok {
 			return store.Lost{}, fmt.Errorf("write order %s: not in the snapshot", no)
 		}
-		b, err := json.Marshal(v.Value)
+		b, err := store.EncodeState(v.Value)
 		if err != nil {
 			return store.Lost{}, fmt.Errorf("encode order %s: %w", no, err)
 		}
@@ -112,7 +130,7 @@ func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, 
 		if !ok {
 			return store.Lost{}, fmt.Errorf("write profile %s: not in the snapshot", iccid)
 		}
-		b, err := json.Marshal(v.Value)
+		b, err := store.EncodeState(v.Value)
 		if err != nil {
 			return store.Lost{}, fmt.Errorf("encode profile %s: %w", iccid, err)
 		}

@@ -162,7 +162,7 @@ func get(ctx context.Context, rdb redis.Cmdable, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("get %s: %w", key, err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := store.DecodeState(b, v); err != nil {
 		return fmt.Errorf("decode %s: %w", key, err)
 	}
 	return nil
@@ -190,7 +190,7 @@ func update[T any](ctx context.Context, rdb redis.UniversalClient, key string, z
 			out = v
 			return nil
 		}
-		b, err := json.Marshal(v)
+		b, err := store.EncodeState(v)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", key, err)
 		}
@@ -205,7 +205,7 @@ func update[T any](ctx context.Context, rdb redis.UniversalClient, key string, z
 			return fmt.Errorf("set %s: %w", key, err)
 		}
 		out = none
-		return json.Unmarshal(b, &out)
+		return store.DecodeState(b, &out)
 	}
 	for attempt := range maxAttempts {
 		err := rdb.Watch(ctx, round, key)

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"OddIDs", testOddIDs},
 		{"BatchState/ReadWrite", testBatchState},
 		{"BatchState/LostToAnotherWriter", testBatchStateLost},
+		{"BatchState/SeenAndReadState", testSeenAndReadState},
 		{"Seen/MarkAndCheck", testSeen},
 		{"Seen/Expires", testSeenExpires},
 		{"Seen/Batch", testSeenBatch},
@@ -442,6 +443,40 @@ func testBatchState(t *testing.T, f Factory) {
 	}
 	if _, err := s.WriteState(ctx(t), snap, []string{"o-not-read"}, nil); err == nil {
 		t.Error("WriteState of an order the snapshot lacks: no error")
+	}
+}
+
+// testSeenAndReadState: the one-round-trip read answers what SeenMany and
+// ReadState answer apart.
+func testSeenAndReadState(t *testing.T, f Factory) {
+	s := f(t, defaults)
+	if err := s.MarkSeenMany(ctx(t), []string{"a", "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateProfile(ctx(t), "p1", func(p *store.Profile) (bool, error) { p.Status = "RELEASED"; return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateOrder(ctx(t), "o1", func(o *store.Order) (bool, error) { o.Status = "GOT_RESOURCE"; return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	snap, apart := store.NewSnapshot(), store.NewSnapshot()
+	seen, err := s.SeenAndReadState(ctx(t), []string{"a", "b", "c", "d"}, snap, []string{"o1", "o2"}, []string{"p1", "p2"})
+	if err != nil || !slices.Equal(seen, []bool{true, false, true, false}) {
+		t.Fatalf("SeenAndReadState = %v, %v; want [true false true false]", seen, err)
+	}
+	if err := s.ReadState(ctx(t), apart, []string{"o1", "o2"}, []string{"p1", "p2"}); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(snap, apart) {
+		t.Errorf("SeenAndReadState's snapshot %+v differs from ReadState's %+v", snap, apart)
+	}
+	// Already held entries are not read again; no keys, no state is fine.
+	snap.Profiles["p1"].Value.Status = "HELD"
+	if seen, err := s.SeenAndReadState(ctx(t), nil, snap, nil, []string{"p1"}); err != nil || len(seen) != 0 || snap.Profiles["p1"].Value.Status != "HELD" {
+		t.Errorf("SeenAndReadState of a held entry = %v, %v, %+v", seen, err, snap.Profiles["p1"])
+	}
+	if seen, err := s.SeenAndReadState(ctx(t), []string{"c"}, store.NewSnapshot(), nil, nil); err != nil || !slices.Equal(seen, []bool{true}) {
+		t.Errorf("SeenAndReadState of keys only = %v, %v", seen, err)
 	}
 }
 
