@@ -23,6 +23,10 @@ type batchItem struct {
 	message channel.Message
 	sent    bool     // delivered: its marks are the batch's to write
 	mark    sentMark // the channel claim and log entry, when this batch sent it
+	// contact is the customer's, nil for none; found says the batch
+	// looked it up where contacts.find would.
+	contact *store.Contact
+	found   bool
 }
 
 // HandleBatch decides a batch of intents together (a consume.BatchHandler),
@@ -174,6 +178,9 @@ func (h *Handler) plain(ctx context.Context, items []*batchItem) map[*batchItem]
 		stateOf[others[i]] = st
 	}
 	err := errors.Join(errs[:]...)
+	if err == nil {
+		err = h.contactsElsewhere(ctx, items, snap, contacts)
+	}
 	if err != nil {
 		h.log.Warn("batch reads failed, intents go one by one", "intents", len(items), "err", err)
 		return nil
@@ -187,11 +194,14 @@ func (h *Handler) plain(ctx context.Context, items []*batchItem) map[*batchItem]
 			slices.ContainsFunc(in.After, func(id string) bool { return stateOf[id] == store.ClaimHeld }) {
 			continue
 		}
-		c, ok := contacts[in.TransactionID]
-		if !ok || !h.undisturbed(in, &c) {
+		if !it.found {
+			continue // found one by one (an order to read, a resolver)
+		}
+		c := it.contact
+		if !h.undisturbed(in, c) {
 			continue
 		}
-		targets, err := route(&c, h.channels, h.order)
+		targets, err := route(c, h.channels, h.order)
 		if err != nil || len(targets) == 0 {
 			continue
 		}
@@ -199,7 +209,7 @@ func (h *Handler) plain(ctx context.Context, items []*batchItem) map[*batchItem]
 		if in.Kind == intent.Activation {
 			x.install = p.Install
 		}
-		msg, err := render(h.templates, in, &c, h.locale, x)
+		msg, err := render(h.templates, in, c, h.locale, x)
 		if err != nil {
 			continue
 		}
@@ -210,7 +220,8 @@ func (h *Handler) plain(ctx context.Context, items []*batchItem) map[*batchItem]
 }
 
 // undisturbed reports whether the customer's preferences and quiet hours
-// let in go now (as preferences finds when it lets it go).
+// let in go now (as preferences finds when it lets it go); c is nil when
+// the customer has no contact.
 func (h *Handler) undisturbed(in intent.Intent, c *store.Contact) bool {
 	kind, err := templateKind(in)
 	if err != nil {
@@ -219,7 +230,85 @@ func (h *Handler) undisturbed(in intent.Intent, c *store.Contact) bool {
 	if h.quiet.critical[string(kind)] {
 		return true
 	}
-	return !slices.Contains(c.OptOut, string(kind)) && h.quiet.releaseAt(h.now(), h.quiet.location(c)).IsZero()
+	return (c == nil || !slices.Contains(c.OptOut, string(kind))) && h.quiet.releaseAt(h.now(), h.quiet.location(c)).IsZero()
+}
+
+// contactsElsewhere sets each item's contact as contacts.find would find
+// it, from byTx (the contacts under the intents' transactionIds) and, for
+// the others, the ICCID index and the transactionId the profile in snap
+// names — two more round trips for the batch, taken only when some intent
+// has no contact under its own transactionId (a deployment whose channels
+// need none: the console, a webhook). An item find would look up further
+// for (its order's transactionId, the resolver) is left not found, to go
+// on alone.
+func (h *Handler) contactsElsewhere(ctx context.Context, items []*batchItem, snap *store.Snapshot, byTx map[string]store.Contact) error {
+	var missing []*batchItem
+	var iccids []string
+	for _, it := range items {
+		if c, ok := byTx[it.in.TransactionID]; ok && it.in.TransactionID != "" {
+			it.contact, it.found = &c, true
+			continue
+		}
+		missing = append(missing, it)
+		iccids = append(iccids, it.in.ICCID)
+	}
+	if len(missing) == 0 || h.contacts.resolver != nil {
+		return nil
+	}
+	byICCID, err := h.store.ContactManyByICCID(ctx, uniq(iccids))
+	if err != nil {
+		return err
+	}
+	var txs []string
+	var later []*batchItem
+	for _, it := range missing {
+		if c, ok := byICCID[it.in.ICCID]; ok {
+			it.contact, it.found = &c, true
+			continue
+		}
+		tx, ok := profileTx(it.in, snap.Profiles[it.in.ICCID].Value)
+		switch {
+		case !ok:
+			continue // its order's transactionId to read: alone
+		case tx == "":
+			it.found = true // no contact anywhere
+			continue
+		}
+		txs = append(txs, tx)
+		later = append(later, it)
+	}
+	if len(txs) == 0 {
+		return nil
+	}
+	more, err := h.store.ContactMany(ctx, uniq(txs))
+	if err != nil {
+		return err
+	}
+	for _, it := range later {
+		tx, _ := profileTx(it.in, snap.Profiles[it.in.ICCID].Value)
+		if c, ok := more[tx]; ok {
+			it.contact = &c
+		}
+		it.found = true
+	}
+	return nil
+}
+
+// profileTx is the transactionId contacts.find tries after the intent's
+// own and the ICCID index, from the profile p: "" when it tries none; ok
+// false when it would read the profile's order for it.
+func profileTx(in intent.Intent, p store.Profile) (tx string, ok bool) {
+	if in.TransactionID != "" && in.OrderNo != "" {
+		return "", true
+	}
+	orderNo, t := orElse(in.OrderNo, p.OrderNo), orElse(in.TransactionID, p.TransactionID)
+	if t == "" && orderNo != "" {
+		return "", false
+	}
+	if t == in.TransactionID {
+		return "", true
+	}
+	return t, true
 }
 
 // sendBatch claims the first channel of each item in one round trip and

@@ -75,6 +75,30 @@ func TestBatchMixed(t *testing.T) {
 				tx, iccid := fmt.Sprintf("tx-none-%d", i), fmt.Sprintf("89040%02d", i)
 				noContact = append(noContact, intent.Intent{ID: intent.ActivationID(tx), Kind: intent.Activation, ICCID: iccid, TransactionID: tx})
 			}
+			// Contacts found elsewhere, as contacts.find finds them: by the
+			// ICCID index, and under the transactionId the profile names.
+			var elsewhere []intent.Intent
+			named := map[string]string{}
+			for i := range 3 {
+				iccid := fmt.Sprintf("89060%02d", i)
+				put(store.Contact{TransactionID: fmt.Sprintf("tx-idx-%d", i), Name: fmt.Sprintf("Ida%d", i), Email: "i@example.com",
+					Channels: []string{"console"}, ICCIDs: []string{iccid}})
+				in := intent.Intent{ID: intent.ActivationID(iccid), Kind: intent.Activation, ICCID: iccid, TransactionID: fmt.Sprintf("tx-gone-%d", i)}
+				elsewhere, named[in.ID] = append(elsewhere, in), fmt.Sprintf("Ida%d", i)
+			}
+			for i := range 3 {
+				tx, iccid := fmt.Sprintf("tx-prof-%d", i), fmt.Sprintf("89070%02d", i)
+				put(store.Contact{TransactionID: tx, Name: fmt.Sprintf("Pia%d", i), Email: "p@example.com", Channels: []string{"console"}})
+				if _, err := r.store.UpdateProfile(ctx, iccid, func(p *store.Profile) (bool, error) {
+					p.OrderNo, p.TransactionID = fmt.Sprintf("O-%d", i), tx
+					return true, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				in := intent.Intent{ID: intent.ActivationID(iccid), Kind: intent.Activation, ICCID: iccid}
+				elsewhere, named[in.ID] = append(elsewhere, in), fmt.Sprintf("Pia%d", i)
+			}
+			noContact = append(noContact, elsewhere...)
 			for copy := range 2 {
 				for _, list := range [][]intent.Intent{plain, suppressed, noContact} {
 					for _, in := range list {
@@ -109,6 +133,14 @@ func TestBatchMixed(t *testing.T) {
 			}
 			if counted.get("ClaimMany") == 0 {
 				t.Errorf("no batch claimed: %s", counted)
+			}
+			if counted.get("ContactManyByICCID") == 0 {
+				t.Errorf("no batch looked for contacts by ICCID: %s", counted)
+			}
+			for id, name := range named {
+				if !r.out.has("id="+id+" ", "Hi "+name+",") {
+					t.Errorf("%s not sent to %s", id, name)
+				}
 			}
 		})
 	}

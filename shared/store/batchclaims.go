@@ -33,6 +33,9 @@ type BatchContacts interface {
 	// ContactMany returns the contacts stored under transactionIDs, by
 	// transactionId; one with none is not in the map.
 	ContactMany(ctx context.Context, transactionIDs []string) (map[string]Contact, error)
+	// ContactManyByICCID is ContactByICCID for each of iccids, by ICCID;
+	// one with none is not in the map.
+	ContactManyByICCID(ctx context.Context, iccids []string) (map[string]Contact, error)
 }
 
 // BatchParking reads what is parked under many keys together.

@@ -141,3 +141,29 @@ func (s *Store) ParkedMany(ctx context.Context, keys []string) ([]map[string][]b
 	}
 	return out, nil
 }
+
+// ContactManyByICCID reads each ICCID's contact, a few at a time.
+func (s *Store) ContactManyByICCID(ctx context.Context, iccids []string) (map[string]store.Contact, error) {
+	found := make([]*store.Contact, len(iccids))
+	err := each(ctx, len(iccids), func(ctx context.Context, i int) error {
+		c, err := s.ContactByICCID(ctx, iccids[i])
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		found[i] = &c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]store.Contact, len(iccids))
+	for i, c := range found {
+		if c != nil {
+			out[iccids[i]] = *c
+		}
+	}
+	return out, nil
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/esimflow/esimflow/shared/store"
@@ -214,6 +215,49 @@ func (s *Store) ParkedMany(ctx context.Context, keys []string) ([]map[string][]b
 		out[i] = make(map[string][]byte, len(cmd.Val()))
 		for id, body := range cmd.Val() {
 			out[i][id] = []byte(body)
+		}
+	}
+	return out, nil
+}
+
+// ContactManyByICCID follows each ICCID's index entry to its contact, in two
+// round trips for the whole batch: the index entries, then the contacts
+// they name, kept where they still list the ICCID (as ContactByICCID).
+func (s *Store) ContactManyByICCID(ctx context.Context, iccids []string) (map[string]store.Contact, error) {
+	out := make(map[string]store.Contact, len(iccids))
+	if len(iccids) == 0 {
+		return out, nil
+	}
+	cmds := make([]*redis.StringCmd, len(iccids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, iccid := range iccids {
+			cmds[i] = p.Get(ctx, s.key("ki", iccid))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read %d contact index entries: %w", len(iccids), err)
+	}
+	txOf := make(map[string]string, len(iccids))
+	var txs []string
+	for i, cmd := range cmds {
+		tx, err := cmd.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("contact index entry of iccid %s: %w", iccids[i], err)
+		}
+		txOf[iccids[i]] = tx
+		txs = append(txs, tx)
+	}
+	contacts, err := s.ContactMany(ctx, txs)
+	if err != nil {
+		return nil, err
+	}
+	for iccid, tx := range txOf {
+		if c, ok := contacts[tx]; ok && slices.Contains(c.ICCIDs, iccid) {
+			out[iccid] = c
 		}
 	}
 	return out, nil

@@ -175,6 +175,30 @@ func testContactMany(t *testing.T, f Factory) {
 	if got, err := s.ContactMany(c, nil); err != nil || got == nil || len(got) != 0 {
 		t.Errorf("ContactMany of none = %#v, %v; want an empty map", got, err)
 	}
+
+	// By ICCID: as ContactByICCID for each, an ICCID the contact no longer
+	// lists left out.
+	moved := store.Contact{TransactionID: "tx-c", Email: "c@example.com", ICCIDs: []string{"8988000002"}}
+	if err := s.PutContact(c, moved); err != nil {
+		t.Fatal(err)
+	}
+	moved.ICCIDs = []string{"8988000003"}
+	if err := s.PutContact(c, moved); err != nil {
+		t.Fatal(err)
+	}
+	byICCID, err := s.ContactManyByICCID(c, []string{"8988000001", "8988000002", "8988000003", "8988000009"})
+	if err != nil || len(byICCID) != 2 || !sameContact(byICCID["8988000001"], b) || !sameContact(byICCID["8988000003"], moved) {
+		t.Errorf("ContactManyByICCID = %+v, %v; want 8988000001's and 8988000003's", byICCID, err)
+	}
+	for _, iccid := range []string{"8988000001", "8988000002", "8988000003"} {
+		one, err := s.ContactByICCID(c, iccid)
+		if many, ok := byICCID[iccid]; ok != (err == nil) || ok && !sameContact(one, many) {
+			t.Errorf("iccid %s: ContactByICCID %+v, %v; ContactManyByICCID %+v, %v", iccid, one, err, many, ok)
+		}
+	}
+	if got, err := s.ContactManyByICCID(c, nil); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("ContactManyByICCID of none = %#v, %v; want an empty map", got, err)
+	}
 }
 
 // testLogAppendMany: a batch of entries reads as the same entries appended
