@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/esimflow/esimflow/bench/report"
 )
 
 // wakeBenchmarks are the Go benchmarks of a waiting message's latency
@@ -60,7 +62,7 @@ func parseWake(out []byte) map[string]map[string]float64 {
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
 			continue
 		}
-		_, sub, ok := strings.Cut(trimProcsName(f[0]), "/")
+		_, sub, ok := strings.Cut(report.TrimProcs(f[0]), "/")
 		if !ok {
 			continue
 		}
@@ -77,16 +79,4 @@ func parseWake(out []byte) map[string]map[string]float64 {
 		}
 	}
 	return got
-}
-
-// trimProcsName drops the -GOMAXPROCS suffix go test adds.
-func trimProcsName(name string) string {
-	i := strings.LastIndexByte(name, '-')
-	if i < 0 {
-		return name
-	}
-	if _, err := strconv.Atoi(name[i+1:]); err != nil {
-		return name
-	}
-	return name[:i]
 }

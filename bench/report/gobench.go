@@ -30,7 +30,7 @@ func ParseGoBench(r io.Reader) ([]Micro, error) {
 		if _, err := strconv.Atoi(f[1]); err != nil {
 			continue // a benchmark's log line, not its result
 		}
-		name := trimProcs(strings.TrimPrefix(f[0], "Benchmark"))
+		name := TrimProcs(strings.TrimPrefix(f[0], "Benchmark"))
 		key := pkg + " " + name
 		i, ok := index[key]
 		if !ok {
@@ -56,8 +56,8 @@ func ParseGoBench(r io.Reader) ([]Micro, error) {
 	return out, sc.Err()
 }
 
-// trimProcs drops the -GOMAXPROCS suffix go test adds ("Key-2" → "Key").
-func trimProcs(name string) string {
+// TrimProcs drops the -GOMAXPROCS suffix go test adds ("Key-2" → "Key").
+func TrimProcs(name string) string {
 	i := strings.LastIndexByte(name, '-')
 	if i < 0 {
 		return name

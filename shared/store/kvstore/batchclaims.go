@@ -104,28 +104,7 @@ func (s *Store) AppendNotifications(ctx context.Context, ns []store.Notification
 
 // ContactMany reads each contact.
 func (s *Store) ContactMany(ctx context.Context, transactionIDs []string) (map[string]store.Contact, error) {
-	found := make([]*store.Contact, len(transactionIDs))
-	err := each(ctx, len(transactionIDs), func(ctx context.Context, i int) error {
-		c, err := s.Contact(ctx, transactionIDs[i])
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return nil
-		case err != nil:
-			return err
-		}
-		found[i] = &c
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]store.Contact, len(transactionIDs))
-	for i, c := range found {
-		if c != nil {
-			out[transactionIDs[i]] = *c
-		}
-	}
-	return out, nil
+	return contactsBy(ctx, transactionIDs, s.Contact)
 }
 
 // ParkedMany reads each key's parked bodies.
@@ -144,9 +123,15 @@ func (s *Store) ParkedMany(ctx context.Context, keys []string) ([]map[string][]b
 
 // ContactManyByICCID reads each ICCID's contact, a few at a time.
 func (s *Store) ContactManyByICCID(ctx context.Context, iccids []string) (map[string]store.Contact, error) {
-	found := make([]*store.Contact, len(iccids))
-	err := each(ctx, len(iccids), func(ctx context.Context, i int) error {
-		c, err := s.ContactByICCID(ctx, iccids[i])
+	return contactsBy(ctx, iccids, s.ContactByICCID)
+}
+
+// contactsBy reads the contact of each of keys with get, a few at a time,
+// into a map by key; one with none is left out.
+func contactsBy(ctx context.Context, keys []string, get func(context.Context, string) (store.Contact, error)) (map[string]store.Contact, error) {
+	found := make([]*store.Contact, len(keys))
+	err := each(ctx, len(keys), func(ctx context.Context, i int) error {
+		c, err := get(ctx, keys[i])
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return nil
@@ -159,10 +144,10 @@ func (s *Store) ContactManyByICCID(ctx context.Context, iccids []string) (map[st
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]store.Contact, len(iccids))
+	out := make(map[string]store.Contact, len(keys))
 	for i, c := range found {
 		if c != nil {
-			out[iccids[i]] = *c
+			out[keys[i]] = *c
 		}
 	}
 	return out, nil
