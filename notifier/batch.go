@@ -260,7 +260,7 @@ func (h *Handler) contactsElsewhere(ctx context.Context, items []*batchItem, sna
 		return err
 	}
 	var txs []string
-	var later []*batchItem
+	later := map[*batchItem]string{} // the profile's transactionId to look under
 	for _, it := range missing {
 		if c, ok := byICCID[it.in.ICCID]; ok {
 			it.contact, it.found = &c, true
@@ -275,7 +275,7 @@ func (h *Handler) contactsElsewhere(ctx context.Context, items []*batchItem, sna
 			continue
 		}
 		txs = append(txs, tx)
-		later = append(later, it)
+		later[it] = tx
 	}
 	if len(txs) == 0 {
 		return nil
@@ -284,8 +284,7 @@ func (h *Handler) contactsElsewhere(ctx context.Context, items []*batchItem, sna
 	if err != nil {
 		return err
 	}
-	for _, it := range later {
-		tx, _ := profileTx(it.in, snap.Profiles[it.in.ICCID].Value)
+	for it, tx := range later {
 		if c, ok := more[tx]; ok {
 			it.contact = &c
 		}
