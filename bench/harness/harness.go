@@ -45,6 +45,7 @@ type Config struct {
 	WorkDir  string // temporary: stores, logs, the Express app
 
 	Peers      bool   // BENCH_PEERS: build and measure the Redpanda Connect peer
+	Only       string // BENCH_ONLY: run this scenario alone (its name, e.g. all-in-one); "" runs all
 	ConnectDir string // its module (bench/connectpeer)
 
 	Progress io.Writer // one line per step
@@ -107,7 +108,9 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 	h.rdb = redis.NewClient(ropts)
 	defer h.rdb.Close()
 
-	h.express, h.noExpr = h.installExpress(ctx)
+	if cfg.Only == "" || cfg.Only == "http" {
+		h.express, h.noExpr = h.installExpress(ctx)
+	}
 	h.connect, h.noConn = h.buildConnect(ctx)
 	if h.noConn != "" {
 		h.progress("Connect peer: %s", h.noConn)
@@ -125,6 +128,9 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 			{"all-in-one", h.allInOneRun},
 			{"Connect peer", h.peerRun},
 		} {
+			if cfg.Only != "" && sc.name != cfg.Only {
+				continue
+			}
 			h.progress("run %d/%d: %s", run, cfg.Runs, sc.name)
 			if err := sc.fn(ctx); err != nil {
 				if ctx.Err() != nil {
@@ -134,6 +140,9 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 				h.progress("  failed: %v", err)
 			}
 		}
+	}
+	if cfg.Only != "" {
+		return h.document(ctx, nil), nil
 	}
 	h.progress("waiting-message latency")
 	if err := h.wakeRun(ctx); err != nil {
