@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/store"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -41,6 +42,10 @@ type Options struct {
 type Store struct {
 	state jetstream.KeyValue
 	seen  jetstream.KeyValue
+	nc    *nats.Conn // for group commits
+	// atomic says both buckets take atomic batches, so the batch methods
+	// group-commit their writes (groupcommit.go).
+	atomic bool
 }
 
 // Buckets returns the names of the state and seen buckets of a namespace.
@@ -87,7 +92,18 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, err
 	if st.TTL() != opts.SeenTTL {
 		return nil, fmt.Errorf("kv bucket %s: server kept TTL %v, asked for %v", seenName, st.TTL(), opts.SeenTTL)
 	}
-	return &Store{state: state, seen: seen}, nil
+	s := &Store{state: state, seen: seen, nc: js.Conn()}
+	if atomicBatches(js) {
+		s.atomic = true
+		for _, b := range []string{stateName, seenName} {
+			ok, err := allowAtomic(ctx, js, b)
+			if err != nil {
+				return nil, fmt.Errorf("kv bucket %s: %w", b, err)
+			}
+			s.atomic = s.atomic && ok
+		}
+	}
+	return s, nil
 }
 
 // Ping asks the server for both buckets' status.
@@ -136,8 +152,16 @@ func (s *Store) SeenMany(ctx context.Context, keys []string) ([]bool, error) {
 	return out, nil
 }
 
-// MarkSeenMany marks the keys one by one.
+// MarkSeenMany marks the keys in one group commit, or one by one when it
+// is not taken.
 func (s *Store) MarkSeenMany(ctx context.Context, keys []string) error {
+	ws := make([]write, len(keys))
+	for i, k := range keys {
+		ws[i] = write{key: token(k), value: []byte{'1'}, blind: true}
+	}
+	if _, err := s.commit(ctx, s.seen, ws); err == nil {
+		return nil
+	}
 	for _, k := range keys {
 		if err := s.MarkSeen(ctx, k); err != nil {
 			return err
@@ -208,7 +232,12 @@ func (s *Store) Finish(ctx context.Context, id, owner string, state store.ClaimS
 	if !state.Finishes() {
 		return fmt.Errorf("finish %s: %q is neither a final state nor dead_lettered", id, state)
 	}
-	return s.changeClaim(ctx, "finish", id, func(rec *store.ClaimRecord) (bool, error) {
+	return s.changeClaim(ctx, "finish", id, finishRule(owner, state))
+}
+
+// finishRule is Finish's change of a claim record.
+func finishRule(owner string, state store.ClaimState) func(*store.ClaimRecord) (bool, error) {
+	return func(rec *store.ClaimRecord) (bool, error) {
 		switch {
 		case rec.State == state:
 			return false, nil
@@ -217,7 +246,7 @@ func (s *Store) Finish(ctx context.Context, id, owner string, state store.ClaimS
 		}
 		rec.State, rec.Owner = state, ""
 		return true, nil
-	})
+	}
 }
 
 // Release frees a claim held by owner for the next attempt, keeping the
@@ -234,17 +263,22 @@ func (s *Store) Release(ctx context.Context, id, owner string) error {
 
 // changeClaim updates an existing claim record; a missing one is not ours.
 func (s *Store) changeClaim(ctx context.Context, op, id string, fn func(*store.ClaimRecord) (bool, error)) error {
-	_, _, err := update(ctx, s.state, claimKey(id), func() *store.ClaimRecord { return nil },
-		func(rec **store.ClaimRecord) (bool, error) {
-			if *rec == nil {
-				return false, store.ErrNotOwner
-			}
-			return fn(*rec)
-		})
+	_, _, err := update(ctx, s.state, claimKey(id), func() *store.ClaimRecord { return nil }, existing(fn))
 	if err != nil {
 		return fmt.Errorf("%s claim %s: %w", op, id, err)
 	}
 	return nil
+}
+
+// existing applies fn to a claim record that exists; a missing one is not
+// the caller's (store.ErrNotOwner).
+func existing(fn func(*store.ClaimRecord) (bool, error)) func(**store.ClaimRecord) (bool, error) {
+	return func(rec **store.ClaimRecord) (bool, error) {
+		if *rec == nil {
+			return false, store.ErrNotOwner
+		}
+		return fn(*rec)
+	}
 }
 
 // ClaimState reports where id stands.
@@ -264,13 +298,7 @@ func (s *Store) ClaimState(ctx context.Context, id string) (store.ClaimState, er
 // store.NotificationLogLimit.
 func (s *Store) AppendNotification(ctx context.Context, n store.Notification) error {
 	_, _, err := update(ctx, s.state, logKey(n.ICCID), func() []store.Notification { return nil },
-		func(log *[]store.Notification) (bool, error) {
-			*log = append(*log, n)
-			if over := len(*log) - store.NotificationLogLimit; over > 0 {
-				*log = (*log)[over:]
-			}
-			return true, nil
-		})
+		func(log *[]store.Notification) (bool, error) { return appendLog(log, n), nil })
 	if err != nil {
 		return fmt.Errorf("append notification %s: %w", n.ID, err)
 	}
@@ -280,6 +308,16 @@ func (s *Store) AppendNotification(ctx context.Context, n store.Notification) er
 		return fmt.Errorf("open notifications %s: %w", n.ID, err)
 	}
 	return nil
+}
+
+// appendLog appends ns to an iccid's log, keeping the newest
+// store.NotificationLogLimit; it always changes the log.
+func appendLog(log *[]store.Notification, ns ...store.Notification) bool {
+	*log = append(*log, ns...)
+	if over := len(*log) - store.NotificationLogLimit; over > 0 {
+		*log = (*log)[over:]
+	}
+	return true
 }
 
 // setOpen makes n its intent's open entry, or removes the intent's when n
