@@ -143,10 +143,8 @@ func (s *Store) put(ctx context.Context, key string, v any, ver *[]byte) (bool, 
 	var rev uint64
 	if len(*ver) == 8 {
 		rev = binary.BigEndian.Uint64(*ver)
-		rev, err = s.state.Update(ctx, key, b, rev)
-	} else {
-		rev, err = s.state.Create(ctx, key, b)
 	}
+	rev, err = s.stateW.write(ctx, write{key: key, value: b, rev: rev})
 	if lostRace(err) {
 		return false, nil
 	}

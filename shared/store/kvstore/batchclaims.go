@@ -42,7 +42,7 @@ func (s *Store) ClaimMany(ctx context.Context, ids []string, owner string, lease
 	for i, id := range ids {
 		keys[i] = claimKey(id)
 	}
-	_, err := updateMany(ctx, s, s.state, keys, func(int) *store.ClaimRecord { return nil },
+	_, err := updateMany(ctx, s.stateW, keys, func(int) *store.ClaimRecord { return nil },
 		func(i int, rec **store.ClaimRecord) (bool, error) {
 			c, next, ok := store.DecideClaim(*rec, owner, time.Now(), lease)
 			out[i] = c
@@ -73,7 +73,7 @@ func (s *Store) FinishMany(ctx context.Context, ids []string, owner string, stat
 		}
 		keys, at = append(keys, claimKey(id)), append(at, i)
 	}
-	ferrs, err := updateMany(ctx, s, s.state, keys, func(int) *store.ClaimRecord { return nil },
+	ferrs, err := updateMany(ctx, s.stateW, keys, func(int) *store.ClaimRecord { return nil },
 		func(j int, rec **store.ClaimRecord) (bool, error) {
 			return existing(finishRule(owner, states[at[j]]))(rec)
 		})
@@ -118,7 +118,7 @@ func (s *Store) AppendNotifications(ctx context.Context, ns []store.Notification
 	for i, iccid := range iccids {
 		keys[i] = logKey(iccid)
 	}
-	if _, err := updateMany(ctx, s, s.state, keys, func(int) []store.Notification { return nil },
+	if _, err := updateMany(ctx, s.stateW, keys, func(int) []store.Notification { return nil },
 		func(i int, log *[]store.Notification) (bool, error) { return appendLog(log, byICCID[iccids[i]]...), nil }); err != nil {
 		return fmt.Errorf("append %d notifications: %w", len(ns), err)
 	}
@@ -147,7 +147,7 @@ func (s *Store) AppendNotifications(ctx context.Context, ns []store.Notification
 	}
 	if _, err := s.commit(ctx, s.state, open); err != nil {
 		for _, w := range open {
-			if _, err := s.state.Put(ctx, w.key, w.value); err != nil {
+			if _, err := s.stateW.write(ctx, w); err != nil {
 				return fmt.Errorf("open notifications %s: %w", w.key, err)
 			}
 		}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/nats-io/nats.go"
@@ -181,7 +183,8 @@ func (e fnError) Error() string { return e.err.Error() }
 // own — fn again, on a fresh read — so fn must be a pure function of its
 // value, as update's. It returns fn's error per key (nil where it had
 // none); the error is that of a failed read or write.
-func updateMany[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, keys []string, zero func(i int) T, fn func(i int, v *T) (bool, error)) ([]error, error) {
+func updateMany[T any](ctx context.Context, w *committer, keys []string, zero func(i int) T, fn func(i int, v *T) (bool, error)) ([]error, error) {
+	s, kv := w.s, w.kv
 	errs := make([]error, len(keys))
 	vals := make([]T, len(keys))
 	revs := make([]uint64, len(keys))
@@ -230,7 +233,7 @@ func updateMany[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key
 	}
 	err = each(ctx, len(changed), func(ctx context.Context, j int) error {
 		i := changed[j]
-		_, _, err := update(ctx, kv, keys[i], func() T { return zero(i) }, func(v *T) (bool, error) {
+		_, _, err := update(ctx, w, keys[i], func() T { return zero(i) }, func(v *T) (bool, error) {
 			ok, err := fn(i, v)
 			if err != nil {
 				return false, fnError{err}
@@ -247,4 +250,135 @@ func updateMany[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key
 		return nil, err
 	}
 	return errs, nil
+}
+
+// committer coalesces the single-key writes goroutines make to one bucket
+// at the same time into group commits. A writer that finds no commit under
+// way leads: it commits what is queued, its own write included, and hands
+// the lead to the first writer queued behind it meanwhile; the others wait
+// for their result. A lone writer therefore writes at once, alone, and
+// concurrent writers (the notifier's intents handled one by one, many at a
+// time) share one fsync. A batch that is refused leaves each of its writers
+// to write alone, so each gets its own answer (a lost compare-and-set as
+// jetstream reports it).
+type committer struct {
+	s  *Store
+	kv jetstream.KeyValue
+
+	mu    sync.Mutex
+	queue []*pending
+	busy  bool // a writer leads
+}
+
+// pending is a queued write and, once wake is signalled, its result or the lead.
+type pending struct {
+	w        write
+	rev      uint64
+	err      error
+	finished bool // rev and err are set
+	lead     bool // its writer leads now
+	wake     chan struct{}
+}
+
+// write stores w, alone or in a group commit, and returns its revision.
+func (c *committer) write(ctx context.Context, w write) (uint64, error) {
+	if !c.s.atomic {
+		return single(ctx, c.kv, w)
+	}
+	p := &pending{w: w, wake: make(chan struct{}, 1)}
+	c.mu.Lock()
+	c.queue = append(c.queue, p)
+	if c.busy {
+		c.mu.Unlock()
+		<-p.wake
+		if !p.lead {
+			return c.result(ctx, p)
+		}
+		c.mu.Lock()
+	}
+	c.busy = true
+	for !p.finished {
+		batch := c.take()
+		c.mu.Unlock()
+		c.commitPending(ctx, batch)
+		c.mu.Lock()
+	}
+	if len(c.queue) > 0 {
+		next := c.queue[0]
+		next.lead = true
+		next.wake <- struct{}{}
+	} else {
+		c.busy = false
+	}
+	c.mu.Unlock()
+	return c.result(ctx, p)
+}
+
+// take removes from the queue the next batch: at most maxBatch writes, up
+// to the first key that repeats (a key's second compare-and-set would fail
+// the whole batch). c.mu is held.
+func (c *committer) take() []*pending {
+	keys := make(map[string]bool, len(c.queue))
+	n := 0
+	for n < len(c.queue) && n < maxBatch && !keys[c.queue[n].w.key] {
+		keys[c.queue[n].w.key] = true
+		n++
+	}
+	batch := slices.Clone(c.queue[:n])
+	c.queue = c.queue[n:]
+	return batch
+}
+
+// commitPending writes batch, one write alone, and wakes each writer but
+// the caller with its result.
+func (c *committer) commitPending(ctx context.Context, batch []*pending) {
+	if len(batch) == 1 {
+		p := batch[0]
+		p.rev, p.err = single(ctx, c.kv, p.w)
+		p.finished = true
+		signal(p.wake)
+		return
+	}
+	ws := make([]write, len(batch))
+	for i, p := range batch {
+		ws[i] = p.w
+	}
+	revs, err := c.s.commitBatch(ctx, c.kv.Bucket(), ws)
+	for i, p := range batch {
+		if err != nil {
+			p.err = errNotCommitted
+		} else {
+			p.rev = revs[i]
+		}
+		p.finished = true
+		signal(p.wake)
+	}
+}
+
+// result is p's outcome: a write of a refused batch is written alone.
+func (c *committer) result(ctx context.Context, p *pending) (uint64, error) {
+	if errors.Is(p.err, errNotCommitted) {
+		return single(ctx, c.kv, p.w)
+	}
+	return p.rev, p.err
+}
+
+// signal wakes a writer that may already have been woken (to lead).
+func signal(wake chan struct{}) {
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+}
+
+// single writes w on its own.
+func single(ctx context.Context, kv jetstream.KeyValue, w write) (uint64, error) {
+	switch {
+	case w.blind:
+		return kv.Put(ctx, w.key, w.value)
+	case w.rev == 0:
+		return kv.Create(ctx, w.key, w.value)
+	default:
+		return kv.Update(ctx, w.key, w.value, w.rev)
+	}
 }

@@ -42,7 +42,9 @@ type Options struct {
 type Store struct {
 	state jetstream.KeyValue
 	seen  jetstream.KeyValue
-	nc    *nats.Conn // for group commits
+	// The buckets' writers, which group-commit concurrent writes.
+	stateW, seenW *committer
+	nc            *nats.Conn // for group commits
 	// atomic says both buckets take atomic batches, so the batch methods
 	// group-commit their writes (groupcommit.go).
 	atomic bool
@@ -93,6 +95,7 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, err
 		return nil, fmt.Errorf("kv bucket %s: server kept TTL %v, asked for %v", seenName, st.TTL(), opts.SeenTTL)
 	}
 	s := &Store{state: state, seen: seen, nc: js.Conn()}
+	s.stateW, s.seenW = &committer{s: s, kv: state}, &committer{s: s, kv: seen}
 	if atomicBatches(js) {
 		s.atomic = true
 		for _, b := range []string{stateName, seenName} {
@@ -132,7 +135,7 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 // MarkSeen records key; the bucket's max age expires it, counted from the
 // last mark.
 func (s *Store) MarkSeen(ctx context.Context, key string) error {
-	if _, err := s.seen.Put(ctx, token(key), []byte{'1'}); err != nil {
+	if _, err := s.seenW.write(ctx, write{key: token(key), value: []byte{'1'}, blind: true}); err != nil {
 		return fmt.Errorf("mark seen %s: %w", key, err)
 	}
 	return nil
@@ -172,7 +175,7 @@ func (s *Store) MarkSeenMany(ctx context.Context, keys []string) error {
 
 // UpdateOrder is a compare-and-set read-modify-write of one order.
 func (s *Store) UpdateOrder(ctx context.Context, orderNo string, fn func(*store.Order) (bool, error)) (store.Order, error) {
-	o, _, err := update(ctx, s.state, orderKey(orderNo), func() store.Order { return store.Order{OrderNo: orderNo} }, fn)
+	o, _, err := update(ctx, s.stateW, orderKey(orderNo), func() store.Order { return store.Order{OrderNo: orderNo} }, fn)
 	if err != nil {
 		return store.Order{}, fmt.Errorf("update order %s: %w", orderNo, err)
 	}
@@ -181,7 +184,7 @@ func (s *Store) UpdateOrder(ctx context.Context, orderNo string, fn func(*store.
 
 // UpdateProfile is a compare-and-set read-modify-write of one profile.
 func (s *Store) UpdateProfile(ctx context.Context, iccid string, fn func(*store.Profile) (bool, error)) (store.Profile, error) {
-	p, _, err := update(ctx, s.state, profileKey(iccid), func() store.Profile { return store.Profile{ICCID: iccid} }, fn)
+	p, _, err := update(ctx, s.stateW, profileKey(iccid), func() store.Profile { return store.Profile{ICCID: iccid} }, fn)
 	if err != nil {
 		return store.Profile{}, fmt.Errorf("update profile %s: %w", iccid, err)
 	}
@@ -210,7 +213,7 @@ func (s *Store) Profile(ctx context.Context, iccid string) (store.Profile, error
 // is written.
 func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration) (store.Claim, error) {
 	var out store.Claim
-	_, _, err := update(ctx, s.state, claimKey(id), func() *store.ClaimRecord { return nil },
+	_, _, err := update(ctx, s.stateW, claimKey(id), func() *store.ClaimRecord { return nil },
 		func(rec **store.ClaimRecord) (bool, error) {
 			c, next, ok := store.DecideClaim(*rec, owner, time.Now(), lease)
 			out = c
@@ -263,7 +266,7 @@ func (s *Store) Release(ctx context.Context, id, owner string) error {
 
 // changeClaim updates an existing claim record; a missing one is not ours.
 func (s *Store) changeClaim(ctx context.Context, op, id string, fn func(*store.ClaimRecord) (bool, error)) error {
-	_, _, err := update(ctx, s.state, claimKey(id), func() *store.ClaimRecord { return nil }, existing(fn))
+	_, _, err := update(ctx, s.stateW, claimKey(id), func() *store.ClaimRecord { return nil }, existing(fn))
 	if err != nil {
 		return fmt.Errorf("%s claim %s: %w", op, id, err)
 	}
@@ -297,7 +300,7 @@ func (s *Store) ClaimState(ctx context.Context, id string) (store.ClaimState, er
 // AppendNotification adds an entry to the iccid's log, keeping the newest
 // store.NotificationLogLimit.
 func (s *Store) AppendNotification(ctx context.Context, n store.Notification) error {
-	_, _, err := update(ctx, s.state, logKey(n.ICCID), func() []store.Notification { return nil },
+	_, _, err := update(ctx, s.stateW, logKey(n.ICCID), func() []store.Notification { return nil },
 		func(log *[]store.Notification) (bool, error) { return appendLog(log, n), nil })
 	if err != nil {
 		return fmt.Errorf("append notification %s: %w", n.ID, err)
@@ -330,7 +333,7 @@ func (s *Store) setOpen(ctx context.Context, n store.Notification) error {
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}
-		_, err = s.state.Put(ctx, key, b)
+		_, err = s.stateW.write(ctx, write{key: key, value: b, blind: true})
 		return err
 	}
 	entry, err := s.state.Get(ctx, key)
@@ -415,8 +418,9 @@ func get(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64,
 // each round, and a round that lost to another writer is retried. It returns
 // the value as stored (decoded back from what was written, so a later read
 // equals it) and whether it wrote.
-func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, zero func() T, fn func(*T) (bool, error)) (T, bool, error) {
+func update[T any](ctx context.Context, w *committer, key string, zero func() T, fn func(*T) (bool, error)) (T, bool, error) {
 	var none T
+	kv := w.kv
 	for attempt := range maxAttempts {
 		v := zero()
 		rev, err := get(ctx, kv, key, &v)
@@ -434,11 +438,7 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, zero 
 		if err != nil {
 			return none, false, fmt.Errorf("encode %s: %w", key, err)
 		}
-		if rev == 0 {
-			_, err = kv.Create(ctx, key, b)
-		} else {
-			_, err = kv.Update(ctx, key, b, rev)
-		}
+		_, err = w.write(ctx, write{key: key, value: b, rev: rev})
 		switch {
 		case err == nil:
 			var stored T
@@ -492,7 +492,7 @@ func (s *Store) Take(ctx context.Context, budget string, limit int, per time.Dur
 	}
 	w := store.Window(time.Now(), per)
 	granted := false
-	_, _, err := update(ctx, s.state, budgetKey(budget), func() budgetRecord { return budgetRecord{} },
+	_, _, err := update(ctx, s.stateW, budgetKey(budget), func() budgetRecord { return budgetRecord{} },
 		func(r *budgetRecord) (bool, error) {
 			granted = false
 			switch {
