@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/nats-io/nats.go"
@@ -149,6 +150,12 @@ func (s *Store) commitBatch(ctx context.Context, bucket string, ws []write) ([]u
 	}
 	m := msg(last)
 	m.Header.Set(batchCommitHeader, "1")
+	if _, ok := ctx.Deadline(); !ok {
+		// As jetstream bounds a write whose context has none.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
 	resp, err := s.nc.RequestMsgWithContext(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("commit batch of %d: %w", len(ws), err)
@@ -300,7 +307,7 @@ func (c *committer) write(ctx context.Context, w write) (uint64, error) {
 	for !p.finished {
 		batch := c.take()
 		c.mu.Unlock()
-		c.commitPending(ctx, batch)
+		c.commitPending(ctx, p, batch)
 		c.mu.Lock()
 	}
 	if len(c.queue) > 0 {
@@ -329,12 +336,17 @@ func (c *committer) take() []*pending {
 	return batch
 }
 
-// commitPending writes batch, one write alone, and wakes each writer but
-// the caller with its result.
-func (c *committer) commitPending(ctx context.Context, batch []*pending) {
+// commitPending writes batch, one write alone, and wakes each writer with
+// its result. The leader (self) writes a batch of one only if it is its
+// own: another's is left to its writer, under that writer's context.
+func (c *committer) commitPending(ctx context.Context, self *pending, batch []*pending) {
 	if len(batch) == 1 {
 		p := batch[0]
-		p.rev, p.err = single(ctx, c.kv, p.w)
+		if p == self {
+			p.rev, p.err = single(ctx, c.kv, p.w)
+		} else {
+			p.err = errNotCommitted
+		}
 		p.finished = true
 		signal(p.wake)
 		return
