@@ -119,7 +119,9 @@ func (s *Store) AppendNotifications(ctx context.Context, ns []store.Notification
 		keys[i] = logKey(iccid)
 	}
 	if _, err := updateMany(ctx, s.stateW, keys, func(int) []store.Notification { return nil },
-		func(i int, log *[]store.Notification) (bool, error) { return appendLog(log, byICCID[iccids[i]]...), nil }); err != nil {
+		func(i int, log *[]store.Notification) (bool, error) {
+			return appendLog(log, byICCID[iccids[i]]...), nil
+		}); err != nil {
 		return fmt.Errorf("append %d notifications: %w", len(ns), err)
 	}
 	// The open intents, after the logs (see AppendNotification). An
