@@ -67,6 +67,8 @@ var rows = []struct{ key, group, name, unit, note string }{
 	{"stage.percore", "whole pipeline", "events/s per core, from the five together", "events/s", "1 s ÷ the row above: what one core carries with nothing else on it"},
 	{"stage.idle", "whole pipeline", "idle CPU of the five together, before the steps", "ms/s", "CPU each second with no load (per process: the notes); in every CPU-per-event row above, divided by the held rate"},
 	{"stage.loadgen", "whole pipeline", "CPU per event: the load generator", "µs", "the harness process (vegeta, signing) on the same cores, not part of esimflow"},
+	{"stage.cores", "whole pipeline", "cores busy at the highest rate held: the five and the generator", "cores", "their CPU ÷ the step's time; near the machine's cores, the pipeline is bound by CPU it shares, not by a wait"},
+	{"stage.machine", "whole pipeline", "cores busy at the highest rate held: whole machine", "cores", "every process, from /proc/stat"},
 	{"wake.aio.contact.p50", "waiting message", "all-in-one, contact last: p50", "ms", "from the contact's PUT to the mail at the SMTP server, the activation waiting for it (retries minutes apart: a wake-up sent it)"},
 	{"wake.aio.contact.p99", "waiting message", "all-in-one, contact last: p99", "ms", ""},
 	{"wake.aio.link.p50", "waiting message", "all-in-one, order link last: p50", "ms", "from posting the ORDER_STATUS to ingest (its merge and the wake-up included) to the mail"},
