@@ -103,6 +103,7 @@ func (h *Harness) pipelineRun(ctx context.Context) error {
 		}
 	}
 	h.figs.add("stage.total", total)
+	h.figs.add("stage.all", total+heldCPU[len(heldCPU)-1])
 	h.figs.add("stage.percore", 1e6/total)
 	h.figs.add("stage.cores", heldCores)
 	h.figs.add("stage.machine", heldMachine)
