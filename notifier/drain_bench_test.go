@@ -139,7 +139,7 @@ func benchDrain(b *testing.B, backend string, backlog int, contacts drainContact
 			data, _ := json.Marshal(in)
 			m := nats.NewMsg(names.NotifySubject(string(in.Kind)))
 			m.Data = data
-			if _, err := js.PublishMsgAsync(m, jetstream.WithMsgID(in.ID)); err != nil {
+			if _, err := js.PublishMsgAsync(m, jetstream.WithMsgID(in.ID), jetstream.WithStallWait(time.Minute)); err != nil {
 				b.Fatal(err)
 			}
 		}

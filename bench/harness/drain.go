@@ -71,7 +71,7 @@ func (h *Harness) publishBacklog(ctx context.Context, names stream.Names, bodies
 	}
 	for range n {
 		msg, key := ingestMsg(names, bodies.Next(), time.Now())
-		if _, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(key)); err != nil {
+		if _, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(key), jetstream.WithStallWait(time.Minute)); err != nil {
 			return fmt.Errorf("publish backlog: %w", err)
 		}
 	}
