@@ -196,7 +196,9 @@ func (h *Harness) processorDrain(ctx context.Context, names stream.Names) (rate,
 		return 0, 0, err
 	}
 	defer p.Stop()
+	profiled := h.profileAsync(ctx, names.Namespace()+"-drain", min(5*time.Second, h.cfg.Duration/2), p)
 	res := <-watch
+	<-profiled
 	if res.err != nil {
 		return 0, 0, res.err
 	}

@@ -54,8 +54,9 @@ type Config struct {
 	// micro), for working on one stage; the document then lacks the others.
 	Only []string
 	// Profile (BENCH_PROFILE) serves Go profiles from every esimflow process
-	// and saves a CPU profile of each during the first step of every
-	// pipeline run, in the work dir's profiles folder.
+	// and saves CPU profiles — ingest under full load, the processor
+	// draining, the three services over each pipeline step — in the work
+	// dir's profiles folder.
 	Profile bool
 
 	Progress io.Writer // one line per step

@@ -112,7 +112,9 @@ func (h *Harness) ingestLoad(ctx context.Context, names stream.Names, bodies *Bo
 		return Load{}, err
 	}
 	tr := h.signer.Targeter(url, bodies)
+	profiled := h.profileAsync(ctx, names.Namespace()+"-full", h.cfg.Duration-time.Second, p)
 	l := MaxLoad(ctx, tr, h.cfg.Conns, h.cfg.Duration)
+	<-profiled
 	after, err := p.Usage()
 	if err != nil {
 		return l, err

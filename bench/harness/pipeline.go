@@ -65,11 +65,7 @@ func (h *Harness) pipelineRun(ctx context.Context) error {
 		if !ok {
 			break
 		}
-		profiled := make(chan struct{})
-		go func() {
-			defer close(profiled)
-			h.profileDuring(ctx, fmt.Sprintf("%s-step%d", names.Namespace(), i+1), h.cfg.Hold-2*time.Second, ing, proc, notif)
-		}()
+		profiled := h.profileAsync(ctx, fmt.Sprintf("%s-step%d", names.Namespace(), i+1), h.cfg.Hold-2*time.Second, ing, proc, notif)
 		st, err := h.holdRate(ctx, names, tr, rate, pids)
 		<-profiled
 		if err != nil {

@@ -12,7 +12,8 @@ import (
 )
 
 // profileDuring saves a CPU profile of each of procs (esimflow binaries
-// started with their profiles served, Config.Profile) taken over d, as
+// started with their profiles served, Config.Profile: ingest under full
+// load, the processor draining, each step of the pipeline) taken over d, as
 // <work dir>/profiles/<tag>-<process>.pprof; it returns once every profile
 // is written or failed, and notes the failures. Nothing when profiles are
 // off.
@@ -40,6 +41,17 @@ func (h *Harness) profileDuring(ctx context.Context, tag string, d time.Duration
 		}
 	}
 	h.progress("  profiles in %s (%s-*.pprof)", dir, tag)
+}
+
+// profileAsync is profileDuring in the background; the channel closes when
+// it is done, which the caller waits for before it stops the processes.
+func (h *Harness) profileAsync(ctx context.Context, tag string, d time.Duration, procs ...*Process) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.profileDuring(ctx, tag, d, procs...)
+	}()
+	return done
 }
 
 func fetchProfile(ctx context.Context, admin string, d time.Duration, path string) error {
