@@ -1,7 +1,7 @@
 // Command esimbench is the benchmark harness behind `make bench`: it measures
 // every stage of esimflow against its baseline in one run, prints the Markdown
 // table and writes it to bench/results/<date>.md. BENCH_QUICK=1 makes a short
-// smoke pass; BENCH_ONLY=<scenario> (e.g. all-in-one) runs that scenario alone. `esimbench baseline-handler` is the baseline HTTP handler the
+// smoke pass. `esimbench baseline-handler` is the baseline HTTP handler the
 // harness starts as its own process.
 package main
 
@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -67,7 +68,10 @@ func bench(ctx context.Context) error {
 	cfg.NATSBin = envOr("BENCH_NATS_SERVER", "/usr/sbin/nats-server")
 	cfg.RedisBin = envOr("BENCH_REDIS_SERVER", "/usr/bin/redis-server")
 	cfg.Peers = os.Getenv("BENCH_PEERS") != ""
-	cfg.Only = os.Getenv("BENCH_ONLY")
+	cfg.Profile = os.Getenv("BENCH_PROFILE") != ""
+	if only := os.Getenv("BENCH_ONLY"); only != "" {
+		cfg.Only = strings.Split(only, ",")
+	}
 	cfg.ConnectDir = filepath.Join(repo, "bench", "connectpeer")
 	cfg.NodeBin, _ = exec.LookPath("node")
 	cfg.NPMBin, _ = exec.LookPath("npm")
@@ -94,7 +98,7 @@ func bench(ctx context.Context) error {
 	md := doc.Markdown()
 	fmt.Print(md)
 	out := filepath.Join(repo, "bench", "results", time.Now().UTC().Format("2006-01-02")+".md")
-	if cfg.Quick || cfg.Only != "" { // a partial run never replaces a full one
+	if cfg.Quick {
 		out = filepath.Join(repo, "bench", "results", "quick.md")
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
