@@ -92,7 +92,7 @@ build: ## build the binaries into ./bin
 	$(GO) build -o bin/processor ./processor/cmd/processor
 	$(GO) build -o bin/notifier ./notifier/cmd/notifier
 
-bench: build ## the benchmark harness: every stage against its baseline, table in bench/results/<date>.md (BENCH_QUICK=1: a fast pass; BENCH_PEERS=1: with the Redpanda Connect peer)
+bench: build ## the benchmark harness: every stage against its baseline, table in bench/results/<date>.md (BENCH_QUICK=1: a fast pass; BENCH_PEERS=1: with the Redpanda Connect peer; BENCH_ONLY=http,pipeline,…: those scenarios alone; BENCH_PROFILE=1: CPU profiles of the services under load)
 	$(GO) build -o bin/esimbench ./bench/cmd/esimbench
 	bin/esimbench
 

@@ -149,11 +149,15 @@ func (h *Handler) plain(ctx context.Context, items []*batchItem) map[*batchItem]
 	if len(items) == 0 {
 		return nil
 	}
-	var iccids, txs, others []string
+	var iccids, orders, txs, others []string
 	for _, it := range items {
 		iccids = append(iccids, it.in.ICCID)
 		if it.in.TransactionID != "" {
 			txs = append(txs, it.in.TransactionID)
+		} else if it.in.OrderNo != "" {
+			// The order's transactionId may be the way to its contact
+			// (contacts.find): read with the profiles, in the same trip.
+			orders = append(orders, it.in.OrderNo)
 		}
 		others = append(others, it.in.SupersededBy...)
 		others = append(others, it.in.After...)
@@ -165,7 +169,7 @@ func (h *Handler) plain(ctx context.Context, items []*batchItem) map[*batchItem]
 	others, txs = uniq(others), uniq(txs)
 	var reads sync.WaitGroup
 	var errs [3]error
-	reads.Go(func() { errs[0] = h.store.ReadState(ctx, snap, nil, uniq(iccids)) })
+	reads.Go(func() { errs[0] = h.store.ReadState(ctx, snap, uniq(orders), uniq(iccids)) })
 	if len(others) > 0 {
 		reads.Go(func() { states, errs[1] = h.store.ClaimStates(ctx, others) })
 	}
@@ -235,12 +239,13 @@ func (h *Handler) undisturbed(in intent.Intent, c *store.Contact) bool {
 
 // contactsElsewhere sets each item's contact as contacts.find would find
 // it, from byTx (the contacts under the intents' transactionIds) and, for
-// the others, the ICCID index and the transactionId the profile in snap
-// names — two more round trips for the batch, taken only when some intent
-// has no contact under its own transactionId (a deployment whose channels
-// need none: the console, a webhook). An item find would look up further
-// for (its order's transactionId, the resolver) is left not found, to go
-// on alone.
+// the others, the ICCID index and the transactionId the profile or the
+// intent's order in snap names — two more round trips for the batch, taken
+// only when some intent has no contact under its own transactionId (events
+// that carry none, as profile and usage events mostly do; a deployment
+// whose channels need none: the console, a webhook). An item find would
+// look up further for (an order only the profile names, the resolver) is
+// left not found, to go on alone.
 func (h *Handler) contactsElsewhere(ctx context.Context, items []*batchItem, snap *store.Snapshot, byTx map[string]store.Contact) error {
 	var missing []*batchItem
 	var iccids []string
@@ -266,10 +271,10 @@ func (h *Handler) contactsElsewhere(ctx context.Context, items []*batchItem, sna
 			it.contact, it.found = &c, true
 			continue
 		}
-		tx, ok := profileTx(it.in, snap.Profiles[it.in.ICCID].Value)
+		tx, ok := stateTx(it.in, snap)
 		switch {
 		case !ok:
-			continue // its order's transactionId to read: alone
+			continue // an order the batch did not read: alone
 		case tx == "":
 			it.found = true // no contact anywhere
 			continue
@@ -293,16 +298,22 @@ func (h *Handler) contactsElsewhere(ctx context.Context, items []*batchItem, sna
 	return nil
 }
 
-// profileTx is the transactionId contacts.find tries after the intent's
-// own and the ICCID index, from the profile p: "" when it tries none; ok
-// false when it would read the profile's order for it.
-func profileTx(in intent.Intent, p store.Profile) (tx string, ok bool) {
+// stateTx is the transactionId contacts.find tries after the intent's own
+// and the ICCID index, from the profile and order in snap: "" when it tries
+// none; ok false when it would read an order snap does not hold (one the
+// profile names and the intent does not).
+func stateTx(in intent.Intent, snap *store.Snapshot) (tx string, ok bool) {
 	if in.TransactionID != "" && in.OrderNo != "" {
 		return "", true
 	}
+	p := snap.Profiles[in.ICCID].Value
 	orderNo, t := orElse(in.OrderNo, p.OrderNo), orElse(in.TransactionID, p.TransactionID)
 	if t == "" && orderNo != "" {
-		return "", false
+		o, read := snap.Orders[orderNo]
+		if !read {
+			return "", false
+		}
+		t = o.Value.TransactionID
 	}
 	if t == in.TransactionID {
 		return "", true

@@ -98,6 +98,21 @@ func TestBatchMixed(t *testing.T) {
 				in := intent.Intent{ID: intent.ActivationID(iccid), Kind: intent.Activation, ICCID: iccid}
 				elsewhere, named[in.ID] = append(elsewhere, in), fmt.Sprintf("Pia%d", i)
 			}
+			// And under the transactionId of the order the intent names
+			// (profile and usage events carry no transactionId; the order's
+			// event linked it): found by the batch, not one by one.
+			for i := range 3 {
+				tx, iccid, orderNo := fmt.Sprintf("tx-ord-%d", i), fmt.Sprintf("89080%02d", i), fmt.Sprintf("OL-%d", i)
+				put(store.Contact{TransactionID: tx, Name: fmt.Sprintf("Ola%d", i), Email: "o@example.com", Channels: []string{"console"}})
+				if _, err := r.store.UpdateOrder(ctx, orderNo, func(o *store.Order) (bool, error) {
+					o.TransactionID = tx
+					return true, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				in := intent.Intent{ID: intent.ActivationID(iccid), Kind: intent.Activation, ICCID: iccid, OrderNo: orderNo}
+				elsewhere, named[in.ID] = append(elsewhere, in), fmt.Sprintf("Ola%d", i)
+			}
 			noContact = append(noContact, elsewhere...)
 			for copy := range 2 {
 				for _, list := range [][]intent.Intent{plain, suppressed, noContact} {
@@ -136,6 +151,9 @@ func TestBatchMixed(t *testing.T) {
 			}
 			if counted.get("ContactManyByICCID") == 0 {
 				t.Errorf("no batch looked for contacts by ICCID: %s", counted)
+			}
+			if n := counted.get("Order"); n != 0 {
+				t.Errorf("%d orders read one by one; the batch reads the intents' orders: %s", n, counted)
 			}
 			for id, name := range named {
 				if !r.out.has("id="+id+" ", "Hi "+name+",") {

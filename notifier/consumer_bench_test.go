@@ -60,7 +60,7 @@ func BenchmarkConsumers(b *testing.B) {
 				start := time.Now()
 				for i := range b.N {
 					for j := range backlog {
-						if _, err := js.PublishAsync(names.NotifySubject("activation"), []byte(fmt.Sprintf(`{"id":"activation:%d-%d"}`, i, j))); err != nil {
+						if _, err := js.PublishAsync(names.NotifySubject("activation"), []byte(fmt.Sprintf(`{"id":"activation:%d-%d"}`, i, j)), jetstream.WithStallWait(time.Minute)); err != nil {
 							b.Fatal(err)
 						}
 					}

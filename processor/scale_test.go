@@ -108,7 +108,7 @@ func (r *rig) publishAll(t testing.TB, bodies []string) {
 		m := nats.NewMsg(r.names.EventSubject(ev.Type))
 		m.Data = []byte(b)
 		m.Header.Set(stream.HeaderReceivedAt, received)
-		if _, err := js.PublishMsgAsync(m); err != nil {
+		if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}

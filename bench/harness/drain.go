@@ -71,7 +71,7 @@ func (h *Harness) publishBacklog(ctx context.Context, names stream.Names, bodies
 	}
 	for range n {
 		msg, key := ingestMsg(names, bodies.Next(), time.Now())
-		if _, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(key)); err != nil {
+		if _, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(key), jetstream.WithStallWait(time.Minute)); err != nil {
 			return fmt.Errorf("publish backlog: %w", err)
 		}
 	}
@@ -196,7 +196,9 @@ func (h *Harness) processorDrain(ctx context.Context, names stream.Names) (rate,
 		return 0, 0, err
 	}
 	defer p.Stop()
+	profiled := h.profileAsync(ctx, names.Namespace()+"-drain", min(5*time.Second, h.cfg.Duration/2), p)
 	res := <-watch
+	<-profiled
 	if res.err != nil {
 		return 0, 0, res.err
 	}

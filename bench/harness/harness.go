@@ -16,6 +16,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +48,16 @@ type Config struct {
 
 	Peers      bool   // BENCH_PEERS: build and measure the Redpanda Connect peer
 	ConnectDir string // its module (bench/connectpeer)
+
+	// Only, when not empty, names the scenarios to run (BENCH_ONLY, comma
+	// separated: http, drain, scaling, pipeline, all-in-one, connect, wake,
+	// micro), for working on one stage; the document then lacks the others.
+	Only []string
+	// Profile (BENCH_PROFILE) serves Go profiles from every esimflow process
+	// and saves CPU profiles — ingest under full load, the processor
+	// draining, the three services over each pipeline step — in the work
+	// dir's profiles folder.
+	Profile bool
 
 	Progress io.Writer // one line per step
 }
@@ -115,16 +127,19 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 
 	for run := 1; run <= cfg.Runs; run++ {
 		for _, sc := range []struct {
-			name string
-			fn   func(context.Context) error
+			name, key string
+			fn        func(context.Context) error
 		}{
-			{"http", h.httpRun},
-			{"drain", h.drainRun},
-			{"processor scaling", h.scaleRun},
-			{"pipeline", h.pipelineRun},
-			{"all-in-one", h.allInOneRun},
-			{"Connect peer", h.peerRun},
+			{"http", "http", h.httpRun},
+			{"drain", "drain", h.drainRun},
+			{"processor scaling", "scaling", h.scaleRun},
+			{"pipeline", "pipeline", h.pipelineRun},
+			{"all-in-one", "all-in-one", h.allInOneRun},
+			{"Connect peer", "connect", h.peerRun},
 		} {
+			if !h.runs(sc.key) {
+				continue
+			}
 			h.progress("run %d/%d: %s", run, cfg.Runs, sc.name)
 			if err := sc.fn(ctx); err != nil {
 				if ctx.Err() != nil {
@@ -135,17 +150,26 @@ func Run(ctx context.Context, cfg Config) (report.Document, error) {
 			}
 		}
 	}
-	h.progress("waiting-message latency")
-	if err := h.wakeRun(ctx); err != nil {
-		h.note("waiting-message latency: %v", err)
-		h.progress("  failed: %v", err)
+	if h.runs("wake") {
+		h.progress("waiting-message latency")
+		if err := h.wakeRun(ctx); err != nil {
+			h.note("waiting-message latency: %v", err)
+			h.progress("  failed: %v", err)
+		}
 	}
-	h.progress("micro-benchmarks")
-	micro, err := h.micro(ctx)
-	if err != nil {
-		h.note("micro-benchmarks: %v", err)
+	var micro []report.Micro
+	if h.runs("micro") {
+		h.progress("micro-benchmarks")
+		if micro, err = h.micro(ctx); err != nil {
+			h.note("micro-benchmarks: %v", err)
+		}
 	}
 	return h.document(ctx, micro), nil
+}
+
+// runs reports whether the scenario named key is to run (Config.Only).
+func (h *Harness) runs(key string) bool {
+	return len(h.cfg.Only) == 0 || slices.Contains(h.cfg.Only, key)
 }
 
 func (h *Harness) progress(format string, args ...any) {
@@ -206,6 +230,7 @@ func (h *Harness) serviceEnv(n stream.Names, httpAddr, adminAddr string) []strin
 		"ESIMFLOW_NATS_URL="+h.infra.NATSURL,
 		"ESIMFLOW_REDIS_URL="+h.infra.RedisURL,
 		"ESIMFLOW_NAMESPACE="+n.Namespace(),
+		"ESIMFLOW_PPROF="+strconv.FormatBool(h.cfg.Profile),
 	)
 }
 
@@ -267,7 +292,8 @@ func (h *Harness) launchService(name, logName string, n stream.Names, quietStdou
 	if err != nil {
 		return service{}, err
 	}
-	return service{Process: p, url: "http://" + httpAddr, admin: "http://" + adminAddr + "/readyz"}, nil
+	p.admin = "http://" + adminAddr
+	return service{Process: p, url: "http://" + httpAddr, admin: p.admin + "/readyz"}, nil
 }
 
 // lag is a consumer's backlog: messages not yet delivered plus delivered and

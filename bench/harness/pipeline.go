@@ -59,17 +59,20 @@ func (h *Harness) pipelineRun(ctx context.Context) error {
 	}
 	search := newRateSearch(ingestMax)
 	var heldCPU []float64 // CPU µs per event of each stage at the highest rate held
+	var heldCores, heldMachine float64
 	for i := range maxSteps {
 		rate, ok := search.next()
 		if !ok {
 			break
 		}
+		profiled := h.profileAsync(ctx, fmt.Sprintf("%s-step%d", names.Namespace(), i+1), h.cfg.Hold-2*time.Second, ing, proc, notif)
 		st, err := h.holdRate(ctx, names, tr, rate, pids)
+		<-profiled
 		if err != nil {
 			return err
 		}
 		if st.held && rate > search.lo {
-			heldCPU = st.cpu
+			heldCPU, heldCores, heldMachine = st.cpu, st.cores, st.machine
 		}
 		search.record(rate, st.held, st.completed)
 		line := fmt.Sprintf("%.0f req/s (%.2f × ingest alone): held", rate, rate/ingestMax)
@@ -96,7 +99,10 @@ func (h *Harness) pipelineRun(ctx context.Context) error {
 		}
 	}
 	h.figs.add("stage.total", total)
+	h.figs.add("stage.all", total+heldCPU[len(heldCPU)-1])
 	h.figs.add("stage.percore", 1e6/total)
+	h.figs.add("stage.cores", heldCores)
+	h.figs.add("stage.machine", heldMachine)
 	return nil
 }
 
@@ -192,6 +198,8 @@ type stepResult struct {
 	why       string    // when not held
 	completed float64   // events/s through the whole pipeline: answered minus lag growth
 	cpu       []float64 // CPU µs per answered event of each process, in stageKeys' order
+	cores     float64   // the pipeline's processes and the generator: their CPU ÷ the step's time
+	machine   float64   // every process of the machine, likewise
 }
 
 // holdRate offers rate for the hold time and samples the lag each second; it
@@ -201,6 +209,11 @@ func (h *Harness) holdRate(ctx context.Context, names stream.Names, tr vegeta.Ta
 	if err != nil {
 		return stepResult{}, err
 	}
+	machineBefore, err := machineBusy()
+	if err != nil {
+		return stepResult{}, err
+	}
+	start := time.Now()
 	loadc := make(chan Load, 1)
 	go func() { loadc <- RateLoad(ctx, tr, rate, h.cfg.Conns, h.cfg.Hold) }()
 	var lag []float64
@@ -213,9 +226,15 @@ func (h *Harness) holdRate(ctx context.Context, names stream.Names, tr vegeta.Ta
 			if err != nil {
 				return stepResult{}, err
 			}
-			st := stepResult{completed: l.Rate}
+			machineAfter, err := machineBusy()
+			if err != nil {
+				return stepResult{}, err
+			}
+			elapsed := time.Since(start).Seconds()
+			st := stepResult{completed: l.Rate, machine: (machineAfter - machineBefore).Seconds() / elapsed}
 			for i := range pids {
 				st.cpu = append(st.cpu, perOp(after[i]-before[i], float64(l.Requests)*l.Success))
+				st.cores += (after[i] - before[i]).Seconds() / elapsed
 			}
 			if len(lag) > 1 {
 				st.completed -= (lag[len(lag)-1] - lag[0]) / float64(len(lag)-1)

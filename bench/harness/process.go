@@ -24,6 +24,9 @@ type Process struct {
 	cmd  *exec.Cmd
 	done chan error
 	log  string
+	// admin is the admin listener's base URL of an esimflow binary, for
+	// its profiles (Config.Profile); "" for other servers.
+	admin string
 }
 
 // Start runs bin with args and extra environment, output to dir/<name>.log.

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -67,6 +68,10 @@ func bench(ctx context.Context) error {
 	cfg.NATSBin = envOr("BENCH_NATS_SERVER", "/usr/sbin/nats-server")
 	cfg.RedisBin = envOr("BENCH_REDIS_SERVER", "/usr/bin/redis-server")
 	cfg.Peers = os.Getenv("BENCH_PEERS") != ""
+	cfg.Profile = os.Getenv("BENCH_PROFILE") != ""
+	if only := os.Getenv("BENCH_ONLY"); only != "" {
+		cfg.Only = strings.Split(only, ",")
+	}
 	cfg.ConnectDir = filepath.Join(repo, "bench", "connectpeer")
 	cfg.NodeBin, _ = exec.LookPath("node")
 	cfg.NPMBin, _ = exec.LookPath("npm")
