@@ -139,10 +139,19 @@ func (h *Harness) ingestLoad(ctx context.Context, names stream.Names, bodies *Bo
 	h.figs.add("ingest.rss", mib(after.HWM))
 	h.progress("  ingest: %.0f req/s, p99 %v, RSS %.1f MiB", l.Rate, l.P99, mib(after.HWM))
 
+	halfBefore, err := p.Usage()
+	if err != nil {
+		return l, err
+	}
 	half := RateLoad(ctx, tr, halfRate, h.cfg.Conns, h.cfg.Duration)
 	if err := half.Err(); err != nil {
 		return l, fmt.Errorf("ingest at half the baseline rate: %w", err)
 	}
+	halfAfter, err := p.Usage()
+	if err != nil {
+		return l, err
+	}
+	h.figs.add("ingest.half.cpu", perOp(halfAfter.CPU-halfBefore.CPU, float64(half.Requests)*half.Success))
 	h.figs.add("ingest.half.rate", halfRate)
 	h.figs.add("ingest.half.p50", ms(half.P50))
 	h.figs.add("ingest.half.p99", ms(half.P99))

@@ -53,9 +53,10 @@ survives a power loss. ` + "`ESIMFLOW_EMBEDDED_SYNC=2m`" + ` (NATS's own default
 faster, and risks losing the events acked in the last interval if the machine
 loses power (not if only the process dies). On a cluster, use 3 replicas.
 
-Memory: unless ` + "`GOGC` or `GOMEMLIMIT`" + ` is set, ingest runs Go's collector at
-` + "`GOGC=200`" + ` (about a tenth less CPU per request for a few MiB more heap) and the
-all-in-one keeps a 100 MiB soft heap limit.
+Memory: unless ` + "`GOGC`" + ` is set, ingest runs Go's collector at ` + "`GOGC=200`" + ` (about a
+tenth less CPU per request for a few MiB more heap), and unless ` + "`GOMEMLIMIT`" + ` is set
+it keeps a 24 MiB soft memory limit (` + "`GOMEMLIMIT=off`" + ` removes it); the all-in-one
+keeps a 100 MiB one.
 
 Tracing: set the standard OpenTelemetry variables (` + "`OTEL_EXPORTER_OTLP_ENDPOINT`" + `,
 or ` + "`OTEL_TRACES_EXPORTER=otlp` with `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`" + `,

@@ -98,7 +98,8 @@ func bench(ctx context.Context) error {
 	md := doc.Markdown()
 	fmt.Print(md)
 	out := filepath.Join(repo, "bench", "results", time.Now().UTC().Format("2006-01-02")+".md")
-	if cfg.Quick {
+	if cfg.Quick || len(cfg.Only) > 0 {
+		// Not a full run: never over the dated, committed results.
 		out = filepath.Join(repo, "bench", "results", "quick.md")
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
