@@ -56,8 +56,53 @@ func (s *Store) SeenAndReadState(ctx context.Context, keys []string, snap *store
 	return seen, nil
 }
 
-// WriteState writes each listed value if its revision is still the one read.
+// WriteState writes each listed value if its revision is still the one
+// read: all of them in one group commit, or, when it is not taken (one of
+// them changed, or an older server), one by one, which tells the lost ones.
 func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) (store.Lost, error) {
+	ws := make([]write, 0, len(orderNos)+len(iccids))
+	vers := make([]*[]byte, 0, cap(ws))
+	add := func(kind, id, key string, v any, ver *[]byte) error {
+		b, err := store.EncodeState(v)
+		if err != nil {
+			return fmt.Errorf("write %s %s: encode: %w", kind, id, err)
+		}
+		var rev uint64
+		if len(*ver) == 8 {
+			rev = binary.BigEndian.Uint64(*ver)
+		}
+		ws, vers = append(ws, write{key: key, value: b, rev: rev}), append(vers, ver)
+		return nil
+	}
+	for _, no := range orderNos {
+		v, ok := snap.Orders[no]
+		if !ok {
+			return store.Lost{}, fmt.Errorf("write order %s: not in the snapshot", no)
+		}
+		if err := add("order", no, orderKey(no), v.Value, &v.Version); err != nil {
+			return store.Lost{}, err
+		}
+	}
+	for _, iccid := range iccids {
+		v, ok := snap.Profiles[iccid]
+		if !ok {
+			return store.Lost{}, fmt.Errorf("write profile %s: not in the snapshot", iccid)
+		}
+		if err := add("profile", iccid, profileKey(iccid), v.Value, &v.Version); err != nil {
+			return store.Lost{}, err
+		}
+	}
+	if revs, err := s.commit(ctx, s.state, ws); err == nil {
+		for i, rev := range revs {
+			*vers[i] = version(rev)
+		}
+		return store.Lost{}, nil
+	}
+	return s.writeStateOneByOne(ctx, snap, orderNos, iccids)
+}
+
+// writeStateOneByOne is WriteState without a group commit.
+func (s *Store) writeStateOneByOne(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) (store.Lost, error) {
 	var lost store.Lost
 	for _, no := range orderNos {
 		v, ok := snap.Orders[no]
@@ -98,10 +143,8 @@ func (s *Store) put(ctx context.Context, key string, v any, ver *[]byte) (bool, 
 	var rev uint64
 	if len(*ver) == 8 {
 		rev = binary.BigEndian.Uint64(*ver)
-		rev, err = s.state.Update(ctx, key, b, rev)
-	} else {
-		rev, err = s.state.Create(ctx, key, b)
 	}
+	rev, err = s.stateW.write(ctx, write{key: key, value: b, rev: rev})
 	if lostRace(err) {
 		return false, nil
 	}

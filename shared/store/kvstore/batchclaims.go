@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -33,36 +34,56 @@ func each(ctx context.Context, n int, fn func(ctx context.Context, i int) error)
 	return g.Wait()
 }
 
-// ClaimMany claims each id.
+// ClaimMany claims each id: the claims read a few at a time, the granted
+// ones written in one group commit (groupcommit.go).
 func (s *Store) ClaimMany(ctx context.Context, ids []string, owner string, lease time.Duration) ([]store.Claim, error) {
 	out := make([]store.Claim, len(ids))
-	err := each(ctx, len(ids), func(ctx context.Context, i int) error {
-		c, err := s.Claim(ctx, ids[i], owner, lease)
-		out[i] = c
-		return err
-	})
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = claimKey(id)
+	}
+	_, err := updateMany(ctx, s.stateW, keys, func(int) *store.ClaimRecord { return nil },
+		func(i int, rec **store.ClaimRecord) (bool, error) {
+			c, next, ok := store.DecideClaim(*rec, owner, time.Now(), lease)
+			out[i] = c
+			if ok {
+				*rec = &next
+			}
+			return ok, nil
+		})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("claim %d ids: %w", len(ids), err)
 	}
 	return out, nil
 }
 
-// FinishMany finishes each id.
+// FinishMany finishes each id as Finish does, the changed records written
+// in one group commit.
 func (s *Store) FinishMany(ctx context.Context, ids []string, owner string, states []store.ClaimState) ([]error, error) {
 	if len(ids) != len(states) {
 		return nil, fmt.Errorf("finish %d ids with %d states", len(ids), len(states))
 	}
 	errs := make([]error, len(ids))
-	err := each(ctx, len(ids), func(ctx context.Context, i int) error {
-		err := s.Finish(ctx, ids[i], owner, states[i])
-		if err == nil || errors.Is(err, store.ErrNotOwner) || !states[i].Finishes() {
-			errs[i] = err
-			return nil
+	var keys []string
+	var at []int // index in ids of each key
+	for i, id := range ids {
+		if !states[i].Finishes() {
+			errs[i] = fmt.Errorf("finish %s: %q is neither a final state nor dead_lettered", id, states[i])
+			continue
 		}
-		return err
-	})
+		keys, at = append(keys, claimKey(id)), append(at, i)
+	}
+	ferrs, err := updateMany(ctx, s.stateW, keys, func(int) *store.ClaimRecord { return nil },
+		func(j int, rec **store.ClaimRecord) (bool, error) {
+			return existing(finishRule(owner, states[at[j]]))(rec)
+		})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("finish %d claims: %w", len(keys), err)
+	}
+	for j, e := range ferrs {
+		if e != nil {
+			errs[at[j]] = fmt.Errorf("finish claim %s: %w", ids[at[j]], e)
+		}
 	}
 	return errs, nil
 }
@@ -81,8 +102,9 @@ func (s *Store) ClaimStates(ctx context.Context, ids []string) ([]store.ClaimSta
 	return out, nil
 }
 
-// AppendNotifications appends the entries of each iccid in order, the
-// iccids concurrently.
+// AppendNotifications appends each iccid's entries to its log in their
+// order, the logs written in one group commit; then sets each intent's open
+// entry by its last entry here, the open ones in one group commit too.
 func (s *Store) AppendNotifications(ctx context.Context, ns []store.Notification) error {
 	var iccids []string
 	byICCID := map[string][]store.Notification{}
@@ -92,11 +114,49 @@ func (s *Store) AppendNotifications(ctx context.Context, ns []store.Notification
 		}
 		byICCID[n.ICCID] = append(byICCID[n.ICCID], n)
 	}
-	return each(ctx, len(iccids), func(ctx context.Context, i int) error {
-		for _, n := range byICCID[iccids[i]] {
-			if err := s.AppendNotification(ctx, n); err != nil {
-				return err
+	keys := make([]string, len(iccids))
+	for i, iccid := range iccids {
+		keys[i] = logKey(iccid)
+	}
+	if _, err := updateMany(ctx, s.stateW, keys, func(int) []store.Notification { return nil },
+		func(i int, log *[]store.Notification) (bool, error) {
+			return appendLog(log, byICCID[iccids[i]]...), nil
+		}); err != nil {
+		return fmt.Errorf("append %d notifications: %w", len(ns), err)
+	}
+	// The open intents, after the logs (see AppendNotification). An
+	// intent's earlier entries here are overwritten by its last one, so
+	// only the last one is applied.
+	last := map[string]int{}
+	for i, n := range ns {
+		last[n.ID] = i
+	}
+	var open []write
+	var closing []store.Notification
+	for i, n := range ns {
+		if last[n.ID] != i {
+			continue
+		}
+		if !store.OpenStatus(n.Status) {
+			closing = append(closing, n)
+			continue
+		}
+		b, err := json.Marshal(n)
+		if err != nil {
+			return fmt.Errorf("open notifications %s: encode: %w", n.ID, err)
+		}
+		open = append(open, write{key: openKey(n.ID), value: b, blind: true})
+	}
+	if _, err := s.commit(ctx, s.state, open); err != nil {
+		for _, w := range open {
+			if _, err := s.stateW.write(ctx, w); err != nil {
+				return fmt.Errorf("open notifications %s: %w", w.key, err)
 			}
+		}
+	}
+	return each(ctx, len(closing), func(ctx context.Context, i int) error {
+		if err := s.setOpen(ctx, closing[i]); err != nil {
+			return fmt.Errorf("open notifications %s: %w", closing[i].ID, err)
 		}
 		return nil
 	})

@@ -1,9 +1,10 @@
 // Package kvstore is the store.Store on NATS KV: the embedded default, so the
 // all-in-one binary needs nothing but its own NATS server.
 //
-// It uses nothing newer than Debian's nats-server 2.9.10: no per-message TTLs
-// (2.11), no batch or counter features. Two buckets, created or updated
-// idempotently by New:
+// It needs nothing newer than Debian's nats-server 2.9.10: no per-message TTLs
+// (2.11), no counters. On 2.12 or newer it turns on atomic batch publishing on
+// its buckets' streams and group-commits its writes (below). Two buckets,
+// created or updated idempotently by New:
 //
 //	<ns>_esimflow_state   orders, profiles, contacts, claims, notification log; history 1, no TTL
 //	<ns>_esimflow_seen    the seen-set; history 1, bucket max age = SeenTTL
@@ -32,6 +33,17 @@
 // the same compare-and-set with store.DecideClaim's rules, so they agree with
 // redisstore's Lua scripts; the notification log is one JSON array per iccid,
 // appended the same way and trimmed to store.NotificationLogLimit.
+//
+// Group commit (docs/adr/0018): a single-replica file stream under
+// SyncAlways, the embedded default, fsyncs each stored message on its own,
+// but an atomic batch (2.12+) once. So the batch methods write a batch's keys
+// of one bucket as one atomic batch of those compare-and-sets, and concurrent
+// single-key writes to a bucket queue behind the one under way and go
+// together in the next (committer). A batch is all or nothing: when it is
+// refused (a key another writer changed, the server's limits) each of its
+// writes is made alone, as without group commit, so every caller gets its
+// own answer and the compare-and-set rules are unchanged. On an older server
+// every write is made alone.
 //
 // Leases are compared with the client's clock (time.Now), as in redisstore:
 // the hosts that share a store must keep their clocks in sync.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/store"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -41,6 +42,12 @@ type Options struct {
 type Store struct {
 	state jetstream.KeyValue
 	seen  jetstream.KeyValue
+	// The buckets' writers, which group-commit concurrent writes.
+	stateW, seenW *committer
+	nc            *nats.Conn // for group commits
+	// atomic says both buckets take atomic batches, so the batch methods
+	// group-commit their writes (groupcommit.go).
+	atomic bool
 }
 
 // Buckets returns the names of the state and seen buckets of a namespace.
@@ -87,7 +94,19 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, err
 	if st.TTL() != opts.SeenTTL {
 		return nil, fmt.Errorf("kv bucket %s: server kept TTL %v, asked for %v", seenName, st.TTL(), opts.SeenTTL)
 	}
-	return &Store{state: state, seen: seen}, nil
+	s := &Store{state: state, seen: seen, nc: js.Conn()}
+	s.stateW, s.seenW = &committer{s: s, kv: state}, &committer{s: s, kv: seen}
+	if atomicBatches(js) {
+		s.atomic = true
+		for _, b := range []string{stateName, seenName} {
+			ok, err := allowAtomic(ctx, js, b)
+			if err != nil {
+				return nil, fmt.Errorf("kv bucket %s: %w", b, err)
+			}
+			s.atomic = s.atomic && ok
+		}
+	}
+	return s, nil
 }
 
 // Ping asks the server for both buckets' status.
@@ -116,7 +135,7 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 // MarkSeen records key; the bucket's max age expires it, counted from the
 // last mark.
 func (s *Store) MarkSeen(ctx context.Context, key string) error {
-	if _, err := s.seen.Put(ctx, token(key), []byte{'1'}); err != nil {
+	if _, err := s.seenW.write(ctx, write{key: token(key), value: []byte{'1'}, blind: true}); err != nil {
 		return fmt.Errorf("mark seen %s: %w", key, err)
 	}
 	return nil
@@ -136,8 +155,16 @@ func (s *Store) SeenMany(ctx context.Context, keys []string) ([]bool, error) {
 	return out, nil
 }
 
-// MarkSeenMany marks the keys one by one.
+// MarkSeenMany marks the keys in one group commit, or one by one when it
+// is not taken.
 func (s *Store) MarkSeenMany(ctx context.Context, keys []string) error {
+	ws := make([]write, len(keys))
+	for i, k := range keys {
+		ws[i] = write{key: token(k), value: []byte{'1'}, blind: true}
+	}
+	if _, err := s.commit(ctx, s.seen, ws); err == nil {
+		return nil
+	}
 	for _, k := range keys {
 		if err := s.MarkSeen(ctx, k); err != nil {
 			return err
@@ -148,7 +175,7 @@ func (s *Store) MarkSeenMany(ctx context.Context, keys []string) error {
 
 // UpdateOrder is a compare-and-set read-modify-write of one order.
 func (s *Store) UpdateOrder(ctx context.Context, orderNo string, fn func(*store.Order) (bool, error)) (store.Order, error) {
-	o, _, err := update(ctx, s.state, orderKey(orderNo), func() store.Order { return store.Order{OrderNo: orderNo} }, fn)
+	o, _, err := update(ctx, s.stateW, orderKey(orderNo), func() store.Order { return store.Order{OrderNo: orderNo} }, fn)
 	if err != nil {
 		return store.Order{}, fmt.Errorf("update order %s: %w", orderNo, err)
 	}
@@ -157,7 +184,7 @@ func (s *Store) UpdateOrder(ctx context.Context, orderNo string, fn func(*store.
 
 // UpdateProfile is a compare-and-set read-modify-write of one profile.
 func (s *Store) UpdateProfile(ctx context.Context, iccid string, fn func(*store.Profile) (bool, error)) (store.Profile, error) {
-	p, _, err := update(ctx, s.state, profileKey(iccid), func() store.Profile { return store.Profile{ICCID: iccid} }, fn)
+	p, _, err := update(ctx, s.stateW, profileKey(iccid), func() store.Profile { return store.Profile{ICCID: iccid} }, fn)
 	if err != nil {
 		return store.Profile{}, fmt.Errorf("update profile %s: %w", iccid, err)
 	}
@@ -186,7 +213,7 @@ func (s *Store) Profile(ctx context.Context, iccid string) (store.Profile, error
 // is written.
 func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration) (store.Claim, error) {
 	var out store.Claim
-	_, _, err := update(ctx, s.state, claimKey(id), func() *store.ClaimRecord { return nil },
+	_, _, err := update(ctx, s.stateW, claimKey(id), func() *store.ClaimRecord { return nil },
 		func(rec **store.ClaimRecord) (bool, error) {
 			c, next, ok := store.DecideClaim(*rec, owner, time.Now(), lease)
 			out = c
@@ -208,7 +235,12 @@ func (s *Store) Finish(ctx context.Context, id, owner string, state store.ClaimS
 	if !state.Finishes() {
 		return fmt.Errorf("finish %s: %q is neither a final state nor dead_lettered", id, state)
 	}
-	return s.changeClaim(ctx, "finish", id, func(rec *store.ClaimRecord) (bool, error) {
+	return s.changeClaim(ctx, "finish", id, finishRule(owner, state))
+}
+
+// finishRule is Finish's change of a claim record.
+func finishRule(owner string, state store.ClaimState) func(*store.ClaimRecord) (bool, error) {
+	return func(rec *store.ClaimRecord) (bool, error) {
 		switch {
 		case rec.State == state:
 			return false, nil
@@ -217,7 +249,7 @@ func (s *Store) Finish(ctx context.Context, id, owner string, state store.ClaimS
 		}
 		rec.State, rec.Owner = state, ""
 		return true, nil
-	})
+	}
 }
 
 // Release frees a claim held by owner for the next attempt, keeping the
@@ -234,17 +266,22 @@ func (s *Store) Release(ctx context.Context, id, owner string) error {
 
 // changeClaim updates an existing claim record; a missing one is not ours.
 func (s *Store) changeClaim(ctx context.Context, op, id string, fn func(*store.ClaimRecord) (bool, error)) error {
-	_, _, err := update(ctx, s.state, claimKey(id), func() *store.ClaimRecord { return nil },
-		func(rec **store.ClaimRecord) (bool, error) {
-			if *rec == nil {
-				return false, store.ErrNotOwner
-			}
-			return fn(*rec)
-		})
+	_, _, err := update(ctx, s.stateW, claimKey(id), func() *store.ClaimRecord { return nil }, existing(fn))
 	if err != nil {
 		return fmt.Errorf("%s claim %s: %w", op, id, err)
 	}
 	return nil
+}
+
+// existing applies fn to a claim record that exists; a missing one is not
+// the caller's (store.ErrNotOwner).
+func existing(fn func(*store.ClaimRecord) (bool, error)) func(**store.ClaimRecord) (bool, error) {
+	return func(rec **store.ClaimRecord) (bool, error) {
+		if *rec == nil {
+			return false, store.ErrNotOwner
+		}
+		return fn(*rec)
+	}
 }
 
 // ClaimState reports where id stands.
@@ -263,14 +300,8 @@ func (s *Store) ClaimState(ctx context.Context, id string) (store.ClaimState, er
 // AppendNotification adds an entry to the iccid's log, keeping the newest
 // store.NotificationLogLimit.
 func (s *Store) AppendNotification(ctx context.Context, n store.Notification) error {
-	_, _, err := update(ctx, s.state, logKey(n.ICCID), func() []store.Notification { return nil },
-		func(log *[]store.Notification) (bool, error) {
-			*log = append(*log, n)
-			if over := len(*log) - store.NotificationLogLimit; over > 0 {
-				*log = (*log)[over:]
-			}
-			return true, nil
-		})
+	_, _, err := update(ctx, s.stateW, logKey(n.ICCID), func() []store.Notification { return nil },
+		func(log *[]store.Notification) (bool, error) { return appendLog(log, n), nil })
 	if err != nil {
 		return fmt.Errorf("append notification %s: %w", n.ID, err)
 	}
@@ -280,6 +311,16 @@ func (s *Store) AppendNotification(ctx context.Context, n store.Notification) er
 		return fmt.Errorf("open notifications %s: %w", n.ID, err)
 	}
 	return nil
+}
+
+// appendLog appends ns to an iccid's log, keeping the newest
+// store.NotificationLogLimit; it always changes the log.
+func appendLog(log *[]store.Notification, ns ...store.Notification) bool {
+	*log = append(*log, ns...)
+	if over := len(*log) - store.NotificationLogLimit; over > 0 {
+		*log = (*log)[over:]
+	}
+	return true
 }
 
 // setOpen makes n its intent's open entry, or removes the intent's when n
@@ -292,7 +333,7 @@ func (s *Store) setOpen(ctx context.Context, n store.Notification) error {
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}
-		_, err = s.state.Put(ctx, key, b)
+		_, err = s.stateW.write(ctx, write{key: key, value: b, blind: true})
 		return err
 	}
 	entry, err := s.state.Get(ctx, key)
@@ -377,8 +418,9 @@ func get(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64,
 // each round, and a round that lost to another writer is retried. It returns
 // the value as stored (decoded back from what was written, so a later read
 // equals it) and whether it wrote.
-func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, zero func() T, fn func(*T) (bool, error)) (T, bool, error) {
+func update[T any](ctx context.Context, w *committer, key string, zero func() T, fn func(*T) (bool, error)) (T, bool, error) {
 	var none T
+	kv := w.kv
 	for attempt := range maxAttempts {
 		v := zero()
 		rev, err := get(ctx, kv, key, &v)
@@ -396,11 +438,7 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, zero 
 		if err != nil {
 			return none, false, fmt.Errorf("encode %s: %w", key, err)
 		}
-		if rev == 0 {
-			_, err = kv.Create(ctx, key, b)
-		} else {
-			_, err = kv.Update(ctx, key, b, rev)
-		}
+		_, err = w.write(ctx, write{key: key, value: b, rev: rev})
 		switch {
 		case err == nil:
 			var stored T
@@ -454,7 +492,7 @@ func (s *Store) Take(ctx context.Context, budget string, limit int, per time.Dur
 	}
 	w := store.Window(time.Now(), per)
 	granted := false
-	_, _, err := update(ctx, s.state, budgetKey(budget), func() budgetRecord { return budgetRecord{} },
+	_, _, err := update(ctx, s.stateW, budgetKey(budget), func() budgetRecord { return budgetRecord{} },
 		func(r *budgetRecord) (bool, error) {
 			granted = false
 			switch {

@@ -24,7 +24,7 @@ var _ store.Parking = (*Store)(nil)
 // Park records body as id's under key until ttl passes.
 func (s *Store) Park(ctx context.Context, key, id string, body []byte, ttl time.Duration) error {
 	now := time.Now()
-	_, _, err := update(ctx, s.state, parkingKey(key), func() map[string]parkedEntry { return map[string]parkedEntry{} },
+	_, _, err := update(ctx, s.stateW, parkingKey(key), func() map[string]parkedEntry { return map[string]parkedEntry{} },
 		func(m *map[string]parkedEntry) (bool, error) {
 			dropExpired(*m, now)
 			(*m)[id] = parkedEntry{Body: body, Expires: now.Add(ttl).UnixMilli()}
@@ -53,7 +53,7 @@ func (s *Store) Parked(ctx context.Context, key string) (map[string][]byte, erro
 // Unpark removes ids from key.
 func (s *Store) Unpark(ctx context.Context, key string, ids ...string) error {
 	now := time.Now()
-	_, _, err := update(ctx, s.state, parkingKey(key), func() map[string]parkedEntry { return map[string]parkedEntry{} },
+	_, _, err := update(ctx, s.stateW, parkingKey(key), func() map[string]parkedEntry { return map[string]parkedEntry{} },
 		func(m *map[string]parkedEntry) (bool, error) {
 			n := len(*m)
 			for _, id := range ids {

@@ -1,0 +1,396 @@
+package kvstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/esimflow/esimflow/shared/store"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Group commit (docs/adr/0018): a nats-server of 2.12 or newer stores an
+// atomic batch of messages to a single-replica file stream with one fsync,
+// where it fsyncs every other message on its own (SyncAlways, the embedded
+// default). The batch methods therefore write a batch's keys of one bucket
+// as one atomic batch of compare-and-sets, and fall back to writing them one
+// by one when the batch is not taken: an older server (Debian's 2.9.10), a
+// key another writer changed since it was read (the batch is all or
+// nothing), the server's limits on batches in flight. The fallback is the
+// same code the single-key methods run, so a batch that was refused, or
+// whose outcome is unknown, ends as if it had never been tried.
+
+// Atomic batch headers (nats-server 2.12, ADR-50).
+const (
+	batchIDHeader     = "Nats-Batch-Id"
+	batchSeqHeader    = "Nats-Batch-Sequence"
+	batchCommitHeader = "Nats-Batch-Commit"
+)
+
+// maxBatch bounds the messages of one atomic batch, well below the server's
+// default limit of 1000.
+const maxBatch = 500
+
+// write is one key of a group commit: its new value, and the revision the
+// key must still be at (0: absent) unless blind.
+type write struct {
+	key   string
+	value []byte
+	rev   uint64
+	blind bool // a plain put, as MarkSeen's
+}
+
+// atomicBatches reports whether the server js is connected to takes atomic
+// batches: 2.12 or newer.
+func atomicBatches(js jetstream.JetStream) bool {
+	v := strings.TrimPrefix(js.Conn().ConnectedServerVersion(), "v")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return major > 2 || major == 2 && minor >= 12
+}
+
+// allowAtomic turns on atomic batch publishing on a bucket's stream, which
+// KeyValueConfig cannot say, and reports whether the server kept it.
+func allowAtomic(ctx context.Context, js jetstream.JetStream, bucket string) (bool, error) {
+	name := "KV_" + bucket
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", name, err)
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.AllowAtomicPublish {
+		return true, nil
+	}
+	cfg.AllowAtomicPublish = true
+	info, err := js.UpdateStream(ctx, cfg)
+	if err != nil {
+		return false, fmt.Errorf("allow atomic publish on %s: %w", name, err)
+	}
+	return info.CachedInfo().Config.AllowAtomicPublish, nil
+}
+
+// batchAck is the server's answer to a batch's commit.
+type batchAck struct {
+	Seq   uint64 `json:"seq"`
+	Count int    `json:"count"`
+	Error *struct {
+		Code        int    `json:"code"`
+		ErrCode     int    `json:"err_code"`
+		Description string `json:"description"`
+	} `json:"error"`
+}
+
+// errNotCommitted says a group commit was not taken; the caller writes its
+// keys one by one.
+var errNotCommitted = errors.New("group commit not taken")
+
+// commit writes ws to the bucket kv as atomic batches of at most maxBatch
+// and returns each key's new revision. Any failure is errNotCommitted,
+// wrapping the reason: nothing of a refused batch was written, and the
+// outcome of a batch whose answer was lost is unknown (its compare-and-sets
+// make a second write of it fail, which the caller's fallback reads as a
+// lost race and redoes). A batch of one key is not worth the batch's
+// overhead on the server, so it is refused at once.
+func (s *Store) commit(ctx context.Context, kv jetstream.KeyValue, ws []write) ([]uint64, error) {
+	if !s.atomic || len(ws) < 2 {
+		return nil, errNotCommitted
+	}
+	revs := make([]uint64, 0, len(ws))
+	for len(ws) > 0 {
+		n := min(len(ws), maxBatch)
+		r, err := s.commitBatch(ctx, kv.Bucket(), ws[:n])
+		if err != nil {
+			// Keys of earlier batches are written; writing them again
+			// fails their compare-and-set, which the caller's fallback
+			// takes as lost and redoes (or, blind, writes again).
+			return nil, fmt.Errorf("%w: %w", errNotCommitted, err)
+		}
+		revs, ws = append(revs, r...), ws[n:]
+	}
+	return revs, nil
+}
+
+// commitBatch publishes ws as one atomic batch and waits for its commit.
+// The server stores a committed batch under consecutive sequences (its
+// commit holds the stream's isolation lock throughout), so the last
+// sequence gives every key's revision.
+func (s *Store) commitBatch(ctx context.Context, bucket string, ws []write) ([]uint64, error) {
+	id := nuid.Next()
+	msg := func(i int) *nats.Msg {
+		w := ws[i]
+		m := nats.NewMsg("$KV." + bucket + "." + w.key)
+		m.Data = w.value
+		m.Header.Set(batchIDHeader, id)
+		m.Header.Set(batchSeqHeader, strconv.Itoa(i+1))
+		if !w.blind {
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(w.rev, 10))
+		}
+		return m
+	}
+	last := len(ws) - 1
+	for i := range last {
+		if err := s.nc.PublishMsg(msg(i)); err != nil {
+			return nil, fmt.Errorf("publish %s: %w", ws[i].key, err)
+		}
+	}
+	m := msg(last)
+	m.Header.Set(batchCommitHeader, "1")
+	if _, ok := ctx.Deadline(); !ok {
+		// As jetstream bounds a write whose context has none.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
+	resp, err := s.nc.RequestMsgWithContext(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("commit batch of %d: %w", len(ws), err)
+	}
+	var ack batchAck
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return nil, fmt.Errorf("commit batch of %d: decode answer: %w", len(ws), err)
+	}
+	if ack.Error != nil {
+		return nil, fmt.Errorf("commit batch of %d: %s (%d)", len(ws), ack.Error.Description, ack.Error.ErrCode)
+	}
+	if ack.Count != len(ws) || ack.Seq < uint64(len(ws)) {
+		return nil, fmt.Errorf("commit batch of %d: server stored %d, last at %d", len(ws), ack.Count, ack.Seq)
+	}
+	revs := make([]uint64, len(ws))
+	for i := range revs {
+		revs[i] = ack.Seq - uint64(last-i)
+	}
+	return revs, nil
+}
+
+// fnError carries an error of updateMany's fn through update, so that it is
+// told from a failed read or write.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// updateMany is update for many keys of one bucket with their writes
+// group-committed: it reads every key (a few at a time), runs fn on each
+// value, and commits the changed ones together. When the commit is not
+// taken, or a key repeats, each key fn changed goes through update on its
+// own — fn again, on a fresh read — so fn must be a pure function of its
+// value, as update's. It returns fn's error per key (nil where it had
+// none); the error is that of a failed read or write.
+func updateMany[T any](ctx context.Context, w *committer, keys []string, zero func(i int) T, fn func(i int, v *T) (bool, error)) ([]error, error) {
+	s, kv := w.s, w.kv
+	errs := make([]error, len(keys))
+	vals := make([]T, len(keys))
+	revs := make([]uint64, len(keys))
+	err := each(ctx, len(keys), func(ctx context.Context, i int) error {
+		vals[i] = zero(i)
+		rev, err := get(ctx, kv, keys[i], &vals[i])
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		revs[i] = rev
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var (
+		ws      []write
+		changed []int
+		seen    = make(map[string]bool, len(keys))
+		repeats bool
+	)
+	for i, key := range keys {
+		repeats = repeats || seen[key]
+		seen[key] = true
+		ok, err := fn(i, &vals[i])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if !ok {
+			continue
+		}
+		b, err := store.EncodeState(vals[i])
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", key, err)
+		}
+		ws, changed = append(ws, write{key: key, value: b, rev: revs[i]}), append(changed, i)
+	}
+	if len(ws) == 0 {
+		return errs, nil
+	}
+	if !repeats {
+		if _, err := s.commit(ctx, kv, ws); err == nil {
+			return errs, nil
+		}
+	}
+	err = each(ctx, len(changed), func(ctx context.Context, j int) error {
+		i := changed[j]
+		_, _, err := update(ctx, w, keys[i], func() T { return zero(i) }, func(v *T) (bool, error) {
+			ok, err := fn(i, v)
+			if err != nil {
+				return false, fnError{err}
+			}
+			return ok, nil
+		})
+		if fe, ok := errors.AsType[fnError](err); ok {
+			errs[i] = fe.err
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// committer coalesces the single-key writes goroutines make to one bucket
+// at the same time into group commits. A writer that finds no commit under
+// way leads: it commits what is queued, its own write included, and hands
+// the lead to the first writer queued behind it meanwhile; the others wait
+// for their result. A lone writer therefore writes at once, alone, and
+// concurrent writers (the notifier's intents handled one by one, many at a
+// time) share one fsync. A batch that is refused leaves each of its writers
+// to write alone, so each gets its own answer (a lost compare-and-set as
+// jetstream reports it).
+type committer struct {
+	s  *Store
+	kv jetstream.KeyValue
+
+	mu    sync.Mutex
+	queue []*pending
+	busy  bool // a writer leads
+}
+
+// pending is a queued write and, once wake is signalled, its result or the lead.
+type pending struct {
+	w        write
+	rev      uint64
+	err      error
+	finished bool // rev and err are set
+	lead     bool // its writer leads now
+	wake     chan struct{}
+}
+
+// write stores w, alone or in a group commit, and returns its revision.
+func (c *committer) write(ctx context.Context, w write) (uint64, error) {
+	if !c.s.atomic {
+		return single(ctx, c.kv, w)
+	}
+	p := &pending{w: w, wake: make(chan struct{}, 1)}
+	c.mu.Lock()
+	c.queue = append(c.queue, p)
+	if c.busy {
+		c.mu.Unlock()
+		<-p.wake
+		if !p.lead {
+			return c.result(ctx, p)
+		}
+		c.mu.Lock()
+	}
+	c.busy = true
+	for !p.finished {
+		batch := c.take()
+		c.mu.Unlock()
+		c.commitPending(ctx, p, batch)
+		c.mu.Lock()
+	}
+	if len(c.queue) > 0 {
+		next := c.queue[0]
+		next.lead = true
+		next.wake <- struct{}{}
+	} else {
+		c.busy = false
+	}
+	c.mu.Unlock()
+	return c.result(ctx, p)
+}
+
+// take removes from the queue the next batch: at most maxBatch writes, up
+// to the first key that repeats (a key's second compare-and-set would fail
+// the whole batch). c.mu is held.
+func (c *committer) take() []*pending {
+	keys := make(map[string]bool, len(c.queue))
+	n := 0
+	for n < len(c.queue) && n < maxBatch && !keys[c.queue[n].w.key] {
+		keys[c.queue[n].w.key] = true
+		n++
+	}
+	batch := slices.Clone(c.queue[:n])
+	c.queue = c.queue[n:]
+	return batch
+}
+
+// commitPending writes batch, one write alone, and wakes each writer with
+// its result. The leader (self) writes a batch of one only if it is its
+// own: another's is left to its writer, under that writer's context.
+func (c *committer) commitPending(ctx context.Context, self *pending, batch []*pending) {
+	if len(batch) == 1 {
+		p := batch[0]
+		if p == self {
+			p.rev, p.err = single(ctx, c.kv, p.w)
+		} else {
+			p.err = errNotCommitted
+		}
+		p.finished = true
+		signal(p.wake)
+		return
+	}
+	ws := make([]write, len(batch))
+	for i, p := range batch {
+		ws[i] = p.w
+	}
+	revs, err := c.s.commitBatch(ctx, c.kv.Bucket(), ws)
+	for i, p := range batch {
+		if err != nil {
+			p.err = errNotCommitted
+		} else {
+			p.rev = revs[i]
+		}
+		p.finished = true
+		signal(p.wake)
+	}
+}
+
+// result is p's outcome: a write of a refused batch is written alone.
+func (c *committer) result(ctx context.Context, p *pending) (uint64, error) {
+	if errors.Is(p.err, errNotCommitted) {
+		return single(ctx, c.kv, p.w)
+	}
+	return p.rev, p.err
+}
+
+// signal wakes a writer that may already have been woken (to lead).
+func signal(wake chan struct{}) {
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+}
+
+// single writes w on its own.
+func single(ctx context.Context, kv jetstream.KeyValue, w write) (uint64, error) {
+	switch {
+	case w.blind:
+		return kv.Put(ctx, w.key, w.value)
+	case w.rev == 0:
+		return kv.Create(ctx, w.key, w.value)
+	default:
+		return kv.Update(ctx, w.key, w.value, w.rev)
+	}
+}
