@@ -34,7 +34,7 @@
 // redisstore's Lua scripts; the notification log is one JSON array per iccid,
 // appended the same way and trimmed to store.NotificationLogLimit.
 //
-// Group commit (docs/adr/0018): a single-replica file stream under
+// Group commit (docs/adr/0017): a single-replica file stream under
 // SyncAlways, the embedded default, fsyncs each stored message on its own,
 // but an atomic batch (2.12+) once. So the batch methods write a batch's keys
 // of one bucket as one atomic batch of those compare-and-sets, and concurrent

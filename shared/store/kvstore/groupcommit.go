@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-// Group commit (docs/adr/0018): a nats-server of 2.12 or newer stores an
+// Group commit (docs/adr/0017): a nats-server of 2.12 or newer stores an
 // atomic batch of messages to a single-replica file stream with one fsync,
 // where it fsyncs every other message on its own (SyncAlways, the embedded
 // default). The batch methods therefore write a batch's keys of one bucket
