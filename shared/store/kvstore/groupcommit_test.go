@@ -20,60 +20,44 @@ import (
 // on ESIMFLOW_TEST_NATS_URL's (Debian's 2.9.10: never taken, so the batch
 // methods write one by one).
 func TestGroupCommit(t *testing.T) {
-	for name, start := range map[string]func(testing.TB) *natstest.Server{
-		"embedded": natstest.StartEmbedded,
-		"external": natstest.External,
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv := start(t)
-			js, err := jetstream.New(srv.Connect(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ns := testns.New(t)
-			srv.RemoveNamespace(t, ns)
-			ctx := context.Background()
-			s, err := New(ctx, js, Options{Namespace: ns, SeenTTL: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if name == "embedded" && !s.atomic {
-				t.Fatalf("server %s: group commit off", js.Conn().ConnectedServerVersion())
-			}
-			ws := []write{{key: "a", value: []byte("1")}, {key: "b", value: []byte("2")}, {key: "c", value: []byte("3"), blind: true}}
-			revs, err := s.commit(ctx, s.state, ws)
-			if !s.atomic {
-				if !errors.Is(err, errNotCommitted) {
-					t.Fatalf("commit on %s = %v, want errNotCommitted", js.Conn().ConnectedServerVersion(), err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("commit: %v", err)
-			}
-			for i, w := range ws {
-				e, err := s.state.Get(ctx, w.key)
-				if err != nil || e.Revision() != revs[i] || string(e.Value()) != string(w.value) {
-					t.Errorf("%s after commit: %v, %v; want %q at revision %d", w.key, e, err, w.value, revs[i])
-				}
-			}
-			// "a" moved on since revision 0: the batch is refused whole.
-			_, err = s.commit(ctx, s.state, []write{{key: "d", value: []byte("4")}, {key: "a", value: []byte("5")}})
+	onEachServer(t, func(t *testing.T, name string, s *Store, js jetstream.JetStream) {
+		ctx := context.Background()
+		if name == "embedded" && !s.atomic {
+			t.Fatalf("server %s: group commit off", js.Conn().ConnectedServerVersion())
+		}
+		ws := []write{{key: "a", value: []byte("1")}, {key: "b", value: []byte("2")}, {key: "c", value: []byte("3"), blind: true}}
+		revs, err := s.commit(ctx, s.state, ws)
+		if !s.atomic {
 			if !errors.Is(err, errNotCommitted) {
-				t.Fatalf("commit with a stale revision = %v, want errNotCommitted", err)
+				t.Fatalf("commit on %s = %v, want errNotCommitted", js.Conn().ConnectedServerVersion(), err)
 			}
-			if _, err := s.state.Get(ctx, "d"); !errors.Is(err, jetstream.ErrKeyNotFound) {
-				t.Errorf("d after a refused batch: %v, want not found", err)
+			return
+		}
+		if err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		for i, w := range ws {
+			e, err := s.state.Get(ctx, w.key)
+			if err != nil || e.Revision() != revs[i] || string(e.Value()) != string(w.value) {
+				t.Errorf("%s after commit: %v, %v; want %q at revision %d", w.key, e, err, w.value, revs[i])
 			}
-			if e, err := s.state.Get(ctx, "a"); err != nil || string(e.Value()) != "1" {
-				t.Errorf("a after a refused batch: %v, %v; want 1", e, err)
-			}
-			// The revisions commit returned are the ones to update at.
-			if _, err := s.commit(ctx, s.state, []write{{key: "a", value: []byte("6"), rev: revs[0]}, {key: "b", value: []byte("7"), rev: revs[1]}}); err != nil {
-				t.Errorf("commit at the returned revisions: %v", err)
-			}
-		})
-	}
+		}
+		// "a" moved on since revision 0: the batch is refused whole.
+		_, err = s.commit(ctx, s.state, []write{{key: "d", value: []byte("4")}, {key: "a", value: []byte("5")}})
+		if !errors.Is(err, errNotCommitted) {
+			t.Fatalf("commit with a stale revision = %v, want errNotCommitted", err)
+		}
+		if _, err := s.state.Get(ctx, "d"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("d after a refused batch: %v, want not found", err)
+		}
+		if e, err := s.state.Get(ctx, "a"); err != nil || string(e.Value()) != "1" {
+			t.Errorf("a after a refused batch: %v, %v; want 1", e, err)
+		}
+		// The revisions commit returned are the ones to update at.
+		if _, err := s.commit(ctx, s.state, []write{{key: "a", value: []byte("6"), rev: revs[0]}, {key: "b", value: []byte("7"), rev: revs[1]}}); err != nil {
+			t.Errorf("commit at the returned revisions: %v", err)
+		}
+	})
 }
 
 // TestCommitterConcurrent has many goroutines write at once through one
@@ -81,57 +65,41 @@ func TestGroupCommit(t *testing.T) {
 // as if it had written alone — the fresh ones written at the revision
 // returned, the stale ones a lost race and nothing written.
 func TestCommitterConcurrent(t *testing.T) {
-	for name, start := range map[string]func(testing.TB) *natstest.Server{
-		"embedded": natstest.StartEmbedded,
-		"external": natstest.External,
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv := start(t)
-			js, err := jetstream.New(srv.Connect(t))
+	onEachServer(t, func(t *testing.T, name string, s *Store, js jetstream.JetStream) {
+		ctx := context.Background()
+		const n = 64
+		for i := range n {
+			if i%4 == 0 { // written already: a create of it is stale
+				if _, err := s.state.Put(ctx, fmt.Sprintf("k%d", i), []byte("old")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		revs, errs := make([]uint64, n), make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				revs[i], errs[i] = s.stateW.write(ctx, write{key: fmt.Sprintf("k%d", i), value: []byte("new")})
+			})
+		}
+		wg.Wait()
+		for i := range n {
+			key := fmt.Sprintf("k%d", i)
+			e, err := s.state.Get(ctx, key)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s: %v", key, err)
 			}
-			ns := testns.New(t)
-			srv.RemoveNamespace(t, ns)
-			ctx := context.Background()
-			s, err := New(ctx, js, Options{Namespace: ns, SeenTTL: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			const n = 64
-			for i := range n {
-				if i%4 == 0 { // written already: a create of it is stale
-					if _, err := s.state.Put(ctx, fmt.Sprintf("k%d", i), []byte("old")); err != nil {
-						t.Fatal(err)
-					}
+			if i%4 == 0 {
+				if !lostRace(errs[i]) || string(e.Value()) != "old" {
+					t.Errorf("stale %s: write error %v, value %q; want a lost race and old", key, errs[i], e.Value())
 				}
+				continue
 			}
-			revs, errs := make([]uint64, n), make([]error, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					revs[i], errs[i] = s.stateW.write(ctx, write{key: fmt.Sprintf("k%d", i), value: []byte("new")})
-				})
+			if errs[i] != nil || e.Revision() != revs[i] || string(e.Value()) != "new" {
+				t.Errorf("%s: write = %d, %v; stored %q at %d", key, revs[i], errs[i], e.Value(), e.Revision())
 			}
-			wg.Wait()
-			for i := range n {
-				key := fmt.Sprintf("k%d", i)
-				e, err := s.state.Get(ctx, key)
-				if err != nil {
-					t.Fatalf("%s: %v", key, err)
-				}
-				if i%4 == 0 {
-					if !lostRace(errs[i]) || string(e.Value()) != "old" {
-						t.Errorf("stale %s: write error %v, value %q; want a lost race and old", key, errs[i], e.Value())
-					}
-					continue
-				}
-				if errs[i] != nil || e.Revision() != revs[i] || string(e.Value()) != "new" {
-					t.Errorf("%s: write = %d, %v; stored %q at %d", key, revs[i], errs[i], e.Value(), e.Revision())
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // BenchmarkGroupCommit runs the batch methods' writes and concurrent
@@ -203,6 +171,31 @@ func BenchmarkGroupCommit(b *testing.B) {
 				wg.Wait()
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/write")
+		})
+	}
+}
+
+// onEachServer runs run on a store of the newest server (group commit on)
+// and of ESIMFLOW_TEST_NATS_URL's (Debian's 2.9.10: off), named embedded
+// and external.
+func onEachServer(t *testing.T, run func(t *testing.T, name string, s *Store, js jetstream.JetStream)) {
+	for name, start := range map[string]func(testing.TB) *natstest.Server{
+		"embedded": natstest.StartEmbedded,
+		"external": natstest.External,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := start(t)
+			js, err := jetstream.New(srv.Connect(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns := testns.New(t)
+			srv.RemoveNamespace(t, ns)
+			s, err := New(context.Background(), js, Options{Namespace: ns, SeenTTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, name, s, js)
 		})
 	}
 }
