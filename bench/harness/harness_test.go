@@ -95,41 +95,10 @@ func TestFindHotBenchmarks(t *testing.T) {
 // its servers, the baseline handler under a short load (every answered
 // request is in the stream), a backlog, and the tuned consumer draining it.
 func TestBaselineAndTunedConsumer(t *testing.T) {
-	const natsBin, redisBin = "/usr/sbin/nats-server", "/usr/bin/redis-server"
-	for _, bin := range []string{natsBin, redisBin} {
-		if _, err := os.Stat(bin); err != nil {
-			t.Skipf("%s not installed: the harness needs it (%v)", bin, err)
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	infra, err := StartInfra(ctx, dir, natsBin, redisBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(infra.Stop)
-	nc, err := nats.Connect(infra.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ropts, err := redis.ParseURL(infra.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(ropts)
-	t.Cleanup(func() { _ = rdb.Close() })
-	signer, err := NewSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &Harness{cfg: Config{Conns: 4, Duration: 300 * time.Millisecond, Backlog: 500, WorkDir: dir},
-		infra: infra, nc: nc, js: js, rdb: rdb, signer: signer, figs: figures{}}
+	h := testHarness(ctx, t, Config{Conns: 4, Duration: 300 * time.Millisecond, Backlog: 500})
+	infra, js, rdb, signer := h.infra, h.js, h.rdb, h.signer
 
 	names, bodies := h.namespace("test")
 	if _, _, err := stream.Ensure(ctx, js, names, limits); err != nil {
@@ -286,38 +255,18 @@ func TestConnectConfigsLint(t *testing.T) {
 // signature is wrong is refused and not stored. Without this its figure could
 // measure a pipeline that checks nothing.
 func TestConnectIngestChecks(t *testing.T) {
-	const natsBin, redisBin = "/usr/sbin/nats-server", "/usr/bin/redis-server"
 	bin, err := filepath.Abs("../../bin/connectpeer")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []string{bin, natsBin, redisBin} {
-		if _, err := os.Stat(b); err != nil {
-			t.Skipf("%s not there (BENCH_PEERS=1 make bench builds the peer): %v", b, err)
-		}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("%s not there (BENCH_PEERS=1 make bench builds the peer): %v", bin, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	infra, err := StartInfra(ctx, dir, natsBin, redisBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(infra.Stop)
-	nc, err := nats.Connect(infra.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := NewSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &Harness{cfg: Config{WorkDir: dir}, infra: infra, js: js, signer: signer, connect: bin}
+	h := testHarness(ctx, t, Config{})
+	h.connect = bin
+	js, signer := h.js, h.signer
 	names, bodies := h.namespace("test")
 	if _, _, err := stream.Ensure(ctx, js, names, limits); err != nil {
 		t.Fatal(err)
@@ -387,20 +336,53 @@ func TestConnectIngestChecks(t *testing.T) {
 // backlog and measures every process it names: the processors, NATS and
 // Redis (when bin/processor is built, as make bench does).
 func TestScaleDrainTwoProcessors(t *testing.T) {
-	const natsBin, redisBin = "/usr/sbin/nats-server", "/usr/bin/redis-server"
 	binDir, err := filepath.Abs("../../bin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []string{filepath.Join(binDir, "processor"), natsBin, redisBin} {
-		if _, err := os.Stat(b); err != nil {
-			t.Skipf("%s not there (make build puts esimflow's binaries in bin/): %v", b, err)
-		}
+	if _, err := os.Stat(filepath.Join(binDir, "processor")); err != nil {
+		t.Skipf("bin/processor not there (make build puts esimflow's binaries in bin/): %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	infra, err := StartInfra(ctx, dir, natsBin, redisBin)
+	h := testHarness(ctx, t, Config{Backlog: 2000, BinDir: binDir})
+	st, err := h.scaleDrain(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.instances != 2 || !(st.rate > 0) || !(st.cores > 0) || !(st.machine > 0) {
+		t.Errorf("drain %+v: want 2 instances, a rate, cores busy in them and in the machine", st)
+	}
+	for i, v := range st.perEvent {
+		if !(v > 0) {
+			t.Errorf("CPU per event %d (processors, NATS, Redis) is %v", i, v)
+		}
+	}
+}
+
+func TestParseWake(t *testing.T) {
+	out := []byte("goos: linux\npkg: github.com/esimflow/esimflow/cmd/esimflow/allinone\n" +
+		"BenchmarkWakeLatency/contact_last-2         	       5	  43084366 ns/op	        47.00 max_ms	        35.00 p50_ms	        47.00 p99_ms\n" +
+		"BenchmarkWakeLatency/link_last-2            	       5	  54404089 ns/op	        60.00 max_ms	        44.00 p50_ms	        60.00 p99_ms\nPASS\n")
+	got := parseWake(out)
+	if got["contact_last"]["p99_ms"] != 47 || got["link_last"]["p50_ms"] != 44 || len(got) != 2 {
+		t.Errorf("parsed %v", got)
+	}
+}
+
+// testHarness starts a harness's servers (the machine's nats-server and
+// redis-server, skipping the test without them) and connections, with cfg
+// and a work dir of the test's own.
+func testHarness(ctx context.Context, t *testing.T, cfg Config) *Harness {
+	t.Helper()
+	const natsBin, redisBin = "/usr/sbin/nats-server", "/usr/bin/redis-server"
+	for _, bin := range []string{natsBin, redisBin} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Skipf("%s not installed: the harness needs it (%v)", bin, err)
+		}
+	}
+	cfg.WorkDir = t.TempDir()
+	infra, err := StartInfra(ctx, cfg.WorkDir, natsBin, redisBin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,28 +406,5 @@ func TestScaleDrainTwoProcessors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Harness{cfg: Config{Backlog: 2000, WorkDir: dir, BinDir: binDir},
-		infra: infra, nc: nc, js: js, rdb: rdb, signer: signer, figs: figures{}}
-	st, err := h.scaleDrain(ctx, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.instances != 2 || !(st.rate > 0) || !(st.cores > 0) || !(st.machine > 0) {
-		t.Errorf("drain %+v: want 2 instances, a rate, cores busy in them and in the machine", st)
-	}
-	for i, v := range st.perEvent {
-		if !(v > 0) {
-			t.Errorf("CPU per event %d (processors, NATS, Redis) is %v", i, v)
-		}
-	}
-}
-
-func TestParseWake(t *testing.T) {
-	out := []byte("goos: linux\npkg: github.com/esimflow/esimflow/cmd/esimflow/allinone\n" +
-		"BenchmarkWakeLatency/contact_last-2         	       5	  43084366 ns/op	        47.00 max_ms	        35.00 p50_ms	        47.00 p99_ms\n" +
-		"BenchmarkWakeLatency/link_last-2            	       5	  54404089 ns/op	        60.00 max_ms	        44.00 p50_ms	        60.00 p99_ms\nPASS\n")
-	got := parseWake(out)
-	if got["contact_last"]["p99_ms"] != 47 || got["link_last"]["p50_ms"] != 44 || len(got) != 2 {
-		t.Errorf("parsed %v", got)
-	}
+	return &Harness{cfg: cfg, infra: infra, nc: nc, js: js, rdb: rdb, signer: signer, figs: figures{}}
 }
