@@ -50,17 +50,7 @@ func BenchmarkWebhook(b *testing.B) {
 				env["ESIMFLOW_INGEST_ALLOW_CIDRS"] = "203.0.113.0/24"
 				env["ESIMFLOW_INGEST_TRUSTED_PROXIES"] = "192.0.2.0/24"
 			}
-			cfg, err := config.Load(func(k string) string { return env[k] })
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := stream.Ensure(b.Context(), js, stream.NewNames(ns), stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
-				b.Fatal(err)
-			}
-			s, err := New(cfg.Ingest, Deps{Publisher: js, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				b.Fatal(err)
-			}
+			s, _ := benchServer(b, js, env)
 			sw, _ := verify.NewStandardWebhooks([]string{secret}, time.Minute, time.Now)
 			h := s.srv.Handler
 			// ~300-byte bodies, each a distinct event, as in the reference figures.
@@ -161,4 +151,23 @@ func BenchmarkProviderWebhook(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// benchServer is ingest as env configures it (ESIMFLOW_NAMESPACE included),
+// its streams made on js, logs discarded; and that configuration.
+func benchServer(b *testing.B, js jetstream.JetStream, env map[string]string) (*Service, config.Ingest) {
+	b.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := stream.NewNames(env["ESIMFLOW_NAMESPACE"])
+	if _, _, err := stream.Ensure(b.Context(), js, names, stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(cfg.Ingest, Deps{Publisher: js, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, cfg.Ingest
 }

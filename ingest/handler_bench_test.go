@@ -19,7 +19,6 @@ import (
 
 	"github.com/esimflow/esimflow/ingest/verify"
 	"github.com/esimflow/esimflow/shared/admin"
-	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/natstest"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/testns"
@@ -48,17 +47,7 @@ func BenchmarkServeWebhook(b *testing.B) {
 		"ESIMFLOW_INGEST_HMAC_SECRETS": secret,
 		"ESIMFLOW_INGEST_ALLOW_CIDRS":  "127.0.0.0/8",
 	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := stream.Ensure(b.Context(), js, stream.NewNames(ns), stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
-		b.Fatal(err)
-	}
-	s, err := New(cfg.Ingest, Deps{Publisher: js, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, cfg := benchServer(b, js, env)
 	sw, _ := verify.NewStandardWebhooks([]string{secret}, time.Minute, time.Now)
 
 	// Every request a distinct event with its own id, made before the clock
@@ -123,7 +112,7 @@ func BenchmarkServeWebhook(b *testing.B) {
 	// ingest's own work alone: the same handler with a publisher that
 	// answers at once, so the figure is what ingest adds to a publish,
 	// without the network's and the server's noise.
-	own, err := New(cfg.Ingest, Deps{Publisher: answering{}, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	own, err := New(cfg, Deps{Publisher: answering{}, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
