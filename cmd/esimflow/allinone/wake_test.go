@@ -2,7 +2,6 @@ package allinone_test
 
 import (
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -21,20 +20,6 @@ import (
 func wakeEnv(t testing.TB, srv *smtptest.Server) map[string]string {
 	return map[string]string{"ESIMFLOW_DATA_DIR": t.TempDir(), "ESIMFLOW_SMTP_URL": "smtp://" + srv.Addr,
 		"ESIMFLOW_EMAIL_FROM": "Shop <care@shop.example>", "ESIMFLOW_CONTACT_WAIT": "15m", "ESIMFLOW_MAX_DELIVER": "3"}
-}
-
-func putContact(t testing.TB, api, tx, body string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, api+"/v1/contacts/"+tx, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT contact %s: %s", tx, resp.Status)
-	}
 }
 
 // waiting reports whether the intent id's latest log entry says it waits.
@@ -72,7 +57,7 @@ func TestShuffledOrdersReachEveryCustomer(t *testing.T) {
 		}
 	}
 	for o := range 3 {
-		putContact(t, sys.API, fmt.Sprintf("tx-ORD%04d", o), fmt.Sprintf(`{"email":"customer%d@example.com"}`, o))
+		allinonetest.PutContact(t, sys.API, fmt.Sprintf("tx-ORD%04d", o), fmt.Sprintf(`{"email":"customer%d@example.com"}`, o))
 	}
 	postAll(t, sys.Hook, activations)
 	poll.Until(t, "every activation waiting for its order's link", func() bool {
@@ -112,7 +97,7 @@ func BenchmarkWakeLatency(b *testing.B) {
 				orderNo, iccid := fmt.Sprintf("ORDB%05d", i), fmt.Sprintf("8902%09d", i)
 				tx := "tx-" + orderNo
 				if last == "link_last" {
-					putContact(b, sys.API, tx, `{"email":"bench@example.com"}`)
+					allinonetest.PutContact(b, sys.API, tx, `{"email":"bench@example.com"}`)
 				}
 				postAll(b, sys.Hook, []string{mustJSON(map[string]any{"eventType": "PROFILE_STATUS", "iccid": iccid, "orderNo": orderNo,
 					"transactionId": map[bool]string{true: tx}[last == "contact_last"],
@@ -121,7 +106,7 @@ func BenchmarkWakeLatency(b *testing.B) {
 				poll.Until(b, "the activation waiting", func() bool { return waiting(b, sys.API, iccid, id) }, poll.Every(time.Millisecond))
 				t0 := time.Now()
 				if last == "contact_last" {
-					putContact(b, sys.API, tx, `{"email":"bench@example.com"}`)
+					allinonetest.PutContact(b, sys.API, tx, `{"email":"bench@example.com"}`)
 				} else {
 					postAll(b, sys.Hook, []string{mustJSON(map[string]any{"eventType": "ORDER_STATUS", "orderNo": orderNo, "transactionId": tx,
 						"status": "GOT_RESOURCE", "timestamp": time.Now().UTC().Format(time.RFC3339), "profiles": []map[string]any{{"iccid": iccid}}})})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/cmd/esimflow/allinone/allinonetest"
 	"github.com/esimflow/esimflow/notifier/channel/smtptest"
 	"github.com/esimflow/esimflow/shared/natstest"
 	"github.com/esimflow/esimflow/shared/poll"
@@ -46,7 +47,7 @@ func BenchmarkWakeLatencyServices(b *testing.B) {
 				orderNo, iccid := fmt.Sprintf("ORDS%05d", i), fmt.Sprintf("8903%09d", i)
 				tx := "tx-" + orderNo
 				if last == "link_last" {
-					putContact(b, api, tx)
+					allinonetest.PutContact(b, api, tx, `{"email":"bench@example.com"}`)
 				}
 				post(b, webhook, map[string]any{"eventType": "PROFILE_STATUS", "iccid": iccid, "orderNo": orderNo,
 					"transactionId": map[bool]string{true: tx}[last == "contact_last"],
@@ -55,7 +56,7 @@ func BenchmarkWakeLatencyServices(b *testing.B) {
 				poll.Until(b, "the activation waiting", func() bool { return waiting(api, iccid, id) }, poll.Every(time.Millisecond))
 				t0 := time.Now()
 				if last == "contact_last" {
-					putContact(b, api, tx)
+					allinonetest.PutContact(b, api, tx, `{"email":"bench@example.com"}`)
 				} else {
 					post(b, webhook, map[string]any{"eventType": "ORDER_STATUS", "orderNo": orderNo, "transactionId": tx,
 						"status": "GOT_RESOURCE", "timestamp": time.Now().UTC().Format(time.RFC3339), "profiles": []map[string]any{{"iccid": iccid}}})
@@ -70,20 +71,6 @@ func BenchmarkWakeLatencyServices(b *testing.B) {
 			b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)].Milliseconds()), "p99_ms")
 			b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "max_ms")
 		})
-	}
-}
-
-func putContact(b *testing.B, api, tx string) {
-	b.Helper()
-	req, _ := http.NewRequest(http.MethodPut, api+"/v1/contacts/"+tx, strings.NewReader(`{"email":"bench@example.com"}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		b.Fatalf("PUT contact %s: %s", tx, resp.Status)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -101,4 +102,23 @@ func (l *Lines) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// PutContact registers the contact body under transactionId tx through the
+// internal API at api (the all-in-one's, or a notifier's).
+func PutContact(t testing.TB, api, tx, body string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, api+"/v1/contacts/"+tx, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT contact %s: %s", tx, resp.Status)
+	}
 }
