@@ -222,13 +222,7 @@ func TestScaleNote(t *testing.T) {
 // its own linter reads them (when bench/connectpeer has been built into bin/,
 // as BENCH_PEERS=1 does).
 func TestConnectConfigsLint(t *testing.T) {
-	bin, err := filepath.Abs("../../bin/connectpeer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("%s not built (BENCH_PEERS=1 make bench builds it): %v", bin, err)
-	}
+	bin := connectPeer(t)
 	h := &Harness{cfg: Config{WorkDir: t.TempDir()}, connect: bin}
 	names := stream.NewNames("lint")
 	for name, c := range map[string]struct {
@@ -255,13 +249,7 @@ func TestConnectConfigsLint(t *testing.T) {
 // signature is wrong is refused and not stored. Without this its figure could
 // measure a pipeline that checks nothing.
 func TestConnectIngestChecks(t *testing.T) {
-	bin, err := filepath.Abs("../../bin/connectpeer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("%s not there (BENCH_PEERS=1 make bench builds the peer): %v", bin, err)
-	}
+	bin := connectPeer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	h := testHarness(ctx, t, Config{})
@@ -407,4 +395,18 @@ func testHarness(ctx context.Context, t *testing.T, cfg Config) *Harness {
 		t.Fatal(err)
 	}
 	return &Harness{cfg: cfg, infra: infra, nc: nc, js: js, rdb: rdb, signer: signer, figs: figures{}}
+}
+
+// connectPeer is the Connect peer's binary in bin/, skipping the test when
+// it has not been built.
+func connectPeer(t *testing.T) string {
+	t.Helper()
+	bin, err := filepath.Abs("../../bin/connectpeer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("%s not built (BENCH_PEERS=1 make bench builds it): %v", bin, err)
+	}
+	return bin
 }
