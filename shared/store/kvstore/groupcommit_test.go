@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,6 +99,51 @@ func TestCommitterConcurrent(t *testing.T) {
 			if errs[i] != nil || e.Revision() != revs[i] || string(e.Value()) != "new" {
 				t.Errorf("%s: write = %d, %v; stored %q at %d", key, revs[i], errs[i], e.Value(), e.Revision())
 			}
+		}
+	})
+}
+
+// TestNewLeavesBucketsAlone: a start that finds the buckets as asked
+// updates neither (an update would switch atomic publishing off under the
+// processes already batching on them), and one that changes a setting
+// keeps group commit on.
+func TestNewLeavesBucketsAlone(t *testing.T) {
+	onEachServer(t, func(t *testing.T, name string, s *Store, js jetstream.JetStream) {
+		ctx := context.Background()
+		nc := js.Conn()
+		updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.KV_" + s.state.Bucket())
+		if err != nil {
+			t.Fatal(err)
+		}
+		seenUpdates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.KV_" + s.seen.Bucket())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		ns := strings.TrimSuffix(s.state.Bucket(), "_esimflow_state")
+		again, err := New(ctx, js, Options{Namespace: ns, SeenTTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.atomic != s.atomic {
+			t.Errorf("group commit %v at the second start, %v at the first", again.atomic, s.atomic)
+		}
+		for _, sub := range []*nats.Subscription{updates, seenUpdates} {
+			if m, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+				t.Errorf("a second start updated %s: %s", sub.Subject, m.Data)
+			}
+		}
+		changed, err := New(ctx, js, Options{Namespace: ns, SeenTTL: 2 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := seenUpdates.NextMsg(2 * time.Second); err != nil {
+			t.Errorf("a new seen TTL did not update the bucket: %v", err)
+		}
+		if changed.atomic != s.atomic {
+			t.Errorf("group commit %v after a change, %v before", changed.atomic, s.atomic)
 		}
 	})
 }
