@@ -22,6 +22,7 @@ import (
 	"github.com/esimflow/esimflow/shared/service"
 	"github.com/esimflow/esimflow/shared/storeopen"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -82,7 +83,11 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 
 	// Build every service first, each from its own section: their routes and
 	// readiness checks are in place before the API answers /readyz.
-	in, err := ingest.New(cfg.Ingest, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: log, Listener: httpLn, Tracer: env.Tracer})
+	eventsPub, err := eventsPublisher(ctx, cfg, env.Names, env.NATS.JS)
+	if err != nil {
+		return err
+	}
+	in, err := ingest.New(cfg.Ingest, ingest.Deps{Publisher: eventsPub, Admin: env.Admin, Logger: log, Listener: httpLn, Tracer: env.Tracer})
 	if err != nil {
 		return err
 	}
@@ -108,6 +113,24 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	}
 	con.Register(env.Admin)
 	return service.Supervise(ctx, env.AdminPart(adminLn), in.Run, proc.Run, notify.Run)
+}
+
+// eventsPublisher is what ingest publishes with. The embedded server
+// fsyncing before every ack (the default) stores each event with an fsync of
+// its own; there, concurrent requests' events share atomic batches, one
+// fsync each (docs/adr/0017), and each request is still answered only once
+// its event is stored. Elsewhere — an interval, an external NATS, which
+// fsyncs on its own schedule or replicates instead — a batch's staging
+// would cost more than it saves: every event is published alone.
+func eventsPublisher(ctx context.Context, cfg config.Config, names stream.Names, js jetstream.JetStream) (ingest.Publisher, error) {
+	if cfg.NATS.URL != "" || cfg.NATS.SyncEvery != 0 {
+		return js, nil
+	}
+	p, err := stream.NewBatchPublisher(ctx, js, names.Stream(stream.Events))
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func listen(cfg config.Config, deps Deps) (httpLn, adminLn net.Listener, err error) {
