@@ -14,6 +14,7 @@ import (
 	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // TestGroupCommit holds commit to its contract on the newest server (one
@@ -162,7 +163,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nc, err := nats.Connect("", opts...)
+	nc, err := nats.Connect("", append(opts, nats.InProcessServer(srv))...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -181,10 +182,11 @@ func BenchmarkGroupCommit(b *testing.B) {
 		name := map[bool]string{false: "one-by-one", true: "group"}[atomic]
 		s.atomic = atomic
 		b.Run("ClaimMany32/"+name, func(b *testing.B) {
+			run := name + "." + nuid.Next() // fresh keys each -count
 			for i := 0; b.Loop(); i++ {
 				ids := make([]string, n)
 				for k := range ids {
-					ids[k] = fmt.Sprintf("%s.%d.%d", name, i, k)
+					ids[k] = fmt.Sprintf("%s.%d.%d", run, i, k)
 				}
 				if _, err := s.ClaimMany(ctx, ids, "bench", time.Minute); err != nil {
 					b.Fatal(err)
@@ -193,10 +195,11 @@ func BenchmarkGroupCommit(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/write")
 		})
 		b.Run("MarkSeenMany32/"+name, func(b *testing.B) {
+			run := name + "." + nuid.Next() // fresh keys each -count
 			for i := 0; b.Loop(); i++ {
 				keys := make([]string, n)
 				for k := range keys {
-					keys[k] = fmt.Sprintf("%s.%d.%d", name, i, k)
+					keys[k] = fmt.Sprintf("%s.%d.%d", run, i, k)
 				}
 				if err := s.MarkSeenMany(ctx, keys); err != nil {
 					b.Fatal(err)
@@ -205,11 +208,12 @@ func BenchmarkGroupCommit(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/write")
 		})
 		b.Run("Claim32concurrent/"+name, func(b *testing.B) {
+			run := name + "." + nuid.Next() // fresh keys each -count
 			for i := 0; b.Loop(); i++ {
 				var wg sync.WaitGroup
 				for k := range n {
 					wg.Go(func() {
-						if _, err := s.Claim(ctx, fmt.Sprintf("c%s.%d.%d", name, i, k), "bench", time.Minute); err != nil {
+						if _, err := s.Claim(ctx, fmt.Sprintf("c%s.%d.%d", run, i, k), "bench", time.Minute); err != nil {
 							b.Error(err)
 						}
 					})
