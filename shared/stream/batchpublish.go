@@ -44,7 +44,7 @@ type BatchPublisher struct {
 	queue []*queuedPub
 	busy  bool // a publisher leads
 
-	batched atomic.Int64 // messages stored in batches, for tests
+	batched, batches atomic.Int64 // messages stored in batches, and the batches: for tests
 }
 
 // queuedPub is a queued publish and, once wake is signalled, its result or
@@ -152,6 +152,7 @@ func (p *BatchPublisher) publish(ctx context.Context, self *queuedPub, batch []*
 	ack, err := PublishAtomic(ctx, p.js.Conn(), msgs)
 	if err == nil {
 		p.batched.Add(int64(len(batch)))
+		p.batches.Add(1)
 	}
 	last := len(batch) - 1
 	for i, q := range batch {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/natsembed"
 	"github.com/esimflow/esimflow/shared/natstest"
 	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats.go"
@@ -247,6 +250,70 @@ func onEachServer(t *testing.T, run func(t *testing.T, name string, js jetstream
 				t.Fatal(err)
 			}
 			run(t, name, js, names, p)
+		})
+	}
+}
+
+// BenchmarkBatchPublisher publishes from 64 goroutines at once, as ingest's
+// connections do, to ESIM_EVENTS on the all-in-one's server (in process,
+// fsync before every ack), through a BatchPublisher and alone, back to back.
+func BenchmarkBatchPublisher(b *testing.B) {
+	srv, err := natsembed.StartWith(natsembed.Options{DataDir: b.TempDir(), SyncAlways: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Shutdown)
+	opts, err := srv.ConnectOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	nc, err := nats.Connect("", append(opts, nats.InProcessServer(srv.Server))...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	names := NewNames("")
+	if err := EnsureStreams(ctx, js, names, Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
+		b.Fatal(err)
+	}
+	p, err := NewBatchPublisher(ctx, js, names.Stream(Events))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !p.Batching() {
+		b.Fatal("the embedded server takes no atomic batches")
+	}
+	body := []byte(`{"notifyType":"ORDER_STATUS","content":{"orderNo":"B2026112900001","orderStatus":"GOT_RESOURCE"}}`)
+	for _, c := range []struct {
+		name string
+		pub  interface {
+			PublishMsg(context.Context, *nats.Msg, ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+		}
+	}{{"alone", js}, {"batched", p}} {
+		b.Run(c.name, func(b *testing.B) {
+			var next atomic.Int64
+			b.SetParallelism(64 / max(1, runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					m := nats.NewMsg(names.EventSubject("ORDER_STATUS"))
+					m.Data = body
+					m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%d", c.name, next.Add(1)))
+					if _, err := c.pub.PublishMsg(ctx, m); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+			if c.pub == p && p.batches.Load() > 0 {
+				b.ReportMetric(float64(p.batched.Load())/float64(p.batches.Load()), "msgs/batch")
+				b.ReportMetric(float64(p.batched.Load())/float64(b.N), "batched/msg")
+			}
 		})
 	}
 }
