@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -79,11 +80,10 @@ func (p *BatchPublisher) Batching() bool { return p.atomic }
 // PublishMsg publishes msg, alone or in a batch, and returns its PubAck once
 // it is stored.
 func (p *BatchPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	id := msg.Header.Get(jetstream.MsgIDHeader)
-	if !p.atomic || len(opts) > 0 || id == "" || !p.covers(msg.Subject) {
+	if !p.batchable(msg, opts) {
 		return p.js.PublishMsg(ctx, msg, opts...)
 	}
-	q := &queuedPub{msg: msg, id: id, wake: make(chan struct{}, 1)}
+	q := &queuedPub{msg: msg, id: msg.Header.Get(jetstream.MsgIDHeader), wake: make(chan struct{}, 1)}
 	p.mu.Lock()
 	p.queue = append(p.queue, q)
 	if p.busy {
@@ -110,6 +110,47 @@ func (p *BatchPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...
 	}
 	p.mu.Unlock()
 	return p.result(ctx, q)
+}
+
+// asyncTimeout bounds a PublishMsgAsync, as jetstream bounds a publish
+// whose context has none.
+const asyncTimeout = 5 * time.Second
+
+// PublishMsgAsync publishes msg in the background, alone or in a batch; the
+// future settles once it is stored or refused. Publishes a caller makes in
+// a row without awaiting each (the processor's intents of a batch of
+// events) go out together.
+func (p *BatchPublisher) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if !p.batchable(msg, opts) {
+		return p.js.PublishMsgAsync(msg, opts...)
+	}
+	f := &pubFuture{msg: msg, ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), asyncTimeout)
+		defer cancel()
+		if ack, err := p.PublishMsg(ctx, msg); err != nil {
+			f.err <- err
+		} else {
+			f.ok <- ack
+		}
+	}()
+	return f, nil
+}
+
+// pubFuture is PublishMsgAsync's jetstream.PubAckFuture.
+type pubFuture struct {
+	msg *nats.Msg
+	ok  chan *jetstream.PubAck
+	err chan error
+}
+
+func (f *pubFuture) Ok() <-chan *jetstream.PubAck { return f.ok }
+func (f *pubFuture) Err() <-chan error            { return f.err }
+func (f *pubFuture) Msg() *nats.Msg               { return f.msg }
+
+// batchable reports whether msg may share a batch.
+func (p *BatchPublisher) batchable(msg *nats.Msg, opts []jetstream.PublishOpt) bool {
+	return p.atomic && len(opts) == 0 && msg.Header.Get(jetstream.MsgIDHeader) != "" && p.covers(msg.Subject)
 }
 
 // take removes the next batch from the queue: at most MaxAtomicBatch

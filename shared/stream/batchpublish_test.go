@@ -128,6 +128,47 @@ func TestBatchPublisherRefused(t *testing.T) {
 	})
 }
 
+// TestBatchPublisherAsync publishes as the processor publishes a batch's
+// intents — all first, then awaits every future — some of them again:
+// each future settles with its message's PubAck (a duplicate's for the
+// repeats), and on the newest server they went in batches.
+func TestBatchPublisherAsync(t *testing.T) {
+	onEachServer(t, func(t *testing.T, name string, js jetstream.JetStream, names Names, p *BatchPublisher) {
+		const n = 100
+		for round := range 2 { // the second publishes every id again
+			futures := make([]jetstream.PubAckFuture, n)
+			for i := range n {
+				f, err := p.PublishMsgAsync(eventMsg(names, fmt.Sprintf("id-%d", i), fmt.Sprint(i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				futures[i] = f
+			}
+			acks, errs := make([]*jetstream.PubAck, n), make([]error, n)
+			for i, f := range futures {
+				select {
+				case acks[i] = <-f.Ok():
+				case errs[i] = <-f.Err():
+				case <-time.After(10 * time.Second):
+					t.Fatalf("future %d did not settle", i)
+				}
+				if errs[i] == nil && acks[i].Duplicate != (round == 1) {
+					t.Errorf("round %d, publish %d: duplicate %v", round, i, acks[i].Duplicate)
+				}
+				if f.Msg().Header.Get(jetstream.MsgIDHeader) != fmt.Sprintf("id-%d", i) {
+					t.Errorf("future %d holds message %v", i, f.Msg().Header)
+				}
+			}
+			if _, refused := checkAcks(t, js, names, acks, errs); refused > 0 {
+				t.Errorf("round %d: %d refused", round, refused)
+			}
+		}
+		if name == "embedded" && p.batched.Load() == 0 {
+			t.Error("no message went in a batch")
+		}
+	})
+}
+
 // TestBatchPublisherPassesOthers: a message to another stream, or without
 // a Nats-Msg-Id, or with publish options, goes alone through jetstream.
 func TestBatchPublisherPassesOthers(t *testing.T) {
