@@ -39,6 +39,7 @@ var rows = []struct{ key, group, name, unit, note string }{
 	{"tuned.cpu", "tuned consumer", "CPU per event", "µs", "the harness process (Redis not counted)"},
 	{"processor.rate", "processor", "backlog drain, Redis store", "events/s", "bin/processor, default settings"},
 	{"processor.cpu", "processor", "CPU per event", "µs", "the processor process, start-up included (Redis not counted)"},
+	{"processor.rss", "processor", "peak RSS, backlog drain", "MiB", "VmHWM"},
 	{"processor.ratio", "processor", "processor ÷ tuned consumer", "×", "per run"},
 	{"scale1.rate", "processor scaling", "1 instance: backlog drain", "events/s", "bin/processor processes on the one durable consumer, Redis store, start-up left out"},
 	{"scale1.cpu", "processor scaling", "1 instance: CPU per event, processors", "µs", ""},

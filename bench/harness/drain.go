@@ -44,12 +44,13 @@ func (h *Harness) drainRun(ctx context.Context) error {
 	h.figs.add("tuned.cpu", cpu)
 	h.progress("  tuned consumer: %.0f events/s", rate)
 
-	rate, cpu, err = h.processorDrain(ctx, names)
+	rate, cpu, hwm, err := h.processorDrain(ctx, names)
 	if err != nil {
 		return err
 	}
 	h.figs.add("processor.rate", rate)
 	h.figs.add("processor.cpu", cpu)
+	h.figs.add("processor.rss", mib(hwm))
 	h.figs.add("processor.ratio", ratio(rate, h.last("tuned.rate")))
 	h.progress("  processor: %.0f events/s", rate)
 	return nil
@@ -184,30 +185,30 @@ func (h *Harness) tunedBatch(ctx context.Context, c jetstream.Consumer, prefix s
 	return nil
 }
 
-// processorDrain starts bin/processor on the backlog and returns events/s
-// and its CPU µs per event.
-func (h *Harness) processorDrain(ctx context.Context, names stream.Names) (rate, cpuPerEvent float64, err error) {
+// processorDrain starts bin/processor on the backlog and returns events/s,
+// its CPU µs per event and its peak resident set in bytes.
+func (h *Harness) processorDrain(ctx context.Context, names stream.Names) (rate, cpuPerEvent float64, hwm uint64, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The processor's consumer exists already: Ensure made it with the streams.
 	watch := h.drainWatch(ctx, names.Stream(stream.Events), names.Consumer(stream.ProcessorConsumer), uint64(h.cfg.Backlog))
 	p, _, err := h.startService(ctx, "processor", names, false)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer p.Stop()
 	profiled := h.profileAsync(ctx, names.Namespace()+"-drain", min(5*time.Second, h.cfg.Duration/2), p)
 	res := <-watch
 	<-profiled
 	if res.err != nil {
-		return 0, 0, res.err
+		return 0, 0, 0, res.err
 	}
 	u, err := p.Usage()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	n := float64(h.cfg.Backlog)
-	return n / res.elapsed.Seconds(), perOp(u.CPU, n), nil
+	return n / res.elapsed.Seconds(), perOp(u.CPU, n), u.HWM, nil
 }
 
 // drainWatch polls a consumer every 20 ms from now on; its result is the time
