@@ -99,19 +99,22 @@ func decodeRead(b []byte, v any) error {
 	return store.DecodeState(b, v)
 }
 
+// write is one value of WriteState's pipeline. It knows its key, what it
+// compares with, and where its version lives, so the pipeline and the results
+// need not tell orders from profiles; lost says which list a lost write goes
+// to.
+type write struct {
+	key     string
+	data    []byte
+	version *[]byte
+	lost    *[]string
+	id      string
+	cmd     *redis.Cmd     // the script's compare-and-set, or
+	created *redis.BoolCmd // SET NX of a value read absent
+}
+
 // WriteState compare-and-sets every listed value in one pipeline.
 func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, iccids []string) (store.Lost, error) {
-	// A write knows its key, what it compares with, and where its version
-	// lives, so the pipeline and the results need not tell orders from
-	// profiles; lost says which list a lost write goes to.
-	type write struct {
-		key     string
-		data    []byte
-		version *[]byte
-		lost    *[]string
-		id      string
-		cmd     *redis.Cmd
-	}
 	var lost store.Lost
 	writes := make([]write, 0, len(orderNos)+len(iccids))
 	for _, no := range orderNos {
@@ -142,6 +145,13 @@ func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, 
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range writes {
 			w := &writes[i]
+			if len(*w.version) == 0 {
+				// A value read absent is created, not replaced: SET NX is
+				// the same compare-and-set without the script, and the
+				// first event of every order and profile takes this path.
+				w.created = p.SetNX(ctx, w.key, w.data, 0)
+				continue
+			}
 			w.cmd = casScript.Eval(ctx, p, []string{w.key}, *w.version, w.data)
 		}
 		return nil
@@ -150,11 +160,19 @@ func (s *Store) WriteState(ctx context.Context, snap *store.Snapshot, orderNos, 
 		return store.Lost{}, fmt.Errorf("write %d orders and profiles: %w", len(writes), err)
 	}
 	for _, w := range writes {
-		if w.cmd.Val() == int64(1) {
+		if w.won() {
 			*w.version = w.data
 		} else {
 			*w.lost = append(*w.lost, w.id)
 		}
 	}
 	return lost, nil
+}
+
+// won reports whether a write's compare-and-set took effect.
+func (w *write) won() bool {
+	if w.created != nil {
+		return w.created.Val()
+	}
+	return w.cmd.Val() == int64(1)
 }
