@@ -15,6 +15,7 @@ import (
 	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // TestBatchPublisherConcurrent has many goroutines publish at once, new
@@ -342,13 +343,16 @@ func BenchmarkBatchPublisher(b *testing.B) {
 		}
 	}{{"alone", js}, {"batched", p}} {
 		b.Run(c.name, func(b *testing.B) {
+			p.batched.Store(0)
+			p.batches.Store(0)
+			run := c.name + "-" + nuid.Next() // new ids each time: a duplicate costs no fsync
 			var next atomic.Int64
 			b.SetParallelism(64 / max(1, runtime.GOMAXPROCS(0)))
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					m := nats.NewMsg(names.EventSubject("ORDER_STATUS"))
 					m.Data = body
-					m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%d", c.name, next.Add(1)))
+					m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%d", run, next.Add(1)))
 					if _, err := c.pub.PublishMsg(ctx, m); err != nil {
 						b.Error(err)
 						return
