@@ -234,8 +234,10 @@ func (h *Handler) sendIntents(ctx context.Context, ev event.Event, at time.Time,
 		msg.Data = data
 		telemetry.Inject(ctx, msg.Header)
 		// The intent id is the Nats-Msg-Id: JetStream keeps one of an
-		// intent published again by a redelivery.
-		f, err := h.pub.PublishMsgAsync(msg, jetstream.WithMsgID(in.ID))
+		// intent published again by a redelivery. A header, not
+		// jetstream.WithMsgID, so that a publisher that batches can read it.
+		msg.Header.Set(jetstream.MsgIDHeader, in.ID)
+		f, err := h.pub.PublishMsgAsync(msg)
 		if err != nil {
 			s.err = fmt.Errorf("publish intent %s: %w", in.ID, err)
 			return s
