@@ -2,7 +2,6 @@ package notifier
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,9 +56,9 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*consume.Msg) []consum
 		if woken(m) {
 			continue
 		}
-		var in intent.Intent
-		if err := json.Unmarshal(m.Data(), &in); err != nil || in.ID == "" || in.ICCID == "" {
-			outs[i] = consume.Fail(consume.Permanent(fmt.Errorf("undecodable intent: %v", err)))
+		in, err := intent.Decode(m.Data())
+		if err != nil {
+			outs[i] = consume.Fail(consume.Permanent(err))
 			continue
 		}
 		it := &batchItem{msg: m, in: in}

@@ -2,7 +2,6 @@ package notifier
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,9 +69,9 @@ func (h *Handler) Handle(ctx context.Context, m *consume.Msg) consume.Outcome {
 // handle is Handle for any message; held reports that the outcome waits
 // for a claim another instance holds.
 func (h *Handler) handle(ctx context.Context, m *consume.Msg) (o consume.Outcome, held bool) {
-	var in intent.Intent
-	if err := json.Unmarshal(m.Data(), &in); err != nil || in.ID == "" || in.ICCID == "" {
-		return consume.Fail(consume.Permanent(fmt.Errorf("undecodable intent: %v", err))), false
+	in, err := intent.Decode(m.Data())
+	if err != nil {
+		return consume.Fail(consume.Permanent(err)), false
 	}
 	claim, o, ok := h.claim(ctx, in, m)
 	if !ok {
@@ -397,8 +396,7 @@ func (h *Handler) observe(ctx context.Context, m *consume.Msg, s consume.Settled
 	if s.Result != consume.ResultDeadLetter {
 		return
 	}
-	var in intent.Intent
-	if json.Unmarshal(m.Data(), &in) == nil && in.ID != "" && in.ICCID != "" {
+	if in, err := intent.Decode(m.Data()); err == nil {
 		h.logEntry(ctx, store.Notification{ID: in.ID, Kind: string(in.Kind), ICCID: in.ICCID, Threshold: in.Threshold, TransactionID: in.TransactionID,
 			Status: "dead_lettered", Error: s.Err.Error(), SentAt: time.Now().UTC()})
 		h.abandon(ctx, in)
