@@ -22,7 +22,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Publisher is the one JetStream call ingest needs.
+// Publisher is the one JetStream call ingest needs. msg is ingest's until
+// PublishMsg returns: ingest reuses it for the next event after that (the
+// NATS client has encoded it by then), so an implementation keeps a copy of
+// anything it reads later.
 type Publisher interface {
 	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
 }
@@ -120,6 +123,7 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 		needIP:   cfg.RateLimit > 0 || len(cfg.AllowCIDRs) > 0,
 		subjects: newEventSubjects(names),
 		bodies:   newBodyPool(),
+		msgs:     newMsgPool(),
 		metrics:  newMetrics(deps.Admin.Registerer()),
 		tracer:   telemetry.OrNoop(deps.Tracer).Tracer("esimflow/ingest"),
 		log:      log,
