@@ -265,7 +265,13 @@ func (h *Handler) publish(ctx context.Context, span trace.Span, in incoming, now
 	}
 	telemetry.Inject(ctx, msg.Header)
 
-	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	// The publish ends at its PubAck or its timeout, not when the sender
+	// hangs up: once sent the event is stored either way (answered or not,
+	// the sender's retry is a duplicate), and a deadline of its own keeps
+	// the request's context free of a child to link and unlink (its done
+	// channel and children map were some 350 bytes a request). The values
+	// (the span, the chaos build's failpoints) stay.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
 	defer cancel()
 	ack, err := h.pub.PublishMsg(ctx, msg)
 	h.metrics.publishSeconds.Observe(time.Since(now).Seconds())
