@@ -108,8 +108,14 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 	// suite's failpoints wrap the publisher and the routes in its builds
 	// (failpoints.go), and nothing in others.
 	names := stream.NewNames(cfg.Namespace)
+	pub := deps.Publisher
+	if js, ok := pub.(jetstream.JetStream); ok {
+		// The client's publish, with its PubAcks read without
+		// encoding/json (puback.go).
+		pub = newJSPublisher(js)
+	}
 	h := &Handler{
-		pub:      failpointPublisher(deps.Publisher, names),
+		pub:      failpointPublisher(pub, names),
 		names:    names,
 		maxBody:  cfg.MaxBody,
 		timeout:  cfg.PublishTimeout,
