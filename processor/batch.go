@@ -27,7 +27,8 @@ type batchItem struct {
 // HandleBatch decides a batch of events together (a consume.BatchHandler):
 // one round trip for the batch's seen check and the read of the state its
 // events touch, one compare-and-set write of that state, their intents
-// published at once and their PubAcks awaited together, one seen mark; ack
+// published at once and their PubAcks awaited together, one wake-up for
+// the order links they stored, one seen mark; ack
 // last still holds for each event, and an event whose intents failed fails
 // (is retried) on its own. Whatever else the batch cannot finish (a failed
 // merge, a lost write, a store that does not answer) is left Alone, and the
@@ -157,14 +158,16 @@ func (h *Handler) mergeBatch(ctx context.Context, todo []*batchItem, timed []mer
 		// In the event's own trace, which its intents carry on.
 		flights = append(flights, inFlight{it, h.sendIntents(it.msg.Traced(ctx), it.ev, timed[i].At, p)})
 	}
+	var wake []string
 	for _, f := range flights {
 		if err := h.awaitIntents(ctx, f.s); err != nil {
 			f.it.failed = err
 			continue
 		}
 		f.it.label = outcomeApplied
-		h.announceLinks(f.it.ev)
+		wake = linkKeys(wake, f.it.ev)
 	}
+	h.announce(wake)
 }
 
 // touchesLost reports whether an event's merge includes an order or profile

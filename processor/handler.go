@@ -234,8 +234,10 @@ func (h *Handler) sendIntents(ctx context.Context, ev event.Event, at time.Time,
 		msg.Data = data
 		telemetry.Inject(ctx, msg.Header)
 		// The intent id is the Nats-Msg-Id: JetStream keeps one of an
-		// intent published again by a redelivery.
-		f, err := h.pub.PublishMsgAsync(msg, jetstream.WithMsgID(in.ID))
+		// intent published again by a redelivery. A header, not
+		// jetstream.WithMsgID, so that a publisher that batches can read it.
+		msg.Header.Set(jetstream.MsgIDHeader, in.ID)
+		f, err := h.pub.PublishMsgAsync(msg)
 		if err != nil {
 			s.err = fmt.Errorf("publish intent %s: %w", in.ID, err)
 			return s
@@ -270,11 +272,24 @@ func (h *Handler) awaitIntents(ctx context.Context, s sent) error {
 // an event carries (a transactionId or order number with its iccids), now
 // stored: their contact can be found through it (issue 16, case 1). Only a
 // shortcut: a lost announcement leaves them to their retry.
-func (h *Handler) announceLinks(ev event.Event) {
-	if h.wake == nil || (ev.TransactionID == "" && ev.OrderNo == "") {
+func (h *Handler) announceLinks(ev event.Event) { h.announce(linkKeys(nil, ev)) }
+
+// announce publishes one wake-up with keys; a batch announces all its
+// events' links in one, so the notifier reads one message, not one per event.
+func (h *Handler) announce(keys []string) {
+	if h.wake == nil || len(keys) == 0 {
 		return
 	}
-	var keys []string
+	if err := h.wake.Publish(h.names.WakeSubject(), intent.EncodeWake(keys)); err != nil {
+		h.log.Warn("wake-up not announced; waiting messages find the link on their retry", "err", err)
+	}
+}
+
+// linkKeys appends the wake-up keys of the order link ev carries, if any.
+func linkKeys(keys []string, ev event.Event) []string {
+	if ev.TransactionID == "" && ev.OrderNo == "" {
+		return keys
+	}
 	if ev.TransactionID != "" {
 		keys = append(keys, intent.WakeTx(ev.TransactionID))
 	}
@@ -286,9 +301,7 @@ func (h *Handler) announceLinks(ev event.Event) {
 			keys = append(keys, intent.WakeICCID(p.ICCID))
 		}
 	}
-	if err := h.wake.Publish(h.names.WakeSubject(), intent.EncodeWake(keys)); err != nil {
-		h.log.Warn("wake-up not announced; waiting messages find the link on their retry", "err", err)
-	}
+	return keys
 }
 
 // eventTimeOf is when an event takes effect: see eventTime.

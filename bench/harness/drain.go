@@ -36,23 +36,66 @@ func (h *Harness) drainRun(ctx context.Context) error {
 	}
 	h.progress("  backlog of %d published at %.0f msg/s", h.cfg.Backlog, float64(h.cfg.Backlog)/time.Since(start).Seconds())
 
+	infra := h.infraCPU()
 	rate, cpu, err := h.tunedDrain(ctx, tuned, names)
+	if err != nil {
+		return err
+	}
+	natsCPU, redisCPU, err := infra.perEvent(h.cfg.Backlog)
 	if err != nil {
 		return err
 	}
 	h.figs.add("tuned.rate", rate)
 	h.figs.add("tuned.cpu", cpu)
+	h.figs.add("tuned.nats", natsCPU)
+	h.figs.add("tuned.redis", redisCPU)
+	h.figs.add("tuned.all", cpu+natsCPU+redisCPU)
 	h.progress("  tuned consumer: %.0f events/s", rate)
 
-	rate, cpu, err = h.processorDrain(ctx, names)
+	infra = h.infraCPU()
+	rate, cpu, hwm, err := h.processorDrain(ctx, names)
 	if err != nil {
+		return err
+	}
+	if natsCPU, redisCPU, err = infra.perEvent(h.cfg.Backlog); err != nil {
 		return err
 	}
 	h.figs.add("processor.rate", rate)
 	h.figs.add("processor.cpu", cpu)
+	h.figs.add("processor.rss", mib(hwm))
+	h.figs.add("processor.nats", natsCPU)
+	h.figs.add("processor.redis", redisCPU)
+	h.figs.add("processor.all", cpu+natsCPU+redisCPU)
 	h.figs.add("processor.ratio", ratio(rate, h.last("tuned.rate")))
 	h.progress("  processor: %.0f events/s", rate)
 	return nil
+}
+
+// infraStart is the CPU NATS and Redis had used when a drain began.
+type infraStart struct {
+	pids   []int
+	before []time.Duration
+	err    error
+}
+
+// infraCPU reads NATS's and Redis's CPU so far.
+func (h *Harness) infraCPU() infraStart {
+	s := infraStart{pids: []int{h.infra.nats.PID(), h.infra.redis.PID()}}
+	s.before, s.err = cpuTimes(s.pids)
+	return s
+}
+
+// perEvent is the CPU µs NATS and Redis used since s, per event of a
+// drain of n.
+func (s infraStart) perEvent(n int) (nats, redis float64, err error) {
+	if s.err != nil {
+		return 0, 0, s.err
+	}
+	after, err := cpuTimes(s.pids)
+	if err != nil {
+		return 0, 0, err
+	}
+	return perOp(after[0]-s.before[0], float64(n)), perOp(after[1]-s.before[1], float64(n)), nil
 }
 
 // publishBacklog publishes n events as ingest would — the subject of their
@@ -184,30 +227,30 @@ func (h *Harness) tunedBatch(ctx context.Context, c jetstream.Consumer, prefix s
 	return nil
 }
 
-// processorDrain starts bin/processor on the backlog and returns events/s
-// and its CPU µs per event.
-func (h *Harness) processorDrain(ctx context.Context, names stream.Names) (rate, cpuPerEvent float64, err error) {
+// processorDrain starts bin/processor on the backlog and returns events/s,
+// its CPU µs per event and its peak resident set in bytes.
+func (h *Harness) processorDrain(ctx context.Context, names stream.Names) (rate, cpuPerEvent float64, hwm uint64, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The processor's consumer exists already: Ensure made it with the streams.
 	watch := h.drainWatch(ctx, names.Stream(stream.Events), names.Consumer(stream.ProcessorConsumer), uint64(h.cfg.Backlog))
 	p, _, err := h.startService(ctx, "processor", names, false)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer p.Stop()
 	profiled := h.profileAsync(ctx, names.Namespace()+"-drain", min(5*time.Second, h.cfg.Duration/2), p)
 	res := <-watch
 	<-profiled
 	if res.err != nil {
-		return 0, 0, res.err
+		return 0, 0, 0, res.err
 	}
 	u, err := p.Usage()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	n := float64(h.cfg.Backlog)
-	return n / res.elapsed.Seconds(), perOp(u.CPU, n), nil
+	return n / res.elapsed.Seconds(), perOp(u.CPU, n), u.HWM, nil
 }
 
 // drainWatch polls a consumer every 20 ms from now on; its result is the time

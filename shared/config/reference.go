@@ -56,7 +56,8 @@ loses power (not if only the process dies). On a cluster, use 3 replicas.
 Memory: unless ` + "`GOGC`" + ` is set, ingest runs Go's collector at ` + "`GOGC=200`" + ` (about a
 tenth less CPU per request for a few MiB more heap), and unless ` + "`GOMEMLIMIT`" + ` is set
 it keeps a 24 MiB soft memory limit (` + "`GOMEMLIMIT=off`" + ` removes it); the all-in-one
-keeps a 100 MiB one.
+keeps a 100 MiB one. The processor and the notifier run at ` + "`GOGC=400`" + ` unless ` + "`GOGC`" + `
+is set (a fifth less CPU per event; the processor's peak RSS 33 → 49 MiB).
 
 Tracing: set the standard OpenTelemetry variables (` + "`OTEL_EXPORTER_OTLP_ENDPOINT`" + `,
 or ` + "`OTEL_TRACES_EXPORTER=otlp` with `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`" + `,

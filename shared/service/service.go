@@ -61,6 +61,8 @@ type Options struct {
 	FailFast bool
 	// Tracer traces the services; nil means no tracing.
 	Tracer trace.TracerProvider
+	// GC is the binary's collector defaults, applied by Main first.
+	GC GC
 }
 
 // Open connects to NATS, creates or checks the streams and builds the
@@ -177,6 +179,7 @@ func Logger(cfg config.Log) *slog.Logger {
 // and exits non-zero with the error on failure. SIGINT and SIGTERM stop it
 // gracefully.
 func Main(opts Options, build func(ctx context.Context, env *Env) (Part, error)) {
+	opts.GC.Apply(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := config.Load(os.Getenv)

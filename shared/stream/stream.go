@@ -216,7 +216,13 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, l Limit
 	if l.MaxDeliver < 2 {
 		return fmt.Errorf("max deliver %d: want at least 2, or a transient failure dead-letters at once", l.MaxDeliver)
 	}
+	atomic := AtomicBatches(js.Conn())
 	for _, want := range n.StreamConfigs(l) {
+		// Ingest's events and the processor's intents share atomic
+		// batches where the server takes them (BatchPublisher). Not
+		// compared: a server that drops it only makes each publish go
+		// alone, as on an older server.
+		want.AllowAtomicPublish = atomic && (want.Name == n.Stream(Events) || want.Name == n.Stream(Notify))
 		s, err := js.CreateOrUpdateStream(ctx, want)
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", want.Name, err)

@@ -47,6 +47,32 @@ func TestEnsureIdempotent(t *testing.T) {
 	}
 }
 
+// TestEnsureAllowsAtomicPublish: on a server that takes atomic batches
+// (2.12+), ESIM_EVENTS and ESIM_NOTIFY allow them, so the all-in-one's
+// publishers batch; the other streams, and every stream on Debian's
+// 2.9.10, do not, and Ensure still succeeds there.
+func TestEnsureAllowsAtomicPublish(t *testing.T) {
+	for name, srv := range servers(t) {
+		t.Run(name, func(t *testing.T) {
+			js, names := setup(t, srv(t))
+			ctx := context.Background()
+			if _, _, err := stream.Ensure(ctx, js, names, limits); err != nil {
+				t.Fatal(err)
+			}
+			for _, base := range []string{stream.Events, stream.Notify, stream.DLQ, stream.Rejected} {
+				s, err := js.Stream(ctx, names.Stream(base))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := name == "embedded" && (base == stream.Events || base == stream.Notify)
+				if got := s.CachedInfo().Config.AllowAtomicPublish; got != want {
+					t.Errorf("%s on %s: atomic publish %v, want %v", base, js.Conn().ConnectedServerVersion(), got, want)
+				}
+			}
+		})
+	}
+}
+
 // TestFullStreamRefusesNew shows discard-new: when ESIM_EVENTS is full a publish
 // fails (ingest answers 503) instead of an unprocessed event being dropped.
 func TestFullStreamRefusesNew(t *testing.T) {

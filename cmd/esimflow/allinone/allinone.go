@@ -22,6 +22,7 @@ import (
 	"github.com/esimflow/esimflow/shared/service"
 	"github.com/esimflow/esimflow/shared/storeopen"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -82,12 +83,20 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 
 	// Build every service first, each from its own section: their routes and
 	// readiness checks are in place before the API answers /readyz.
-	in, err := ingest.New(cfg.Ingest, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: log, Listener: httpLn, Tracer: env.Tracer})
+	eventsPub, err := batchPublisher(ctx, cfg, env.Names.Stream(stream.Events), env.NATS.JS)
+	if err != nil {
+		return err
+	}
+	intentsPub, err := batchPublisher(ctx, cfg, env.Names.Stream(stream.Notify), env.NATS.JS)
+	if err != nil {
+		return err
+	}
+	in, err := ingest.New(cfg.Ingest, ingest.Deps{Publisher: eventsPub, Admin: env.Admin, Logger: log, Listener: httpLn, Tracer: env.Tracer})
 	if err != nil {
 		return err
 	}
 	proc, err := processor.New(cfg.Processor, processor.Deps{
-		Consumer: events, Publisher: env.NATS.JS, Streams: env.NATS.JS, Subscriber: env.NATS.NC, Wake: env.NATS.NC,
+		Consumer: events, Publisher: intentsPub, Streams: env.NATS.JS, Subscriber: env.NATS.NC, Wake: env.NATS.NC,
 		Store: st, Admin: env.Admin, Logger: log, Tracer: env.Tracer,
 	})
 	if err != nil {
@@ -108,6 +117,31 @@ func Run(ctx context.Context, cfg config.Config, deps Deps) error {
 	}
 	con.Register(env.Admin)
 	return service.Supervise(ctx, env.AdminPart(adminLn), in.Run, proc.Run, notify.Run)
+}
+
+// publisher is what ingest and the processor publish with.
+type publisher interface {
+	ingest.Publisher
+	processor.Publisher
+}
+
+// batchPublisher is what ingest publishes events with, and the processor
+// intents. The embedded server fsyncing before every ack (the default)
+// stores each message with an fsync of its own; there, concurrent
+// publishes to the stream share atomic batches, one fsync each
+// (docs/adr/0017), and each publisher is still answered only once its
+// message is stored. Elsewhere — an interval, an external NATS, which
+// fsyncs on its own schedule or replicates instead — a batch's staging
+// would cost more than it saves: every message is published alone.
+func batchPublisher(ctx context.Context, cfg config.Config, name string, js jetstream.JetStream) (publisher, error) {
+	if cfg.NATS.URL != "" || cfg.NATS.SyncEvery != 0 {
+		return js, nil
+	}
+	p, err := stream.NewBatchPublisher(ctx, js, name)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func listen(cfg config.Config, deps Deps) (httpLn, adminLn net.Listener, err error) {

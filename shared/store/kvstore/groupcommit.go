@@ -2,19 +2,16 @@ package kvstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 )
 
 // Group commit (docs/adr/0017): a nats-server of 2.12 or newer stores an
@@ -28,16 +25,8 @@ import (
 // same code the single-key methods run, so a batch that was refused, or
 // whose outcome is unknown, ends as if it had never been tried.
 
-// Atomic batch headers (nats-server 2.12, ADR-50).
-const (
-	batchIDHeader     = "Nats-Batch-Id"
-	batchSeqHeader    = "Nats-Batch-Sequence"
-	batchCommitHeader = "Nats-Batch-Commit"
-)
-
-// maxBatch bounds the messages of one atomic batch, well below the server's
-// default limit of 1000.
-const maxBatch = 500
+// maxBatch bounds the messages of one atomic batch.
+const maxBatch = stream.MaxAtomicBatch
 
 // write is one key of a group commit: its new value, and the revision the
 // key must still be at (0: absent) unless blind.
@@ -46,22 +35,6 @@ type write struct {
 	value []byte
 	rev   uint64
 	blind bool // a plain put, as MarkSeen's
-}
-
-// atomicBatches reports whether the server js is connected to takes atomic
-// batches: 2.12 or newer.
-func atomicBatches(js jetstream.JetStream) bool {
-	v := strings.TrimPrefix(js.Conn().ConnectedServerVersion(), "v")
-	parts := strings.SplitN(v, ".", 3)
-	if len(parts) < 2 {
-		return false
-	}
-	major, err1 := strconv.Atoi(parts[0])
-	minor, err2 := strconv.Atoi(parts[1])
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return major > 2 || major == 2 && minor >= 12
 }
 
 // allowAtomic turns on atomic batch publishing on a bucket's stream, which
@@ -82,17 +55,6 @@ func allowAtomic(ctx context.Context, js jetstream.JetStream, bucket string) (bo
 		return false, fmt.Errorf("allow atomic publish on %s: %w", name, err)
 	}
 	return info.CachedInfo().Config.AllowAtomicPublish, nil
-}
-
-// batchAck is the server's answer to a batch's commit.
-type batchAck struct {
-	Seq   uint64 `json:"seq"`
-	Count int    `json:"count"`
-	Error *struct {
-		Code        int    `json:"code"`
-		ErrCode     int    `json:"err_code"`
-		Description string `json:"description"`
-	} `json:"error"`
 }
 
 // errNotCommitted says a group commit was not taken; the caller writes its
@@ -125,54 +87,27 @@ func (s *Store) commit(ctx context.Context, kv jetstream.KeyValue, ws []write) (
 	return revs, nil
 }
 
-// commitBatch publishes ws as one atomic batch and waits for its commit.
-// The server stores a committed batch under consecutive sequences (its
-// commit holds the stream's isolation lock throughout), so the last
-// sequence gives every key's revision.
+// commitBatch publishes ws as one atomic batch and waits for its commit,
+// and returns each key's revision: a committed batch is stored under
+// consecutive sequences.
 func (s *Store) commitBatch(ctx context.Context, bucket string, ws []write) ([]uint64, error) {
-	id := nuid.Next()
-	msg := func(i int) *nats.Msg {
-		w := ws[i]
+	msgs := make([]*nats.Msg, len(ws))
+	for i, w := range ws {
 		m := nats.NewMsg("$KV." + bucket + "." + w.key)
 		m.Data = w.value
-		m.Header.Set(batchIDHeader, id)
-		m.Header.Set(batchSeqHeader, strconv.Itoa(i+1))
 		if !w.blind {
 			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(w.rev, 10))
 		}
-		return m
+		msgs[i] = m
+	}
+	ack, err := stream.PublishAtomic(ctx, s.nc, msgs)
+	if err != nil {
+		return nil, err
 	}
 	last := len(ws) - 1
-	for i := range last {
-		if err := s.nc.PublishMsg(msg(i)); err != nil {
-			return nil, fmt.Errorf("publish %s: %w", ws[i].key, err)
-		}
-	}
-	m := msg(last)
-	m.Header.Set(batchCommitHeader, "1")
-	if _, ok := ctx.Deadline(); !ok {
-		// As jetstream bounds a write whose context has none.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
-	resp, err := s.nc.RequestMsgWithContext(ctx, m)
-	if err != nil {
-		return nil, fmt.Errorf("commit batch of %d: %w", len(ws), err)
-	}
-	var ack batchAck
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return nil, fmt.Errorf("commit batch of %d: decode answer: %w", len(ws), err)
-	}
-	if ack.Error != nil {
-		return nil, fmt.Errorf("commit batch of %d: %s (%d)", len(ws), ack.Error.Description, ack.Error.ErrCode)
-	}
-	if ack.Count != len(ws) || ack.Seq < uint64(len(ws)) {
-		return nil, fmt.Errorf("commit batch of %d: server stored %d, last at %d", len(ws), ack.Count, ack.Seq)
-	}
 	revs := make([]uint64, len(ws))
 	for i := range revs {
-		revs[i] = ack.Seq - uint64(last-i)
+		revs[i] = ack.Last - uint64(last-i)
 	}
 	return revs, nil
 }

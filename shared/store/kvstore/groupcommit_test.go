@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // TestGroupCommit holds commit to its contract on the newest server (one
@@ -102,6 +104,51 @@ func TestCommitterConcurrent(t *testing.T) {
 	})
 }
 
+// TestNewLeavesBucketsAlone: a start that finds the buckets as asked
+// updates neither (an update would switch atomic publishing off under the
+// processes already batching on them), and one that changes a setting
+// keeps group commit on.
+func TestNewLeavesBucketsAlone(t *testing.T) {
+	onEachServer(t, func(t *testing.T, name string, s *Store, js jetstream.JetStream) {
+		ctx := context.Background()
+		nc := js.Conn()
+		updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.KV_" + s.state.Bucket())
+		if err != nil {
+			t.Fatal(err)
+		}
+		seenUpdates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.KV_" + s.seen.Bucket())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		ns := strings.TrimSuffix(s.state.Bucket(), "_esimflow_state")
+		again, err := New(ctx, js, Options{Namespace: ns, SeenTTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.atomic != s.atomic {
+			t.Errorf("group commit %v at the second start, %v at the first", again.atomic, s.atomic)
+		}
+		for _, sub := range []*nats.Subscription{updates, seenUpdates} {
+			if m, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+				t.Errorf("a second start updated %s: %s", sub.Subject, m.Data)
+			}
+		}
+		changed, err := New(ctx, js, Options{Namespace: ns, SeenTTL: 2 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := seenUpdates.NextMsg(2 * time.Second); err != nil {
+			t.Errorf("a new seen TTL did not update the bucket: %v", err)
+		}
+		if changed.atomic != s.atomic {
+			t.Errorf("group commit %v after a change, %v before", changed.atomic, s.atomic)
+		}
+	})
+}
+
 // BenchmarkGroupCommit runs the batch methods' writes and concurrent
 // single-key writes on the all-in-one's server (in-process, fsync before
 // every ack), each with group commit and without (as on a server older
@@ -116,7 +163,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nc, err := nats.Connect("", opts...)
+	nc, err := nats.Connect("", append(opts, nats.InProcessServer(srv))...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,10 +182,11 @@ func BenchmarkGroupCommit(b *testing.B) {
 		name := map[bool]string{false: "one-by-one", true: "group"}[atomic]
 		s.atomic = atomic
 		b.Run("ClaimMany32/"+name, func(b *testing.B) {
+			run := name + "." + nuid.Next() // fresh keys each -count
 			for i := 0; b.Loop(); i++ {
 				ids := make([]string, n)
 				for k := range ids {
-					ids[k] = fmt.Sprintf("%s.%d.%d", name, i, k)
+					ids[k] = fmt.Sprintf("%s.%d.%d", run, i, k)
 				}
 				if _, err := s.ClaimMany(ctx, ids, "bench", time.Minute); err != nil {
 					b.Fatal(err)
@@ -147,10 +195,11 @@ func BenchmarkGroupCommit(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/write")
 		})
 		b.Run("MarkSeenMany32/"+name, func(b *testing.B) {
+			run := name + "." + nuid.Next() // fresh keys each -count
 			for i := 0; b.Loop(); i++ {
 				keys := make([]string, n)
 				for k := range keys {
-					keys[k] = fmt.Sprintf("%s.%d.%d", name, i, k)
+					keys[k] = fmt.Sprintf("%s.%d.%d", run, i, k)
 				}
 				if err := s.MarkSeenMany(ctx, keys); err != nil {
 					b.Fatal(err)
@@ -159,11 +208,12 @@ func BenchmarkGroupCommit(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/write")
 		})
 		b.Run("Claim32concurrent/"+name, func(b *testing.B) {
+			run := name + "." + nuid.Next() // fresh keys each -count
 			for i := 0; b.Loop(); i++ {
 				var wg sync.WaitGroup
 				for k := range n {
 					wg.Go(func() {
-						if _, err := s.Claim(ctx, fmt.Sprintf("c%s.%d.%d", name, i, k), "bench", time.Minute); err != nil {
+						if _, err := s.Claim(ctx, fmt.Sprintf("c%s.%d.%d", run, i, k), "bench", time.Minute); err != nil {
 							b.Error(err)
 						}
 					})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/esimflow/esimflow/shared/store"
+	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -71,14 +72,14 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, err
 	}
 	stateName, seenName := Buckets(opts.Namespace)
 	replicas := max(opts.Replicas, 1)
-	state, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	state, err := ensureBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: stateName, Description: "esimflow orders, profiles, notification claims and log",
 		History: 1, Storage: opts.Storage, Replicas: replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kv bucket %s: %w", stateName, err)
 	}
-	seen, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	seen, err := ensureBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: seenName, Description: "esimflow dedupe keys of processed events",
 		History: 1, TTL: opts.SeenTTL, Storage: opts.Storage, Replicas: replicas,
 	})
@@ -96,7 +97,7 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, err
 	}
 	s := &Store{state: state, seen: seen, nc: js.Conn()}
 	s.stateW, s.seenW = &committer{s: s, kv: state}, &committer{s: s, kv: seen}
-	if atomicBatches(js) {
+	if stream.AtomicBatches(js.Conn()) {
 		s.atomic = true
 		for _, b := range []string{stateName, seenName} {
 			ok, err := allowAtomic(ctx, js, b)
@@ -107,6 +108,31 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, err
 		}
 	}
 	return s, nil
+}
+
+// ensureBucket creates the bucket, or updates it when its stream differs
+// from cfg in what cfg says. A bucket already as asked is left alone:
+// CreateOrUpdateKeyValue writes the whole stream config, atomic publishing
+// (which KeyValueConfig cannot say) off, so at every start it would turn
+// group commit off under the other processes sharing the bucket until New
+// turned it on again, their batches refused meanwhile.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	switch {
+	case errors.Is(err, jetstream.ErrBucketNotFound):
+		return js.CreateOrUpdateKeyValue(ctx, cfg)
+	case err != nil:
+		return nil, err
+	}
+	s, err := js.Stream(ctx, "KV_"+cfg.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	if got := s.CachedInfo().Config; got.Description == cfg.Description && got.MaxMsgsPerSubject == int64(max(cfg.History, 1)) &&
+		got.MaxAge == cfg.TTL && got.Storage == cfg.Storage && got.Replicas == max(cfg.Replicas, 1) {
+		return kv, nil
+	}
+	return js.CreateOrUpdateKeyValue(ctx, cfg)
 }
 
 // Ping asks the server for both buckets' status.

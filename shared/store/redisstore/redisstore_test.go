@@ -96,7 +96,7 @@ func TestKeys(t *testing.T) {
 
 // newStore opens a store whose keys go when the test ends; the server is
 // shared, so it is never flushed.
-func newStore(t *testing.T, client redis.UniversalClient, opts redisstore.Options) *redisstore.Store {
+func newStore(t testing.TB, client redis.UniversalClient, opts redisstore.Options) *redisstore.Store {
 	t.Helper()
 	redistest.RemovePrefix(t, client, opts.Namespace)
 	s, err := redisstore.New(client, opts)
