@@ -6,10 +6,12 @@ import (
 
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/stream"
+	"github.com/nats-io/nats.go"
 )
 
 // What every stored request would otherwise allocate again: the body's
-// buffer and the event's subject. BenchmarkServeWebhook measures the path.
+// buffer, the message that carries it and its headers, and the event's
+// subject. BenchmarkServeWebhook measures the path.
 
 // pooledBody is the largest body buffer kept for reuse: provider events are
 // a few hundred bytes, and a rare large body's buffer goes to the collector
@@ -60,6 +62,36 @@ func (p *bodyPool) put(buf *bodyBuf) {
 	}
 	buf.b = buf.b[:0]
 	p.pool.Put(buf)
+}
+
+// outMsg is the message of one publish and the backing array of its
+// headers' values (each header's slice is one element of it, capped).
+type outMsg struct {
+	msg  nats.Msg
+	vals [5]string
+}
+
+// msgPool reuses the messages ingest publishes, with their header maps: a
+// stored request otherwise allocates the message, the map and its values
+// anew (BenchmarkServeWebhook). A message comes back empty, headers
+// included, so nothing of one event reaches the next: a stale Nats-Msg-Id
+// would have JetStream drop a new event as a duplicate. Safe for concurrent
+// use.
+type msgPool struct{ pool sync.Pool }
+
+func newMsgPool() *msgPool {
+	return &msgPool{pool: sync.Pool{New: func() any { return &outMsg{msg: nats.Msg{Header: make(nats.Header, 6)}} }}}
+}
+
+func (p *msgPool) get() *outMsg { return p.pool.Get().(*outMsg) }
+
+// put empties o and returns it; nothing may refer to o after (the NATS
+// client has encoded what it sends by the time PublishMsg returns).
+func (p *msgPool) put(o *outMsg) {
+	hdr := o.msg.Header
+	clear(hdr)
+	*o = outMsg{msg: nats.Msg{Header: hdr}}
+	p.pool.Put(o)
 }
 
 // eventSubjects are the subjects of the event types, made once.

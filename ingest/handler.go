@@ -48,6 +48,7 @@ type Handler struct {
 	needIP   bool // a check reads the sender's address (senderIP)
 	subjects eventSubjects
 	bodies   *bodyPool
+	msgs     *msgPool
 	metrics  *metrics
 	tracer   trace.Tracer
 	log      *slog.Logger
@@ -233,12 +234,15 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, span trace.Span,
 func (h *Handler) publish(ctx context.Context, span trace.Span, in incoming, now time.Time) (*jetstream.PubAck, error) {
 	data, ev := in.data, in.ev
 	key := in.key()
-	// The headers' values share one backing array, each capped at its own
-	// value; the keys are canonical already, as nats.Header.Set would not
-	// change them either.
-	vals := make([]string, 5)
+	// The message, its header map and the values' backing array come from a
+	// pool and go back once the publish has returned (the NATS client
+	// copies what it sends). Each value is capped at its own element; the
+	// keys are canonical already, as nats.Header.Set would not change them
+	// either.
+	out := h.msgs.get()
+	defer h.msgs.put(out)
+	vals, hdr := out.vals[:], out.msg.Header
 	vals[0], vals[1], vals[2] = now.Format(time.RFC3339Nano), in.provider, in.adapter
-	hdr := make(nats.Header, 6)
 	hdr[stream.HeaderReceivedAt] = vals[0:1:1]
 	hdr[stream.HeaderProvider] = vals[1:2:2]
 	hdr[stream.HeaderAdapter] = vals[2:3:3]
@@ -254,13 +258,20 @@ func (h *Handler) publish(ctx context.Context, span trace.Span, in incoming, now
 		vals[4] = key
 		hdr[jetstream.MsgIDHeader] = vals[4:5:5]
 	}
-	msg := &nats.Msg{Subject: h.subjects.event(ev.Type), Data: data, Header: hdr}
+	msg := &out.msg
+	msg.Subject, msg.Data = h.subjects.event(ev.Type), data
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("esimflow.event_type", string(ev.Type)), attribute.String("esimflow.dedupe_key", key))
 	}
 	telemetry.Inject(ctx, msg.Header)
 
-	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	// The publish ends at its PubAck or its timeout, not when the sender
+	// hangs up: once sent the event is stored either way (answered or not,
+	// the sender's retry is a duplicate), and a deadline of its own keeps
+	// the request's context free of a child to link and unlink (its done
+	// channel and children map were some 350 bytes a request). The values
+	// (the span, the chaos build's failpoints) stay.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
 	defer cancel()
 	ack, err := h.pub.PublishMsg(ctx, msg)
 	h.metrics.publishSeconds.Observe(time.Since(now).Seconds())

@@ -22,7 +22,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Publisher is the one JetStream call ingest needs.
+// Publisher is the one JetStream call ingest needs. msg is ingest's until
+// PublishMsg returns: ingest reuses it for the next event after that (the
+// NATS client has encoded it by then), so an implementation keeps a copy of
+// anything it reads later.
 type Publisher interface {
 	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
 }
@@ -105,8 +108,14 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 	// suite's failpoints wrap the publisher and the routes in its builds
 	// (failpoints.go), and nothing in others.
 	names := stream.NewNames(cfg.Namespace)
+	pub := deps.Publisher
+	if js, ok := pub.(jetstream.JetStream); ok {
+		// The client's publish, with its PubAcks read without
+		// encoding/json (puback.go).
+		pub = newJSPublisher(js)
+	}
 	h := &Handler{
-		pub:      failpointPublisher(deps.Publisher, names),
+		pub:      failpointPublisher(pub, names),
 		names:    names,
 		maxBody:  cfg.MaxBody,
 		timeout:  cfg.PublishTimeout,
@@ -120,6 +129,7 @@ func New(cfg config.Ingest, deps Deps) (*Service, error) {
 		needIP:   cfg.RateLimit > 0 || len(cfg.AllowCIDRs) > 0,
 		subjects: newEventSubjects(names),
 		bodies:   newBodyPool(),
+		msgs:     newMsgPool(),
 		metrics:  newMetrics(deps.Admin.Registerer()),
 		tracer:   telemetry.OrNoop(deps.Tracer).Tracer("esimflow/ingest"),
 		log:      log,

@@ -162,6 +162,44 @@ func TestWebhook(t *testing.T) {
 			t.Errorf("%d of 3 answered events stored", got)
 		}
 	})
+	t.Run("an untimed event after a keyed one carries no key", func(t *testing.T) {
+		// ingest reuses the message it publishes, headers included: an
+		// event without a key must not go out with the key of the event
+		// before it, or JetStream drops it as that event's duplicate
+		// although it was answered 200. Sequential requests on one
+		// connection get the same message from the pool.
+		s, err := f.js.Stream(context.Background(), f.names.Stream(stream.Events))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject := f.names.EventSubject("ESIM_STATUS")
+		count := func() uint64 {
+			i, err := s.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return i.State.Msgs
+		}
+		before := count()
+		keyed := `{"notifyType":"ESIM_STATUS","notifyId":"n-8904","content":{"iccid":"8904","esimStatus":"IN_USE","smdpStatus":"ENABLED"}}`
+		untimed := `{"notifyType":"ESIM_STATUS","content":{"iccid":"8905","esimStatus":"IN_USE","smdpStatus":"ENABLED"}}`
+		for i, body := range []string{keyed, untimed, keyed, untimed} {
+			if resp, b := post(t, f.url+"/webhooks/esim", body); resp.StatusCode != 200 {
+				t.Fatalf("request %d: %d %s", i+1, resp.StatusCode, b)
+			}
+			if i == 2 {
+				continue // the keyed event's duplicate: not stored again
+			}
+			m := lastMsg(t, f, stream.Events, subject)
+			if key := stream.DedupeKey(m.Header); string(m.Data) != body || (body == untimed) != (key == "") {
+				t.Errorf("request %d: last stored %s with key %q", i+1, m.Data, key)
+			}
+		}
+		// The keyed event once, the untimed one both times.
+		if got := count() - before; got != 3 {
+			t.Errorf("%d of 3 events stored", got)
+		}
+	})
 	t.Run("unknown type stored under unknown", func(t *testing.T) {
 		body := `{"eventType":"REFUND","orderNo":"X1"}`
 		if resp, _ := post(t, f.url+"/webhooks/esim", body); resp.StatusCode != 200 {
