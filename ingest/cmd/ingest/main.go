@@ -3,8 +3,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"runtime/debug"
 
 	"github.com/esimflow/esimflow/ingest"
 	"github.com/esimflow/esimflow/shared/service"
@@ -27,23 +25,11 @@ const gcPercent = 200
 const memoryLimit = 24 << 20
 
 func main() {
-	tuneGC(os.Getenv)
-	service.Main(service.Options{Name: "ingest"}, func(_ context.Context, env *service.Env) (service.Part, error) {
+	service.Main(service.Options{Name: "ingest", GC: service.GC{Percent: gcPercent, MemoryLimit: memoryLimit}}, func(_ context.Context, env *service.Env) (service.Part, error) {
 		s, err := ingest.New(env.Cfg.Ingest, ingest.Deps{Publisher: env.NATS.JS, Admin: env.Admin, Logger: env.Log, Tracer: env.Tracer})
 		if err != nil {
 			return nil, err
 		}
 		return s.Run, nil
 	})
-}
-
-// tuneGC sets ingest's collector defaults where the environment, which the
-// runtime read at start, did not set its own.
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
-	}
 }
