@@ -2,11 +2,9 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,28 +38,10 @@ type BatchPublisher struct {
 	stream  string
 	filters []string // the stream's subjects
 	atomic  bool     // the stream allows atomic publishing
-
-	mu    sync.Mutex
-	queue []*queuedPub
-	busy  bool // a publisher leads
+	group   Group[*nats.Msg, *jetstream.PubAck]
 
 	batched, batches atomic.Int64 // messages stored in batches, and the batches: for tests
 }
-
-// queuedPub is a queued publish and, once wake is signalled, its result or
-// the lead.
-type queuedPub struct {
-	msg  *nats.Msg
-	id   string // its Nats-Msg-Id
-	ack  *jetstream.PubAck
-	err  error
-	done bool // ack and err are set
-	lead bool // its publisher leads now
-	wake chan struct{}
-}
-
-// errNotBatched says a batch was not stored; its messages go alone.
-var errNotBatched = errors.New("batch not stored")
 
 // NewBatchPublisher returns a publisher for the stream name, which must
 // exist; it batches only if the stream allows atomic publishing.
@@ -71,7 +51,16 @@ func NewBatchPublisher(ctx context.Context, js jetstream.JetStream, name string)
 		return nil, fmt.Errorf("batch publisher: stream %s: %w", name, err)
 	}
 	cfg := s.CachedInfo().Config
-	return &BatchPublisher{js: js, stream: name, filters: cfg.Subjects, atomic: cfg.AllowAtomicPublish}, nil
+	p := &BatchPublisher{js: js, stream: name, filters: cfg.Subjects, atomic: cfg.AllowAtomicPublish}
+	p.group = Group[*nats.Msg, *jetstream.PubAck]{
+		Max: MaxAtomicBatch,
+		Key: func(m *nats.Msg) string { return m.Header.Get(jetstream.MsgIDHeader) },
+		Alone: func(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
+			return p.js.PublishMsg(ctx, m)
+		},
+		Batch: p.publishBatch,
+	}
+	return p, nil
 }
 
 // Batching reports whether concurrent publishes share atomic batches.
@@ -83,33 +72,7 @@ func (p *BatchPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...
 	if !p.batchable(msg, opts) {
 		return p.js.PublishMsg(ctx, msg, opts...)
 	}
-	q := &queuedPub{msg: msg, id: msg.Header.Get(jetstream.MsgIDHeader), wake: make(chan struct{}, 1)}
-	p.mu.Lock()
-	p.queue = append(p.queue, q)
-	if p.busy {
-		p.mu.Unlock()
-		<-q.wake
-		if !q.lead {
-			return p.result(ctx, q)
-		}
-		p.mu.Lock()
-	}
-	p.busy = true
-	for !q.done {
-		batch := p.take()
-		p.mu.Unlock()
-		p.publish(ctx, q, batch)
-		p.mu.Lock()
-	}
-	if len(p.queue) > 0 {
-		next := p.queue[0]
-		next.lead = true
-		next.wake <- struct{}{}
-	} else {
-		p.busy = false
-	}
-	p.mu.Unlock()
-	return p.result(ctx, q)
+	return p.group.Commit(ctx, msg)
 }
 
 // asyncTimeout bounds a PublishMsgAsync, as jetstream bounds a publish
@@ -153,75 +116,27 @@ func (p *BatchPublisher) batchable(msg *nats.Msg, opts []jetstream.PublishOpt) b
 	return p.atomic && len(opts) == 0 && msg.Header.Get(jetstream.MsgIDHeader) != "" && p.covers(msg.Subject)
 }
 
-// take removes the next batch from the queue: at most MaxAtomicBatch
-// messages, up to the first Nats-Msg-Id that repeats (the server refuses
-// a batch that holds one twice). p.mu is held.
-func (p *BatchPublisher) take() []*queuedPub {
-	ids := make(map[string]bool, len(p.queue))
-	n := 0
-	for n < len(p.queue) && n < MaxAtomicBatch && !ids[p.queue[n].id] {
-		ids[p.queue[n].id] = true
-		n++
-	}
-	batch := make([]*queuedPub, n)
-	copy(batch, p.queue)
-	p.queue = p.queue[n:]
-	return batch
-}
-
-// publish stores batch and wakes each of its publishers with its result.
-// The leader (self) publishes a batch of one only if it is its own:
-// another's is left to its publisher, under that publisher's context.
-func (p *BatchPublisher) publish(ctx context.Context, self *queuedPub, batch []*queuedPub) {
-	if len(batch) == 1 {
-		q := batch[0]
-		if q == self {
-			q.ack, q.err = p.js.PublishMsg(ctx, q.msg)
-		} else {
-			q.err = errNotBatched
-		}
-		q.done = true
-		signal(q.wake)
-		return
-	}
-	msgs := make([]*nats.Msg, len(batch))
-	for i, q := range batch {
+// publishBatch stores msgs as one atomic batch and returns their PubAcks,
+// each sequence counted back from the batch's last.
+func (p *BatchPublisher) publishBatch(ctx context.Context, msgs []*nats.Msg) ([]*jetstream.PubAck, error) {
+	batch := make([]*nats.Msg, len(msgs))
+	for i, m := range msgs {
 		// A copy: the batch headers must not reach a second publish of
 		// the caller's message.
-		msgs[i] = &nats.Msg{Subject: q.msg.Subject, Data: q.msg.Data, Header: maps.Clone(q.msg.Header)}
+		batch[i] = &nats.Msg{Subject: m.Subject, Data: m.Data, Header: maps.Clone(m.Header)}
 	}
-	ack, err := PublishAtomic(ctx, p.js.Conn(), msgs)
-	if err == nil {
-		p.batched.Add(int64(len(batch)))
-		p.batches.Add(1)
+	ack, err := PublishAtomic(ctx, p.js.Conn(), batch)
+	if err != nil {
+		return nil, err
 	}
+	p.batched.Add(int64(len(batch)))
+	p.batches.Add(1)
+	acks := make([]*jetstream.PubAck, len(batch))
 	last := len(batch) - 1
-	for i, q := range batch {
-		if err != nil {
-			q.err = fmt.Errorf("%w: %w", errNotBatched, err)
-		} else {
-			q.ack = &jetstream.PubAck{Stream: ack.Stream, Domain: ack.Domain, Sequence: ack.Last - uint64(last-i)}
-		}
-		q.done = true
-		signal(q.wake)
+	for i := range acks {
+		acks[i] = &jetstream.PubAck{Stream: ack.Stream, Domain: ack.Domain, Sequence: ack.Last - uint64(last-i)}
 	}
-}
-
-// result is q's outcome: a message of a batch that was not stored is
-// published alone.
-func (p *BatchPublisher) result(ctx context.Context, q *queuedPub) (*jetstream.PubAck, error) {
-	if errors.Is(q.err, errNotBatched) {
-		return p.js.PublishMsg(ctx, q.msg)
-	}
-	return q.ack, q.err
-}
-
-// signal wakes a publisher that may already have been woken (to lead).
-func signal(wake chan struct{}) {
-	select {
-	case wake <- struct{}{}:
-	default:
-	}
+	return acks, nil
 }
 
 // covers reports whether the stream's subjects take subject.

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/esimflow/esimflow/shared/store"
 	"github.com/esimflow/esimflow/shared/stream"
@@ -195,127 +193,32 @@ func updateMany[T any](ctx context.Context, w *committer, keys []string, zero fu
 }
 
 // committer coalesces the single-key writes goroutines make to one bucket
-// at the same time into group commits. A writer that finds no commit under
-// way leads: it commits what is queued, its own write included, and hands
-// the lead to the first writer queued behind it meanwhile; the others wait
-// for their result. A lone writer therefore writes at once, alone, and
-// concurrent writers (the notifier's intents handled one by one, many at a
-// time) share one fsync. A batch that is refused leaves each of its writers
-// to write alone, so each gets its own answer (a lost compare-and-set as
-// jetstream reports it).
+// at the same time into group commits (stream.Group): a lone writer writes
+// at once, alone, and concurrent writers (the notifier's intents handled one
+// by one, many at a time) share one fsync. A batch that is refused leaves
+// each of its writers to write alone, so each gets its own answer (a lost
+// compare-and-set as jetstream reports it).
 type committer struct {
-	s  *Store
-	kv jetstream.KeyValue
-
-	mu    sync.Mutex
-	queue []*pending
-	busy  bool // a writer leads
+	s     *Store
+	kv    jetstream.KeyValue
+	group stream.Group[write, uint64]
 }
 
-// pending is a queued write and, once wake is signalled, its result or the lead.
-type pending struct {
-	w        write
-	rev      uint64
-	err      error
-	finished bool // rev and err are set
-	lead     bool // its writer leads now
-	wake     chan struct{}
+func newCommitter(s *Store, kv jetstream.KeyValue) *committer {
+	return &committer{s: s, kv: kv, group: stream.Group[write, uint64]{
+		Max:   maxBatch,
+		Key:   func(w write) string { return w.key },
+		Alone: func(ctx context.Context, w write) (uint64, error) { return single(ctx, kv, w) },
+		Batch: func(ctx context.Context, ws []write) ([]uint64, error) { return s.commitBatch(ctx, kv.Bucket(), ws) },
+	}}
 }
 
 // write stores w, alone or in a group commit, and returns its revision.
 func (c *committer) write(ctx context.Context, w write) (uint64, error) {
 	if !c.s.atomic {
-		return single(ctx, c.kv, w)
+		return c.group.Alone(ctx, w)
 	}
-	p := &pending{w: w, wake: make(chan struct{}, 1)}
-	c.mu.Lock()
-	c.queue = append(c.queue, p)
-	if c.busy {
-		c.mu.Unlock()
-		<-p.wake
-		if !p.lead {
-			return c.result(ctx, p)
-		}
-		c.mu.Lock()
-	}
-	c.busy = true
-	for !p.finished {
-		batch := c.take()
-		c.mu.Unlock()
-		c.commitPending(ctx, p, batch)
-		c.mu.Lock()
-	}
-	if len(c.queue) > 0 {
-		next := c.queue[0]
-		next.lead = true
-		next.wake <- struct{}{}
-	} else {
-		c.busy = false
-	}
-	c.mu.Unlock()
-	return c.result(ctx, p)
-}
-
-// take removes from the queue the next batch: at most maxBatch writes, up
-// to the first key that repeats (a key's second compare-and-set would fail
-// the whole batch). c.mu is held.
-func (c *committer) take() []*pending {
-	keys := make(map[string]bool, len(c.queue))
-	n := 0
-	for n < len(c.queue) && n < maxBatch && !keys[c.queue[n].w.key] {
-		keys[c.queue[n].w.key] = true
-		n++
-	}
-	batch := slices.Clone(c.queue[:n])
-	c.queue = c.queue[n:]
-	return batch
-}
-
-// commitPending writes batch, one write alone, and wakes each writer with
-// its result. The leader (self) writes a batch of one only if it is its
-// own: another's is left to its writer, under that writer's context.
-func (c *committer) commitPending(ctx context.Context, self *pending, batch []*pending) {
-	if len(batch) == 1 {
-		p := batch[0]
-		if p == self {
-			p.rev, p.err = single(ctx, c.kv, p.w)
-		} else {
-			p.err = errNotCommitted
-		}
-		p.finished = true
-		signal(p.wake)
-		return
-	}
-	ws := make([]write, len(batch))
-	for i, p := range batch {
-		ws[i] = p.w
-	}
-	revs, err := c.s.commitBatch(ctx, c.kv.Bucket(), ws)
-	for i, p := range batch {
-		if err != nil {
-			p.err = errNotCommitted
-		} else {
-			p.rev = revs[i]
-		}
-		p.finished = true
-		signal(p.wake)
-	}
-}
-
-// result is p's outcome: a write of a refused batch is written alone.
-func (c *committer) result(ctx context.Context, p *pending) (uint64, error) {
-	if errors.Is(p.err, errNotCommitted) {
-		return single(ctx, c.kv, p.w)
-	}
-	return p.rev, p.err
-}
-
-// signal wakes a writer that may already have been woken (to lead).
-func signal(wake chan struct{}) {
-	select {
-	case wake <- struct{}{}:
-	default:
-	}
+	return c.group.Commit(ctx, w)
 }
 
 // single writes w on its own.

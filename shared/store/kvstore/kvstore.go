@@ -96,7 +96,7 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, err
 		return nil, fmt.Errorf("kv bucket %s: server kept TTL %v, asked for %v", seenName, st.TTL(), opts.SeenTTL)
 	}
 	s := &Store{state: state, seen: seen, nc: js.Conn()}
-	s.stateW, s.seenW = &committer{s: s, kv: state}, &committer{s: s, kv: seen}
+	s.stateW, s.seenW = newCommitter(s, state), newCommitter(s, seen)
 	if stream.AtomicBatches(js.Conn()) {
 		s.atomic = true
 		for _, b := range []string{stateName, seenName} {
