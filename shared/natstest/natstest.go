@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -159,4 +160,26 @@ func Drained(ctx context.Context, js jetstream.JetStream, streamName, consumerNa
 		return false, err
 	}
 	return ci.Delivered.Stream >= si.State.LastSeq && ci.NumPending == 0 && ci.NumAckPending == 0, nil
+}
+
+// OnEachServer runs run as subtests on the newest server (embedded, where
+// atomic batches exist) and on the machine's (external: Debian's 2.9.10,
+// where they do not; skipped when EnvURL is unset), each with a JetStream
+// client and a fresh namespace removed at the end.
+func OnEachServer(t *testing.T, run func(t *testing.T, name string, js jetstream.JetStream, ns string)) {
+	for name, start := range map[string]func(testing.TB) *Server{
+		"embedded": StartEmbedded,
+		"external": External,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := start(t)
+			js, err := jetstream.New(srv.Connect(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns := testns.New(t)
+			srv.RemoveNamespace(t, ns)
+			run(t, name, js, ns)
+		})
+	}
 }

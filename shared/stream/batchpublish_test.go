@@ -12,7 +12,6 @@ import (
 
 	"github.com/esimflow/esimflow/shared/natsembed"
 	"github.com/esimflow/esimflow/shared/natstest"
-	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
@@ -274,31 +273,19 @@ func eventMsg(names Names, id, data string) *nats.Msg {
 // onEachServer runs run with a BatchPublisher on ESIM_EVENTS as EnsureStreams
 // made it, on the newest server and on ESIMFLOW_TEST_NATS_URL's.
 func onEachServer(t *testing.T, run func(t *testing.T, name string, js jetstream.JetStream, names Names, p *BatchPublisher)) {
-	for name, start := range map[string]func(testing.TB) *natstest.Server{
-		"embedded": natstest.StartEmbedded,
-		"external": natstest.External,
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv := start(t)
-			js, err := jetstream.New(srv.Connect(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ns := testns.New(t)
-			srv.RemoveNamespace(t, ns)
-			names := NewNames(ns)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := EnsureStreams(ctx, js, names, Limits{Replicas: 1, EventsMaxAge: time.Hour, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
-				t.Fatal(err)
-			}
-			p, err := NewBatchPublisher(ctx, js, names.Stream(Events))
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, name, js, names, p)
-		})
-	}
+	natstest.OnEachServer(t, func(t *testing.T, name string, js jetstream.JetStream, ns string) {
+		names := NewNames(ns)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := EnsureStreams(ctx, js, names, Limits{Replicas: 1, EventsMaxAge: time.Hour, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewBatchPublisher(ctx, js, names.Stream(Events))
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, name, js, names, p)
+	})
 }
 
 // BenchmarkBatchPublisher publishes from 64 goroutines at once, as ingest's

@@ -11,7 +11,6 @@ import (
 
 	"github.com/esimflow/esimflow/shared/natsembed"
 	"github.com/esimflow/esimflow/shared/natstest"
-	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
@@ -229,23 +228,11 @@ func BenchmarkGroupCommit(b *testing.B) {
 // and of ESIMFLOW_TEST_NATS_URL's (Debian's 2.9.10: off), named embedded
 // and external.
 func onEachServer(t *testing.T, run func(t *testing.T, name string, s *Store, js jetstream.JetStream)) {
-	for name, start := range map[string]func(testing.TB) *natstest.Server{
-		"embedded": natstest.StartEmbedded,
-		"external": natstest.External,
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv := start(t)
-			js, err := jetstream.New(srv.Connect(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ns := testns.New(t)
-			srv.RemoveNamespace(t, ns)
-			s, err := New(context.Background(), js, Options{Namespace: ns, SeenTTL: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, name, s, js)
-		})
-	}
+	natstest.OnEachServer(t, func(t *testing.T, name string, js jetstream.JetStream, ns string) {
+		s, err := New(context.Background(), js, Options{Namespace: ns, SeenTTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, name, s, js)
+	})
 }
