@@ -57,7 +57,18 @@ func TestDeadLetteredLowerWarningReleasesTheHigher(t *testing.T) {
 	})
 	r.publish(t, w100, w100.ID)
 	poll.Until(t, "the 100 % dead-lettered", func() bool { return len(r.deadLetters(t)) == 2 })
+	poll.Until(t, "the 100 % claim marked dead_lettered", func() bool {
+		st, _ := r.store.ClaimState(context.Background(), w100.ID)
+		return st == store.ClaimDeadLettered
+	})
 
+	// The contact comes after the messages' park expired (the contact wait
+	// and parkMargin): it wakes nothing, and the re-drives below are what
+	// sends. Within the margin it would wake both, in order
+	// (TestDeadLetterWokenByTheContact).
+	if err := r.store.Unpark(context.Background(), intent.WakeTx("tx-c2"), w80.ID, w100.ID); err != nil {
+		t.Fatal(err)
+	}
 	r.putContact(t, "tx-c2", `{"email":"c2@example.com"}`)
 	// A re-drive is a new copy of the body (the processor's re-drive
 	// publishes it under a new Nats-Msg-Id).
@@ -76,6 +87,35 @@ func TestDeadLetteredLowerWarningReleasesTheHigher(t *testing.T) {
 	}
 	if n := len(r.deadLetters(t)); n != 2 {
 		t.Errorf("%d dead letters; want the 2 from before", n)
+	}
+}
+
+// TestDeadLetterWokenByTheContact: a message that dead-lettered waiting for
+// its contact stays parked under the transactionId until the park expires
+// (parkMargin after the contact wait), so a contact registered within that
+// margin still sends it; the dead letter's re-drive then finds it done.
+func TestDeadLetterWokenByTheContact(t *testing.T) {
+	t.Parallel()
+	p := newPeers(t, nil)
+	r := start(t, options{channels: p.channels(t, "email"), env: map[string]string{"ESIMFLOW_CONTACT_WAIT": "2s"}})
+	in := activation("8900000000000001631", "tx-dl")
+	r.publish(t, in, in.ID)
+	poll.Until(t, "the claim marked dead_lettered", func() bool {
+		st, _ := r.store.ClaimState(context.Background(), in.ID)
+		return st == store.ClaimDeadLettered
+	})
+	if !parkedUnder(t, r, intent.WakeTx("tx-dl"), in.ID) {
+		t.Fatal("the dead-lettered message is no longer parked under its transactionId")
+	}
+	r.putContact(t, "tx-dl", `{"email":"dl@example.com"}`)
+	poll.Until(t, "the mail", func() bool { return len(mails(p.smtp, in.ID)) == 1 })
+	r.publish(t, in, in.ID+"/redrive/1")
+	r.quiet(t)
+	if n := len(mails(p.smtp, in.ID)); n != 1 {
+		t.Errorf("%d mails; want 1 (the re-drive finds it sent)", n)
+	}
+	if got := r.statuses(t, in.ICCID, in.ID); !slices.Equal(got, []string{"waiting/", "dead_lettered/", "sent/email"}) {
+		t.Errorf("log %v; want waiting, dead_lettered, sent", got)
 	}
 }
 
