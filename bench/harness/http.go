@@ -13,33 +13,21 @@ import (
 
 	"github.com/esimflow/esimflow/shared/event"
 	"github.com/esimflow/esimflow/shared/stream"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// httpRun measures, against one stream, the baseline handler at full load,
-// ingest at full load and at half the baseline's rate, and the Express handler
-// at full load.
+// httpRun measures, against one stream, the baseline handler and ingest at
+// full load, the two at half the baseline's rate in alternating slices, and
+// the Express handler at full load.
 func (h *Harness) httpRun(ctx context.Context) error {
 	names, bodies := h.namespace("http")
 	defer h.dropNamespace(context.WithoutCancel(ctx), names)
 	if _, _, err := stream.Ensure(ctx, h.js, names, limits); err != nil {
 		return fmt.Errorf("streams: %w", err)
 	}
-
-	base, err := h.baselineLoad(ctx, names, bodies)
-	if err != nil {
+	if err := h.baselineAndIngest(ctx, names, bodies); err != nil {
 		return err
 	}
-	h.figs.add("baseline.rate", base.Rate)
-	h.figs.add("baseline.p99", ms(base.P99))
-	h.progress("  baseline: %.0f req/s, p99 %v", base.Rate, base.P99)
-
-	ing, err := h.ingestLoad(ctx, names, bodies, base.Rate/2)
-	if err != nil {
-		return err
-	}
-	h.figs.add("ingest.ratio", ratio(h.last("ingest.rate"), base.Rate))
-	_ = ing
-
 	if h.express == "" {
 		return nil
 	}
@@ -63,68 +51,72 @@ func (h *Harness) last(key string) float64 {
 	return v[len(v)-1]
 }
 
-func (h *Harness) baselineLoad(ctx context.Context, names stream.Names, bodies *Bodies) (Load, error) {
+// baselineAndIngest runs the baseline handler and bin/ingest side by side:
+// each at full load in turn, then both at half the baseline's rate.
+func (h *Harness) baselineAndIngest(ctx context.Context, names stream.Names, bodies *Bodies) error {
 	addr, err := freeAddr()
 	if err != nil {
-		return Load{}, err
+		return err
 	}
 	subject := names.EventSubject(event.Type("BASELINE"))
-	p, err := Start(h.cfg.WorkDir, "baseline", h.cfg.Self,
+	bp, err := Start(h.cfg.WorkDir, "baseline", h.cfg.Self,
 		[]string{"baseline-handler", "-addr", addr, "-nats", h.infra.NATSURL, "-subject", subject}, nil)
 	if err != nil {
-		return Load{}, err
+		return err
 	}
-	defer p.Stop()
-	if err := waitTCP(ctx, p, addr); err != nil {
-		return Load{}, err
+	defer bp.Stop()
+	if err := waitTCP(ctx, bp, addr); err != nil {
+		return err
 	}
-	tr := h.signer.Targeter("http://"+addr, bodies)
-	l := MaxLoad(ctx, tr, h.cfg.Conns, h.cfg.Duration)
-	if err := l.Err(); err != nil {
-		return l, fmt.Errorf("baseline handler: %w", err)
+	baseTr := h.signer.Targeter("http://"+addr, bodies)
+	base := MaxLoad(ctx, baseTr, h.cfg.Conns, h.cfg.Duration)
+	if err := base.Err(); err != nil {
+		return fmt.Errorf("baseline handler: %w", err)
 	}
-	// The baseline's own latency at half its rate: what the load generator
-	// and the shared cores allow at that rate, next to ingest's.
-	half := RateLoad(ctx, tr, l.Rate/2, h.cfg.Conns, h.cfg.Duration)
-	if err := half.Err(); err != nil {
-		return l, fmt.Errorf("baseline handler at half its rate: %w", err)
+	h.figs.add("baseline.rate", base.Rate)
+	h.figs.add("baseline.p99", ms(base.P99))
+	h.progress("  baseline: %.0f req/s, p99 %v", base.Rate, base.P99)
+
+	ip, url, err := h.startService(ctx, "ingest", names, false)
+	if err != nil {
+		return err
 	}
-	h.figs.add("baseline.half.p99", ms(half.P99))
-	return l, nil
+	defer ip.Stop()
+	ingTr := h.signer.Targeter(url, bodies)
+	if err := h.ingestFull(ctx, names.Namespace()+"-full", ip, ingTr); err != nil {
+		return err
+	}
+	h.figs.add("ingest.ratio", ratio(h.last("ingest.rate"), base.Rate))
+	return h.halfRate(ctx, baseTr, ingTr, ip, base.Rate/2)
 }
 
-// ingestLoad runs bin/ingest, loads it fully, then at halfRate for its latency.
-func (h *Harness) ingestLoad(ctx context.Context, names stream.Names, bodies *Bodies, halfRate float64) (Load, error) {
-	p, url, err := h.startService(ctx, "ingest", names, false)
-	if err != nil {
-		return Load{}, err
-	}
-	defer p.Stop()
+// ingestFull loads ingest (process p, requests from tr) fully; its CPU
+// profile, when asked for, is saved as profile.
+func (h *Harness) ingestFull(ctx context.Context, profile string, p *Process, tr vegeta.Targeter) error {
 	before, err := p.Usage()
 	if err != nil {
-		return Load{}, err
+		return err
 	}
 	// Every process the request touches, and the generator, as the
 	// pipeline's CPU per event is read: the two compare (pipeline.go).
 	pids := []int{p.PID(), h.infra.nats.PID(), os.Getpid()}
 	allBefore, err := cpuTimes(pids)
 	if err != nil {
-		return Load{}, err
+		return err
 	}
-	tr := h.signer.Targeter(url, bodies)
-	profiled := h.profileAsync(ctx, names.Namespace()+"-full", h.cfg.Duration-time.Second, p)
+	profiled := h.profileAsync(ctx, profile, h.cfg.Duration-time.Second, p)
 	l := MaxLoad(ctx, tr, h.cfg.Conns, h.cfg.Duration)
 	<-profiled
 	after, err := p.Usage()
 	if err != nil {
-		return l, err
+		return err
 	}
 	allAfter, err := cpuTimes(pids)
 	if err != nil {
-		return l, err
+		return err
 	}
 	if err := l.Err(); err != nil {
-		return l, fmt.Errorf("ingest: %w", err)
+		return fmt.Errorf("ingest: %w", err)
 	}
 	h.figs.add("ingest.rate", l.Rate)
 	h.figs.add("ingest.p50", ms(l.P50))
@@ -138,26 +130,63 @@ func (h *Harness) ingestLoad(ctx context.Context, names stream.Names, bodies *Bo
 	h.figs.add("ingest.allcpu", perOp(all, float64(l.Requests)*l.Success))
 	h.figs.add("ingest.rss", mib(after.HWM))
 	h.progress("  ingest: %.0f req/s, p99 %v, RSS %.1f MiB", l.Rate, l.P99, mib(after.HWM))
+	return nil
+}
 
-	halfBefore, err := p.Usage()
-	if err != nil {
-		return l, err
+// halfSlice is about how long each server is loaded at a time at half rate.
+const halfSlice = time.Second
+
+// halfRate loads the baseline handler and ingest at the same rate, half the
+// baseline's full one, for the attack's duration each, in alternating
+// slices of about a second, the first server of each pair taking turns: a
+// burst of the shared machine then falls on both alike, where two attacks
+// one after the other let it decide which p99 is the higher (ADR 14,
+// addendum 2). ingest's CPU is read over its own slices.
+func (h *Harness) halfRate(ctx context.Context, baseTr, ingTr vegeta.Targeter, ing *Process, rate float64) error {
+	n := max(4, int(h.cfg.Duration/halfSlice))
+	slice := h.cfg.Duration / time.Duration(n)
+	base, in := NewPaced(rate, h.cfg.Conns), NewPaced(rate, h.cfg.Conns)
+	var cpu time.Duration
+	runIngest := func() error {
+		before, err := ing.Usage()
+		if err != nil {
+			return err
+		}
+		in.Run(ctx, ingTr, slice)
+		after, err := ing.Usage()
+		if err != nil {
+			return err
+		}
+		cpu += after.CPU - before.CPU
+		return nil
 	}
-	half := RateLoad(ctx, tr, halfRate, h.cfg.Conns, h.cfg.Duration)
-	if err := half.Err(); err != nil {
-		return l, fmt.Errorf("ingest at half the baseline rate: %w", err)
+	for i := range n {
+		if i%2 == 0 {
+			base.Run(ctx, baseTr, slice)
+		}
+		if err := runIngest(); err != nil {
+			return err
+		}
+		if i%2 == 1 {
+			base.Run(ctx, baseTr, slice)
+		}
 	}
-	halfAfter, err := p.Usage()
-	if err != nil {
-		return l, err
+	bl, il := base.Load(), in.Load()
+	if err := bl.Err(); err != nil {
+		return fmt.Errorf("baseline handler at half its rate: %w", err)
 	}
-	h.figs.add("ingest.half.cpu", perOp(halfAfter.CPU-halfBefore.CPU, float64(half.Requests)*half.Success))
-	h.figs.add("ingest.half.rate", halfRate)
-	h.figs.add("ingest.half.p50", ms(half.P50))
-	h.figs.add("ingest.half.p99", ms(half.P99))
-	h.figs.add("ingest.half.p999", ms(half.P999))
-	h.progress("  ingest at %.0f req/s: p99 %v", halfRate, half.P99)
-	return l, nil
+	if err := il.Err(); err != nil {
+		return fmt.Errorf("ingest at half the baseline rate: %w", err)
+	}
+	h.figs.add("baseline.half.p99", ms(bl.P99))
+	h.figs.add("ingest.half.cpu", perOp(cpu, float64(il.Requests)*il.Success))
+	h.figs.add("ingest.half.rate", rate)
+	h.figs.add("ingest.half.p50", ms(il.P50))
+	h.figs.add("ingest.half.p99", ms(il.P99))
+	h.figs.add("ingest.half.p999", ms(il.P999))
+	h.figs.add("ingest.half.p99ratio", ratio(ms(il.P99), ms(bl.P99)))
+	h.progress("  at %.0f req/s, in %d slices of %v each: p99 baseline %v, ingest %v", rate, n, slice, bl.P99, il.P99)
+	return nil
 }
 
 // expressApp is the handler of the provider's documentation in Express: parse

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -118,18 +119,62 @@ func MaxLoad(ctx context.Context, tr vegeta.Targeter, conns int, d time.Duration
 // (more workers than connections wait for one, and their wait counts in the
 // latency, as it would for the provider).
 func RateLoad(ctx context.Context, tr vegeta.Targeter, rate float64, conns int, d time.Duration) Load {
-	a := vegeta.NewAttacker(vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(4*conns)),
-		vegeta.Connections(conns), vegeta.MaxConnections(conns), vegeta.Timeout(10*time.Second))
-	return attack(ctx, a, tr, vegeta.ConstantPacer{Freq: int(rate), Per: time.Second}, d)
+	p := NewPaced(rate, conns)
+	p.Run(ctx, tr, d)
+	return p.Load()
 }
 
+// Paced is a constant-rate load run in slices whose results add up to one
+// Load, so that two servers' latencies can be read over alternating slices
+// of the same minutes. Its connections are kept from slice to slice: each
+// slice's attacker (one attack each) shares one transport.
+type Paced struct {
+	client *http.Client
+	conns  int
+	pacer  vegeta.Pacer
+	m      vegeta.Metrics
+}
+
+// NewPaced prepares a load of rate requests a second over at most conns
+// connections, as RateLoad sends it.
+func NewPaced(rate float64, conns int) *Paced {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+	}
+	return &Paced{
+		client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		conns:  conns,
+		pacer:  vegeta.ConstantPacer{Freq: int(rate), Per: time.Second},
+	}
+}
+
+// Run sends one slice of d to tr and adds its results.
+func (p *Paced) Run(ctx context.Context, tr vegeta.Targeter, d time.Duration) {
+	a := vegeta.NewAttacker(vegeta.Client(p.client), vegeta.Workers(uint64(p.conns)), vegeta.MaxWorkers(uint64(4*p.conns)))
+	attackInto(ctx, a, tr, p.pacer, d, &p.m)
+}
+
+// Load is what the slices run so far add up to: latencies and counts. Its
+// rates span the time between the slices too.
+func (p *Paced) Load() Load { return loadOf(&p.m) }
+
 func attack(ctx context.Context, a *vegeta.Attacker, tr vegeta.Targeter, p vegeta.Pacer, d time.Duration) Load {
+	var m vegeta.Metrics
+	attackInto(ctx, a, tr, p, d, &m)
+	return loadOf(&m)
+}
+
+func attackInto(ctx context.Context, a *vegeta.Attacker, tr vegeta.Targeter, p vegeta.Pacer, d time.Duration, m *vegeta.Metrics) {
 	stop := context.AfterFunc(ctx, func() { a.Stop() })
 	defer stop()
-	var m vegeta.Metrics
 	for res := range a.Attack(tr, p, d, "esimbench") {
 		m.Add(res)
 	}
+}
+
+func loadOf(m *vegeta.Metrics) Load {
 	m.Close()
 	return Load{
 		Rate:     m.Throughput,
