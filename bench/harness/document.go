@@ -145,6 +145,7 @@ func (h *Harness) document(ctx context.Context, micro []report.Micro) report.Doc
 		{Name: "ingest peak RSS under full load ≤ 40 MiB", Value: med("ingest.rss"), Target: 40, AtMost: true, Unit: "MiB"},
 		{Name: "all-in-one peak RSS ≤ 150 MiB, sync always (default)", Value: med("aio.always.rss"), Target: 150, AtMost: true, Unit: "MiB"},
 		{Name: "all-in-one peak RSS ≤ 150 MiB, sync 2m", Value: med("aio.relaxed.rss"), Target: 150, AtMost: true, Unit: "MiB"},
+		{Name: "all-in-one peak RSS ≤ 100 MiB, durable and relaxed (issue 18)", Value: max(med("aio.always.rss"), med("aio.relaxed.rss")), Target: 100, AtMost: true, Unit: "MiB"},
 	}
 	for _, m := range micro {
 		if isDedupeKey(m) || isSignature(m) {
