@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esimflow/esimflow/shared/natsembed"
 	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -182,4 +183,31 @@ func OnEachServer(t *testing.T, run func(t *testing.T, name string, js jetstream
 			run(t, name, js, ns)
 		})
 	}
+}
+
+// InProcessSyncAlways starts the all-in-one's server (natsembed, fsync
+// before every ack) with its storage in a temporary directory, and returns
+// a JetStream client connected to it in process: what the group-commit
+// benchmarks measure, with no socket in between.
+func InProcessSyncAlways(tb testing.TB) jetstream.JetStream {
+	tb.Helper()
+	srv, err := natsembed.StartWith(natsembed.Options{DataDir: tb.TempDir(), SyncAlways: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(srv.Shutdown)
+	opts, err := srv.ConnectOptions()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nc, err := nats.Connect("", append(opts, nats.InProcessServer(srv.Server))...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
 }

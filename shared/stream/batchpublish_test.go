@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esimflow/esimflow/shared/natsembed"
 	"github.com/esimflow/esimflow/shared/natstest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -292,24 +291,7 @@ func onEachServer(t *testing.T, run func(t *testing.T, name string, js jetstream
 // connections do, to ESIM_EVENTS on the all-in-one's server (in process,
 // fsync before every ack), through a BatchPublisher and alone, back to back.
 func BenchmarkBatchPublisher(b *testing.B) {
-	srv, err := natsembed.StartWith(natsembed.Options{DataDir: b.TempDir(), SyncAlways: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(srv.Shutdown)
-	opts, err := srv.ConnectOptions()
-	if err != nil {
-		b.Fatal(err)
-	}
-	nc, err := nats.Connect("", append(opts, nats.InProcessServer(srv.Server))...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	js := natstest.InProcessSyncAlways(b)
 	ctx := context.Background()
 	names := NewNames("")
 	if err := EnsureStreams(ctx, js, names, Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esimflow/esimflow/shared/natsembed"
 	"github.com/esimflow/esimflow/shared/natstest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -153,24 +152,7 @@ func TestNewLeavesBucketsAlone(t *testing.T) {
 // every ack), each with group commit and without (as on a server older
 // than 2.12), back to back in one process.
 func BenchmarkGroupCommit(b *testing.B) {
-	srv, err := natsembed.StartWith(natsembed.Options{DataDir: b.TempDir(), SyncAlways: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(srv.Shutdown)
-	opts, err := srv.ConnectOptions()
-	if err != nil {
-		b.Fatal(err)
-	}
-	nc, err := nats.Connect("", append(opts, nats.InProcessServer(srv))...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	js := natstest.InProcessSyncAlways(b)
 	ctx := context.Background()
 	s, err := New(ctx, js, Options{SeenTTL: time.Hour})
 	if err != nil {
