@@ -1,6 +1,7 @@
 // Command esimbench is the benchmark harness behind `make bench`: it measures
 // every stage of esimflow against its baseline in one run, prints the Markdown
-// table and writes it to bench/results/<date>.md. BENCH_QUICK=1 makes a short
+// table and writes it to bench/results/<date>.md (<date>-<hhmm>.md for a
+// second run that day). BENCH_QUICK=1 makes a short
 // smoke pass. `esimbench baseline-handler` is the baseline HTTP handler the
 // harness starts as its own process.
 package main
@@ -97,7 +98,7 @@ func bench(ctx context.Context) error {
 	}
 	md := doc.Markdown()
 	fmt.Print(md)
-	out := filepath.Join(repo, "bench", "results", time.Now().UTC().Format("2006-01-02")+".md")
+	out := resultsFile(filepath.Join(repo, "bench", "results"), time.Now().UTC())
 	if cfg.Quick || len(cfg.Only) > 0 {
 		// Not a full run: never over the dated, committed results.
 		out = filepath.Join(repo, "bench", "results", "quick.md")
@@ -110,6 +111,16 @@ func bench(ctx context.Context) error {
 	}
 	fmt.Fprintf(os.Stderr, "esimbench: wrote %s\n", out)
 	return nil
+}
+
+// resultsFile names a full run's table: <date>.md, or <date>-<hhmm>.md
+// when that day has one already, so a second run keeps the first.
+func resultsFile(dir string, now time.Time) string {
+	out := filepath.Join(dir, now.Format("2006-01-02")+".md")
+	if _, err := os.Stat(out); err == nil {
+		out = filepath.Join(dir, now.Format("2006-01-02-1504")+".md")
+	}
+	return out
 }
 
 func envOr(name, def string) string {
