@@ -31,7 +31,7 @@ var rows = []struct{ key, group, name, unit, note string }{
 	{"ingest.half.p50", "ingest", "p50 at half the baseline's rate", "ms", ""},
 	{"ingest.half.p99", "ingest", "p99 at half the baseline's rate", "ms", ""},
 	{"ingest.half.p999", "ingest", "p99.9 at half the baseline's rate", "ms", ""},
-	{"ingest.half.p99ratio", "ingest", "p99 at half the baseline's rate ÷ the baseline's", "×", "the two in alternating one-second slices of the same attack time"},
+	{"ingest.half.p99ratio", "ingest", "p99 at half the baseline's rate ÷ the baseline's", "×", "alternating one-second slices of the two; the median over the pairs of slices of each pair's ratio"},
 	{"ingest.half.cpu", "ingest", "CPU per request at half the baseline's rate", "µs", "as at full load: the same work with fewer requests to share each wake-up, read and write"},
 	{"express.rate", "Express handler", "req/s at 64 connections", "req/s", "express.json(), answers 200, stores nothing"},
 	{"express.p99", "Express handler", "p99", "ms", ""},

@@ -150,10 +150,12 @@ func NewPaced(rate float64, conns int) *Paced {
 	}
 }
 
-// Run sends one slice of d to tr and adds its results.
-func (p *Paced) Run(ctx context.Context, tr vegeta.Targeter, d time.Duration) {
+// Run sends one slice of d to tr, adds its results and returns the slice's.
+func (p *Paced) Run(ctx context.Context, tr vegeta.Targeter, d time.Duration) Load {
 	a := vegeta.NewAttacker(vegeta.Client(p.client), vegeta.Workers(uint64(p.conns)), vegeta.MaxWorkers(uint64(4*p.conns)))
-	attackInto(ctx, a, tr, p.pacer, d, &p.m)
+	var slice vegeta.Metrics
+	attackInto(ctx, a, tr, p.pacer, d, &p.m, &slice)
+	return loadOf(&slice)
 }
 
 // Load is what the slices run so far add up to: latencies and counts. Its
@@ -166,11 +168,14 @@ func attack(ctx context.Context, a *vegeta.Attacker, tr vegeta.Targeter, p veget
 	return loadOf(&m)
 }
 
-func attackInto(ctx context.Context, a *vegeta.Attacker, tr vegeta.Targeter, p vegeta.Pacer, d time.Duration, m *vegeta.Metrics) {
+// attackInto runs one attack and adds its results to each of ms.
+func attackInto(ctx context.Context, a *vegeta.Attacker, tr vegeta.Targeter, p vegeta.Pacer, d time.Duration, ms ...*vegeta.Metrics) {
 	stop := context.AfterFunc(ctx, func() { a.Stop() })
 	defer stop()
 	for res := range a.Attack(tr, p, d, "esimbench") {
-		m.Add(res)
+		for _, m := range ms {
+			m.Add(res)
+		}
 	}
 }
 
