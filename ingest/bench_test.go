@@ -50,7 +50,7 @@ func BenchmarkWebhook(b *testing.B) {
 				env["ESIMFLOW_INGEST_ALLOW_CIDRS"] = "203.0.113.0/24"
 				env["ESIMFLOW_INGEST_TRUSTED_PROXIES"] = "192.0.2.0/24"
 			}
-			s, _ := benchServer(b, js, env)
+			s, _ := serverOn(b, js, env)
 			sw, _ := verify.NewStandardWebhooks([]string{secret}, time.Minute, time.Now)
 			h := s.srv.Handler
 			// ~300-byte bodies, each a distinct event, as in the reference figures.
@@ -117,18 +117,7 @@ func BenchmarkProviderWebhook(b *testing.B) {
 		b.Fatal(err)
 	}
 	ns := testns.New(b)
-	env := map[string]string{"ESIMFLOW_NAMESPACE": ns, "ESIMFLOW_PROVIDER_SECRETS": "esimgo=bench-key"}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := stream.Ensure(b.Context(), js, stream.NewNames(ns), stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
-		b.Fatal(err)
-	}
-	s, err := New(cfg.Ingest, Deps{Publisher: js, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, _ := serverOn(b, js, map[string]string{"ESIMFLOW_NAMESPACE": ns, "ESIMFLOW_PROVIDER_SECRETS": "esimgo=bench-key"})
 	h := s.srv.Handler
 	bodies := make([][]byte, 4096)
 	sigs := make([]string, len(bodies))
@@ -153,21 +142,21 @@ func BenchmarkProviderWebhook(b *testing.B) {
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
-// benchServer is ingest as env configures it (ESIMFLOW_NAMESPACE included),
+// serverOn is ingest as env configures it (ESIMFLOW_NAMESPACE included),
 // its streams made on js, logs discarded; and that configuration.
-func benchServer(b *testing.B, js jetstream.JetStream, env map[string]string) (*Service, config.Ingest) {
-	b.Helper()
+func serverOn(tb testing.TB, js jetstream.JetStream, env map[string]string) (*Service, config.Ingest) {
+	tb.Helper()
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	names := stream.NewNames(env["ESIMFLOW_NAMESPACE"])
-	if _, _, err := stream.Ensure(b.Context(), js, names, stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
-		b.Fatal(err)
+	if _, _, err := stream.Ensure(tb.Context(), js, names, stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
+		tb.Fatal(err)
 	}
 	s, err := New(cfg.Ingest, Deps{Publisher: js, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return s, cfg.Ingest
 }

@@ -3,8 +3,6 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,10 +10,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/esimflow/esimflow/shared/admin"
-	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/natstest"
-	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/testns"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -43,20 +38,7 @@ func FuzzWebhook(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	ns := testns.New(f)
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"ESIMFLOW_NAMESPACE": ns, "ESIMFLOW_INGEST_MAX_BODY": "8192"}[k]
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, _, err := stream.Ensure(f.Context(), js, stream.NewNames(ns), stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
-		f.Fatal(err)
-	}
-	s, err := New(cfg.Ingest, Deps{Publisher: js, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		f.Fatal(err)
-	}
+	s, _ := serverOn(f, js, map[string]string{"ESIMFLOW_NAMESPACE": testns.New(f), "ESIMFLOW_INGEST_MAX_BODY": "8192"})
 	allowed := []int{200, 400, 413, 415, 503}
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		r := httptest.NewRequest(http.MethodPost, "/webhooks/esim", bytes.NewReader(body))

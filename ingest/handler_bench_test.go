@@ -47,7 +47,7 @@ func BenchmarkServeWebhook(b *testing.B) {
 		"ESIMFLOW_INGEST_HMAC_SECRETS": secret,
 		"ESIMFLOW_INGEST_ALLOW_CIDRS":  "127.0.0.0/8",
 	}
-	s, cfg := benchServer(b, js, env)
+	s, cfg := serverOn(b, js, env)
 	sw, _ := verify.NewStandardWebhooks([]string{secret}, time.Minute, time.Now)
 
 	// Every request a distinct event with its own id, made before the clock

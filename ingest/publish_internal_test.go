@@ -2,15 +2,11 @@ package ingest
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/esimflow/esimflow/shared/admin"
-	"github.com/esimflow/esimflow/shared/config"
 	"github.com/esimflow/esimflow/shared/natstest"
 	"github.com/esimflow/esimflow/shared/stream"
 	"github.com/esimflow/esimflow/shared/testns"
@@ -29,19 +25,8 @@ func TestPublishOutlivesTheRequest(t *testing.T) {
 	}
 	ns := testns.New(t)
 	srv.RemoveNamespace(t, ns)
-	env := map[string]string{"ESIMFLOW_NAMESPACE": ns, "ESIMFLOW_HTTP_ADDR": "127.0.0.1:0"}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := serverOn(t, js, map[string]string{"ESIMFLOW_NAMESPACE": ns, "ESIMFLOW_HTTP_ADDR": "127.0.0.1:0"})
 	names := stream.NewNames(ns)
-	if _, _, err := stream.Ensure(t.Context(), js, names, stream.Limits{Replicas: 1, EventsMaxBytes: -1, MaxDeliver: 10}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(cfg.Ingest, Deps{Publisher: js, Admin: admin.New(""), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	body := `{"eventType":"PROFILE_STATUS","iccid":"8906","currentStatus":"ACTIVATED","timestamp":"2024-01-15T14:00:00Z"}`
 	hungUp, cancel := context.WithCancel(t.Context())
